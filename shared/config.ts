@@ -1,0 +1,170 @@
+/**
+ * Every setting the platform reads, in one place. The Bicep in infra/ must set exactly these
+ * names on the function app (tests/infra/settings.test.ts compares the two), and
+ * local.settings.sample.json shows the local values.
+ *
+ * Locally (Azurite + embedded PostgreSQL) connection strings are used; in Azure every
+ * connection is identity-based: `<connection>__accountName` / `__fullyQualifiedNamespace`
+ * plus `__credential=managedidentity` and `__clientId` for the user-assigned identity.
+ */
+export const SETTINGS = {
+  /** Lake storage (ADLS Gen2 in Azure, Azurite locally). Also the blob trigger's connection name. */
+  lakeConnection: 'LakeStorage',
+  /** Azure: the storage account name of the lake (identity-based connection). */
+  lakeAccountName: 'LakeStorage__accountName',
+  /** Azure: blob endpoint of the lake, used by the blob trigger's identity-based connection. */
+  lakeBlobServiceUri: 'LakeStorage__blobServiceUri',
+  /** Azure: queue endpoint of the lake (the blob trigger keeps its receipts in queues). */
+  lakeQueueServiceUri: 'LakeStorage__queueServiceUri',
+  lakeCredential: 'LakeStorage__credential',
+  lakeClientId: 'LakeStorage__clientId',
+  /** Optional: force the lake adapter ('adls' | 'blob'); default adls when an account name is set. */
+  lakeAdapter: 'LAKE_ADAPTER',
+
+  /** Event Hubs connection (connection string locally, identity in Azure). */
+  eventHubConnection: 'EventHubConnection',
+  eventHubNamespace: 'EventHubConnection__fullyQualifiedNamespace',
+  eventHubCredential: 'EventHubConnection__credential',
+  eventHubClientId: 'EventHubConnection__clientId',
+  /** Name of the customers event hub. */
+  eventHubName: 'EVENTHUB_NAME',
+  /** Consumer group the platform reads with. */
+  eventHubConsumerGroup: 'EVENTHUB_CONSUMER_GROUP',
+
+  /** Any PostgreSQL server (local or remote). Wins over the Entra settings below. */
+  databaseUrl: 'DATABASE_URL',
+  /** Azure: PostgreSQL Flexible Server host, database and Entra principal name (token auth). */
+  postgresHost: 'POSTGRES_HOST',
+  postgresDatabase: 'POSTGRES_DATABASE',
+  postgresUser: 'POSTGRES_USER',
+  postgresPort: 'POSTGRES_PORT',
+
+  /** Client id of the user-assigned managed identity (read by DefaultAzureCredential). */
+  azureClientId: 'AZURE_CLIENT_ID',
+
+  /** NCRONTAB schedule of the full gold rebuild timer (default: nightly at 02:30 UTC). */
+  goldRefreshSchedule: 'GOLD_REFRESH_SCHEDULE',
+  /** Minutes behind the newest customer update after which an update counts as late. */
+  customersLatenessMinutes: 'CUSTOMERS_LATENESS_MINUTES',
+  /** 'true' to show e-mail addresses unmasked in gold (default masked). */
+  goldShowPii: 'GOLD_SHOW_PII',
+
+  /** Local state directory of the embedded stack (default ./.medallion). */
+  medallionHome: 'MEDALLION_HOME',
+  /** Working directory for temporary files (default: the OS temp dir). */
+  workDir: 'MEDALLION_WORK_DIR',
+  /** DuckDB memory limit for one file's transform, e.g. '512MB'. */
+  engineMemoryLimit: 'MEDALLION_ENGINE_MEMORY',
+  /** DuckDB threads (default: number of CPUs). */
+  engineThreads: 'MEDALLION_ENGINE_THREADS',
+} as const;
+
+export type SettingKey = keyof typeof SETTINGS;
+export type Env = Record<string, string | undefined>;
+
+export type LakeSettings =
+  | { kind: 'connectionString'; connectionString: string; adapter: 'blob' | 'adls' }
+  | { kind: 'identity'; accountName: string; clientId?: string; adapter: 'blob' | 'adls'; blobUrl?: string };
+
+export type DatabaseSettings =
+  | { kind: 'url'; url: string }
+  | { kind: 'entra'; host: string; database: string; user: string; port: number; clientId?: string };
+
+export type EventHubSettings =
+  | { kind: 'connectionString'; connectionString: string; hubName: string; consumerGroup: string }
+  | { kind: 'identity'; fullyQualifiedNamespace: string; clientId?: string; hubName: string; consumerGroup: string };
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+function get(env: Env, key: SettingKey): string | undefined {
+  const value = env[SETTINGS[key]];
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+export function lakeSettings(env: Env = process.env): LakeSettings | undefined {
+  const forced = get(env, 'lakeAdapter');
+  if (forced !== undefined && forced !== 'adls' && forced !== 'blob') {
+    throw new ConfigError(`${SETTINGS.lakeAdapter} must be 'adls' or 'blob', got '${forced}'`);
+  }
+  const connectionString = get(env, 'lakeConnection');
+  if (connectionString) {
+    // Azurite serves only the Blob API; a real account's connection string can use either.
+    const isDevStore = /UseDevelopmentStorage=true|devstoreaccount1|127\.0\.0\.1|localhost/i.test(connectionString);
+    return { kind: 'connectionString', connectionString, adapter: forced ?? (isDevStore ? 'blob' : 'adls') };
+  }
+  const accountName = get(env, 'lakeAccountName');
+  if (accountName) {
+    if (!/^[a-z0-9]{3,24}$/.test(accountName)) {
+      throw new ConfigError(`${SETTINGS.lakeAccountName} '${accountName}' is not a valid storage account name`);
+    }
+    return {
+      kind: 'identity',
+      accountName,
+      clientId: get(env, 'lakeClientId') ?? get(env, 'azureClientId'),
+      adapter: forced ?? 'adls',
+      blobUrl: get(env, 'lakeBlobServiceUri'),
+    };
+  }
+  return undefined;
+}
+
+export function databaseSettings(env: Env = process.env): DatabaseSettings | undefined {
+  const url = get(env, 'databaseUrl');
+  if (url) return { kind: 'url', url };
+  const host = get(env, 'postgresHost');
+  if (!host) return undefined;
+  const database = get(env, 'postgresDatabase');
+  const user = get(env, 'postgresUser');
+  if (!database || !user) {
+    throw new ConfigError(
+      `${SETTINGS.postgresHost} is set, so ${SETTINGS.postgresDatabase} and ${SETTINGS.postgresUser} (the Entra principal name) are required too`,
+    );
+  }
+  const port = Number(get(env, 'postgresPort') ?? '5432');
+  if (!Number.isInteger(port) || port <= 0) throw new ConfigError(`${SETTINGS.postgresPort} must be a port number`);
+  return { kind: 'entra', host, database, user, port, clientId: get(env, 'azureClientId') };
+}
+
+export function eventHubSettings(env: Env = process.env): EventHubSettings | undefined {
+  const hubName = get(env, 'eventHubName') ?? 'customers';
+  const consumerGroup = get(env, 'eventHubConsumerGroup') ?? '$Default';
+  const connectionString = get(env, 'eventHubConnection');
+  if (connectionString) return { kind: 'connectionString', connectionString, hubName, consumerGroup };
+  const ns = get(env, 'eventHubNamespace');
+  if (ns) {
+    return {
+      kind: 'identity',
+      fullyQualifiedNamespace: ns,
+      clientId: get(env, 'eventHubClientId') ?? get(env, 'azureClientId'),
+      hubName,
+      consumerGroup,
+    };
+  }
+  return undefined;
+}
+
+export function goldRefreshSchedule(env: Env = process.env): string {
+  return get(env, 'goldRefreshSchedule') ?? '0 30 2 * * *';
+}
+
+export function customersLatenessMinutes(env: Env = process.env): number {
+  const raw = get(env, 'customersLatenessMinutes') ?? '10';
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0) throw new ConfigError(`${SETTINGS.customersLatenessMinutes} must be a number of minutes >= 0, got '${raw}'`);
+  return n;
+}
+
+export function goldShowPii(env: Env = process.env): boolean {
+  return (get(env, 'goldShowPii') ?? 'false').toLowerCase() === 'true';
+}
+
+export function medallionHome(env: Env = process.env): string {
+  return get(env, 'medallionHome') ?? '.medallion';
+}
+
+export function engineOptions(env: Env = process.env): { memoryLimit: string; threads?: number } {
+  const threads = get(env, 'engineThreads');
+  return { memoryLimit: get(env, 'engineMemoryLimit') ?? '600MB', threads: threads ? Number(threads) : undefined };
+}

@@ -1,0 +1,246 @@
+import { mkdir, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import type { Contract } from '../contracts/contract';
+import {
+  type CompileInput,
+  crossFileCountQuery,
+  dupRecsQuery,
+  flagsQuery,
+  LINEAGE_COLUMNS,
+  profileQuery,
+  quarantineColumns,
+  quarantineSelect,
+  REJECTS_TABLE,
+  rejectShiftQuery,
+  silverColumns,
+  silverSelect,
+} from './compile';
+import { ident, literal } from './sql';
+
+export class ExpectationFailedError extends Error {
+  override name = 'ExpectationFailedError';
+}
+
+export interface EngineOptions {
+  memoryLimit: string;
+  threads?: number;
+  /** Spill directory for DuckDB (bounded memory whatever the file size). */
+  spillDir: string;
+}
+
+export interface TransformPlan extends CompileInput {
+  /** Local folder the outputs go to. */
+  outDir: string;
+  /**
+   * Returns a local file of silver ids (one per line, no header) whose range column lies in
+   * [min, max], or undefined when there are none. Only called for 'first' dedup.
+   */
+  existingIds?: (range: { min: string; max: string }) => Promise<string | undefined>;
+}
+
+export interface TransformResult {
+  rowsRead: number;
+  parsed: number;
+  malformed: number;
+  quarantined: number;
+  quarantineReasons: Record<string, number>;
+  warnings: Record<string, number>;
+  duplicatesInFile: number;
+  duplicatesCrossFile: number;
+  silverRows: number;
+  range?: { min: string; max: string };
+  /** Silver Parquet files, relative to `silverDir` (hive folders of the partition columns). */
+  silverDir: string;
+  silverFiles: string[];
+  /** Quarantine Parquet file (absent when nothing was quarantined). */
+  quarantineFile?: string;
+  timingsMs: Record<string, number>;
+}
+
+async function scalarRows(con: DuckDBConnection, sql: string): Promise<Record<string, unknown>[]> {
+  const reader = await con.runAndReadAll(sql);
+  return reader.getRowObjects() as Record<string, unknown>[];
+}
+
+function num(v: unknown): number {
+  if (typeof v === 'bigint') return Number(v);
+  if (typeof v === 'number') return v;
+  if (v === null || v === undefined) return 0;
+  return Number(v);
+}
+
+async function listFiles(dir: string, base = dir): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...(await listFiles(full, base)));
+    else out.push(path.relative(base, full).split(path.sep).join('/'));
+  }
+  return out.sort();
+}
+
+export async function openEngine(options: EngineOptions): Promise<{ con: DuckDBConnection; close: () => void }> {
+  await mkdir(options.spillDir, { recursive: true });
+  const config: Record<string, string> = {
+    memory_limit: options.memoryLimit,
+    temp_directory: options.spillDir,
+    preserve_insertion_order: 'false',
+    enable_external_access: 'true',
+    autoinstall_known_extensions: 'false',
+    autoload_known_extensions: 'false',
+  };
+  if (options.threads) config.threads = String(options.threads);
+  const instance = await DuckDBInstance.create(':memory:', config);
+  const con = await instance.connect();
+  await con.run("SET TimeZone = 'UTC'");
+  return {
+    con,
+    close: () => {
+      con.closeSync();
+      instance.closeSync();
+    },
+  };
+}
+
+/**
+ * Runs one bronze file through the contract: flags, profile, cross-file look-up, silver
+ * Parquet (partitioned) and quarantine Parquet, all on local files, in bounded memory.
+ */
+export async function transformFile(plan: TransformPlan, engine: EngineOptions): Promise<TransformResult> {
+  const { contract } = plan;
+  const timings: Record<string, number> = {};
+  let t = Date.now();
+  const lap = (name: string) => {
+    const now = Date.now();
+    timings[name] = (timings[name] ?? 0) + now - t;
+    t = now;
+  };
+  const { con, close } = await openEngine(engine);
+  try {
+    // Pass 1: flag rows failing any expectation; malformed lines land in the rejects table.
+    await con.run(flagsQuery(plan));
+    const malformed = num((await scalarRows(con, `SELECT count(DISTINCT line) AS n FROM ${REJECTS_TABLE}`))[0]?.n);
+    const input: CompileInput = { ...plan, hasRejects: malformed > 0 };
+    if (malformed > 0) await con.run(rejectShiftQuery());
+    lap('flag');
+
+    const others = contract.expectations.filter((e) => e.action !== 'drop');
+    const aggregates = [
+      'count(*) FILTER (WHERE __reason IS NOT NULL) AS dropped',
+      ...others.map((e) =>
+        e.action === 'warn'
+          ? `count(*) FILTER (WHERE __reason IS NULL AND ${ident(`__x_${e.name}`)}) AS ${ident(e.name)}`
+          : `count(*) FILTER (WHERE ${ident(`__x_${e.name}`)}) AS ${ident(e.name)}`,
+      ),
+    ];
+    const counts = (await scalarRows(con, `SELECT ${aggregates.join(', ')} FROM flags`))[0] ?? {};
+    for (const e of contract.expectations.filter((x) => x.action === 'fail')) {
+      const n = num(counts[e.name]);
+      if (n > 0) {
+        const first = await scalarRows(con, `SELECT min(__rec) AS r FROM flags WHERE ${ident(`__x_${e.name}`)}`);
+        throw new ExpectationFailedError(
+          `expectation '${e.name}' (${e.description}) failed on ${n} row(s), first at data record ${num(first[0]?.r)}; ` +
+            `the file is rejected as a whole: fix the export and drop it into bronze again`,
+        );
+      }
+    }
+    const warnings: Record<string, number> = {};
+    for (const e of others.filter((x) => x.action === 'warn')) warnings[e.name] = num(counts[e.name]);
+    const quarantineReasons: Record<string, number> = {};
+    for (const r of await scalarRows(con, `SELECT __reason AS reason, count(*) AS n FROM flags WHERE __reason IS NOT NULL GROUP BY 1 ORDER BY 1`)) {
+      quarantineReasons[String(r.reason)] = num(r.n);
+    }
+    if (malformed > 0) quarantineReasons.malformed_row = malformed;
+    const dropped = num(counts.dropped);
+
+    // Pass 2: how many records, and the range of the range column (for the cross-file look-up).
+    const profile = (await scalarRows(con, profileQuery(input)))[0] ?? {};
+    const parsed = num(profile.parsed);
+    const range = profile.range_min != null && profile.range_max != null ? { min: String(profile.range_min), max: String(profile.range_max) } : undefined;
+    lap('profile');
+
+    await con.run(dupRecsQuery(input));
+    const duplicatesInFile = num((await scalarRows(con, 'SELECT count(*) AS n FROM dup_recs'))[0]?.n);
+    lap('dedup');
+
+    let withExisting = false;
+    if (contract.dedup.mode === 'first' && range && plan.existingIds) {
+      const idsFile = await plan.existingIds(range);
+      if (idsFile) {
+        await con.run(
+          `CREATE OR REPLACE TEMP TABLE existing_ids AS SELECT DISTINCT id FROM read_csv(${literal(idsFile)}, header = false, columns = {'id': 'VARCHAR'}, auto_detect = false)`,
+        );
+        withExisting = true;
+      }
+    }
+    lap('existing');
+    const duplicatesCrossFile = withExisting ? num((await scalarRows(con, crossFileCountQuery(input)))[0]?.n) : 0;
+    lap('crossfile');
+
+    // Pass 3: silver Parquet, partitioned, with the partition columns kept inside each file.
+    const silverDir = path.join(plan.outDir, 'silver');
+    await mkdir(silverDir, { recursive: true });
+    const partition = contract.partitionBy.length
+      ? `, PARTITION_BY (${contract.partitionBy.map(ident).join(', ')}), WRITE_PARTITION_COLUMNS true, OVERWRITE_OR_IGNORE true, FILENAME_PATTERN 'part_{i}'`
+      : '';
+    const target = contract.partitionBy.length ? silverDir : path.join(silverDir, 'part_0.parquet');
+    const written = await scalarRows(
+      con,
+      `COPY (${silverSelect(input, withExisting)}) TO ${literal(target)} (FORMAT PARQUET, COMPRESSION ZSTD, ROW_GROUP_SIZE 122880${partition})`,
+    );
+    const silverRows = num(Object.values(written[0] ?? {})[0]);
+    lap('silver');
+
+    let quarantineFile: string | undefined;
+    const quarantined = dropped + malformed;
+    if (quarantined > 0) {
+      quarantineFile = path.join(plan.outDir, 'quarantine.parquet');
+      await con.run(`COPY (${quarantineSelect(input, malformed > 0)}) TO ${literal(quarantineFile)} (FORMAT PARQUET, COMPRESSION ZSTD)`);
+    }
+    lap('quarantine');
+
+    if (parsed !== dropped + duplicatesInFile + duplicatesCrossFile + silverRows) {
+      throw new Error(
+        `row accounting does not balance for ${plan.lineage.sourceFile}: parsed ${parsed} != dropped ${dropped} + duplicates ${duplicatesInFile}+${duplicatesCrossFile} + silver ${silverRows}`,
+      );
+    }
+    return {
+      rowsRead: parsed + malformed,
+      parsed,
+      malformed,
+      quarantined,
+      quarantineReasons,
+      warnings,
+      duplicatesInFile,
+      duplicatesCrossFile,
+      silverRows,
+      range,
+      silverDir,
+      silverFiles: silverRows > 0 ? await listFiles(silverDir) : [],
+      quarantineFile,
+      timingsMs: timings,
+    };
+  } finally {
+    close();
+  }
+}
+
+/**
+ * Writes Parquet files as one PostgreSQL-ready CSV (COPY ... CSV): columns in `columns` order,
+ * NULL as an empty unquoted field, empty strings quoted.
+ */
+export async function parquetToCsv(files: string[], columns: string[], csvPath: string, engine: EngineOptions): Promise<void> {
+  const { con, close } = await openEngine(engine);
+  try {
+    const list = `[${files.map(literal).join(', ')}]`;
+    await con.run(
+      `COPY (SELECT ${columns.map(ident).join(', ')} FROM read_parquet(${list}, hive_partitioning = false)) TO ${literal(csvPath)} (FORMAT CSV, HEADER false, QUOTE '"', ESCAPE '"')`,
+    );
+  } finally {
+    close();
+  }
+}
+
+export { silverColumns, quarantineColumns, LINEAGE_COLUMNS };
+export type { Contract };

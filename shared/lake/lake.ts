@@ -1,0 +1,69 @@
+import type { Readable } from 'node:stream';
+
+/** The four zones of the lake. Containers (file systems on ADLS Gen2) of these names. */
+export const ZONES = ['bronze', 'silver', 'gold', 'quarantine'] as const;
+export type Zone = (typeof ZONES)[number];
+
+export interface LakeFile {
+  zone: Zone;
+  path: string;
+  size: number;
+  etag: string;
+  lastModified: Date;
+}
+
+export interface UploadOptions {
+  contentType?: string;
+  /** Metadata stored with the file (ASCII keys and values). */
+  metadata?: Record<string, string>;
+}
+
+/**
+ * The lake port: everything the platform does with files goes through it, so the same
+ * pipeline runs on ADLS Gen2 (DFS API) in Azure and on the Blob API (Azurite locally; an
+ * ADLS Gen2 account's blob endpoint works too). Reads and writes are streams: no method
+ * loads a whole file into memory.
+ */
+export interface Lake {
+  readonly kind: 'adls' | 'blob';
+  /** Creates the four zone containers when missing. */
+  ensureZones(): Promise<void>;
+  stat(zone: Zone, path: string): Promise<LakeFile | undefined>;
+  /** Streams a file. Throws LakeNotFoundError when it does not exist. */
+  read(zone: Zone, path: string): Promise<Readable>;
+  /** Streams `source` into a file, replacing it atomically (readers see the old or the new file). */
+  write(zone: Zone, path: string, source: Readable, options?: UploadOptions): Promise<LakeFile>;
+  /** Uploads a local file (parallel blocks), replacing the target atomically. */
+  writeFile(zone: Zone, path: string, localPath: string, options?: UploadOptions): Promise<LakeFile>;
+  /** Lists files (not folders) under a prefix, recursively, in lexical order. */
+  list(zone: Zone, prefix: string): AsyncIterable<LakeFile>;
+  copy(from: { zone: Zone; path: string }, to: { zone: Zone; path: string }): Promise<void>;
+  /** Deletes a file; a missing file is not an error. */
+  delete(zone: Zone, path: string): Promise<void>;
+}
+
+export class LakeNotFoundError extends Error {
+  override name = 'LakeNotFoundError';
+  constructor(
+    readonly zone: Zone,
+    readonly path: string,
+  ) {
+    super(`${zone}/${path} does not exist in the lake`);
+  }
+}
+
+/** Streams a Readable to completion and returns its bytes. Only for small files (manifests). */
+export async function readSmall(stream: Readable, maxBytes = 16 * 1024 * 1024): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of stream) {
+    const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
+    total += b.length;
+    if (total > maxBytes) {
+      stream.destroy();
+      throw new Error(`file is larger than ${maxBytes} bytes; stream it instead`);
+    }
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks);
+}

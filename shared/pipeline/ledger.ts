@@ -1,0 +1,136 @@
+import type pg from 'pg';
+
+export type RunStatus = 'running' | 'succeeded' | 'failed';
+
+export interface LedgerRow {
+  path: string;
+  etag: string;
+  run_id: string;
+  dataset: string | null;
+  size_bytes: number;
+  status: RunStatus;
+  attempts: number;
+  rows_read: number | null;
+  rows_silver: number | null;
+  rows_quarantined: number | null;
+  quarantine_reasons: Record<string, number>;
+  duplicates_in_file: number | null;
+  duplicates_cross_file: number | null;
+  warnings: Record<string, number>;
+  outputs: { zone: string; path: string }[];
+  timings_ms: Record<string, number>;
+  blob_last_modified: string | null;
+  started_at: string;
+  finished_at: string | null;
+  duration_ms: number | null;
+  latency_ms: number | null;
+  error: string | null;
+}
+
+const NUMERIC = ['size_bytes', 'rows_read', 'rows_silver', 'rows_quarantined', 'duplicates_in_file', 'duplicates_cross_file', 'duration_ms', 'latency_ms'] as const;
+
+function toRow(r: Record<string, unknown>): LedgerRow {
+  const out = { ...r } as Record<string, unknown>;
+  for (const k of NUMERIC) if (out[k] !== null && out[k] !== undefined) out[k] = Number(out[k]);
+  for (const k of ['blob_last_modified', 'started_at', 'finished_at']) if (out[k] instanceof Date) out[k] = (out[k] as Date).toISOString();
+  return out as unknown as LedgerRow;
+}
+
+type Queryable = pg.Pool | pg.PoolClient;
+
+/**
+ * Claims a file version for processing. Returns the ledger row to work under, or `skip` with
+ * the earlier successful run when this exact version (path + ETag) already landed.
+ */
+export async function claimRun(
+  db: Queryable,
+  args: { path: string; etag: string; runId: string; dataset: string | null; size: number; lastModified: Date },
+): Promise<{ skip: false; row: LedgerRow } | { skip: true; row: LedgerRow }> {
+  const res = await db.query(
+    `INSERT INTO ops.file_runs (path, etag, run_id, dataset, size_bytes, status, blob_last_modified)
+     VALUES ($1, $2, $3, $4, $5, 'running', $6)
+     ON CONFLICT (path, etag) DO UPDATE
+       SET run_id = EXCLUDED.run_id, status = 'running', attempts = ops.file_runs.attempts + 1,
+           started_at = now(), finished_at = NULL, error = NULL, dataset = EXCLUDED.dataset
+       WHERE ops.file_runs.status <> 'succeeded'
+     RETURNING *`,
+    [args.path, args.etag, args.runId, args.dataset, args.size, args.lastModified],
+  );
+  if (res.rows[0]) return { skip: false, row: toRow(res.rows[0]) };
+  const existing = await getRun(db, args.path, args.etag);
+  return { skip: true, row: existing! };
+}
+
+export async function getRun(db: Queryable, path: string, etag: string): Promise<LedgerRow | undefined> {
+  const res = await db.query('SELECT * FROM ops.file_runs WHERE path = $1 AND etag = $2', [path, etag]);
+  return res.rows[0] ? toRow(res.rows[0]) : undefined;
+}
+
+/** Records outputs before they are written, so a crashed run's files can be cleaned up on retry. */
+export async function recordOutputs(db: Queryable, path: string, etag: string, runId: string, outputs: { zone: string; path: string }[]): Promise<void> {
+  await db.query(`UPDATE ops.file_runs SET outputs = outputs || $4::jsonb WHERE path = $1 AND etag = $2 AND run_id = $3`, [
+    path,
+    etag,
+    runId,
+    JSON.stringify(outputs),
+  ]);
+}
+
+export async function clearOutputs(db: Queryable, path: string, etag: string): Promise<void> {
+  await db.query(`UPDATE ops.file_runs SET outputs = '[]' WHERE path = $1 AND etag = $2`, [path, etag]);
+}
+
+export interface RunCounts {
+  rowsRead: number;
+  rowsSilver: number;
+  rowsQuarantined: number;
+  quarantineReasons: Record<string, number>;
+  duplicatesInFile: number;
+  duplicatesCrossFile: number;
+  warnings: Record<string, number>;
+  timingsMs: Record<string, number>;
+}
+
+/** Marks the run succeeded; the table's CHECK constraint refuses counts that do not add up. */
+export async function completeRun(db: Queryable, path: string, etag: string, runId: string, c: RunCounts): Promise<LedgerRow> {
+  const res = await db.query(
+    `UPDATE ops.file_runs SET status = 'succeeded', rows_read = $4, rows_silver = $5, rows_quarantined = $6,
+       quarantine_reasons = $7, duplicates_in_file = $8, duplicates_cross_file = $9, warnings = $10, timings_ms = $11,
+       finished_at = now(), duration_ms = (extract(epoch FROM now() - started_at) * 1000)::bigint,
+       latency_ms = (extract(epoch FROM now() - coalesce(blob_last_modified, started_at)) * 1000)::bigint, error = NULL
+     WHERE path = $1 AND etag = $2 AND run_id = $3 RETURNING *`,
+    [
+      path,
+      etag,
+      runId,
+      c.rowsRead,
+      c.rowsSilver,
+      c.rowsQuarantined,
+      JSON.stringify(c.quarantineReasons),
+      c.duplicatesInFile,
+      c.duplicatesCrossFile,
+      JSON.stringify(c.warnings),
+      JSON.stringify(c.timingsMs),
+    ],
+  );
+  if (!res.rows[0]) throw new Error(`the ledger row for ${path} (${etag}) was claimed by another run; this run's results were not committed`);
+  return toRow(res.rows[0]);
+}
+
+export async function failRun(db: Queryable, path: string, etag: string, runId: string, error: string, rowsRead?: number): Promise<LedgerRow | undefined> {
+  const res = await db.query(
+    `UPDATE ops.file_runs SET status = 'failed', error = $4, rows_read = coalesce($5, rows_read), finished_at = now(),
+       duration_ms = (extract(epoch FROM now() - started_at) * 1000)::bigint
+     WHERE path = $1 AND etag = $2 AND run_id = $3 RETURNING *`,
+    [path, etag, runId, error.slice(0, 4000), rowsRead ?? null],
+  );
+  return res.rows[0] ? toRow(res.rows[0]) : undefined;
+}
+
+export async function listRuns(db: Queryable, options: { dataset?: string; limit?: number } = {}): Promise<LedgerRow[]> {
+  const res = await db.query(
+    `SELECT * FROM ops.file_runs WHERE ($1::text IS NULL OR dataset = $1) ORDER BY started_at DESC, path LIMIT $2`,
+    [options.dataset ?? null, options.limit ?? 1000],
+  );
+  return res.rows.map(toRow);
+}

@@ -1,0 +1,61 @@
+import os from 'node:os';
+import path from 'node:path';
+import type pg from 'pg';
+import { databaseSettings, type Env, engineOptions, lakeSettings, ConfigError } from './config';
+import { type ContractRegistry, loadContracts } from './contracts/registry';
+import { createPool } from './db/pool';
+import { ensureSchema } from './db/schema';
+import type { EngineOptions } from './engine/transform';
+import { createLake } from './lake/createLake';
+import type { Lake } from './lake/lake';
+import { consoleLogger, type Logger } from './log';
+
+/** Everything a run needs, built once per process (Functions worker, CLI invocation, test). */
+export interface Platform {
+  lake: Lake;
+  pool: pg.Pool;
+  contracts: ContractRegistry;
+  engine: EngineOptions;
+  /** Local scratch space for one run's files (removed after each run). */
+  workRoot: string;
+  log: Logger;
+  close(): Promise<void>;
+}
+
+export interface PlatformOverrides {
+  lake?: Lake;
+  pool?: pg.Pool;
+  log?: Logger;
+  workRoot?: string;
+  engine?: Partial<EngineOptions>;
+}
+
+export async function createPlatform(env: Env = process.env, overrides: PlatformOverrides = {}): Promise<Platform> {
+  const lakeCfg = lakeSettings(env);
+  const dbCfg = databaseSettings(env);
+  if (!overrides.lake && !lakeCfg) {
+    throw new ConfigError('no lake configured: set LakeStorage (a connection string) or LakeStorage__accountName (managed identity)');
+  }
+  if (!overrides.pool && !dbCfg) {
+    throw new ConfigError('no PostgreSQL configured: set DATABASE_URL, or POSTGRES_HOST + POSTGRES_DATABASE + POSTGRES_USER (Entra token auth)');
+  }
+  const lake = overrides.lake ?? createLake(lakeCfg!);
+  const pool = overrides.pool ?? createPool(dbCfg!);
+  const contracts = await loadContracts();
+  const workRoot = overrides.workRoot ?? env.MEDALLION_WORK_DIR ?? path.join(os.tmpdir(), 'medallion');
+  const eo = engineOptions(env);
+  const engine: EngineOptions = { memoryLimit: eo.memoryLimit, threads: eo.threads, spillDir: path.join(workRoot, 'spill'), ...overrides.engine };
+  await lake.ensureZones();
+  await ensureSchema(pool, contracts.all());
+  return {
+    lake,
+    pool,
+    contracts,
+    engine,
+    workRoot,
+    log: overrides.log ?? consoleLogger,
+    close: async () => {
+      if (!overrides.pool) await pool.end();
+    },
+  };
+}

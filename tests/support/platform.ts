@@ -1,0 +1,44 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+import { inject } from 'vitest';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { silentLogger } from '../../shared/log';
+import { createPlatform, type Platform } from '../../shared/platform';
+import { ZONES } from '../../shared/lake/lake';
+
+export const DATASETS = path.resolve(__dirname, '..', '..', '..', 'shared', 'datasets');
+export const SAMPLE_EVENTS = path.join(DATASETS, 'ecommerce_events', '2019-Oct_first17k.csv');
+export const TELCO = path.join(DATASETS, 'customers', 'Telco-Customer-Churn.csv');
+/** The real sample files live outside the repo; tests that read them skip only when they are absent. */
+export const HAVE_DATASETS = existsSync(SAMPLE_EVENTS);
+
+export function testEnv(database: string): Record<string, string> {
+  const url = new URL(inject('databaseUrl'));
+  url.pathname = `/${database}`;
+  return { LakeStorage: inject('lakeConnectionString'), DATABASE_URL: url.toString(), MEDALLION_ENGINE_MEMORY: '400MB' };
+}
+
+/** Removes every blob of the four zones (Azurite is shared by the test files, one at a time). */
+export async function wipeLake(): Promise<void> {
+  const service = BlobServiceClient.fromConnectionString(inject('lakeConnectionString'));
+  for (const zone of ZONES) {
+    const container = service.getContainerClient(zone);
+    if (!(await container.exists())) continue;
+    for await (const b of container.listBlobsFlat()) await container.deleteBlob(b.name);
+  }
+}
+
+/** A platform on a brand-new database and an empty lake. */
+export async function freshPlatform(): Promise<{ platform: Platform; env: Record<string, string>; database: string }> {
+  const database = `t_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: inject('databaseUrl') });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${database}`);
+  await admin.end();
+  await wipeLake();
+  const env = testEnv(database);
+  const platform = await createPlatform(env, { log: silentLogger });
+  return { platform, env, database };
+}
