@@ -1,6 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
+import type { Contract } from './contracts/contract';
 import { databaseSettings, type Env, engineOptions, lakeSettings, ConfigError } from './config';
 import { type ContractRegistry, loadContracts } from './contracts/registry';
 import { createPool } from './db/pool';
@@ -8,10 +9,20 @@ import { ensureSchema } from './db/schema';
 import type { EngineOptions } from './engine/transform';
 import { createLake } from './lake/createLake';
 import type { Lake } from './lake/lake';
+import { createGoldHooks } from './gold/hooks';
 import { consoleLogger, type Logger } from './log';
+
+/** Extension points of the file pipeline (the gold layer registers here). */
+export interface PipelineHooks {
+  /** Inside the silver transaction, after a file's rows are loaded: gold updates commit with them. */
+  afterSilverLoad?: (client: pg.PoolClient, args: { contract: Contract; runId: string; path: string }) => Promise<void>;
+  /** After the commit (lake exports and other work that must not hold the transaction open). */
+  afterCommit?: (args: { contract: Contract; runId: string; path: string }) => Promise<void>;
+}
 
 /** Everything a run needs, built once per process (Functions worker, CLI invocation, test). */
 export interface Platform {
+  hooks: PipelineHooks;
   lake: Lake;
   pool: pg.Pool;
   contracts: ContractRegistry;
@@ -28,6 +39,7 @@ export interface PlatformOverrides {
   log?: Logger;
   workRoot?: string;
   engine?: Partial<EngineOptions>;
+  hooks?: PipelineHooks;
 }
 
 export async function createPlatform(env: Env = process.env, overrides: PlatformOverrides = {}): Promise<Platform> {
@@ -47,13 +59,15 @@ export async function createPlatform(env: Env = process.env, overrides: Platform
   const engine: EngineOptions = { memoryLimit: eo.memoryLimit, threads: eo.threads, spillDir: path.join(workRoot, 'spill'), ...overrides.engine };
   await lake.ensureZones();
   await ensureSchema(pool, contracts.all());
+  const log = overrides.log ?? consoleLogger;
   return {
+    hooks: overrides.hooks ?? createGoldHooks({ lake, pool, contracts, log }),
     lake,
     pool,
     contracts,
     engine,
     workRoot,
-    log: overrides.log ?? consoleLogger,
+    log,
     close: async () => {
       if (!overrides.pool) await pool.end();
     },

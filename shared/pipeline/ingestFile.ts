@@ -6,6 +6,7 @@ import type pg from 'pg';
 import type { Contract } from '../contracts/contract';
 import { copyCsvInto, copyQueryToFile } from '../db/copy';
 import { qi, quarantineTable, silverTable } from '../db/schema';
+import { loadSilverRows } from '../db/silverLoad';
 import { ExpectationFailedError, parquetToCsv, quarantineColumns, silverColumns, type TransformResult, transformFile } from '../engine/transform';
 import type { Zone } from '../lake/lake';
 import { safeLakePath } from '../lake/paths';
@@ -24,13 +25,9 @@ export interface FileReport {
   ledger?: LedgerRow;
 }
 
-/** Called inside the silver transaction after a file's rows are loaded (the gold layer hooks in here). */
-export type AfterSilverLoad = (client: pg.PoolClient, args: { contract: Contract; runId: string; path: string }) => Promise<void>;
-
 export interface IngestOptions {
   /** Only process this exact version (the ETag an event carried); default: the current one. */
   etag?: string;
-  afterSilverLoad?: AfterSilverLoad;
   progress?: (stage: string) => void;
 }
 
@@ -226,23 +223,31 @@ export async function ingestBronzeFile(p: Platform, rawPath: string, options: In
     await tx.query('BEGIN');
     try {
       await tx.query("SET LOCAL TIME ZONE 'UTC'");
-      const loaded = result.silverRows > 0 ? await copyCsvInto(tx, silverTable(contract), silverCols, silverCsv) : 0;
-      if (loaded !== result.silverRows) throw new Error(`silver load copied ${loaded} rows, expected ${result.silverRows}`);
+      const silver = await loadSilverRows(tx, contract, silverCsv, silverCols, result.silverRows);
       const q = result.quarantineFile ? await copyCsvInto(tx, quarantineTable(contract), qCols, quarantineCsv) : 0;
       if (q !== result.quarantined) throw new Error(`quarantine load copied ${q} rows, expected ${result.quarantined}`);
-      await options.afterSilverLoad?.(tx, { contract, runId, path: bronzePath });
+      await p.hooks.afterSilverLoad?.(tx, { contract, runId, path: bronzePath });
       const timings = { ...result.timingsMs, load_export: tExport, load_copy: Date.now() - tLoad - tExport };
       const row = await completeRun(tx, bronzePath, info.etag, runId, {
         rowsRead: result.rowsRead,
-        rowsSilver: result.silverRows,
+        rowsSilver: silver.loaded,
         rowsQuarantined: result.quarantined,
         quarantineReasons: result.quarantineReasons,
         duplicatesInFile: result.duplicatesInFile,
-        duplicatesCrossFile: result.duplicatesCrossFile,
+        duplicatesCrossFile: result.duplicatesCrossFile + silver.superseded,
         warnings: result.warnings,
         timingsMs: timings,
       });
       await tx.query('COMMIT');
+      if (p.hooks.afterCommit) {
+        // The file has landed; a failure here (e.g. a gold export) is reported, not undone.
+        progress('after-commit');
+        try {
+          await p.hooks.afterCommit({ contract, runId, path: bronzePath });
+        } catch (e) {
+          p.log.error('medallion.after_commit', { dataset: contract.name, path: bronzePath, error: e instanceof Error ? e.message : String(e) });
+        }
+      }
       p.log.info('medallion.file', {
         dataset: contract.name,
         path: bronzePath,

@@ -1,0 +1,526 @@
+targetScope = 'subscription'
+
+metadata name = 'Medallion data platform'
+metadata description = 'Everything the platform needs, from an empty subscription: the ADLS Gen2 lake, Event Hubs, PostgreSQL Flexible Server, the Flex Consumption function app, role assignments, the Event Grid system topic and monitoring. No key or password is created or used anywhere: every connection is a Microsoft Entra token for the app\'s user-assigned identity.'
+
+// ------------------------------------------------------------------------------------------
+// Environment
+// ------------------------------------------------------------------------------------------
+
+@description('Required. Name of the azd environment. Names the resource group and seeds the unique suffix of every resource name.')
+@minLength(1)
+@maxLength(64)
+param environmentName string
+
+@description('Required. Azure region of every resource; it must offer Flex Consumption and PostgreSQL Flexible Server.')
+@minLength(1)
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
+param location string
+
+@description('Optional. Name of the resource group to create. Empty: rg-<environmentName>.')
+param resourceGroupName string = ''
+
+@description('Optional. Object id of whoever runs the deployment (azd sets AZURE_PRINCIPAL_ID). Gets data access to drop files into bronze and send test events when grantDeployerAccess is true.')
+param principalId string = ''
+
+@description('Optional. Type of principalId (azd sets AZURE_PRINCIPAL_TYPE).')
+@allowed([
+  'User'
+  'Group'
+  'ServicePrincipal'
+])
+param principalType string = 'User'
+
+@description('Optional. Grant principalId Storage Blob Data Contributor on the lake and Event Hubs Data Sender. Turn off for CI deployments.')
+param grantDeployerAccess bool = true
+
+@description('Optional. Tags applied to every resource, besides azd-env-name.')
+param tags object = {}
+
+// ------------------------------------------------------------------------------------------
+// Lake
+// ------------------------------------------------------------------------------------------
+
+@description('Optional. Replication of the lake account. Archive tiering applies only to LRS, GRS and RA-GRS.')
+@allowed([
+  'Standard_LRS'
+  'Standard_GRS'
+  'Standard_RAGRS'
+  'Standard_ZRS'
+  'Standard_GZRS'
+  'Standard_RAGZRS'
+])
+param lakeSkuName string = 'Standard_LRS'
+
+@description('Optional. N: days after which bronze files move to the cool tier.')
+@minValue(1)
+param bronzeCoolAfterDays int = 30
+
+@description('Optional. M: days after which bronze files move to the archive tier; must exceed N. 0 disables archiving.')
+@minValue(0)
+param bronzeArchiveAfterDays int = 180
+
+@description('Optional. K: days after which quarantined files are deleted.')
+@minValue(1)
+param quarantineDeleteAfterDays int = 90
+
+@description('Optional. Days deleted or overwritten blobs stay recoverable (blob soft delete).')
+@minValue(1)
+@maxValue(365)
+param blobSoftDeleteRetentionDays int = 7
+
+// ------------------------------------------------------------------------------------------
+// Event Hubs
+// ------------------------------------------------------------------------------------------
+
+@description('Optional. Event Hubs tier.')
+@allowed([
+  'Standard'
+  'Premium'
+])
+param eventHubsSkuName string = 'Standard'
+
+@description('Optional. Event Hubs throughput units (Standard) or processing units (Premium).')
+@minValue(1)
+@maxValue(40)
+param eventHubsCapacity int = 1
+
+@description('Optional. Partition count of the customers hub.')
+@minValue(1)
+@maxValue(32)
+param customersPartitionCount int = 2
+
+@description('Optional. Days events stay in the customers hub.')
+@minValue(1)
+@maxValue(7)
+param customersRetentionDays int = 1
+
+@description('Optional. Consumer group the platform reads the customers hub with.')
+param eventHubConsumerGroupName string = 'medallion'
+
+// ------------------------------------------------------------------------------------------
+// PostgreSQL
+// ------------------------------------------------------------------------------------------
+
+@description('Optional. PostgreSQL major version.')
+@allowed([
+  '16'
+  '17'
+])
+param postgresVersion string = '16'
+
+@description('Optional. PostgreSQL compute SKU.')
+param postgresSkuName string = 'Standard_B1ms'
+
+@description('Optional. PostgreSQL compute tier; must match postgresSkuName.')
+@allowed([
+  'Burstable'
+  'GeneralPurpose'
+  'MemoryOptimized'
+])
+param postgresSkuTier string = 'Burstable'
+
+@description('Optional. PostgreSQL storage in GiB.')
+@allowed([
+  32
+  64
+  128
+  256
+  512
+  1024
+])
+param postgresStorageSizeGB int = 32
+
+@description('Optional. Days of PostgreSQL point-in-time-restore backups.')
+@minValue(7)
+@maxValue(35)
+param postgresBackupRetentionDays int = 7
+
+@description('Optional. Geo-redundant PostgreSQL backups.')
+@allowed([
+  'Disabled'
+  'Enabled'
+])
+param postgresGeoRedundantBackup string = 'Disabled'
+
+@description('Optional. PostgreSQL high availability; needs the GeneralPurpose or MemoryOptimized tier.')
+@allowed([
+  'Disabled'
+  'SameZone'
+  'ZoneRedundant'
+])
+param postgresHighAvailability string = 'Disabled'
+
+@description('Optional. Name of the platform database.')
+param postgresDatabaseName string = 'medallion'
+
+@description('Optional. Further Entra administrators of PostgreSQL, e.g. yourself: [{ objectId, principalName, principalType }].')
+param postgresAdditionalAdministrators array = []
+
+@description('Optional. public only: extra PostgreSQL firewall rules, [{ name, startIpAddress, endIpAddress }].')
+param postgresFirewallRules array = []
+
+@description('Optional. Extensions to allow-list on PostgreSQL (azure.extensions).')
+param postgresAllowedExtensions array = []
+
+// ------------------------------------------------------------------------------------------
+// Network
+// ------------------------------------------------------------------------------------------
+
+@description('Optional. public: PostgreSQL has a public endpoint behind firewall rules (Azure services allowed) and the app has no VNet. private: a virtual network is created, PostgreSQL is injected into it without a public endpoint and the app reaches it through VNet integration.')
+@allowed([
+  'public'
+  'private'
+])
+param networkAccess string = 'public'
+
+@description('Optional. private only: address space of the virtual network.')
+param vnetAddressPrefix string = '10.40.0.0/16'
+
+// ------------------------------------------------------------------------------------------
+// Function app
+// ------------------------------------------------------------------------------------------
+
+@description('Optional. Node.js version of the function app.')
+@allowed([
+  '20'
+  '22'
+])
+param nodeVersion string = '20'
+
+@description('Optional. Memory per function app instance, in MB.')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@description('Optional. Maximum number of function app instances.')
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@description('Optional. NCRONTAB schedule (UTC) of the full gold rebuild.')
+param goldRefreshSchedule string = '0 30 2 * * *'
+
+@description('Optional. Minutes after which a customer update counts as late.')
+@minValue(0)
+param customersLatenessMinutes int = 10
+
+@description('Optional. Show e-mail addresses unmasked in gold.')
+param goldShowPii bool = false
+
+// ------------------------------------------------------------------------------------------
+// Monitoring
+// ------------------------------------------------------------------------------------------
+
+@description('Optional. Days logs are kept in Log Analytics.')
+@minValue(30)
+@maxValue(730)
+param logRetentionInDays int = 30
+
+@description('Optional. E-mail address notified by the alert rules. Empty: alerts are raised in Azure Monitor without notification.')
+param alertEmailAddress string = ''
+
+@description('Optional. Quarantine-rate alert threshold, in percent of the rows a dataset read in one evaluation window.')
+@minValue(0)
+@maxValue(100)
+param quarantineRateThresholdPercent int = 5
+
+@description('Optional. Failure alert threshold: failures tolerated in one evaluation window.')
+@minValue(0)
+param functionFailureThreshold int = 0
+
+// ------------------------------------------------------------------------------------------
+// Names
+// ------------------------------------------------------------------------------------------
+
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var allTags = union(tags, { 'azd-env-name': environmentName })
+var isPrivate = networkAccess == 'private'
+
+var names = {
+  resourceGroup: !empty(resourceGroupName) ? resourceGroupName : 'rg-${environmentName}'
+  identity: 'id-medallion-${resourceToken}'
+  lake: 'stlake${resourceToken}'
+  hostStorage: 'stfunc${resourceToken}'
+  eventHubs: 'evhns-medallion-${resourceToken}'
+  postgres: 'psql-medallion-${resourceToken}'
+  plan: 'plan-medallion-${resourceToken}'
+  functionApp: 'func-medallion-${resourceToken}'
+  logAnalytics: 'log-medallion-${resourceToken}'
+  appInsights: 'appi-medallion-${resourceToken}'
+  systemTopic: 'evgt-lake-${resourceToken}'
+  vnet: 'vnet-medallion-${resourceToken}'
+}
+
+var functionsSubnetName = 'snet-functions'
+var postgresSubnetName = 'snet-postgres'
+var postgresDnsZoneName = '${names.postgres}.private.postgres.database.azure.com'
+var customersEventHubName = 'customers'
+var deadLetterContainerName = 'eventgrid-deadletter'
+var bronzeFunctionName = 'bronzeToSilver'
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: names.resourceGroup
+  location: location
+  tags: allTags
+}
+
+// ------------------------------------------------------------------------------------------
+// Modules, one per concern
+// ------------------------------------------------------------------------------------------
+
+module identity 'app/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: names.identity
+    location: location
+    tags: allTags
+  }
+}
+
+module lake 'app/lake.bicep' = {
+  name: 'lake'
+  scope: rg
+  params: {
+    name: names.lake
+    location: location
+    tags: allTags
+    skuName: lakeSkuName
+    bronzeCoolAfterDays: bronzeCoolAfterDays
+    bronzeArchiveAfterDays: bronzeArchiveAfterDays
+    quarantineDeleteAfterDays: quarantineDeleteAfterDays
+    softDeleteRetentionDays: blobSoftDeleteRetentionDays
+    deadLetterContainerName: deadLetterContainerName
+  }
+}
+
+module hostStorage 'app/hoststorage.bicep' = {
+  name: 'host-storage'
+  scope: rg
+  params: {
+    name: names.hostStorage
+    location: location
+    tags: allTags
+  }
+}
+
+module eventHubs 'app/eventhubs.bicep' = {
+  name: 'eventhubs'
+  scope: rg
+  params: {
+    name: names.eventHubs
+    location: location
+    tags: allTags
+    skuName: eventHubsSkuName
+    skuCapacity: eventHubsCapacity
+    eventHubName: customersEventHubName
+    partitionCount: customersPartitionCount
+    messageRetentionInDays: customersRetentionDays
+    consumerGroupName: eventHubConsumerGroupName
+  }
+}
+
+module network 'app/network.bicep' = if (isPrivate) {
+  name: 'network'
+  scope: rg
+  params: {
+    name: names.vnet
+    location: location
+    tags: allTags
+    addressPrefix: vnetAddressPrefix
+    functionsSubnetName: functionsSubnetName
+    postgresSubnetName: postgresSubnetName
+    postgresDnsZoneName: postgresDnsZoneName
+  }
+}
+
+module postgres 'app/postgres.bicep' = {
+  name: 'postgres'
+  scope: rg
+  params: {
+    name: names.postgres
+    location: location
+    tags: allTags
+    version: postgresVersion
+    skuName: postgresSkuName
+    skuTier: postgresSkuTier
+    storageSizeGB: postgresStorageSizeGB
+    backupRetentionDays: postgresBackupRetentionDays
+    geoRedundantBackup: postgresGeoRedundantBackup
+    highAvailabilityMode: postgresHighAvailability
+    databaseName: postgresDatabaseName
+    administratorObjectId: identity.outputs.principalId
+    administratorPrincipalName: identity.outputs.name
+    additionalAdministrators: postgresAdditionalAdministrators
+    networkAccess: networkAccess
+    firewallRules: postgresFirewallRules
+    allowedExtensions: postgresAllowedExtensions
+    delegatedSubnetResourceId: isPrivate
+      ? resourceId(subscription().subscriptionId, rg.name, 'Microsoft.Network/virtualNetworks/subnets', names.vnet, postgresSubnetName)
+      : ''
+    privateDnsZoneResourceId: isPrivate
+      ? resourceId(subscription().subscriptionId, rg.name, 'Microsoft.Network/privateDnsZones', postgresDnsZoneName)
+      : ''
+  }
+  dependsOn: [
+    network
+  ]
+}
+
+module monitoring 'app/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    logAnalyticsName: names.logAnalytics
+    applicationInsightsName: names.appInsights
+    location: location
+    tags: allTags
+    retentionInDays: logRetentionInDays
+    alertEmailAddress: alertEmailAddress
+    quarantineRateThresholdPercent: quarantineRateThresholdPercent
+    functionFailureThreshold: functionFailureThreshold
+  }
+}
+
+module eventGrid 'app/eventgrid.bicep' = {
+  name: 'eventgrid'
+  scope: rg
+  params: {
+    name: names.systemTopic
+    location: location
+    tags: allTags
+    lakeAccountName: lake.outputs.name
+  }
+}
+
+module rbac 'app/rbac.bicep' = {
+  name: 'rbac'
+  scope: rg
+  params: {
+    identityPrincipalId: identity.outputs.principalId
+    lakeAccountName: lake.outputs.name
+    hostStorageAccountName: hostStorage.outputs.name
+    eventHubsNamespaceName: eventHubs.outputs.name
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    systemTopicPrincipalId: eventGrid.outputs.principalId
+    deployerPrincipalId: grantDeployerAccess ? principalId : ''
+    deployerPrincipalType: principalType
+  }
+}
+
+module functionApp 'app/functionapp.bicep' = {
+  name: 'functionapp'
+  scope: rg
+  params: {
+    name: names.functionApp
+    planName: names.plan
+    location: location
+    tags: allTags
+    identityResourceId: identity.outputs.resourceId
+    identityClientId: identity.outputs.clientId
+    hostStorageAccountName: hostStorage.outputs.name
+    deploymentContainerName: hostStorage.outputs.deploymentContainerName
+    lakeAccountName: lake.outputs.name
+    lakeBlobEndpoint: lake.outputs.blobEndpoint
+    lakeQueueEndpoint: lake.outputs.queueEndpoint
+    eventHubsFullyQualifiedNamespace: eventHubs.outputs.fullyQualifiedNamespace
+    eventHubName: eventHubs.outputs.eventHubName
+    eventHubConsumerGroup: eventHubs.outputs.consumerGroupName
+    postgresHost: postgres.outputs.fullyQualifiedDomainName
+    postgresDatabase: postgres.outputs.databaseName
+    postgresUser: identity.outputs.name
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    nodeVersion: nodeVersion
+    instanceMemoryMB: instanceMemoryMB
+    maximumInstanceCount: maximumInstanceCount
+    goldRefreshSchedule: goldRefreshSchedule
+    customersLatenessMinutes: customersLatenessMinutes
+    goldShowPii: goldShowPii
+    virtualNetworkSubnetId: isPrivate
+      ? resourceId(subscription().subscriptionId, rg.name, 'Microsoft.Network/virtualNetworks/subnets', names.vnet, functionsSubnetName)
+      : ''
+  }
+  // The app must not start before its identity can read the deployment container and the lake.
+  dependsOn: [
+    rbac
+    network
+  ]
+}
+
+// ------------------------------------------------------------------------------------------
+// Outputs (azd stores each in the environment; the postdeploy hook reads them)
+// ------------------------------------------------------------------------------------------
+
+@description('Region of the deployment.')
+output AZURE_LOCATION string = location
+
+@description('Tenant of the deployment.')
+output AZURE_TENANT_ID string = tenant().tenantId
+
+@description('Resource group holding the platform.')
+output AZURE_RESOURCE_GROUP string = rg.name
+
+@description('Name of the function app.')
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+
+@description('HTTPS address of the function app.')
+output AZURE_FUNCTION_APP_URL string = functionApp.outputs.uri
+
+@description('Name of the blob-triggered function the Event Grid subscription targets.')
+output AZURE_BRONZE_FUNCTION_NAME string = bronzeFunctionName
+
+@description('Client id of the platform identity.')
+output AZURE_PLATFORM_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+
+@description('Name of the lake (ADLS Gen2) account.')
+output AZURE_LAKE_ACCOUNT_NAME string = lake.outputs.name
+
+@description('Data Lake endpoint of the lake.')
+output AZURE_LAKE_DFS_ENDPOINT string = lake.outputs.dfsEndpoint
+
+@description('Name of the Functions host storage account.')
+output AZURE_HOST_STORAGE_ACCOUNT_NAME string = hostStorage.outputs.name
+
+@description('Name of the Event Grid system topic on the lake.')
+output AZURE_EVENTGRID_SYSTEM_TOPIC_NAME string = eventGrid.outputs.name
+
+@description('Lake container for undeliverable Event Grid events.')
+output AZURE_EVENTGRID_DEADLETTER_CONTAINER string = lake.outputs.deadLetterContainerName
+
+@description('Fully qualified Event Hubs namespace.')
+output AZURE_EVENTHUBS_NAMESPACE string = eventHubs.outputs.fullyQualifiedNamespace
+
+@description('Name of the customers event hub.')
+output EVENTHUB_NAME string = eventHubs.outputs.eventHubName
+
+@description('Consumer group of the platform.')
+output EVENTHUB_CONSUMER_GROUP string = eventHubs.outputs.consumerGroupName
+
+@description('Name of the PostgreSQL server.')
+output AZURE_POSTGRES_SERVER_NAME string = postgres.outputs.name
+
+@description('Host name of the PostgreSQL server.')
+output POSTGRES_HOST string = postgres.outputs.fullyQualifiedDomainName
+
+@description('Name of the platform database.')
+output POSTGRES_DATABASE string = postgres.outputs.databaseName
+
+@description('Entra principal the function app logs in to PostgreSQL as.')
+output POSTGRES_USER string = identity.outputs.name
+
+@description('Name of the Application Insights component.')
+output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsName
+
+@description('Name of the Log Analytics workspace.')
+output AZURE_LOG_ANALYTICS_NAME string = monitoring.outputs.logAnalyticsName
+
+@description('Resource id of the platform workbook.')
+output AZURE_WORKBOOK_ID string = monitoring.outputs.workbookId

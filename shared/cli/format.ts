@@ -1,0 +1,41 @@
+import type { LedgerRow } from '../pipeline/ledger';
+import type { FileReport } from '../pipeline/ingestFile';
+
+/** Renders rows as an aligned text table. */
+export function table(rows: Record<string, unknown>[], columns?: string[]): string {
+  if (rows.length === 0) return '(no rows)';
+  const cols = columns ?? Object.keys(rows[0]!);
+  const text = (v: unknown): string => {
+    if (v === null || v === undefined) return '';
+    if (v instanceof Date) return v.toISOString();
+    if (typeof v === 'object') return JSON.stringify(v);
+    return String(v);
+  };
+  const cells = rows.map((r) => cols.map((c) => text(r[c])));
+  const widths = cols.map((c, i) => Math.min(60, Math.max(c.length, ...cells.map((row) => row[i]!.length))));
+  const fmt = (vals: string[]) => vals.map((v, i) => (v.length > widths[i]! ? `${v.slice(0, widths[i]! - 1)}…` : v.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [fmt(cols), fmt(widths.map((w) => '-'.repeat(w))), ...cells.map(fmt)].join('\n');
+}
+
+function reasons(r: Record<string, number>): string {
+  const entries = Object.entries(r).filter(([, n]) => n > 0);
+  return entries.length ? entries.map(([k, n]) => `${k} ${n}`).join(', ') : 'none';
+}
+
+/** The per-file accounting line(s) the CLI prints. */
+export function describeReport(r: FileReport): string {
+  const l = r.ledger;
+  if (r.outcome === 'succeeded' && l) {
+    return [
+      `✔ ${r.path} → ${r.dataset}: read ${l.rows_read} = silver ${l.rows_silver} + quarantined ${l.rows_quarantined} + duplicates ${(l.duplicates_in_file ?? 0) + (l.duplicates_cross_file ?? 0)} (in file ${l.duplicates_in_file}, already in silver ${l.duplicates_cross_file}) in ${l.duration_ms} ms`,
+      `    quarantined: ${reasons(l.quarantine_reasons)}; warnings (kept): ${reasons(l.warnings)}`,
+    ].join('\n');
+  }
+  if (r.outcome === 'skipped') return `• ${r.path}: skipped — ${r.message}`;
+  if (r.outcome === 'missing') return `? ${r.path}: ${r.message}`;
+  return `✘ ${r.path}: FAILED — ${r.message ?? l?.error ?? 'unknown error'}`;
+}
+
+export function ledgerJson(l: LedgerRow): Record<string, unknown> {
+  return { ...l };
+}
