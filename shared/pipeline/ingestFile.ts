@@ -42,6 +42,11 @@ function lockKey(dataset: string): string {
 
 function checkColumns(contract: Contract, firstLine: string): { positions: Record<string, number | undefined>; width: number } {
   const delimiter = contract.format.type === 'csv' ? (contract.format.delimiter ?? ',') : ',';
+  if (/^\s*[[{]/.test(firstLine)) {
+    throw new FileRejectedError(
+      `the file looks like JSON, not a CSV with a header line; dataset '${contract.name}' expects CSV with columns: ${contract.source.map((s) => s.name).join(', ')}`,
+    );
+  }
   const header = parseHeader(firstLine, delimiter).map(normalizeName);
   if (header.length < 2 && contract.source.length > 1) {
     throw new FileRejectedError(
