@@ -1,4 +1,9 @@
-import { type ModelBindingData, ResourceFactoryResolver } from '@azure/functions-extensions-base';
+import type { ModelBindingData, ResourceFactoryResolver as Resolver } from '@azure/functions-extensions-base';
+
+// The CommonJS build on purpose: @azure/functions require()s it, and the resolver is a singleton
+// per module instance (an ESM import would get a second, empty registry).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { ResourceFactoryResolver } = require('@azure/functions-extensions-base') as { ResourceFactoryResolver: typeof Resolver };
 
 /** Where a triggering blob is: the SDK-type binding hands us this instead of the blob's bytes. */
 export interface BlobReference {

@@ -1,0 +1,130 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Contract, ContractError, validateContract } from '../../shared/contracts/contract';
+import { ContractRegistry } from '../../shared/contracts/registry';
+import ecommerce from '../../shared/datasets/ecommerce_events/contract';
+import { ExpectationFailedError, openEngine, transformFile } from '../../shared/engine/transform';
+import { FileRejectedError, normalizeName, parseHeader, stageInput } from '../../shared/pipeline/stageInput';
+import { writeEcommerceSample } from '../../shared/samples/ecommerceSample';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'engine-'));
+});
+afterAll(async () => rm(dir, { recursive: true, force: true }));
+
+const positions = Object.fromEntries(ecommerce.source.map((s, i) => [s.name, i]));
+const lineage = { sourceFile: 'ecommerce_events/t.csv', runId: '00000000-0000-4000-8000-000000000001', ingestedAt: new Date('2024-01-01T00:00:00Z') };
+
+async function run(csv: string, contract: Contract = ecommerce) {
+  const input = path.join(dir, `in-${Math.random()}.csv`);
+  await writeFile(input, csv);
+  const outDir = path.join(dir, `out-${Math.random()}`);
+  const result = await transformFile({ contract, inputPath: input, columnPositions: positions, headerWidth: 9, lineage, outDir }, { memoryLimit: '256MB', spillDir: path.join(dir, 'spill') });
+  return { result, outDir };
+}
+
+async function silverRows(silverDir: string, sql: string) {
+  const { con, close } = await openEngine({ memoryLimit: '128MB', spillDir: path.join(dir, 'spill') });
+  try {
+    return (await con.runAndReadAll(sql.replace('$DIR', `'${silverDir}/**/*.parquet'`))).getRowObjects();
+  } finally {
+    close();
+  }
+}
+
+const H = 'event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session';
+const row = (t: string, type = 'view', extra = '') => `2019-10-01 ${t} UTC,${type},1,2053013555631882655,a.b.c,X,1.00,5,s${extra}`;
+
+describe('the DuckDB transform compiled from a contract', () => {
+  it('gives exact physical line numbers even after malformed lines in the middle', async () => {
+    const lines = [H, row('00:00:01'), 'broken,line', row('00:00:02'), 'also,broken,x', 'x', row('00:00:03'), row('00:00:01')];
+    const { result } = await run(lines.join('\n') + '\n');
+    expect(result).toMatchObject({ rowsRead: 7, malformed: 3, silverRows: 3, duplicatesInFile: 1, quarantined: 3 });
+    const rows = await silverRows(result.silverDir, 'SELECT strftime(event_time, \'%H:%M:%S\') AS t, source_line FROM read_parquet($DIR) ORDER BY source_line');
+    // file lines: 1 header, 2 row, 3 broken, 4 row, 5 broken, 6 broken, 7 row, 8 duplicate of line 2
+    expect(rows).toEqual([
+      { t: '00:00:01', source_line: 2n },
+      { t: '00:00:02', source_line: 4n },
+      { t: '00:00:03', source_line: 7n },
+    ]);
+  });
+
+  it('keeps the first occurrence of a duplicate key, in file order', async () => {
+    const { result } = await run([H, row('00:00:09', 'view', '1'), row('00:00:01'), row('00:00:01')].join('\n'));
+    const rows = await silverRows(result.silverDir, 'SELECT source_line FROM read_parquet($DIR) ORDER BY 1');
+    expect(rows.map((r) => r.source_line)).toEqual([2n, 3n]);
+  });
+
+  it('standardises before deduplicating: case and whitespace variants are one event', async () => {
+    const { result } = await run([H, row('00:00:01', 'VIEW'), row('00:00:01', ' view '), row('00:00:01', 'view')].join('\n'));
+    expect(result).toMatchObject({ silverRows: 1, duplicatesInFile: 2 });
+  });
+
+  it("a 'fail' expectation rejects the whole file and says where", async () => {
+    const strict: Contract = { ...ecommerce, expectations: [...ecommerce.expectations, { name: 'october_only', check: 'month(event_time) = 10', action: 'fail', description: 'events are from October' }] };
+    await expect(run([H, row('00:00:01'), '2019-11-01 00:00:00 UTC,view,1,2,a,b,1.00,5,s'].join('\n'), strict)).rejects.toThrow(ExpectationFailedError);
+    await expect(run([H, row('00:00:01'), '2019-11-01 00:00:00 UTC,view,1,2,a,b,1.00,5,s'].join('\n'), strict)).rejects.toThrow(/'october_only' .* failed on 1 row\(s\), first at data record 2/);
+  });
+
+  it('quarantines each bad row once, with the first failing expectation as reason and raw values kept', async () => {
+    const { result } = await run([H, '2019-10-01 00:00:00 UTC,click,0,2,a,b,-1,5,s', '2019-10-01 00:00:00 UTC,view,1,2,a,b,abc,5,s'].join('\n'));
+    expect(result.quarantineReasons).toEqual({ valid_event_type: 1, valid_price: 1 });
+    const rows = await silverRows(path.dirname(result.quarantineFile!), `SELECT price, quarantine_reason, source_line FROM read_parquet('${result.quarantineFile}') ORDER BY source_line`);
+    expect(rows).toEqual([
+      { price: '-1', quarantine_reason: 'valid_event_type', source_line: 2n },
+      { price: 'abc', quarantine_reason: 'valid_price', source_line: 3n },
+    ]);
+  });
+
+  it('handles a generated file with every kind of defect and balances the books', async () => {
+    const file = path.join(dir, 'gen.csv');
+    const summary = await writeEcommerceSample(file, { rows: 20_000, seed: 3, duplicateRate: 0.02, badRate: 0.01, truncateLastLine: true });
+    const outDir = path.join(dir, 'gen-out');
+    const r = await transformFile({ contract: ecommerce, inputPath: file, columnPositions: positions, headerWidth: 9, lineage, outDir }, { memoryLimit: '256MB', spillDir: path.join(dir, 'spill') });
+    expect(r.rowsRead).toBe(summary.lines);
+    expect(r.malformed).toBe(1);
+    expect(r.rowsRead).toBe(r.silverRows + r.quarantined + r.duplicatesInFile + r.duplicatesCrossFile);
+    const bad = Object.values(summary.bad).reduce((a, b) => a + b, 0);
+    // duplicated bad rows are quarantined once per copy, so at least as many as generated
+    expect(r.quarantined - r.malformed).toBeGreaterThanOrEqual(bad);
+    expect(r.duplicatesInFile).toBeGreaterThanOrEqual(summary.duplicates - 20);
+  });
+});
+
+describe('staging the bronze bytes', () => {
+  it('decompresses gzip while streaming and reads the header without the BOM', async () => {
+    const out = path.join(dir, 'staged.csv');
+    const s = await stageInput(Readable.from([gzipSync(Buffer.from(`\uFEFF${H}\r\n${row('00:00:01')}\r\n`))]), out);
+    expect(s.gzip).toBe(true);
+    expect(s.firstLine).toBe(H);
+    expect((await readFile(out, 'utf8')).startsWith('\uFEFF')).toBe(true);
+  });
+  it('refuses empty and binary input', async () => {
+    await expect(stageInput(Readable.from([]), path.join(dir, 'e'))).rejects.toThrow(FileRejectedError);
+    await expect(stageInput(createReadStream('/bin/true'), path.join(dir, 'b'))).rejects.toThrow(/binary/);
+  });
+  it('parses quoted header names and matches them case-insensitively', () => {
+    expect(parseHeader('"a,b",c,"d ""e"""')).toEqual(['a,b', 'c', 'd "e"']);
+    expect(['customerID', 'TotalCharges', 'Event Time', 'user-session'].map(normalizeName)).toEqual(['customer_id', 'total_charges', 'event_time', 'user_session']);
+  });
+});
+
+describe('contracts are checked when loaded', () => {
+  it('names the mistake', () => {
+    expect(() => validateContract({ ...ecommerce, partitionBy: ['event_day'] })).toThrow(/partition column 'event_day' is not a silver column/);
+    expect(() => validateContract({ ...ecommerce, dedup: { mode: 'first', key: ['nope'], idColumn: 'event_id' } })).toThrow(/dedup key column 'nope'/);
+    expect(() => validateContract({ ...ecommerce, bronzePrefix: 'x' })).toThrow(ContractError);
+  });
+  it('finds the dataset of a bronze path and refuses overlapping prefixes', () => {
+    const registry = new ContractRegistry([ecommerce]);
+    expect(registry.forPath('ecommerce_events/2019/a.csv')?.name).toBe('ecommerce_events');
+    expect(registry.forPath('other/a.csv')).toBeUndefined();
+    expect(() => new ContractRegistry([ecommerce, { ...ecommerce, name: 'ecommerce_more', bronzePrefix: 'ecommerce_events/more/' }])).toThrow(/overlap/);
+  });
+});
