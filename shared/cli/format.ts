@@ -12,7 +12,7 @@ export function table(rows: Record<string, unknown>[], columns?: string[]): stri
     return String(v);
   };
   const cells = rows.map((r) => cols.map((c) => text(r[c])));
-  const widths = cols.map((c, i) => Math.min(60, Math.max(c.length, ...cells.map((row) => row[i]!.length))));
+  const widths = cols.map((c, i) => Math.min(110, Math.max(c.length, ...cells.map((row) => row[i]!.length))));
   const fmt = (vals: string[]) => vals.map((v, i) => (v.length > widths[i]! ? `${v.slice(0, widths[i]! - 1)}…` : v.padEnd(widths[i]!))).join('  ').trimEnd();
   return [fmt(cols), fmt(widths.map((w) => '-'.repeat(w))), ...cells.map(fmt)].join('\n');
 }

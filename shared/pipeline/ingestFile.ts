@@ -146,8 +146,10 @@ export async function ingestBronzeFile(p: Platform, rawPath: string, options: In
   const written: { zone: string; path: string }[] = [];
   try {
     progress('download');
+    const t0 = Date.now();
     const staged = await stageInput(await p.lake.read('bronze', bronzePath), path.join(work, 'input'));
     const columns = contract.format.type === 'csv' ? checkColumns(contract, staged.firstLine) : undefined;
+    const tDownload = Date.now() - t0;
 
     // One file of a dataset at a time from here to commit: the cross-file look-up and the load
     // must see each other's results. Other datasets run in parallel.
@@ -189,6 +191,7 @@ export async function ingestBronzeFile(p: Platform, rawPath: string, options: In
     }
 
     progress('upload');
+    const tUpload0 = Date.now();
     const key = runKey(bronzePath, info.etag);
     const silverTargets = result.silverFiles.map((rel, i) => ({ rel, lake: silverOutputPath(contract, rel, key, i) }));
     const day = ingestedAt.toISOString().slice(0, 10);
@@ -207,6 +210,7 @@ export async function ingestBronzeFile(p: Platform, rawPath: string, options: In
       await p.lake.writeFile('quarantine', quarantineTarget, result.quarantineFile, { contentType: 'application/vnd.apache.parquet' });
     }
 
+    const tUpload = Date.now() - tUpload0;
     progress('load');
     const tLoad = Date.now();
     const silverCsv = path.join(work, 'silver.csv');
@@ -228,11 +232,14 @@ export async function ingestBronzeFile(p: Platform, rawPath: string, options: In
     await tx.query('BEGIN');
     try {
       await tx.query("SET LOCAL TIME ZONE 'UTC'");
+      const tCopy0 = Date.now();
       const silver = await loadSilverRows(tx, contract, silverCsv, silverCols, result.silverRows);
       const q = result.quarantineFile ? await copyCsvInto(tx, quarantineTable(contract), qCols, quarantineCsv) : 0;
       if (q !== result.quarantined) throw new Error(`quarantine load copied ${q} rows, expected ${result.quarantined}`);
+      const tCopy = Date.now() - tCopy0;
+      const tGold0 = Date.now();
       await p.hooks.afterSilverLoad?.(tx, { contract, runId, path: bronzePath });
-      const timings = { ...result.timingsMs, load_export: tExport, load_copy: Date.now() - tLoad - tExport };
+      const timings = { download: tDownload, ...result.timingsMs, upload: tUpload, load_export: tExport, load_copy: tCopy, gold: Date.now() - tGold0 };
       const row = await completeRun(tx, bronzePath, info.etag, runId, {
         rowsRead: result.rowsRead,
         rowsSilver: silver.loaded,

@@ -78,7 +78,8 @@ function formatTime(ms: number): string {
 }
 
 function uuid(r: () => number): string {
-  const h = (n: number) => Math.floor(r() * 16 ** n).toString(16).padStart(n, '0');
+  // r() has 32 random bits: draw at most 6 hex digits per call.
+  const h = (n: number): string => (n > 6 ? h(6) + h(n - 6) : Math.floor(r() * 16 ** n).toString(16).padStart(n, '0'));
   return `${h(8)}-${h(4)}-4${h(3)}-${(8 + Math.floor(r() * 4)).toString(16)}${h(3)}-${h(12)}`;
 }
 
