@@ -144,7 +144,7 @@ describe('bronze → silver on generated files (real Azurite + PostgreSQL)', () 
 
   describe('file-level problems fail the file with a message that says what to fix, quarantine it, and write nothing to silver', () => {
     const cases: { name: string; path: string; content: string | Buffer; message: RegExp }[] = [
-      { name: 'unknown dataset path', path: 'unknown_feed/x.csv', content: `${HEADER}\n`, message: /no dataset owns bronze path 'unknown_feed\/x\.csv': put the file under one of 'ecommerce_events\/'/ },
+      { name: 'unknown dataset path', path: 'unknown_feed/x.csv', content: `${HEADER}\n`, message: /no dataset owns bronze path 'unknown_feed\/x\.csv': put the file under one of .*'ecommerce_events\/' \(ecommerce_events\)/ },
       { name: 'missing required columns', path: 'ecommerce_events/missing.csv', content: 'event_time,event_type,product_id\n2019-10-01 00:00:00 UTC,view,1\n', message: /missing required column\(s\): category_id, category_code, brand, price, user_id, user_session/ },
       { name: 'empty file', path: 'ecommerce_events/empty.csv', content: '', message: /the file is empty \(0 bytes\)/ },
       { name: 'not CSV (binary)', path: 'ecommerce_events/photo.csv', content: Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13]), message: /binary .* not CSV/ },

@@ -1,10 +1,14 @@
-import type { Contract, TypedColumn } from '../contracts/contract';
+import { closeSync, openSync, readSync } from 'node:fs';
+import type { Contract, SourceFormat, TypedColumn } from '../contracts/contract';
+import { FileRejectedError, normalizeName, parseHeader } from '../pipeline/stageInput';
 import { canonicalText, DUCK_TYPES, ident, literal } from './sql';
 
 /**
  * Compiles a contract into the DuckDB SQL of one file's transform. Every query reads the same
- * source relation (`src`): the file's records numbered in file order (`__rec`, 1-based, rows
- * DuckDB could not parse excluded), with the contract's source column names.
+ * source relation (`src`): the file's records numbered in file order (`__rec`, rows DuckDB could
+ * not parse excluded), with the contract's source column names. `__rec` is numbered so that
+ * `__rec + 1` is the record's physical line when no line was malformed: 1-based for CSV (one
+ * header line), 0-based for JSON lines (no header).
  */
 export interface CompileInput {
   contract: Contract;
@@ -30,21 +34,76 @@ function expand(sql: string, input: CompileInput): string {
   return sql.replace(/\{\{run_started_at\}\}/g, tsLiteral(input.lineage.ingestedAt));
 }
 
+/**
+ * The format a file is read with. A contract declares one format; a file whose name says
+ * otherwise (`.csv`, `.jsonl`/`.ndjson`/`.json`, optionally `.gz`) is read as its name says, so
+ * one dataset can take both JSON-lines batches (a stream) and CSV exports (e.g. the customers
+ * stream plus the Telco CSV). Other names use the contract's format.
+ */
+export function resolveFormat(contract: Contract, bronzePath: string): SourceFormat {
+  const name = bronzePath.toLowerCase().replace(/\.gz$/, '');
+  if (name.endsWith('.csv')) return contract.format.type === 'csv' ? contract.format : { type: 'csv' };
+  if (/\.(jsonl|ndjson|json)$/.test(name)) return { type: 'jsonl' };
+  return contract.format;
+}
+
+const HEADER_PROBE_BYTES = 1024 * 1024;
+
+/**
+ * Column positions of a CSV read under a contract whose declared format is not CSV (the
+ * pipeline only checks headers of CSV contracts): reads the staged file's header line and
+ * applies the same rules (names normalised, aliases, required columns rejected as a whole).
+ */
+function csvColumnsOf(input: CompileInput, delimiter: string): { positions: Record<string, number | undefined>; width: number } {
+  if (input.columnPositions) return { positions: input.columnPositions, width: input.headerWidth ?? input.contract.source.length };
+  const fd = openSync(input.inputPath, 'r');
+  let head: string;
+  try {
+    const buf = Buffer.alloc(HEADER_PROBE_BYTES);
+    const n = readSync(fd, buf, 0, buf.length, 0);
+    head = buf.subarray(0, n).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+  const firstLine = head.split('\n', 1)[0]!.replace(/^\uFEFF/, '').replace(/\r$/, '');
+  const header = parseHeader(firstLine, delimiter).map(normalizeName);
+  const positions: Record<string, number | undefined> = {};
+  const missing: string[] = [];
+  for (const s of input.contract.source) {
+    const names = [s.name, ...(s.aliases ?? [])].map(normalizeName);
+    const i = header.findIndex((h) => names.includes(h));
+    positions[s.name] = i >= 0 ? i : undefined;
+    if (i < 0 && s.required !== false) missing.push(s.name);
+  }
+  if (missing.length) {
+    throw new FileRejectedError(
+      `missing required column(s): ${missing.join(', ')}. The header has: ${header.join(', ') || '(nothing)'}. ` +
+        `Export the file with these columns (names are matched case-insensitively) and drop it into bronze again`,
+    );
+  }
+  return { positions, width: header.length };
+}
+
+/** Delimiter of the one-column read of a JSON-lines file: a byte valid JSON text never holds. */
+const JSONL_DELIM = '\u0001';
+
 /** The file as a relation. `storeRejects` records malformed rows (first pass only). */
 export function sourceRelation(input: CompileInput, storeRejects: boolean): string {
   const { contract } = input;
   const path = literal(input.inputPath);
-  if (contract.format.type === 'csv') {
-    const width = input.headerWidth ?? contract.source.length;
+  const format = resolveFormat(contract, input.lineage.sourceFile);
+  const errors = storeRejects
+    ? `store_rejects = true, rejects_table = '${REJECTS_TABLE}', rejects_scan = '${REJECT_SCANS_TABLE}'`
+    : 'ignore_errors = true';
+  if (format.type === 'csv') {
+    const delimiter = format.delimiter ?? ',';
+    const { positions, width } = contract.format.type === 'csv' ? { positions: input.columnPositions, width: input.headerWidth ?? contract.source.length } : csvColumnsOf(input, delimiter);
     const columns = Array.from({ length: width }, (_, i) => `'c${i}': 'VARCHAR'`).join(', ');
-    const delim = literal(contract.format.delimiter ?? ',');
-    const quote = literal(contract.format.quote ?? '"');
-    const errors = storeRejects
-      ? `store_rejects = true, rejects_table = '${REJECTS_TABLE}', rejects_scan = '${REJECT_SCANS_TABLE}'`
-      : 'ignore_errors = true';
+    const delim = literal(delimiter);
+    const quote = literal(format.quote ?? '"');
     const cols = contract.source
       .map((s) => {
-        const pos = input.columnPositions?.[s.name];
+        const pos = positions?.[s.name];
         return pos === undefined ? `CAST(NULL AS VARCHAR) AS ${ident(s.name)}` : `c${pos} AS ${ident(s.name)}`;
       })
       .join(', ');
@@ -53,10 +112,24 @@ export function sourceRelation(input: CompileInput, storeRejects: boolean): stri
       `delim = ${delim}, quote = ${quote}, escape = ${quote}, auto_detect = false, ${errors}) WITH ORDINALITY)`
     );
   }
-  const columns = contract.source.map((s) => `${literal(s.name)}: 'VARCHAR'`).join(', ');
-  // JSON lines: every field read as text (typing is the contract's job); bad lines are malformed rows.
-  const errors = storeRejects ? 'ignore_errors = true' : 'ignore_errors = true';
-  return `(SELECT ordinality AS __rec, * FROM read_json(${path}, format = 'newline_delimited', columns = {${columns}}, ${errors}) WITH ORDINALITY)`;
+  // JSON lines: one record per physical line, read as one JSON column so that a line that is not
+  // JSON is a malformed row like a bad CSV line (rejects table: raw text + line number, then
+  // quarantine). Every field is taken as text (typing is the contract's job): strings as they
+  // are, numbers and booleans as their JSON text, nested values as JSON text, missing keys and
+  // null as NULL; aliases are alternative keys. Blank lines are not records. __rec is 0-based
+  // (no header line) so that the CSV line arithmetic (__rec + 1 + malformed lines before) holds.
+  const field = (key: string) => `json_extract_string(__j, ${literal(`$."${key.replace(/["\\]/g, (c) => `\\${c}`)}"`)})`;
+  const cols = contract.source
+    .map((s) => {
+      const keys = [s.name, ...(s.aliases ?? []).filter((a) => a !== s.name)];
+      const expr = keys.length === 1 ? field(keys[0]!) : `coalesce(${keys.map(field).join(', ')})`;
+      return `${expr} AS ${ident(s.name)}`;
+    })
+    .join(', ');
+  return (
+    `(SELECT __rec, ${cols} FROM (SELECT ordinality - 1 AS __rec, j AS __j FROM read_csv(${path}, header = false, columns = {'j': 'JSON'}, ` +
+    `delim = ${literal(JSONL_DELIM)}, quote = '', escape = '', auto_detect = false, ${errors}) WITH ORDINALITY) WHERE __j IS NOT NULL)`
+  );
 }
 
 function typedSelect(columns: TypedColumn[], input: CompileInput): string {
@@ -75,49 +148,58 @@ function passes(check: string): string {
   return `coalesce((${check}), false)`;
 }
 
-/**
- * First pass: one row per record that any expectation flags. Dropped rows keep their raw
- * values (for quarantine) and the first failing drop expectation as the reason; warn/fail
- * results are booleans per expectation.
- */
-export function flagsQuery(input: CompileInput): string {
-  const { expectations } = input.contract;
-  const drops = expectations.filter((e) => e.action === 'drop');
-  const others = expectations.filter((e) => e.action !== 'drop');
-  const reason = drops.length
-    ? `CASE ${drops.map((e) => `WHEN NOT ${passes(e.check)} THEN ${literal(e.name)}`).join(' ')} END`
-    : 'CAST(NULL AS VARCHAR)';
-  const flagCols = others.map((e) => `NOT ${passes(e.check)} AS ${ident(`__x_${e.name}`)}`);
-  const anyOther = others.length ? others.map((e) => `NOT ${passes(e.check)}`).join(' OR ') : 'false';
-  return `CREATE OR REPLACE TEMP TABLE flags AS
-SELECT __rec, __reason, CASE WHEN __reason IS NOT NULL THEN __raw END AS __raw${flagCols.length ? ', ' + others.map((e) => ident(`__x_${e.name}`)).join(', ') : ''}
-FROM (
-  SELECT __rec, __raw, ${reason} AS __reason${flagCols.length ? ',\n    ' + flagCols.join(',\n    ') : ''}, (${anyOther}) AS __any_other
-  FROM ${typedRelation(input, true, true)}
-)
-WHERE __reason IS NOT NULL OR __any_other`;
-}
-
-/** Count of parsed records and the bounds of the range column among them. */
-export function profileQuery(input: CompileInput): string {
-  const range = input.contract.typed.find((c) => c.name === input.contract.rangeColumn);
-  const rangeSql = range ? `CAST((${expand(range.sql, input)}) AS ${DUCK_TYPES[range.type]})` : 'NULL';
-  return `SELECT count(*) AS parsed, CAST(min(r) AS VARCHAR) AS range_min, CAST(max(r) AS VARCHAR) AS range_max
-FROM (SELECT ${rangeSql} AS r FROM ${sourceRelation(input, false)})`;
-}
-
 /** The physical line of a record: header line + record number + malformed lines before it. */
 function lineExpr(input: CompileInput): string {
   return input.hasRejects ? `(__rec + 1 + coalesce(__reject_shift, 0))` : '(__rec + 1)';
 }
 
 function idExpr(input: CompileInput): string {
-  const all = [...input.contract.typed, ...input.contract.derived];
   const parts = input.contract.dedup.key.map((k) => {
-    const col = all.find((c) => c.name === k)!;
+    const col = input.contract.typed.find((c) => c.name === k);
+    if (!col) throw new Error(`dedup key '${k}' of '${input.contract.name}' must be a typed (source) column`);
     return `coalesce(${canonicalText(ident(k), col.type)}, '')`;
   });
   return `sha256(concat_ws('|', ${parts.join(', ')}))`;
+}
+
+/**
+ * The one pass over the file: every record typed, checked and, when valid, given its id; raw
+ * values kept only for dropped records (for quarantine). Everything after reads this table
+ * (columnar, spillable) instead of parsing the file again.
+ */
+export function stagedQuery(input: CompileInput): string {
+  const { expectations } = input.contract;
+  const drops = expectations.filter((e) => e.action === 'drop');
+  const others = expectations.filter((e) => e.action !== 'drop');
+  const reason = drops.length
+    ? `CASE ${drops.map((e) => `WHEN NOT ${passes(e.check)} THEN ${literal(e.name)}`).join(' ')} END`
+    : 'CAST(NULL AS VARCHAR)';
+  const flags = others.map((e) => `, NOT ${passes(e.check)} AS ${ident(`__x_${e.name}`)}`).join('');
+  const typed = input.contract.typed.map((c) => ident(c.name)).join(', ');
+  return `CREATE OR REPLACE TABLE staged AS
+SELECT __rec, ${typed}, __reason${others.map((e) => `, ${ident(`__x_${e.name}`)}`).join('')},
+  CASE WHEN __reason IS NOT NULL THEN __raw END AS __raw,
+  CASE WHEN __reason IS NULL THEN ${idExpr(input)} END AS __id
+FROM (SELECT *, ${reason} AS __reason${flags} FROM ${typedRelation(input, true, true)})`;
+}
+
+/** Counts of the staged records (parsed, dropped, warn/fail per expectation) and the range of kept ones. */
+export function countsQuery(input: CompileInput): string {
+  const range = ident(input.contract.rangeColumn);
+  const others = input.contract.expectations.filter((e) => e.action !== 'drop');
+  const aggregates = [
+    'count(*) AS parsed',
+    'count(*) FILTER (WHERE __reason IS NOT NULL) AS dropped',
+    `CAST(min(${range}) FILTER (WHERE __reason IS NULL) AS VARCHAR) AS range_min`,
+    `CAST(max(${range}) FILTER (WHERE __reason IS NULL) AS VARCHAR) AS range_max`,
+    // warn: among kept records; fail: among all records
+    ...others.map((e) =>
+      e.action === 'warn'
+        ? `count(*) FILTER (WHERE __reason IS NULL AND ${ident(`__x_${e.name}`)}) AS ${ident(`x_${e.name}`)}`
+        : `count(*) FILTER (WHERE ${ident(`__x_${e.name}`)}) AS ${ident(`x_${e.name}`)}`,
+    ),
+  ];
+  return `SELECT ${aggregates.join(', ')} FROM staged`;
 }
 
 /** Silver output columns, in table order (id, typed, derived, lineage). */
@@ -145,67 +227,64 @@ function lineageSelect(input: CompileInput): string {
   ].join(', ');
 }
 
-function rejectShiftJoin(input: CompileInput): string {
-  return input.hasRejects ? ` ASOF LEFT JOIN reject_shift rs ON k.__rec >= rs.from_rec` : '';
-}
-
-function goodRelation(input: CompileInput): string {
-  return `(SELECT t.* FROM ${typedRelation(input, false, false)} t ANTI JOIN (SELECT __rec FROM flags WHERE __reason IS NOT NULL) d ON t.__rec = d.__rec)`;
+/** Staged records with the count of malformed lines before them (for exact line numbers). */
+function withShift(input: CompileInput, relation: string, alias: string): string {
+  return input.hasRejects
+    ? `(SELECT ${alias}.*, rs.shift AS __reject_shift FROM ${relation} ${alias} ASOF LEFT JOIN reject_shift rs ON ${alias}.__rec >= rs.from_rec)`
+    : relation;
 }
 
 /**
  * Records that repeat an earlier record's key in the same file (mode 'first': all but the first
  * occurrence; mode 'latest': all but the latest by orderBy, later file position winning ties).
- * Only the key columns are read, so the window stays narrow.
+ * A narrow window over two or three columns of the staged table.
  */
 export function dupRecsQuery(input: CompileInput): string {
   const { dedup } = input.contract;
-  const keyed = `(SELECT __rec, ${idExpr(input)} AS __id${dedup.mode === 'latest' ? `, ${ident(dedup.orderBy)} AS __ord` : ''} FROM ${goodRelation(input)})`;
   const win =
     dedup.mode === 'first'
       ? `min(__rec) OVER (PARTITION BY __id) <> __rec`
-      : `row_number() OVER (PARTITION BY __id ORDER BY __ord DESC NULLS LAST, __rec DESC) > 1`;
-  return `CREATE OR REPLACE TEMP TABLE dup_recs AS SELECT __rec FROM (SELECT __rec, ${win} AS __dup FROM ${keyed}) WHERE __dup`;
+      : `row_number() OVER (PARTITION BY __id ORDER BY ${ident(dedup.orderBy)} DESC NULLS LAST, __rec DESC) > 1`;
+  return `CREATE OR REPLACE TABLE dup_recs AS SELECT __rec FROM (SELECT __rec, ${win} AS __dup FROM staged WHERE __reason IS NULL) WHERE __dup`;
 }
 
-/**
- * Kept rows: typed, not dropped, not an in-file duplicate, with derived columns and the id; for
- * 'first' mode also minus ids silver already holds from earlier files.
- */
-export function keptRelation(input: CompileInput, withExisting: boolean): string {
-  const { contract } = input;
-  const derived = contract.derived.length ? `,\n    ${typedSelect(contract.derived, input)}` : '';
-  const unique = `(SELECT g.* FROM ${goodRelation(input)} g ANTI JOIN dup_recs x ON g.__rec = x.__rec)`;
-  const id = ident(contract.dedup.idColumn);
-  const keyed = `(SELECT *${derived}, ${idExpr(input)} AS ${id} FROM ${unique})`;
-  const existing = withExisting && contract.dedup.mode === 'first' ? ` ANTI JOIN existing_ids e ON k.${id} = e.id` : '';
-  return `(SELECT k.*${input.hasRejects ? ', rs.shift AS __reject_shift' : ''} FROM ${keyed} k${existing}${rejectShiftJoin(input)})`;
+/** Kept records: valid, not an in-file duplicate and (mode 'first') not already in silver. */
+function keptRelation(withExisting: boolean): string {
+  const existing = withExisting ? ' ANTI JOIN existing_ids e ON s.__id = e.id' : '';
+  return `(SELECT s.* FROM staged s ANTI JOIN dup_recs d ON s.__rec = d.__rec${existing} WHERE s.__reason IS NULL)`;
 }
 
 export function silverSelect(input: CompileInput, withExisting: boolean): string {
-  const cols = [input.contract.dedup.idColumn, ...input.contract.typed.map((c) => c.name), ...input.contract.derived.map((c) => c.name)];
-  return `SELECT ${cols.map(ident).join(', ')}, ${lineageSelect(input)} FROM ${keptRelation(input, withExisting)}`;
+  const { contract } = input;
+  const existing = withExisting && contract.dedup.mode === 'first';
+  const derived = contract.derived.length ? `, ${typedSelect(contract.derived, input)}` : '';
+  const cols = [
+    `__id AS ${ident(contract.dedup.idColumn)}`,
+    ...contract.typed.map((c) => ident(c.name)),
+    ...contract.derived.map((c) => ident(c.name)),
+  ];
+  return `SELECT ${cols.join(', ')}, ${lineageSelect(input)} FROM (SELECT *${derived} FROM ${withShift(input, keptRelation(existing), 'k')})`;
 }
 
-/** Ids of the file's kept rows that silver already holds (only run when there are candidates). */
-export function crossFileCountQuery(input: CompileInput): string {
-  return `SELECT count(*) AS n FROM (SELECT ${ident(input.contract.dedup.idColumn)} AS id FROM ${keptRelation(input, false)}) k SEMI JOIN existing_ids e ON k.id = e.id`;
+/** Kept records whose id silver already holds (only run when there are candidates). */
+export function crossFileCountQuery(): string {
+  return `SELECT count(*) AS n FROM (SELECT s.__id FROM staged s ANTI JOIN dup_recs d ON s.__rec = d.__rec WHERE s.__reason IS NULL) k SEMI JOIN existing_ids e ON k.__id = e.id`;
 }
 
 /** Quarantine rows: raw values, reason, lineage; malformed lines included with their raw text. */
 export function quarantineSelect(input: CompileInput, withRejects: boolean): string {
   const src = input.contract.source.map((s) => s.name);
-  const fromFlags =
+  const fromStaged =
     `SELECT ${src.map((s) => `__raw.${ident(s)} AS ${ident(s)}`).join(', ')}, CAST(NULL AS VARCHAR) AS raw_line, __reason AS quarantine_reason, ` +
     `CAST(NULL AS VARCHAR) AS quarantine_detail, ${lineageSelect(input)} ` +
-    `FROM (SELECT f.*${input.hasRejects ? ', rs.shift AS __reject_shift' : ''} FROM flags f${input.hasRejects ? ' ASOF LEFT JOIN reject_shift rs ON f.__rec >= rs.from_rec' : ''}) WHERE __reason IS NOT NULL`;
-  if (!withRejects) return fromFlags;
+    `FROM ${withShift(input, '(SELECT __rec, __raw, __reason FROM staged WHERE __reason IS NOT NULL)', 'q')}`;
+  if (!withRejects) return fromStaged;
   const fromRejects =
     `SELECT ${src.map((s) => `CAST(NULL AS VARCHAR) AS ${ident(s)}`).join(', ')}, trim(csv_line, e'\\r\\n') AS raw_line, 'malformed_row' AS quarantine_reason, ` +
     `error_message AS quarantine_detail, ${literal(input.lineage.sourceFile)} AS source_file, CAST(line AS BIGINT) AS source_line, ` +
     `${literal(input.lineage.runId)} AS ingestion_run_id, ${tsLiteral(input.lineage.ingestedAt)} AS ingested_at ` +
     `FROM (SELECT DISTINCT ON (line) * FROM ${REJECTS_TABLE} ORDER BY line)`;
-  return `${fromFlags} UNION ALL ${fromRejects}`;
+  return `${fromStaged} UNION ALL ${fromRejects}`;
 }
 
 /** Maps each malformed line to the record numbers after it, for exact source_line values. */

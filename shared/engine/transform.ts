@@ -4,17 +4,17 @@ import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import type { Contract } from '../contracts/contract';
 import {
   type CompileInput,
+  countsQuery,
   crossFileCountQuery,
   dupRecsQuery,
-  flagsQuery,
   LINEAGE_COLUMNS,
-  profileQuery,
   quarantineColumns,
   quarantineSelect,
   REJECTS_TABLE,
   rejectShiftQuery,
   silverColumns,
   silverSelect,
+  stagedQuery,
 } from './compile';
 import { ident, literal } from './sql';
 
@@ -80,7 +80,7 @@ async function listFiles(dir: string, base = dir): Promise<string[]> {
   return out.sort();
 }
 
-export async function openEngine(options: EngineOptions): Promise<{ con: DuckDBConnection; close: () => void }> {
+export async function openEngine(options: EngineOptions, databasePath = ':memory:'): Promise<{ con: DuckDBConnection; close: () => void }> {
   await mkdir(options.spillDir, { recursive: true });
   const config: Record<string, string> = {
     memory_limit: options.memoryLimit,
@@ -91,7 +91,7 @@ export async function openEngine(options: EngineOptions): Promise<{ con: DuckDBC
     autoload_known_extensions: 'false',
   };
   if (options.threads) config.threads = String(options.threads);
-  const instance = await DuckDBInstance.create(':memory:', config);
+  const instance = await DuckDBInstance.create(databasePath, config);
   const con = await instance.connect();
   await con.run("SET TimeZone = 'UTC'");
   return {
@@ -104,8 +104,9 @@ export async function openEngine(options: EngineOptions): Promise<{ con: DuckDBC
 }
 
 /**
- * Runs one bronze file through the contract: flags, profile, cross-file look-up, silver
- * Parquet (partitioned) and quarantine Parquet, all on local files, in bounded memory.
+ * Runs one bronze file through the contract: one staging pass over the file, counts, in-file
+ * dedup, cross-file look-up, silver Parquet (partitioned) and quarantine Parquet, all on local
+ * files, in bounded memory.
  */
 export async function transformFile(plan: TransformPlan, engine: EngineOptions): Promise<TransformResult> {
   const { contract } = plan;
@@ -116,29 +117,24 @@ export async function transformFile(plan: TransformPlan, engine: EngineOptions):
     timings[name] = (timings[name] ?? 0) + now - t;
     t = now;
   };
-  const { con, close } = await openEngine(engine);
+  // A file-backed engine database next to the run's outputs: the staged table spills to disk
+  // instead of growing memory with the file.
+  await mkdir(plan.outDir, { recursive: true });
+  const { con, close } = await openEngine(engine, path.join(plan.outDir, 'engine.duckdb'));
   try {
-    // Pass 1: flag rows failing any expectation; malformed lines land in the rejects table.
-    await con.run(flagsQuery(plan));
+    // The one pass over the file: typed, checked, id'd; malformed lines land in the rejects table.
+    await con.run(stagedQuery(plan));
     const malformed = num((await scalarRows(con, `SELECT count(DISTINCT line) AS n FROM ${REJECTS_TABLE}`))[0]?.n);
     const input: CompileInput = { ...plan, hasRejects: malformed > 0 };
     if (malformed > 0) await con.run(rejectShiftQuery());
-    lap('flag');
+    lap('stage');
 
     const others = contract.expectations.filter((e) => e.action !== 'drop');
-    const aggregates = [
-      'count(*) FILTER (WHERE __reason IS NOT NULL) AS dropped',
-      ...others.map((e) =>
-        e.action === 'warn'
-          ? `count(*) FILTER (WHERE __reason IS NULL AND ${ident(`__x_${e.name}`)}) AS ${ident(e.name)}`
-          : `count(*) FILTER (WHERE ${ident(`__x_${e.name}`)}) AS ${ident(e.name)}`,
-      ),
-    ];
-    const counts = (await scalarRows(con, `SELECT ${aggregates.join(', ')} FROM flags`))[0] ?? {};
+    const counts = (await scalarRows(con, countsQuery(input)))[0] ?? {};
     for (const e of contract.expectations.filter((x) => x.action === 'fail')) {
-      const n = num(counts[e.name]);
+      const n = num(counts[`x_${e.name}`]);
       if (n > 0) {
-        const first = await scalarRows(con, `SELECT min(__rec) AS r FROM flags WHERE ${ident(`__x_${e.name}`)}`);
+        const first = await scalarRows(con, `SELECT min(__rec) AS r FROM staged WHERE ${ident(`__x_${e.name}`)}`);
         throw new ExpectationFailedError(
           `expectation '${e.name}' (${e.description}) failed on ${n} row(s), first at data record ${num(first[0]?.r)}; ` +
             `the file is rejected as a whole: fix the export and drop it into bronze again`,
@@ -146,18 +142,15 @@ export async function transformFile(plan: TransformPlan, engine: EngineOptions):
       }
     }
     const warnings: Record<string, number> = {};
-    for (const e of others.filter((x) => x.action === 'warn')) warnings[e.name] = num(counts[e.name]);
+    for (const e of others.filter((x) => x.action === 'warn')) warnings[e.name] = num(counts[`x_${e.name}`]);
     const quarantineReasons: Record<string, number> = {};
-    for (const r of await scalarRows(con, `SELECT __reason AS reason, count(*) AS n FROM flags WHERE __reason IS NOT NULL GROUP BY 1 ORDER BY 1`)) {
+    for (const r of await scalarRows(con, `SELECT __reason AS reason, count(*) AS n FROM staged WHERE __reason IS NOT NULL GROUP BY 1 ORDER BY 1`)) {
       quarantineReasons[String(r.reason)] = num(r.n);
     }
     if (malformed > 0) quarantineReasons.malformed_row = malformed;
     const dropped = num(counts.dropped);
-
-    // Pass 2: how many records, and the range of the range column (for the cross-file look-up).
-    const profile = (await scalarRows(con, profileQuery(input)))[0] ?? {};
-    const parsed = num(profile.parsed);
-    const range = profile.range_min != null && profile.range_max != null ? { min: String(profile.range_min), max: String(profile.range_max) } : undefined;
+    const parsed = num(counts.parsed);
+    const range = counts.range_min != null && counts.range_max != null ? { min: String(counts.range_min), max: String(counts.range_max) } : undefined;
     lap('profile');
 
     await con.run(dupRecsQuery(input));
@@ -169,13 +162,13 @@ export async function transformFile(plan: TransformPlan, engine: EngineOptions):
       const idsFile = await plan.existingIds(range);
       if (idsFile) {
         await con.run(
-          `CREATE OR REPLACE TEMP TABLE existing_ids AS SELECT DISTINCT id FROM read_csv(${literal(idsFile)}, header = false, columns = {'id': 'VARCHAR'}, auto_detect = false)`,
+          `CREATE OR REPLACE TABLE existing_ids AS SELECT DISTINCT id FROM read_csv(${literal(idsFile)}, header = false, columns = {'id': 'VARCHAR'}, auto_detect = false)`,
         );
         withExisting = true;
       }
     }
     lap('existing');
-    const duplicatesCrossFile = withExisting ? num((await scalarRows(con, crossFileCountQuery(input)))[0]?.n) : 0;
+    const duplicatesCrossFile = withExisting ? num((await scalarRows(con, crossFileCountQuery()))[0]?.n) : 0;
     lap('crossfile');
 
     // Pass 3: silver Parquet, partitioned, with the partition columns kept inside each file.
