@@ -88,7 +88,7 @@ async function main(): Promise<void> {
   if (report.outcome !== 'succeeded') throw new Error(`bench ingest failed: ${report.message}`);
   const l = report.ledger!;
   const t = l.timings_ms;
-  const lakeMs = (t.download ?? 0) + (t.flag ?? 0) + (t.profile ?? 0) + (t.dedup ?? 0) + (t.crossfile ?? 0) + (t.silver ?? 0) + (t.quarantine ?? 0) + (t.upload ?? 0);
+  const lakeMs = (t.download ?? 0) + (t.stage ?? 0) + (t.profile ?? 0) + (t.dedup ?? 0) + (t.crossfile ?? 0) + (t.silver ?? 0) + (t.quarantine ?? 0) + (t.upload ?? 0);
   const pgMs = (t.existing ?? 0) + (t.load_export ?? 0) + (t.load_copy ?? 0);
 
   // DuckDB doing the same work on the same local file, same engine settings.

@@ -1,5 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { constants } from 'node:fs';
+import { mkdir, mkdtemp, open, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import type pg from 'pg';
@@ -88,6 +90,27 @@ async function exportExistingIds(client: pg.PoolClient, contract: Contract, rang
     );
   }
   return (await stat(file)).size > 0 ? file : undefined;
+}
+
+/** A named pipe (Linux, macOS); false where there is none (then a plain file is used). */
+function makePipe(file: string): boolean {
+  try {
+    execFileSync('mkfifo', ['-m', '600', file], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Runs the writer of a pipe; if it fails, ends the pipe so the reader sees EOF instead of waiting forever. */
+async function feedPipe(pipe: string, write: () => Promise<void>): Promise<void> {
+  try {
+    await write();
+  } catch (e) {
+    const fd = await open(pipe, constants.O_WRONLY | constants.O_NONBLOCK).catch(() => undefined);
+    await fd?.close();
+    throw e;
+  }
 }
 
 /** Lake paths of one run's outputs. */
@@ -215,14 +238,10 @@ export async function ingestBronzeFile(p: Platform, rawPath: string, options: In
     const tLoad = Date.now();
     const silverCsv = path.join(work, 'silver.csv');
     const silverCols = silverColumns(contract).map((c) => c.name);
-    if (result.silverRows > 0) {
-      await parquetToCsv(
-        result.silverFiles.map((f) => path.join(result.silverDir, f)),
-        silverCols,
-        silverCsv,
-        p.engine,
-      );
-    }
+    const silverParquet = result.silverFiles.map((f) => path.join(result.silverDir, f));
+    // 'first' datasets stream the rows: DuckDB writes CSV into a pipe while COPY reads it.
+    const streamed = contract.dedup.mode === 'first' && result.silverRows > 0 && makePipe(silverCsv);
+    if (!streamed && result.silverRows > 0) await parquetToCsv(silverParquet, silverCols, silverCsv, p.engine);
     const quarantineCsv = path.join(work, 'quarantine.csv');
     const qCols = quarantineColumns(contract);
     if (result.quarantineFile) await parquetToCsv([result.quarantineFile], qCols, quarantineCsv, p.engine);
@@ -233,7 +252,8 @@ export async function ingestBronzeFile(p: Platform, rawPath: string, options: In
     try {
       await tx.query("SET LOCAL TIME ZONE 'UTC'");
       const tCopy0 = Date.now();
-      const silver = await loadSilverRows(tx, contract, silverCsv, silverCols, result.silverRows);
+      const feeding = streamed ? feedPipe(silverCsv, () => parquetToCsv(silverParquet, silverCols, silverCsv, p.engine)) : Promise.resolve();
+      const [silver] = await Promise.all([loadSilverRows(tx, contract, silverCsv, silverCols, result.silverRows), feeding]);
       const q = result.quarantineFile ? await copyCsvInto(tx, quarantineTable(contract), qCols, quarantineCsv) : 0;
       if (q !== result.quarantined) throw new Error(`quarantine load copied ${q} rows, expected ${result.quarantined}`);
       const tCopy = Date.now() - tCopy0;
