@@ -4,11 +4,15 @@ import { type FileReport, ingestBronzeFile } from './ingestFile';
 /**
  * One sweep of the bronze zone: every file version (path + ETag) the ledger has not seen, or
  * whose run was interrupted, goes through the pipeline. Files that failed stay failed until a
- * new version (new ETag) arrives. This is the local stand-in for the Event Grid trigger.
+ * new version (new ETag) arrives; transient failures are retried up to five attempts. This is the
+ * local stand-in for the Event Grid trigger.
  */
 export async function sweepBronze(p: Platform, onReport: (r: FileReport) => void = () => undefined): Promise<FileReport[]> {
   const seen = new Map<string, string>();
-  const res = await p.pool.query<{ path: string; etag: string; status: string }>('SELECT path, etag, status FROM ops.file_runs');
+  // Transient failures (database restarting, …) are retried a few times; file-level ones wait for a new version.
+  const res = await p.pool.query<{ path: string; etag: string; status: string }>(
+    `SELECT path, etag, CASE WHEN status = 'failed' AND error LIKE 'transient:%' AND attempts < 5 THEN 'retry' ELSE status END AS status FROM ops.file_runs`,
+  );
   for (const r of res.rows) seen.set(`${r.path}\n${r.etag}`, r.status);
   const reports: FileReport[] = [];
   for await (const f of p.lake.list('bronze', '')) {
