@@ -1,4 +1,7 @@
 import type { InvocationContext } from '@azure/functions';
+import { ConfigError, lakeSettings } from '../../shared/config';
+import { createLake } from '../../shared/lake/createLake';
+import type { Lake } from '../../shared/lake/lake';
 import type { Logger } from '../../shared/log';
 import { createPlatform, type Platform } from '../../shared/platform';
 
@@ -16,6 +19,7 @@ export function getPlatform(): Promise<Platform> {
 /** Lets tests run handlers against their own platform. */
 export function setPlatformForTests(p: Platform | undefined): void {
   shared = p ? Promise.resolve(p) : undefined;
+  overrideLake = p?.lake;
 }
 
 /** Core log calls → the invocation's log (Application Insights traces with the properties). */
@@ -26,6 +30,18 @@ export function invocationLogger(context: InvocationContext): Logger {
     warn: (m, props) => context.warn(fmt(m, props)),
     error: (m, props) => context.error(fmt(m, props)),
   };
+}
+
+let sharedLake: Lake | undefined;
+let overrideLake: Lake | undefined;
+
+/** Just the lake (no database): for functions that only write to bronze. */
+export function lakeFor(): Lake {
+  if (overrideLake) return overrideLake;
+  const settings = lakeSettings(process.env);
+  if (!settings) throw new ConfigError('no lake configured: set LakeStorage (a connection string) or LakeStorage__accountName (managed identity)');
+  sharedLake ??= createLake(settings);
+  return sharedLake;
 }
 
 /** The platform with this invocation's logger. */

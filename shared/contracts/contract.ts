@@ -41,7 +41,14 @@ export type Dedup =
   /** Keep the first occurrence (file order) of each key; later files never re-add a key. */
   | { mode: 'first'; key: string[]; idColumn: string }
   /** Keep the latest version of each key by `orderBy` (later ties win); older arrivals never overwrite newer. */
-  | { mode: 'latest'; key: string[]; idColumn: string; orderBy: string };
+  | {
+      mode: 'latest';
+      key: string[];
+      idColumn: string;
+      orderBy: string;
+      /** Records more than this many minutes behind the newest `orderBy` already in silver are applied but counted as `late_records`. */
+      lateAfterMinutes?: number | (() => number);
+    };
 
 export type SourceFormat =
   | { type: 'csv'; delimiter?: string; quote?: string }

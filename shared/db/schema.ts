@@ -82,6 +82,8 @@ CREATE TABLE IF NOT EXISTS ${table} (
   ${pk}
 );
 CREATE INDEX IF NOT EXISTS ${qi(`${contract.name}_run_idx`)} ON ${table} (ingestion_run_id);
+${contract.dedup.mode === 'latest' ? `CREATE INDEX IF NOT EXISTS ${qi(`${contract.name}_order_idx`)} ON ${table} (${qi(contract.dedup.orderBy)});` : ''}
+${contract.dedup.mode === 'latest' && contract.rangeColumn !== contract.dedup.orderBy ? `CREATE INDEX IF NOT EXISTS ${qi(`${contract.name}_range_idx`)} ON ${table} (${qi(contract.rangeColumn)});` : ''}
 CREATE TABLE IF NOT EXISTS ${q} (
   ${[...contract.source.map((s) => `${qi(s.name)} text`), 'raw_line text', 'quarantine_reason text NOT NULL', 'quarantine_detail text', 'source_file text NOT NULL', 'source_line bigint NOT NULL', 'ingestion_run_id uuid NOT NULL', 'ingested_at timestamptz NOT NULL'].join(',\n  ')}
 );

@@ -116,19 +116,24 @@ export function sourceRelation(input: CompileInput, storeRejects: boolean): stri
   // JSON is a malformed row like a bad CSV line (rejects table: raw text + line number, then
   // quarantine). Every field is taken as text (typing is the contract's job): strings as they
   // are, numbers and booleans as their JSON text, nested values as JSON text, missing keys and
-  // null as NULL; aliases are alternative keys. Blank lines are not records. __rec is 0-based
-  // (no header line) so that the CSV line arithmetic (__rec + 1 + malformed lines before) holds.
-  const field = (key: string) => `json_extract_string(__j, ${literal(`$."${key.replace(/["\\]/g, (c) => `\\${c}`)}"`)})`;
+  // null as NULL; aliases are alternative keys. All keys are extracted in one call (one parse of
+  // the line). Blank lines are not records. __rec is 0-based (no header line) so that the CSV
+  // line arithmetic (__rec + 1 + malformed lines before) holds.
+  const paths: string[] = [];
   const cols = contract.source
     .map((s) => {
       const keys = [s.name, ...(s.aliases ?? []).filter((a) => a !== s.name)];
-      const expr = keys.length === 1 ? field(keys[0]!) : `coalesce(${keys.map(field).join(', ')})`;
-      return `${expr} AS ${ident(s.name)}`;
+      const refs = keys.map((k) => {
+        paths.push(literal(`$."${k.replace(/["\\]/g, (c) => `\\${c}`)}"`));
+        return `__v[${paths.length}]`;
+      });
+      return `${refs.length === 1 ? refs[0] : `coalesce(${refs.join(', ')})`} AS ${ident(s.name)}`;
     })
     .join(', ');
   return (
-    `(SELECT __rec, ${cols} FROM (SELECT ordinality - 1 AS __rec, j AS __j FROM read_csv(${path}, header = false, columns = {'j': 'JSON'}, ` +
-    `delim = ${literal(JSONL_DELIM)}, quote = '', escape = '', auto_detect = false, ${errors}) WITH ORDINALITY) WHERE __j IS NOT NULL)`
+    `(SELECT __rec, ${cols} FROM (SELECT ordinality - 1 AS __rec, json_extract_string(j, [${paths.join(', ')}]) AS __v ` +
+    `FROM read_csv(${path}, header = false, columns = {'j': 'JSON'}, delim = ${literal(JSONL_DELIM)}, quote = '', escape = '', auto_detect = false, ${errors}) ` +
+    `WITH ORDINALITY WHERE j IS NOT NULL))`
   );
 }
 

@@ -9,6 +9,7 @@ import type { Contract } from '../contracts/contract';
 import { copyCsvInto, copyQueryToFile } from '../db/copy';
 import { qi, quarantineTable, silverTable } from '../db/schema';
 import { loadSilverRows } from '../db/silverLoad';
+import { resolveFormat } from '../engine/compile';
 import { ExpectationFailedError, parquetToCsv, quarantineColumns, silverColumns, type TransformResult, transformFile } from '../engine/transform';
 import type { Zone } from '../lake/lake';
 import { safeLakePath } from '../lake/paths';
@@ -42,8 +43,7 @@ function lockKey(dataset: string): string {
   return `medallion:dataset:${dataset}`;
 }
 
-function checkColumns(contract: Contract, firstLine: string): { positions: Record<string, number | undefined>; width: number } {
-  const delimiter = contract.format.type === 'csv' ? (contract.format.delimiter ?? ',') : ',';
+function checkColumns(contract: Contract, firstLine: string, delimiter = ','): { positions: Record<string, number | undefined>; width: number } {
   if (/^\s*[[{]/.test(firstLine)) {
     throw new FileRejectedError(
       `the file looks like JSON, not a CSV with a header line; dataset '${contract.name}' expects CSV with columns: ${contract.source.map((s) => s.name).join(', ')}`,
@@ -171,7 +171,8 @@ export async function ingestBronzeFile(p: Platform, rawPath: string, options: In
     progress('download');
     const t0 = Date.now();
     const staged = await stageInput(await p.lake.read('bronze', bronzePath), path.join(work, 'input'));
-    const columns = contract.format.type === 'csv' ? checkColumns(contract, staged.firstLine) : undefined;
+    const format = resolveFormat(contract, bronzePath);
+    const columns = format.type === 'csv' ? checkColumns(contract, staged.firstLine, format.delimiter) : undefined;
     const tDownload = Date.now() - t0;
 
     // One file of a dataset at a time from here to commit: the cross-file look-up and the load
@@ -208,7 +209,7 @@ export async function ingestBronzeFile(p: Platform, rawPath: string, options: In
       if (e instanceof ExpectationFailedError) throw new FileRejectedError(e.message);
       const msg = e instanceof Error ? e.message : String(e);
       if (/Invalid Input Error|Conversion Error|CSV Error|Malformed JSON|Invalid unicode/i.test(msg)) {
-        throw new FileRejectedError(`the file could not be read as ${contract.format.type.toUpperCase()}: ${msg.split('\n')[0]}`);
+        throw new FileRejectedError(`the file could not be read as ${format.type === 'csv' ? 'CSV' : 'JSON lines'}: ${msg.split('\n')[0]}`);
       }
       throw e;
     }
@@ -267,7 +268,7 @@ export async function ingestBronzeFile(p: Platform, rawPath: string, options: In
         quarantineReasons: result.quarantineReasons,
         duplicatesInFile: result.duplicatesInFile,
         duplicatesCrossFile: result.duplicatesCrossFile + silver.superseded,
-        warnings: result.warnings,
+        warnings: { ...result.warnings, ...silver.warnings },
         timingsMs: timings,
       });
       await tx.query('COMMIT');

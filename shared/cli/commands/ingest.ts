@@ -4,6 +4,7 @@ import { createInterface } from 'node:readline';
 import { createGunzip } from 'node:zlib';
 import type { Contract } from '../../contracts/contract';
 import type { ContractRegistry } from '../../contracts/registry';
+import { resolveFormat } from '../../engine/compile';
 import { ingestBronzeFile, type FileReport } from '../../pipeline/ingestFile';
 import { normalizeName, parseHeader } from '../../pipeline/stageInput';
 import { parseArgs, stringFlag, UsageError } from '../args';
@@ -24,11 +25,11 @@ async function firstLine(file: string): Promise<string> {
   return '';
 }
 
-/** Picks the dataset whose required columns the file's header has (CSV), or by file extension (JSON lines). */
+/** Picks the dataset whose required columns a CSV file's header has (any contract that can read CSV files). */
 export async function inferDataset(file: string, registry: ContractRegistry): Promise<Contract | undefined> {
   const header = parseHeader(await firstLine(file)).map(normalizeName);
   const matches = registry.all().filter((c) => {
-    if (c.format.type !== 'csv') return false;
+    if (resolveFormat(c, path.basename(file)).type !== 'csv') return false;
     return c.source.filter((s) => s.required !== false).every((s) => [s.name, ...(s.aliases ?? [])].map(normalizeName).some((n) => header.includes(n)));
   });
   return matches.length === 1 ? matches[0] : undefined;
