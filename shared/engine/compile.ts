@@ -1,6 +1,6 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import type { Contract, SourceFormat, TypedColumn } from '../contracts/contract';
-import { FileRejectedError, normalizeName, parseHeader } from '../pipeline/stageInput';
+import { matchColumns } from '../pipeline/stageInput';
 import { canonicalText, DUCK_TYPES, ident, literal } from './sql';
 
 /**
@@ -65,23 +65,7 @@ function csvColumnsOf(input: CompileInput, delimiter: string): { positions: Reco
   } finally {
     closeSync(fd);
   }
-  const firstLine = head.split('\n', 1)[0]!.replace(/^\uFEFF/, '').replace(/\r$/, '');
-  const header = parseHeader(firstLine, delimiter).map(normalizeName);
-  const positions: Record<string, number | undefined> = {};
-  const missing: string[] = [];
-  for (const s of input.contract.source) {
-    const names = [s.name, ...(s.aliases ?? [])].map(normalizeName);
-    const i = header.findIndex((h) => names.includes(h));
-    positions[s.name] = i >= 0 ? i : undefined;
-    if (i < 0 && s.required !== false) missing.push(s.name);
-  }
-  if (missing.length) {
-    throw new FileRejectedError(
-      `missing required column(s): ${missing.join(', ')}. The header has: ${header.join(', ') || '(nothing)'}. ` +
-        `Export the file with these columns (names are matched case-insensitively) and drop it into bronze again`,
-    );
-  }
-  return { positions, width: header.length };
+  return matchColumns(input.contract.source, head.split('\n', 1)[0]!.replace(/^\uFEFF/, '').replace(/\r$/, ''), delimiter);
 }
 
 /** Delimiter of the one-column read of a JSON-lines file: a byte valid JSON text never holds. */

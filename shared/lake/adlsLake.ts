@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { DataLakeServiceClient, type DataLakeFileSystemClient, RestError } from '@azure/storage-file-datalake';
+import { type DataLakeFileClient, DataLakeServiceClient, type DataLakeFileSystemClient, RestError } from '@azure/storage-file-datalake';
 import { cleanEtag } from './blobLake';
 import { type Lake, type LakeFile, LakeNotFoundError, type UploadOptions, ZONES, type Zone } from './lake';
 
@@ -59,15 +59,11 @@ export class AdlsLake implements Lake {
     return (await this.stat(zone, path))!;
   }
 
-  async write(zone: Zone, path: string, source: Readable, options: UploadOptions = {}): Promise<LakeFile> {
+  /** Uploads to a hidden temporary file in the target's folder, then renames it over the target. */
+  private async viaTemp(zone: Zone, path: string, upload: (file: DataLakeFileClient) => Promise<unknown>): Promise<LakeFile> {
     const temp = this.tempPath(path);
     try {
-      await this.fs(zone).getFileClient(temp).uploadStream(source, {
-        chunkSize: CHUNK,
-        maxConcurrency: CONCURRENCY,
-        pathHttpHeaders: { contentType: options.contentType },
-        metadata: options.metadata,
-      });
+      await upload(this.fs(zone).getFileClient(temp));
       return await this.renameOver(zone, temp, path);
     } catch (e) {
       await this.fs(zone).getFileClient(temp).deleteIfExists().catch(() => undefined);
@@ -75,20 +71,16 @@ export class AdlsLake implements Lake {
     }
   }
 
-  async writeFile(zone: Zone, path: string, localPath: string, options: UploadOptions = {}): Promise<LakeFile> {
-    const temp = this.tempPath(path);
-    try {
-      await this.fs(zone).getFileClient(temp).uploadFile(localPath, {
-        chunkSize: CHUNK,
-        maxConcurrency: CONCURRENCY,
-        pathHttpHeaders: { contentType: options.contentType },
-        metadata: options.metadata,
-      });
-      return await this.renameOver(zone, temp, path);
-    } catch (e) {
-      await this.fs(zone).getFileClient(temp).deleteIfExists().catch(() => undefined);
-      throw e;
-    }
+  write(zone: Zone, path: string, source: Readable, options: UploadOptions = {}): Promise<LakeFile> {
+    return this.viaTemp(zone, path, (f) =>
+      f.uploadStream(source, { chunkSize: CHUNK, maxConcurrency: CONCURRENCY, pathHttpHeaders: { contentType: options.contentType }, metadata: options.metadata }),
+    );
+  }
+
+  writeFile(zone: Zone, path: string, localPath: string, options: UploadOptions = {}): Promise<LakeFile> {
+    return this.viaTemp(zone, path, (f) =>
+      f.uploadFile(localPath, { chunkSize: CHUNK, maxConcurrency: CONCURRENCY, pathHttpHeaders: { contentType: options.contentType }, metadata: options.metadata }),
+    );
   }
 
   async *list(zone: Zone, prefix: string): AsyncIterable<LakeFile> {

@@ -15,7 +15,7 @@ import type { Zone } from '../lake/lake';
 import { safeLakePath } from '../lake/paths';
 import type { Platform } from '../platform';
 import { claimRun, clearOutputs, completeRun, failRun, getRun, type LedgerRow, recordOutputs } from './ledger';
-import { FileRejectedError, normalizeName, parseHeader, stageInput } from './stageInput';
+import { type ColumnMatch, FileRejectedError, matchColumns, parseHeader, stageInput } from './stageInput';
 
 export type FileOutcome = 'succeeded' | 'failed' | 'skipped' | 'missing';
 
@@ -43,34 +43,20 @@ function lockKey(dataset: string): string {
   return `medallion:dataset:${dataset}`;
 }
 
-function checkColumns(contract: Contract, firstLine: string, delimiter = ','): { positions: Record<string, number | undefined>; width: number } {
+/** Header checks of a CSV file: recognisably CSV, then every required column present. */
+function checkColumns(contract: Contract, firstLine: string, delimiter = ','): ColumnMatch {
   if (/^\s*[[{]/.test(firstLine)) {
     throw new FileRejectedError(
       `the file looks like JSON, not a CSV with a header line; dataset '${contract.name}' expects CSV with columns: ${contract.source.map((s) => s.name).join(', ')}`,
     );
   }
-  const header = parseHeader(firstLine, delimiter).map(normalizeName);
-  if (header.length < 2 && contract.source.length > 1) {
+  if (parseHeader(firstLine, delimiter).length < 2 && contract.source.length > 1) {
     throw new FileRejectedError(
       `the first line does not look like a '${delimiter}'-separated CSV header (found ${JSON.stringify(firstLine.slice(0, 120))}); ` +
         `expected columns: ${contract.source.map((s) => s.name).join(', ')}`,
     );
   }
-  const positions: Record<string, number | undefined> = {};
-  const missing: string[] = [];
-  for (const s of contract.source) {
-    const names = [s.name, ...(s.aliases ?? [])].map(normalizeName);
-    const i = header.findIndex((h) => names.includes(h));
-    positions[s.name] = i >= 0 ? i : undefined;
-    if (i < 0 && s.required !== false) missing.push(s.name);
-  }
-  if (missing.length) {
-    throw new FileRejectedError(
-      `missing required column(s): ${missing.join(', ')}. The header has: ${header.join(', ') || '(nothing)'}. ` +
-        `Export the file with these columns (names are matched case-insensitively) and drop it into bronze again`,
-    );
-  }
-  return { positions, width: header.length };
+  return matchColumns(contract.source, firstLine, delimiter);
 }
 
 const TIMESTAMP_TEXT = /^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}:\d{2}(\.\d+)?)?([+-]\d{2}(:?\d{2})?|Z)?$/;

@@ -142,3 +142,36 @@ export function normalizeName(name: string): string {
     .toLowerCase()
     .replace(/[\s\-.]+/g, '_');
 }
+
+export interface ColumnMatch {
+  /** Position of each contract source column in the header (undefined when absent and optional). */
+  positions: Record<string, number | undefined>;
+  width: number;
+}
+
+/**
+ * Matches a CSV header line to a contract's source columns (names normalised, aliases honoured,
+ * any order, extra columns ignored). A missing required column rejects the file as a whole.
+ */
+export function matchColumns(
+  source: { name: string; aliases?: string[]; required?: boolean }[],
+  firstLine: string,
+  delimiter = ',',
+): ColumnMatch {
+  const header = parseHeader(firstLine, delimiter).map(normalizeName);
+  const positions: Record<string, number | undefined> = {};
+  const missing: string[] = [];
+  for (const s of source) {
+    const names = [s.name, ...(s.aliases ?? [])].map(normalizeName);
+    const i = header.findIndex((h) => names.includes(h));
+    positions[s.name] = i >= 0 ? i : undefined;
+    if (i < 0 && s.required !== false) missing.push(s.name);
+  }
+  if (missing.length) {
+    throw new FileRejectedError(
+      `missing required column(s): ${missing.join(', ')}. The header has: ${header.join(', ') || '(nothing)'}. ` +
+        `Export the file with these columns (names are matched case-insensitively) and drop it into bronze again`,
+    );
+  }
+  return { positions, width: header.length };
+}

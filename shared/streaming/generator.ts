@@ -1,16 +1,7 @@
 import type { CustomerProfile, CustomerRecord, YesNo } from './records';
 
-/** Small deterministic PRNG (mulberry32): the same seed gives the same stream. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng } from '../samples/ecommerceSample';
+import { rng } from '../samples/ecommerceSample';
 
 export interface StreamOptions {
   /** Records to send in all (new customers + updates). */
