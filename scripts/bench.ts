@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --rows 2000000 --big-rows 8000000]`: throughput and memory of the platform
+ * `npm run bench [-- --rows 2000000 --big-rows 8000000] [--lake-only]`: throughput and memory of the platform
  * on the local stack, each number next to its baseline measured in the same run.
  *   lake step   bronze file → silver Parquet + quarantine   vs DuckDB doing the same work
  *   PG load     silver rows into PostgreSQL (cross-file dedup) vs a plain COPY of the same rows
@@ -93,7 +93,7 @@ async function main(): Promise<void> {
       const growth = big.pipelinePeakRssMb / small!.pipelinePeakRssMb;
       console.log(`  peak RSS not growing with file size (${big.rows} vs ${small!.rows} rows): ×${growth.toFixed(2)}  ${check(growth <= 1.25)}`);
     }
-    for (const extra of ['benchGold.js', 'benchStream.js']) {
+    for (const extra of process.argv.includes('--lake-only') ? [] : ['benchGold.js', 'benchStream.js']) {
       const file = path.join(__dirname, extra);
       if (!existsSync(file)) continue;
       const mod = (await import(file)) as { runBench?: (o: { databaseUrl: string; lakeConnectionString: string; workDir: string }) => Promise<unknown> };

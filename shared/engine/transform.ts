@@ -89,6 +89,10 @@ export async function openEngine(options: EngineOptions, databasePath = ':memory
     enable_external_access: 'true',
     autoinstall_known_extensions: 'false',
     autoload_known_extensions: 'false',
+    // Partitioned Parquet writes buffer rows per partition; cap that so memory does not grow with
+    // the number of partitions (days) a file spans.
+    partitioned_write_flush_threshold: '100000',
+    partitioned_write_max_open_files: '16',
   };
   if (options.threads) config.threads = String(options.threads);
   const instance = await DuckDBInstance.create(databasePath, config);
