@@ -8,6 +8,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describeReport, table } from '../shared/cli/format';
+import { formatGoldHighlights, goldHighlights } from '../shared/gold/highlights';
 import { medallionHome } from '../shared/config';
 import { ingestBronzeFile } from '../shared/pipeline/ingestFile';
 import { startLocalStack } from '../shared/local/stack';
@@ -94,9 +95,12 @@ async function main(): Promise<void> {
       out(describeReport(report));
     }
     await printSummary(platform);
+    heading('Gold highlights (gold.customer_metrics, gold.conversion_funnel; Parquet in gold/ecommerce_events/)');
+    out(formatGoldHighlights(await goldHighlights(platform.pool)));
     heading('Explore it yourself');
     out(`  MEDALLION_HOME=${path.join(home, 'stack')} npx medallion status`);
     out(`  MEDALLION_HOME=${path.join(home, 'stack')} npx medallion sql "SELECT * FROM ops.file_runs"`);
+    out(`  MEDALLION_HOME=${path.join(home, 'stack')} npx medallion sql "SELECT * FROM gold.daily_sales_summary ORDER BY event_date"`);
   } finally {
     await platform?.close();
     await stack.stop();

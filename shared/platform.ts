@@ -61,7 +61,7 @@ export async function createPlatform(env: Env = process.env, overrides: Platform
   await ensureSchema(pool, contracts.all());
   const log = overrides.log ?? consoleLogger;
   return {
-    hooks: overrides.hooks ?? createGoldHooks({ lake, pool, contracts, log }),
+    hooks: overrides.hooks ?? createGoldHooks({ lake, pool, contracts, log, engine, workRoot, env }),
     lake,
     pool,
     contracts,

@@ -14,6 +14,7 @@ import { ExpectationFailedError, parquetToCsv, quarantineColumns, silverColumns,
 import type { Zone } from '../lake/lake';
 import { safeLakePath } from '../lake/paths';
 import type { Platform } from '../platform';
+import { lockKey } from './locks';
 import { claimRun, clearOutputs, completeRun, failRun, getRun, type LedgerRow, recordOutputs } from './ledger';
 import { type ColumnMatch, FileRejectedError, matchColumns, parseHeader, stageInput } from './stageInput';
 
@@ -39,9 +40,6 @@ export function runKey(bronzePath: string, etag: string): string {
   return createHash('sha256').update(`${bronzePath}\n${etag}`).digest('hex').slice(0, 16);
 }
 
-function lockKey(dataset: string): string {
-  return `medallion:dataset:${dataset}`;
-}
 
 /** Header checks of a CSV file: recognisably CSV, then every required column present. */
 function checkColumns(contract: Contract, firstLine: string, delimiter = ','): ColumnMatch {

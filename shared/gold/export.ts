@@ -1,0 +1,195 @@
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type pg from 'pg';
+import { to as copyTo } from 'pg-copy-streams';
+import type { Contract } from '../contracts/contract';
+import { qi } from '../db/schema';
+import { type EngineOptions, openEngine } from '../engine/transform';
+import { literal } from '../engine/sql';
+import type { Lake } from '../lake/lake';
+import type { Logger } from '../log';
+import { goldModels } from './models';
+
+export interface GoldExportDeps {
+  pool: pg.Pool;
+  lake: Lake;
+  log?: Logger;
+  /** DuckDB settings for the CSV → Parquet step (default: 256MB, spill under the OS temp dir). */
+  engine?: EngineOptions;
+  /** Local scratch folder (default: the OS temp dir). */
+  workRoot?: string;
+}
+
+export interface GoldExportResult {
+  dataset: string;
+  /** Lake paths written (zone gold), or [] when the lake already had this state. */
+  files: { table: string; path: string; rows: number; bytes: number }[];
+  /** The ops.gold_refreshes id the exported tables reflect. */
+  refreshId: string | null;
+  skipped: boolean;
+  ms: number;
+  /** Where the time went: read (COPY out of PostgreSQL), parquet (DuckDB), upload (lake). */
+  phasesMs?: { read: number; parquet: number; upload: number };
+}
+
+/** Lake path of a gold table's Parquet file (zone `gold`). */
+export function goldLakePath(dataset: string, table: string): string {
+  return `${dataset}/${table}.parquet`;
+}
+
+/** PostgreSQL column type (format_type) → DuckDB type for the Parquet file. */
+export function duckTypeOf(pgType: string): string {
+  const t = pgType.toLowerCase();
+  const num = /^numeric\((\d+),(\d+)\)$/.exec(t);
+  if (num) return Number(num[1]) <= 38 ? `DECIMAL(${num[1]},${num[2]})` : 'DOUBLE';
+  if (t === 'numeric') return 'DECIMAL(38,10)';
+  if (t === 'bigint') return 'BIGINT';
+  if (t === 'integer') return 'INTEGER';
+  if (t === 'smallint') return 'SMALLINT';
+  if (t === 'double precision') return 'DOUBLE';
+  if (t === 'real') return 'FLOAT';
+  if (t === 'boolean') return 'BOOLEAN';
+  if (t === 'date') return 'DATE';
+  if (t.startsWith('timestamp') && t.endsWith('with time zone')) return 'TIMESTAMPTZ';
+  if (t.startsWith('timestamp')) return 'TIMESTAMP';
+  if (t === 'uuid') return 'UUID';
+  return 'VARCHAR';
+}
+
+interface Column {
+  name: string;
+  pgType: string;
+}
+
+async function tableColumns(db: pg.PoolClient, table: string): Promise<{ columns: Column[]; key: string[] }> {
+  const cols = await db.query<{ attname: string; type: string }>(
+    `SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a
+     WHERE a.attrelid = format('gold.%I', $1::text)::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
+    [table],
+  );
+  const pk = await db.query<{ attname: string }>(
+    `SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey::int2[])
+     WHERE i.indrelid = format('gold.%I', $1::text)::regclass AND i.indisprimary
+     ORDER BY array_position(i.indkey::int2[], a.attnum)`,
+    [table],
+  );
+  return { columns: cols.rows.map((r) => ({ name: r.attname, pgType: r.type })), key: pk.rows.map((r) => r.attname) };
+}
+
+function exportLockKey(dataset: string): string {
+  return `medallion:gold-export:${dataset}`;
+}
+
+/**
+ * Writes every gold table of the dataset to the lake as `gold/<dataset>/<table>.parquet` (one
+ * file per table, each replaced atomically by the lake's upload). The tables are read in one
+ * REPEATABLE READ snapshot, so the files of one export are consistent with each other. Exports
+ * of a dataset are serialized by an advisory lock and skipped when the lake already reflects the
+ * latest refresh (`force` exports anyway): the last export to run always reads the newest state.
+ */
+export async function exportGold(deps: GoldExportDeps, contract: Contract, options: { force?: boolean } = {}): Promise<GoldExportResult | undefined> {
+  const models = goldModels(contract.name);
+  if (!models.length) return undefined;
+  const t0 = Date.now();
+  const scratch = deps.workRoot ?? path.join(os.tmpdir(), 'medallion');
+  await mkdir(scratch, { recursive: true });
+  const work = await mkdtemp(path.join(scratch, 'gold-'));
+  const db = await deps.pool.connect();
+  let locked = false;
+  try {
+    const ready = await db.query<{ ok: boolean }>(`SELECT to_regclass('ops.gold_refreshes') IS NOT NULL AND to_regclass('ops.gold_exports') IS NOT NULL AS ok`);
+    if (!ready.rows[0]?.ok) return { dataset: contract.name, files: [], refreshId: null, skipped: true, ms: Date.now() - t0 };
+    await db.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [exportLockKey(contract.name)]);
+    locked = true;
+    let refreshId: string | null = null;
+    // Busy time per phase; the phases overlap (PostgreSQL copies table n+1 while DuckDB converts
+    // table n and the lake receives table n-1).
+    const phasesMs = { read: 0, parquet: 0, upload: 0 };
+    const files: GoldExportResult['files'] = [];
+    const engine = deps.engine ?? { memoryLimit: '256MB', threads: 1, spillDir: path.join(scratch, 'spill') };
+    let duck: Awaited<ReturnType<typeof openEngine>> | undefined;
+    let converting: Promise<unknown> = Promise.resolve();
+    const uploads: Promise<void>[] = [];
+    try {
+      await db.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      try {
+        await db.query("SET LOCAL TIME ZONE 'UTC'");
+        await db.query("SET LOCAL DateStyle = 'ISO, YMD'");
+        const state = await db.query<{ latest: string | null; exported: string | null }>(
+          `SELECT (SELECT max(id) FROM ops.gold_refreshes WHERE dataset = $1)::text AS latest,
+                  (SELECT refresh_id FROM ops.gold_exports WHERE dataset = $1)::text AS exported`,
+          [contract.name],
+        );
+        refreshId = state.rows[0]?.latest ?? null;
+        const exported = state.rows[0]?.exported ?? null;
+        if (refreshId === null || (!options.force && exported !== null && BigInt(exported) >= BigInt(refreshId))) {
+          await db.query('COMMIT');
+          return { dataset: contract.name, files: [], refreshId, skipped: true, ms: Date.now() - t0 };
+        }
+        duck = await openEngine(engine);
+        const con = duck.con;
+        for (const m of models) {
+          let t = Date.now();
+          const { columns, key } = await tableColumns(db, m.table);
+          const select = columns.map((c) => (c.pgType === 'boolean' ? `CASE WHEN ${qi(c.name)} THEN 'true' WHEN NOT ${qi(c.name)} THEN 'false' END` : qi(c.name)));
+          const csv = path.join(work, `${m.table}.csv`);
+          const stream = db.query(copyTo(`COPY (SELECT ${select.join(', ')} FROM gold.${qi(m.table)}) TO STDOUT WITH (FORMAT csv)`));
+          await pipeline(stream, createWriteStream(csv));
+          const rows = Number(stream.rowCount ?? 0);
+          phasesMs.read += Date.now() - t;
+          // Sorted by the primary key (in DuckDB: cheaper than in PostgreSQL), typed explicitly.
+          const parquet = path.join(work, `${m.table}.parquet`);
+          const types = `{${columns.map((c) => `${literal(c.name)}: ${literal(duckTypeOf(c.pgType))}`).join(', ')}}`;
+          const sql = `COPY (SELECT * FROM read_csv(${literal(csv)}, header = false, auto_detect = false, delim = ',', quote = '"', escape = '"', allow_quoted_nulls = false, columns = ${types})${key.length ? ` ORDER BY ${key.map(qi).join(', ')}` : ''})
+             TO ${literal(parquet)} (FORMAT PARQUET, COMPRESSION ZSTD)`;
+          converting = converting.then(async () => {
+            t = Date.now();
+            await con.run(sql);
+            phasesMs.parquet += Date.now() - t;
+          });
+          converting.catch(() => undefined); // awaited below; no unhandled rejection meanwhile
+          uploads.push(
+            converting.then(async () => {
+              const u = Date.now();
+              const lakePath = goldLakePath(contract.name, m.table);
+              const written = await deps.lake.writeFile('gold', lakePath, parquet, {
+                contentType: 'application/vnd.apache.parquet',
+                metadata: { gold_refresh_id: refreshId ?? '', rows: String(rows) },
+              });
+              phasesMs.upload += Date.now() - u;
+              files.push({ table: m.table, path: lakePath, rows, bytes: written.size });
+            }),
+          );
+          uploads.at(-1)!.catch(() => undefined);
+        }
+        await db.query('COMMIT');
+      } catch (e) {
+        await db.query('ROLLBACK').catch(() => undefined);
+        throw e;
+      }
+      await converting;
+    } finally {
+      // Let every started step settle before the engine closes and the work folder goes.
+      await Promise.allSettled([converting, ...uploads]);
+      duck?.close();
+    }
+    await Promise.all(uploads);
+    files.sort((a, b) => a.table.localeCompare(b.table));
+    const ms = Date.now() - t0;
+    await db.query(
+      `INSERT INTO ops.gold_exports (dataset, refresh_id, exported_at) VALUES ($1, $2, now())
+       ON CONFLICT (dataset) DO UPDATE SET refresh_id = greatest(ops.gold_exports.refresh_id, excluded.refresh_id), exported_at = now()`,
+      [contract.name, refreshId],
+    );
+    await db.query('UPDATE ops.gold_refreshes SET export_ms = $2 WHERE id = $1', [refreshId, ms]);
+    deps.log?.info('medallion.gold_export', { dataset: contract.name, refresh_id: refreshId, tables: files.length, duration_ms: ms });
+    return { dataset: contract.name, files, refreshId, skipped: false, ms, phasesMs };
+  } finally {
+    if (locked) await db.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [exportLockKey(contract.name)]).catch(() => undefined);
+    db.release();
+    await rm(work, { recursive: true, force: true });
+  }
+}

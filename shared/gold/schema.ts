@@ -1,0 +1,167 @@
+import { createHash } from 'node:crypto';
+import type pg from 'pg';
+import type { GoldModel } from './models';
+import { GoldModelError } from './models';
+
+/**
+ * What the gold framework itself needs in PostgreSQL: the schemas, its bookkeeping in `ops`, and
+ * the helpers every model may call (documented in shared/gold/README.md).
+ */
+export const FRAMEWORK_DDL = `
+CREATE SCHEMA IF NOT EXISTS ops;
+CREATE SCHEMA IF NOT EXISTS gold;
+CREATE SCHEMA IF NOT EXISTS gold_state;
+COMMENT ON SCHEMA gold IS 'Business tables (one per model file shared/datasets/<dataset>/gold/<table>.sql); exported to the lake as gold/<dataset>/<table>.parquet.';
+COMMENT ON SCHEMA gold_state IS 'Internal state of the incremental gold refresh (distinct pairs, latest values) and helper functions. Not for consumers; not exported.';
+
+CREATE TABLE IF NOT EXISTS ops.gold_models (
+  table_name text PRIMARY KEY,
+  dataset    text NOT NULL,
+  sql_hash   text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  built_at   timestamptz
+);
+COMMENT ON TABLE ops.gold_models IS 'Gold models deployed in this database: the hash of the model file their table was created from, and when they were last fully built (NULL: a full build is due).';
+
+CREATE TABLE IF NOT EXISTS ops.gold_refreshes (
+  id          bigserial   PRIMARY KEY,
+  dataset     text        NOT NULL,
+  mode        text        NOT NULL CHECK (mode IN ('incremental', 'full')),
+  run_ids     uuid[]      NOT NULL DEFAULT '{}',
+  rows_in     bigint,
+  started_at  timestamptz NOT NULL DEFAULT now(),
+  tx_ms       integer,
+  sections_ms jsonb       NOT NULL DEFAULT '{}',
+  export_ms   integer
+);
+CREATE INDEX IF NOT EXISTS gold_refreshes_dataset_idx ON ops.gold_refreshes (dataset, id DESC);
+COMMENT ON TABLE ops.gold_refreshes IS 'One row per gold refresh: incremental (the silver rows of run_ids, inside their transaction) or full; tx_ms = time inside the transaction, export_ms = Parquet export after commit.';
+
+CREATE TABLE IF NOT EXISTS ops.gold_applied_runs (
+  dataset    text   NOT NULL,
+  run_id     uuid   NOT NULL,
+  refresh_id bigint NOT NULL,
+  PRIMARY KEY (dataset, run_id)
+);
+COMMENT ON TABLE ops.gold_applied_runs IS 'Ingestion runs whose silver rows gold already reflects (medallion gold refresh applies the others).';
+
+CREATE TABLE IF NOT EXISTS ops.gold_exports (
+  dataset     text        PRIMARY KEY,
+  refresh_id  bigint      NOT NULL,
+  exported_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE ops.gold_exports IS 'The latest gold refresh of each dataset whose tables are in the lake (gold/<dataset>/<table>.parquet).';
+
+-- 100 * numerator / denominator as a percentage (0-100 scale); NULL when the denominator is 0.
+CREATE OR REPLACE FUNCTION gold_state.pct(numerator bigint, denominator bigint) RETURNS double precision
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN denominator > 0 THEN 100 * numerator::double precision / denominator END
+$$;
+-- total / n rounded to cents (half away from zero); NULL when n is 0.
+CREATE OR REPLACE FUNCTION gold_state.money_avg(total numeric, n bigint) RETURNS numeric(18,2)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN n > 0 THEN round(total / n, 2) END
+$$;
+`;
+
+const FRAMEWORK_KEY = '__framework__';
+const FRAMEWORK_HASH = createHash('sha256').update(FRAMEWORK_DDL).digest('hex');
+/** Serializes gold DDL across datasets (schemas and helpers are shared). */
+const DDL_LOCK = 'medallion:gold:ddl';
+
+type Db = pg.PoolClient;
+
+interface Deployed {
+  hash: string;
+  built: boolean;
+  present: boolean;
+}
+
+async function deployed(db: Db, dataset: string): Promise<Map<string, Deployed> | undefined> {
+  const exists = await db.query<{ ok: boolean }>(`SELECT to_regclass('ops.gold_models') IS NOT NULL AS ok`);
+  if (!exists.rows[0]?.ok) return undefined;
+  const res = await db.query<{ table_name: string; sql_hash: string; built: boolean; present: boolean }>(
+    `SELECT table_name, sql_hash, built_at IS NOT NULL AS built,
+            to_regclass(format('gold.%I', table_name)) IS NOT NULL AS present
+     FROM ops.gold_models WHERE dataset = $1 OR table_name = $2`,
+    [dataset, FRAMEWORK_KEY],
+  );
+  return new Map(res.rows.map((r) => [r.table_name, { hash: r.sql_hash, built: r.built, present: r.present }]));
+}
+
+function upToDate(state: Map<string, Deployed> | undefined, models: GoldModel[]): boolean {
+  if (!state || state.get(FRAMEWORK_KEY)?.hash !== FRAMEWORK_HASH) return false;
+  return models.every((m) => {
+    const d = state.get(m.table);
+    return d && d.hash === m.hash && d.present;
+  });
+}
+
+/** Columns of gold.<table> without a COMMENT (every column must say how it is computed). */
+async function uncommented(db: Db, table: string): Promise<string[]> {
+  const res = await db.query<{ attname: string }>(
+    `SELECT a.attname FROM pg_attribute a
+     WHERE a.attrelid = format('gold.%I', $1::text)::regclass AND a.attnum > 0 AND NOT a.attisdropped
+       AND col_description(a.attrelid, a.attnum) IS NULL
+     ORDER BY a.attnum`,
+    [table],
+  );
+  return res.rows.map((r) => r.attname);
+}
+
+async function dropModel(db: Db, table: string): Promise<void> {
+  const state = await db.query<{ relname: string }>(
+    `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = 'gold_state' AND c.relkind IN ('r', 'p') AND starts_with(c.relname, $1)`,
+    [`${table}__`],
+  );
+  const names = [`gold.${quote(table)}`, ...state.rows.map((r) => `gold_state.${quote(r.relname)}`)];
+  await db.query(`DROP TABLE IF EXISTS ${names.join(', ')}`);
+}
+
+function quote(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/**
+ * Makes sure the dataset's gold tables exist and match their model files, inside the caller's
+ * transaction. Cheap when nothing changed (one catalog query). A new or changed model is
+ * (re)created — a changed one is dropped first: gold is derived data — and left unbuilt.
+ * Returns whether a full build is due (some model was never built since its table was created).
+ */
+export async function ensureGold(db: Db, dataset: string, models: GoldModel[]): Promise<{ needsBuild: boolean }> {
+  if (!models.length) return { needsBuild: false };
+  let state = await deployed(db, dataset);
+  if (!upToDate(state, models)) {
+    await db.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [DDL_LOCK]);
+    state = await deployed(db, dataset);
+    if (state?.get(FRAMEWORK_KEY)?.hash !== FRAMEWORK_HASH) {
+      await db.query(FRAMEWORK_DDL);
+      await db.query(
+        `INSERT INTO ops.gold_models (table_name, dataset, sql_hash, built_at) VALUES ($1, '', $2, now())
+         ON CONFLICT (table_name) DO UPDATE SET sql_hash = excluded.sql_hash, built_at = now()`,
+        [FRAMEWORK_KEY, FRAMEWORK_HASH],
+      );
+      state = await deployed(db, dataset);
+    }
+    for (const m of models) {
+      const d = state?.get(m.table);
+      if (d && d.hash === m.hash && d.present) continue;
+      if (d) await dropModel(db, m.table);
+      try {
+        await db.query(m.ddl);
+      } catch (e) {
+        throw new GoldModelError(`gold model ${m.file}: its -- @ddl section failed: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      const missing = await uncommented(db, m.table);
+      if (missing.length) throw new GoldModelError(`gold model ${m.file}: every column needs a COMMENT ON COLUMN; missing for ${missing.join(', ')}`);
+      await db.query(
+        `INSERT INTO ops.gold_models (table_name, dataset, sql_hash, built_at) VALUES ($1, $2, $3, NULL)
+         ON CONFLICT (table_name) DO UPDATE SET dataset = excluded.dataset, sql_hash = excluded.sql_hash, created_at = now(), built_at = NULL`,
+        [m.table, m.dataset, m.hash],
+      );
+    }
+    state = await deployed(db, dataset);
+  }
+  return { needsBuild: models.some((m) => !state?.get(m.table)?.built) };
+}

@@ -1,0 +1,161 @@
+import { InvocationContext } from '@azure/functions';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { goldRefresh } from '../functions/goldRefresh';
+import { setPlatformForTests } from '../functions/support/platform';
+import { benchGold } from '../scripts/benchGold';
+import { main } from '../shared/cli/main';
+import { silentLogger } from '../shared/log';
+import { ensureGold } from '../shared/gold/schema';
+import { GoldModelError, parseGoldModel } from '../shared/gold/models';
+import { goldHighlights } from '../shared/gold/highlights';
+import { ingestBronzeFile } from '../shared/pipeline/ingestFile';
+import { createPlatform, type Platform } from '../shared/platform';
+import { csv, goldInput } from './support/goldFiles';
+import { expectedGold, goldMismatches, readGold } from './support/goldReference';
+import { freshPlatform } from './support/platform';
+import { referenceSilver } from './support/reference';
+
+function cli(env: Record<string, string>) {
+  const out: string[] = [];
+  const err: string[] = [];
+  return { ctx: { env, out: (l: string) => out.push(l), err: (l: string) => err.push(l), log: silentLogger }, out, err };
+}
+
+describe('gold operations: CLI, timer function, pending runs, model changes', () => {
+  let platform: Platform;
+  let env: Record<string, string>;
+  let lines: string[];
+  let dir: string;
+
+  beforeAll(async () => {
+    ({ platform, env } = await freshPlatform());
+    dir = await mkdtemp(path.join(os.tmpdir(), 'gold-ops-'));
+    lines = await goldInput(dir);
+  });
+  afterAll(async () => {
+    setPlatformForTests(undefined);
+    await platform?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('medallion gold refresh applies runs that landed without gold (hooks off), then says it is up to date', async () => {
+    const half = Math.floor(lines.length / 2);
+    await platform.lake.write('bronze', 'ecommerce_events/ops/a.csv', Readable.from([Buffer.from(csv(lines.slice(0, half)))]));
+    await platform.lake.write('bronze', 'ecommerce_events/ops/b.csv', Readable.from([Buffer.from(csv(lines.slice(half)))]));
+    expect((await ingestBronzeFile(platform, 'ecommerce_events/ops/a.csv')).outcome).toBe('succeeded');
+    // A load with the gold hooks switched off (as in the core benchmark): gold falls behind.
+    expect((await ingestBronzeFile({ ...platform, hooks: {} }, 'ecommerce_events/ops/b.csv')).outcome).toBe('succeeded');
+    const expected = expectedGold(referenceSilver(csv(lines)).kept);
+    expect(goldMismatches(await readGold(platform.pool), expected).length).toBeGreaterThan(0);
+
+    const first = cli(env);
+    expect(await main(['gold', 'refresh'], first.ctx)).toBe(0);
+    expect(first.out.join('\n')).toMatch(/ecommerce_events: 1 pending run\(s\)/);
+    expect(goldMismatches(await readGold(platform.pool), expected)).toEqual([]);
+
+    const again = cli(env);
+    expect(await main(['gold', 'refresh'], again.ctx)).toBe(0);
+    expect(again.out.join('\n')).toMatch(/up to date/);
+  });
+
+  it('medallion gold refresh --full rebuilds and exports; gold show prints tables and highlights', async () => {
+    const before = await readGold(platform.pool);
+    const full = cli(env);
+    expect(await main(['gold', 'refresh', '--full', '--json', '--dataset', 'ecommerce_events'], full.ctx)).toBe(0);
+    const reports = JSON.parse(full.out.join('\n'));
+    expect(reports[0]).toMatchObject({ dataset: 'ecommerce_events', refresh: { mode: 'full' }, export: { skipped: false } });
+    expect(reports[0].export.files.map((f: { path: string }) => f.path).sort()).toEqual(
+      ['conversion_funnel', 'customer_metrics', 'daily_sales_summary', 'product_performance'].map((t) => `ecommerce_events/${t}.parquet`),
+    );
+    expect(await readGold(platform.pool)).toEqual(before);
+
+    const show = cli(env);
+    expect(await main(['gold', 'show'], show.ctx)).toBe(0);
+    expect(show.out.join('\n')).toMatch(/Top customers by revenue/);
+    expect(show.out.join('\n')).toMatch(/customer_metrics/);
+
+    const h = await goldHighlights(platform.pool);
+    expect(h.topCustomers.length).toBe(5);
+    const top = [...before.customer_metrics].sort((a, b) => Number(b.total_revenue) - Number(a.total_revenue) || Number(a.user_id) - Number(b.user_id))[0]!;
+    expect(h.topCustomers[0]).toMatchObject({ user_id: top.user_id, total_revenue: top.total_revenue });
+    const busiest = [...before.daily_sales_summary].sort((a, b) => Number(b.total_events) - Number(a.total_events) || String(a.event_date).localeCompare(String(b.event_date)))[0]!;
+    expect(h.busiestDay).toBe(busiest.event_date);
+    expect(h.funnel.length).toBe(before.conversion_funnel.filter((r) => r.event_date === busiest.event_date).length);
+  });
+
+  it('the timer function (goldRefresh) rebuilds in full and exports, called as the Functions host would', async () => {
+    setPlatformForTests(platform);
+    const logs: string[] = [];
+    const context = new InvocationContext({
+      invocationId: 'gold-timer-test',
+      functionName: 'goldRefresh',
+      logHandler: (_level, ...args) => logs.push(args.join(' ')),
+    });
+    const { rows: [last] } = await platform.pool.query(`SELECT max(id)::int AS id FROM ops.gold_refreshes`);
+    // Every dataset with gold models is rebuilt; this test looks at the e-commerce one.
+    await goldRefresh({ isPastDue: false, scheduleStatus: { last: '', next: '', lastUpdated: '' } }, context);
+    const { rows } = await platform.pool.query(`SELECT mode FROM ops.gold_refreshes WHERE id > $1 AND dataset = 'ecommerce_events'`, [last.id]);
+    expect(rows).toEqual([{ mode: 'full' }]);
+    const record = logs.find((l) => l.startsWith('medallion.gold_refresh ') && l.includes('"ecommerce_events"'));
+    expect(JSON.parse(record!.slice('medallion.gold_refresh '.length))).toMatchObject({ dataset: 'ecommerce_events', mode: 'full' });
+    const exported = await platform.pool.query(`SELECT refresh_id::int AS id FROM ops.gold_exports WHERE dataset = 'ecommerce_events'`);
+    expect(exported.rows[0].id).toBeGreaterThan(last.id);
+    const files: string[] = [];
+    for await (const f of platform.lake.list('gold', 'ecommerce_events/')) files.push(f.path);
+    expect(files.sort()).toEqual(['conversion_funnel', 'customer_metrics', 'daily_sales_summary', 'product_performance'].map((t) => `ecommerce_events/${t}.parquet`));
+  });
+
+  it('a changed model file is dropped, recreated and rebuilt in full with the next file', async () => {
+    const before = await readGold(platform.pool);
+    await platform.pool.query(`UPDATE ops.gold_models SET sql_hash = 'an older version' WHERE table_name = 'daily_sales_summary'`);
+    await platform.pool.query(`UPDATE gold.daily_sales_summary SET total_events = -1`);
+    const { rows: [last] } = await platform.pool.query(`SELECT max(id)::int AS id FROM ops.gold_refreshes`);
+    await platform.lake.write('bronze', 'ecommerce_events/ops/c.csv', Readable.from([Buffer.from(csv(lines.slice(0, 10)))]));
+    expect((await ingestBronzeFile(platform, 'ecommerce_events/ops/c.csv')).outcome).toBe('succeeded');
+    const { rows } = await platform.pool.query(`SELECT mode FROM ops.gold_refreshes WHERE id > $1 AND dataset = 'ecommerce_events'`, [last.id]);
+    expect(rows).toEqual([{ mode: 'full' }]);
+    expect(await readGold(platform.pool)).toEqual(before); // c.csv only repeats rows already in silver
+  });
+
+  it('refuses a model with an uncommented column or a missing section', async () => {
+    expect(() => parseGoldModel('x', '/m/t_bad.sql', '-- @ddl\nCREATE TABLE IF NOT EXISTS gold.t_bad (a int);\n-- @full\nSELECT 1;')).toThrow(/missing the -- @incremental section/);
+    expect(() => parseGoldModel('x', '/m/t_bad.sql', '-- @ddl\nCREATE TABLE gold.other (a int);\n-- @full\nSELECT 1;\n-- @incremental\nSELECT 1;')).toThrow(/CREATE TABLE IF NOT EXISTS gold.t_bad/);
+    const model = parseGoldModel(
+      'x',
+      '/m/t_uncommented.sql',
+      `-- @ddl\nCREATE TABLE IF NOT EXISTS gold.t_uncommented (a int PRIMARY KEY, b int);\nCOMMENT ON COLUMN gold.t_uncommented.a IS 'a';\n-- @full\nSELECT 1;\n-- @incremental\nSELECT 1;`,
+    );
+    const db = await platform.pool.connect();
+    try {
+      await db.query('BEGIN');
+      await expect(ensureGold(db, 'x', [model])).rejects.toThrow(GoldModelError);
+    } finally {
+      await db.query('ROLLBACK');
+      db.release();
+    }
+  });
+
+  it('the gold benchmark runs with a small N (smoke)', async () => {
+    const { env: benchEnv } = await freshPlatform().then(async (f) => (await f.platform.close(), f));
+    const result = await benchGold({
+      platform: () => createPlatform(benchEnv, { log: silentLogger }),
+      workDir: dir,
+      files: 2,
+      rowsPerFile: 1500,
+      samples: 2,
+    });
+    expect(result.files).toHaveLength(2);
+    expect(result.files[1]!.silverTotal).toBe(result.files[0]!.silverRows + result.files[1]!.silverRows);
+    for (const f of result.files) {
+      expect(f.inTxSamplesMs).toHaveLength(2); // one rolled back (savepoint), one committed
+      expect(f.exportSamplesMs).toHaveLength(2);
+      expect(f.inTxMs).toBeGreaterThan(0);
+      expect(f.exportMs).toBeGreaterThan(0);
+    }
+    expect(result.fullRebuildMs).toBeGreaterThan(0);
+  });
+});
