@@ -8,7 +8,7 @@ $template = Join-Path $PSScriptRoot '..' 'app' 'eventgrid-subscription.bicep'
 
 foreach ($tool in @('az', 'azd')) {
   if (-not (Get-Command $tool -ErrorAction SilentlyContinue)) {
-    Write-Error "postdeploy: '$tool' is required (see docs/deploy.md, Prerequisites)."
+    Write-Error "postdeploy: '$tool' is required (see README.md, Deploy > Prerequisites)."
     exit 1
   }
 }

@@ -16,7 +16,7 @@ template="$script_dir/../app/eventgrid-subscription.bicep"
 
 for tool in az azd; do
   if ! command -v "$tool" >/dev/null 2>&1; then
-    echo "postdeploy: '$tool' is required (see docs/deploy.md, Prerequisites)." >&2
+    echo "postdeploy: '$tool' is required (see README.md, Deploy > Prerequisites)." >&2
     exit 1
   fi
 done

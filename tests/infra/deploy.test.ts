@@ -134,9 +134,9 @@ describe('.github/workflows/ci.yml', () => {
   });
 });
 
-describe('docs/deploy.md', () => {
+describe('README.md Deploy and Monitor sections', () => {
   it('has the Deploy and Monitor sections with what the README needs', () => {
-    const doc = readRepoFile('docs/deploy.md');
+    const doc = readRepoFile('README.md');
     expect(doc).toMatch(/^## Deploy$/m);
     expect(doc).toMatch(/^## Monitor$/m);
     for (const text of ['azd up', 'azd down --purge', 'Flex Consumption', 'B1ms', 'throughput unit', 'postdeploy', 'customEvents', 'traces', 'workbook']) {

@@ -5,7 +5,7 @@ import type { ReferenceEvent } from './reference';
 /**
  * The four e-commerce gold tables computed in plain JS from the reference reading of the raw
  * files (tests/support/reference.ts), with the definitions written in the model files' column
- * comments and docs/gold.md. Never reads silver or gold. Money is kept in integer cents; values
+ * comments and README.md (Gold). Never reads silver or gold. Money is kept in integer cents; values
  * come out in the text form PostgreSQL returns (bigint/numeric as strings, dates as YYYY-MM-DD,
  * double precision as numbers) so rows can be compared with toEqual.
  */
