@@ -166,5 +166,5 @@ export function medallionHome(env: Env = process.env): string {
 
 export function engineOptions(env: Env = process.env): { memoryLimit: string; threads?: number } {
   const threads = get(env, 'engineThreads');
-  return { memoryLimit: get(env, 'engineMemoryLimit') ?? '500MB', threads: threads ? Number(threads) : undefined };
+  return { memoryLimit: get(env, 'engineMemoryLimit') ?? '400MB', threads: threads ? Number(threads) : undefined };
 }

@@ -1,4 +1,4 @@
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdir, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import type { Contract } from '../contracts/contract';
@@ -17,6 +17,9 @@ import {
   stagedQuery,
 } from './compile';
 import { ident, literal } from './sql';
+
+/** Input size from which the engine database is file-backed rather than in memory. */
+export const FILE_BACKED_FROM_BYTES = 512 * 1024 * 1024;
 
 export class ExpectationFailedError extends Error {
   override name = 'ExpectationFailedError';
@@ -121,10 +124,12 @@ export async function transformFile(plan: TransformPlan, engine: EngineOptions):
     timings[name] = (timings[name] ?? 0) + now - t;
     t = now;
   };
-  // A file-backed engine database next to the run's outputs: the staged table spills to disk
-  // instead of growing memory with the file.
+  // The staged table lives in an in-memory engine database (fastest) for files up to
+  // FILE_BACKED_FROM_BYTES, in a file-backed one next to the outputs beyond that: with 8M rows
+  // (1.1 GB) the in-memory variant peaked at 1,026 MB RSS, the file-backed one at 715 MB.
   await mkdir(plan.outDir, { recursive: true });
-  const { con, close } = await openEngine(engine, path.join(plan.outDir, 'engine.duckdb'));
+  const inputBytes = (await stat(plan.inputPath)).size;
+  const { con, close } = await openEngine(engine, inputBytes >= FILE_BACKED_FROM_BYTES ? path.join(plan.outDir, 'engine.duckdb') : ':memory:');
   try {
     // The one pass over the file: typed, checked, id'd; malformed lines land in the rejects table.
     await con.run(stagedQuery(plan));
