@@ -169,7 +169,10 @@ async function startPostgres(home: string, state: StackState, log: (l: string) =
 }
 
 function urlFor(state: StackState): string {
-  return `postgres://postgres:${encodeURIComponent(state.postgresPassword)}@127.0.0.1:${state.postgresPort}/${DATABASE}`;
+  const url = new URL(`postgres://127.0.0.1:${state.postgresPort}/${DATABASE}`);
+  url.username = 'postgres';
+  url.password = state.postgresPassword; // generated per MEDALLION_HOME, kept in its stack.json
+  return url.toString();
 }
 
 /**
