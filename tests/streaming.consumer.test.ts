@@ -1,8 +1,7 @@
 import { InvocationContext } from '@azure/functions';
 import { gunzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { customersFromEventHub } from '../functions/customersFromEventHub';
-import type * as silverLoad from '../shared/db/silverLoad';
 import { setPlatformForTests } from '../functions/support/platform';
 import { readSmall } from '../shared/lake/lake';
 import { ingestBronzeFile } from '../shared/pipeline/ingestFile';
@@ -10,19 +9,6 @@ import type { Platform } from '../shared/platform';
 import { batchPath, bodyLine } from '../shared/streaming/bronzeBatch';
 import { freshPlatform } from './support/platform';
 
-// The loader's late_records per file (also in the ledger's warnings once the core merges them).
-const late: number[] = [];
-vi.mock('../shared/db/silverLoad', async (importOriginal) => {
-  const mod = await importOriginal<typeof silverLoad>();
-  return {
-    ...mod,
-    loadSilverRows: async (...args: Parameters<typeof mod.loadSilverRows>) => {
-      const r = await mod.loadSilverRows(...args);
-      late.push(r.warnings?.late_records ?? -1);
-      return r;
-    },
-  };
-});
 
 interface Ev {
   body: unknown;
@@ -158,7 +144,7 @@ describe('customersFromEventHub (called as the Functions host would) → bronze;
     expect(reports.map((r) => r.outcome)).toEqual(['succeeded', 'succeeded', 'succeeded']);
     const [a, c, b] = reports.map((r) => r.ledger!);
     // Newest seen before p0's second batch: 08:25:30 → watermark 08:15:30; its two valid records are late.
-    expect(late).toEqual([0, 0, 2]);
+    expect(reports.map((r) => r.ledger!.warnings.late_records)).toEqual([0, 0, 2]);
     expect({ read: a!.rows_read, silver: a!.rows_silver, inFile: a!.duplicates_in_file }).toEqual({ read: 3, silver: 2, inFile: 1 });
     // C-1 older version superseded; C-2 late update applied; the non-JSON body quarantined as malformed.
     expect({ read: b!.rows_read, silver: b!.rows_silver, cross: b!.duplicates_cross_file, q: b!.quarantine_reasons }).toEqual({
