@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { numberArg } from './benchArgs';
 import { table } from '../shared/cli/format';
 import { startLocalStack } from '../shared/local/stack';
 
@@ -30,10 +31,6 @@ interface LakeCase {
   engineMemoryLimit: string;
 }
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]!.replace(/_/g, '')) : fallback;
-}
 
 function runCase(script: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -48,8 +45,8 @@ const rate = (rows: number, ms: number) => Math.round((rows / ms) * 1000);
 const check = (ok: boolean) => (ok ? 'PASS' : 'FAIL');
 
 async function main(): Promise<void> {
-  const rows = arg('rows', 2_000_000);
-  const bigRows = arg('big-rows', rows * 4);
+  const rows = numberArg('rows', 2_000_000);
+  const bigRows = numberArg('big-rows', rows * 4);
   const work = path.resolve('.bench');
   await mkdir(work, { recursive: true });
   const home = path.join(work, 'stack');

@@ -11,12 +11,12 @@
  * `runBench` is what scripts/bench.ts calls; `benchGold` takes any platform factory (tests run a
  * small N as a smoke test).
  */
-import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { createScratchDatabase } from '../shared/local/scratchDatabase';
+import { numberArg } from './benchArgs';
 import { performance } from 'node:perf_hooks';
-import pg from 'pg';
 import { table } from '../shared/cli/format';
 import { exportGold } from '../shared/gold/export';
 import { rebuildGold } from '../shared/gold/refresh';
@@ -201,10 +201,6 @@ export async function benchGold(options: GoldBenchOptions): Promise<GoldBenchRes
   }
 }
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]!.replace(/_/g, '')) : fallback;
-}
 
 /** Prints the per-file table and the targets. */
 export function describeGoldBench(r: GoldBenchResult): string {
@@ -231,20 +227,14 @@ export function describeGoldBench(r: GoldBenchResult): string {
 
 /** Entry point for scripts/bench.ts: its own database on the bench's local stack. */
 export async function runBench(o: { databaseUrl: string; lakeConnectionString: string; workDir: string }): Promise<GoldBenchResult> {
-  const files = arg('gold-files', 10);
-  const rowsPerFile = arg('gold-rows', 200_000);
-  const database = `gold_bench_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: o.databaseUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${database}`);
-  await admin.end();
-  const url = new URL(o.databaseUrl);
-  url.pathname = `/${database}`;
+  const files = numberArg('gold-files', 10);
+  const rowsPerFile = numberArg('gold-rows', 200_000);
+  const { name: database, url } = await createScratchDatabase(o.databaseUrl, 'gold_bench');
   const workRoot = path.join(o.workDir, 'gold-work');
   console.log(`\ngold refresh per file: ${files} files × ${rowsPerFile.toLocaleString('en')} rows into one platform (database ${database})…`);
   try {
     const result = await benchGold({
-      platform: () => createPlatform({ ...process.env, LakeStorage: o.lakeConnectionString, DATABASE_URL: url.toString() }, { log: silentLogger, workRoot }),
+      platform: () => createPlatform({ ...process.env, LakeStorage: o.lakeConnectionString, DATABASE_URL: url }, { log: silentLogger, workRoot }),
       workDir: o.workDir,
       files,
       rowsPerFile,

@@ -8,10 +8,10 @@
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import pg from 'pg';
 import { pipeline } from 'node:stream/promises';
 import { from as copyFrom } from 'pg-copy-streams';
 import { copyQueryToFile } from '../shared/db/copy';
+import { createScratchDatabase } from '../shared/local/scratchDatabase';
 import { openEngine } from '../shared/engine/transform';
 import { silentLogger } from '../shared/log';
 import { ingestBronzeFile } from '../shared/pipeline/ingestFile';
@@ -62,13 +62,7 @@ async function main(): Promise<void> {
   const bytes = statSync(file).size;
 
   // A fresh database for this case.
-  const database = `bench_${rows}_${Date.now()}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${database}`);
-  await admin.end();
-  const url = new URL(adminUrl);
-  url.pathname = `/${database}`;
+  const { url } = await createScratchDatabase(adminUrl, `bench_${rows}`);
 
   let peakRss = process.memoryUsage().rss;
   const sampler = setInterval(() => {
@@ -76,7 +70,7 @@ async function main(): Promise<void> {
   }, 25);
 
   const platform = await createPlatform(
-    { ...process.env, LakeStorage: lakeConn, DATABASE_URL: url.toString() },
+    { ...process.env, LakeStorage: lakeConn, DATABASE_URL: url },
     { log: silentLogger, workRoot: path.join(workDir, 'work'), hooks: {} },
   );
   const bronze = `ecommerce_events/bench/events-${rows}.csv`;

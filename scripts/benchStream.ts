@@ -11,12 +11,12 @@
  * it with a small N as a smoke test). Standalone: `node dist/scripts/benchStream.js --records N`
  * (starts its own local stack).
  */
-import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { createScratchDatabase } from '../shared/local/scratchDatabase';
+import { numberArg } from './benchArgs';
 import { performance } from 'node:perf_hooks';
-import pg from 'pg';
 import { table } from '../shared/cli/format';
 import { startLocalStack } from '../shared/local/stack';
 import { silentLogger } from '../shared/log';
@@ -170,26 +170,16 @@ export function describeStreamBench(r: StreamBenchResult): string {
   ].join('\n');
 }
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]!.replace(/_/g, '')) : fallback;
-}
 
 /** Entry point for scripts/bench.ts: its own database on the bench's local stack. */
 export async function runBench(o: { databaseUrl: string; lakeConnectionString: string; workDir: string }): Promise<StreamBenchResult> {
-  const records = arg('stream-records', 20_000);
-  const batchSize = arg('stream-batch', 1000);
-  const database = `stream_bench_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: o.databaseUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${database}`);
-  await admin.end();
-  const url = new URL(o.databaseUrl);
-  url.pathname = `/${database}`;
+  const records = numberArg('stream-records', 20_000);
+  const batchSize = numberArg('stream-batch', 1000);
+  const { name: database, url } = await createScratchDatabase(o.databaseUrl, 'stream_bench');
   const workRoot = path.join(o.workDir, 'stream-work');
   console.log(`\ncustomers stream: ${records.toLocaleString('en')} records in batches of ${batchSize} → bronze → silver → gold (database ${database})…`);
   const result = await benchStream({
-    platform: () => createPlatform({ ...process.env, LakeStorage: o.lakeConnectionString, DATABASE_URL: url.toString() }, { log: silentLogger, workRoot }),
+    platform: () => createPlatform({ ...process.env, LakeStorage: o.lakeConnectionString, DATABASE_URL: url }, { log: silentLogger, workRoot }),
     records,
     batchSize,
     log: (l) => console.log(l),

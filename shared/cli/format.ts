@@ -1,4 +1,3 @@
-import type { LedgerRow } from '../pipeline/ledger';
 import type { FileReport } from '../pipeline/ingestFile';
 
 /** Renders rows as an aligned text table. */
@@ -34,8 +33,4 @@ export function describeReport(r: FileReport): string {
   if (r.outcome === 'skipped') return `• ${r.path}: skipped — ${r.message}`;
   if (r.outcome === 'missing') return `? ${r.path}: ${r.message}`;
   return `✘ ${r.path}: FAILED — ${r.message ?? l?.error ?? 'unknown error'}`;
-}
-
-export function ledgerJson(l: LedgerRow): Record<string, unknown> {
-  return { ...l };
 }

@@ -50,9 +50,8 @@ export function resolveFormat(contract: Contract, bronzePath: string): SourceFor
 const HEADER_PROBE_BYTES = 1024 * 1024;
 
 /**
- * Column positions of a CSV read under a contract whose declared format is not CSV (the
- * pipeline only checks headers of CSV contracts): reads the staged file's header line and
- * applies the same rules (names normalised, aliases, required columns rejected as a whole).
+ * Column positions of a CSV file: the ones the pipeline found when it checked the header, or
+ * (callers that did not) read from the staged file's header line with the same rules.
  */
 function csvColumnsOf(input: CompileInput, delimiter: string): { positions: Record<string, number | undefined>; width: number } {
   if (input.columnPositions) return { positions: input.columnPositions, width: input.headerWidth ?? input.contract.source.length };
@@ -71,17 +70,15 @@ function csvColumnsOf(input: CompileInput, delimiter: string): { positions: Reco
 /** Delimiter of the one-column read of a JSON-lines file: a byte valid JSON text never holds. */
 const JSONL_DELIM = '\u0001';
 
-/** The file as a relation. `storeRejects` records malformed rows (first pass only). */
-export function sourceRelation(input: CompileInput, storeRejects: boolean): string {
+/** The file as a relation; malformed rows go to the rejects table with their line and raw text. */
+export function sourceRelation(input: CompileInput): string {
   const { contract } = input;
   const path = literal(input.inputPath);
   const format = resolveFormat(contract, input.lineage.sourceFile);
-  const errors = storeRejects
-    ? `store_rejects = true, rejects_table = '${REJECTS_TABLE}', rejects_scan = '${REJECT_SCANS_TABLE}'`
-    : 'ignore_errors = true';
+  const errors = `store_rejects = true, rejects_table = '${REJECTS_TABLE}', rejects_scan = '${REJECT_SCANS_TABLE}'`;
   if (format.type === 'csv') {
     const delimiter = format.delimiter ?? ',';
-    const { positions, width } = contract.format.type === 'csv' ? { positions: input.columnPositions, width: input.headerWidth ?? contract.source.length } : csvColumnsOf(input, delimiter);
+    const { positions, width } = csvColumnsOf(input, delimiter);
     const columns = Array.from({ length: width }, (_, i) => `'c${i}': 'VARCHAR'`).join(', ');
     const delim = literal(delimiter);
     const quote = literal(format.quote ?? '"');
@@ -126,11 +123,9 @@ function typedSelect(columns: TypedColumn[], input: CompileInput): string {
 }
 
 /** Rows with typed columns, plus the raw source values as a struct for quarantine. */
-export function typedRelation(input: CompileInput, storeRejects: boolean, withRaw: boolean): string {
-  const raw = withRaw
-    ? `, struct_pack(${input.contract.source.map((s) => `${ident(s.name)} := ${ident(s.name)}`).join(', ')}) AS __raw`
-    : '';
-  return `(SELECT __rec,\n    ${typedSelect(input.contract.typed, input)}${raw}\n  FROM ${sourceRelation(input, storeRejects)})`;
+function typedRelation(input: CompileInput): string {
+  const raw = `struct_pack(${input.contract.source.map((s) => `${ident(s.name)} := ${ident(s.name)}`).join(', ')}) AS __raw`;
+  return `(SELECT __rec,\n    ${typedSelect(input.contract.typed, input)},\n    ${raw}\n  FROM ${sourceRelation(input)})`;
 }
 
 function passes(check: string): string {
@@ -169,7 +164,7 @@ export function stagedQuery(input: CompileInput): string {
 SELECT __rec, ${typed}, __reason${others.map((e) => `, ${ident(`__x_${e.name}`)}`).join('')},
   CASE WHEN __reason IS NOT NULL THEN __raw END AS __raw,
   CASE WHEN __reason IS NULL THEN ${idExpr(input)} END AS __id
-FROM (SELECT *, ${reason} AS __reason${flags} FROM ${typedRelation(input, true, true)})`;
+FROM (SELECT *, ${reason} AS __reason${flags} FROM ${typedRelation(input)})`;
 }
 
 /** Counts of the staged records (parsed, dropped, warn/fail per expectation) and the range of kept ones. */

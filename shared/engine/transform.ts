@@ -1,18 +1,14 @@
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import type { Contract } from '../contracts/contract';
 import {
   type CompileInput,
   countsQuery,
   crossFileCountQuery,
   dupRecsQuery,
-  LINEAGE_COLUMNS,
-  quarantineColumns,
   quarantineSelect,
   REJECTS_TABLE,
   rejectShiftQuery,
-  silverColumns,
   silverSelect,
   stagedQuery,
 } from './compile';
@@ -244,5 +240,3 @@ export async function parquetToCsv(files: string[], columns: string[], csvPath: 
   }
 }
 
-export { silverColumns, quarantineColumns, LINEAGE_COLUMNS };
-export type { Contract };

@@ -1,10 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
 import { inject } from 'vitest';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { silentLogger } from '../../shared/log';
+import { createScratchDatabase } from '../../shared/local/scratchDatabase';
 import { createPlatform, type Platform } from '../../shared/platform';
 import { ZONES } from '../../shared/lake/lake';
 
@@ -32,11 +31,7 @@ export async function wipeLake(): Promise<void> {
 
 /** A platform on a brand-new database and an empty lake. */
 export async function freshPlatform(): Promise<{ platform: Platform; env: Record<string, string>; database: string }> {
-  const database = `t_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: inject('databaseUrl') });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${database}`);
-  await admin.end();
+  const { name: database } = await createScratchDatabase(inject('databaseUrl'), 't');
   await wipeLake();
   const env = testEnv(database);
   const platform = await createPlatform(env, { log: silentLogger });
