@@ -1,0 +1,172 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
+import { checkReadOnlyQuery, readOnlyQuery, sqlStatements } from '../shared/cli/commands/sql';
+import { main } from '../shared/cli/main';
+import { silentLogger } from '../shared/log';
+import type { Platform } from '../shared/platform';
+import { freshPlatform, wipeLake } from './support/platform';
+
+function cli(env: Record<string, string>) {
+  const out: string[] = [];
+  const err: string[] = [];
+  return { ctx: { env, out: (l: string) => out.push(l), err: (l: string) => err.push(l), log: silentLogger }, out, err };
+}
+
+/** Statements that try to write, or to get out of the read-only transaction. */
+const ESCAPES = [
+  'COMMIT; CREATE TABLE gold.x(i int)',
+  'ROLLBACK; CREATE TABLE gold.x(i int)',
+  'END; INSERT INTO public.cli_t VALUES (1)',
+  'SELECT 1; CREATE TABLE gold.x(i int)',
+  'SELECT 1; DROP TABLE public.cli_t',
+  "SELECT ';'; CREATE TABLE gold.x(i int)",
+  'SELECT $$;$$; CREATE TABLE gold.x(i int)',
+  'CREATE TABLE gold.x(i int)',
+  'INSERT INTO public.cli_t VALUES (1)',
+  'UPDATE public.cli_t SET i = 2',
+  'DELETE FROM public.cli_t',
+  'DROP TABLE public.cli_t',
+  'TRUNCATE public.cli_t',
+  'COMMIT',
+  'ROLLBACK',
+  'BEGIN',
+  'START TRANSACTION READ WRITE',
+  'SET TRANSACTION READ WRITE',
+  'SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE',
+  'SET default_transaction_read_only = off',
+  'SET transaction_read_only = off',
+  'RESET ALL',
+  'WITH x AS (INSERT INTO public.cli_t VALUES (1) RETURNING i) SELECT * FROM x',
+  'WITH x AS (DELETE FROM public.cli_t RETURNING i) SELECT count(*) FROM x',
+  'SELECT * INTO public.cli_copy FROM public.cli_t',
+  "SELECT set_config('transaction_read_only', 'off', false)",
+  "SELECT set_config('transaction_read_only', 'off', true)",
+  "SELECT nextval('public.cli_seq')",
+  'EXPLAIN ANALYZE INSERT INTO public.cli_t VALUES (1)',
+  'SELECT * FROM public.cli_t FOR UPDATE',
+  'DO $$ BEGIN CREATE TABLE gold.x(i int); END $$',
+  'CALL public.cli_write()',
+  'COPY public.cli_t FROM STDIN',
+  'VACUUM public.cli_t',
+  "PREPARE w AS INSERT INTO public.cli_t VALUES (1)",
+  'LOCK TABLE public.cli_t',
+  'SELECT public.cli_write_fn()',
+];
+
+const HARMLESS = new Set([
+  'BEGIN',
+  'SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE',
+  'SET default_transaction_read_only = off',
+  'RESET ALL',
+  'PREPARE w AS INSERT INTO public.cli_t VALUES (1)',
+  'LOCK TABLE public.cli_t', // held until the ROLLBACK right after
+]);
+
+describe('medallion sql is read-only for real', () => {
+  let platform: Platform;
+  let env: Record<string, string>;
+  let database: string;
+
+  beforeAll(async () => {
+    ({ platform, env, database } = await freshPlatform());
+    await platform.pool.query(`
+      CREATE TABLE public.cli_t (i int);
+      INSERT INTO public.cli_t VALUES (7);
+      CREATE SEQUENCE public.cli_seq;
+      CREATE PROCEDURE public.cli_write() LANGUAGE sql AS 'INSERT INTO public.cli_t VALUES (1)';
+      CREATE FUNCTION public.cli_write_fn() RETURNS int LANGUAGE plpgsql AS 'BEGIN INSERT INTO public.cli_t VALUES (1); RETURN 1; END';
+    `);
+  });
+  afterAll(async () => {
+    await platform?.close();
+    await wipeLake();
+    if (database) {
+      const admin = new pg.Client({ connectionString: inject('databaseUrl') });
+      await admin.connect();
+      await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).finally(() => admin.end());
+    }
+  });
+
+  /** Nothing was written: no new table, the test table unchanged, the sequence unused, settings intact. */
+  async function expectUntouched(): Promise<void> {
+    const { rows } = await platform.pool.query(
+      `SELECT to_regclass('gold.x') AS x, to_regclass('public.cli_copy') AS copy,
+              (SELECT array_agg(i) FROM public.cli_t) AS t,
+              (SELECT last_value FROM public.cli_seq) AS seq, (SELECT is_called FROM public.cli_seq) AS called`,
+    );
+    expect(rows[0]).toEqual({ x: null, copy: null, t: [7], seq: '1', called: false });
+  }
+
+  it.each(ESCAPES)('the command refuses or fails, and nothing is written: %s', async (query) => {
+    const run = cli(env);
+    const code = await main(['sql', query], run.ctx);
+    expect(code).not.toBe(0);
+    expect(run.err.join('\n')).toMatch(/read-only|exactly one statement|refused|not allowed/i);
+    expect(run.err.join('\n')).not.toMatch(/^\s+at /m);
+    await expectUntouched();
+  });
+
+  it.each(ESCAPES)('without the text checks, the database itself lets nothing through: %s', async (query) => {
+    const attempt = readOnlyQuery(platform.pool, query, { timeoutMs: 5000 });
+    // These do nothing harmful inside the transaction (a no-op BEGIN, defaults for later
+    // transactions of a connection that is then thrown away, a prepared statement that never runs).
+    if (HARMLESS.has(query)) await attempt;
+    else await expect(attempt).rejects.toThrow();
+    await expectUntouched();
+  });
+
+  it('a query that changes session settings leaves no trace on the pool', async () => {
+    await readOnlyQuery(platform.pool, "SELECT set_config('default_transaction_read_only', 'off', false), set_config('statement_timeout', '0', false)");
+    // Every connection the pool hands out afterwards has the server defaults.
+    const clients = await Promise.all([1, 2, 3].map(() => platform.pool.connect()));
+    try {
+      for (const c of clients) {
+        const { rows } = await c.query(`SELECT current_setting('statement_timeout') AS st`);
+        expect(rows[0].st).toBe('0'); // server default; never the value a query set
+      }
+    } finally {
+      for (const c of clients) c.release();
+    }
+    await expect(readOnlyQuery(platform.pool, 'WITH x AS (INSERT INTO public.cli_t VALUES (1) RETURNING i) SELECT * FROM x')).rejects.toThrow(/read-only/);
+    await expectUntouched();
+  });
+
+  it('reads work: one statement, with comments, quotes and a trailing semicolon', async () => {
+    for (const q of [
+      'SELECT i FROM public.cli_t',
+      'select i from public.cli_t;',
+      "SELECT ';' AS s, i FROM public.cli_t -- ; DROP TABLE public.cli_t",
+      '/* ; */ SELECT $x$;$x$ AS s, i FROM public.cli_t',
+      '(SELECT i FROM public.cli_t)',
+      'WITH t AS (SELECT i FROM public.cli_t) SELECT * FROM t',
+      'VALUES (7)',
+      'TABLE public.cli_t',
+      'SHOW transaction_read_only',
+      'EXPLAIN SELECT * FROM public.cli_t',
+    ]) {
+      const run = cli(env);
+      expect(await main(['sql', '--json', q], run.ctx), q).toBe(0);
+      expect(JSON.parse(run.out.join('\n')), q).toHaveLength(1);
+    }
+    const ro = cli(env);
+    await main(['sql', '--json', 'SHOW transaction_read_only'], ro.ctx);
+    expect(JSON.parse(ro.out.join('\n'))).toEqual([{ transaction_read_only: 'on' }]);
+  });
+
+  it('a statement timeout stops a long query', async () => {
+    const run = cli(env);
+    const t0 = Date.now();
+    expect(await main(['sql', '--timeout', '1', 'SELECT pg_sleep(10)'], run.ctx)).toBe(1);
+    expect(Date.now() - t0).toBeLessThan(8000);
+    expect(run.err.join('\n')).toMatch(/statement timeout.*--timeout 1/);
+  });
+
+  it('the statement splitter follows the PostgreSQL lexer', () => {
+    expect(sqlStatements("SELECT 'a;b', \"c;d\", $$e;f$$, $t$g;$$h$t$, E'i\\';j' -- k;\n/* l; /* m; */ n; */ ;")).toHaveLength(1);
+    expect(sqlStatements('SELECT 1; SELECT 2')).toEqual(['SELECT 1', 'SELECT 2']);
+    expect(sqlStatements(' ;; -- nothing\n')).toEqual([]);
+    expect(() => checkReadOnlyQuery('SELECT 1; SELECT 2')).toThrow(/exactly one statement; this input has 2/);
+    expect(() => checkReadOnlyQuery('COMMIT')).toThrow(/read-only.*not 'COMMIT'/);
+    expect(() => checkReadOnlyQuery('-- only a comment')).toThrow(/give a query/);
+  });
+});
