@@ -8,6 +8,5 @@ if (!fs.existsSync(entry)) {
   console.error('medallion is not built yet: run `npm install` (or `npm run build`) in the repository first.');
   process.exit(2);
 }
-require(entry)
-  .main(process.argv.slice(2))
-  .then((code) => process.exit(code), (e) => { console.error(e); process.exit(1); });
+// runCli waits for stdout/stderr to drain before it exits: piped output is never cut off.
+require(entry).runCli(process.argv.slice(2));

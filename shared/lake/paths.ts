@@ -7,13 +7,27 @@ export class UnsafePathError extends Error {
 }
 
 const MAX_PATH = 1024;
+/** C0 and C1 control characters, DEL, and the Unicode line/paragraph separators. */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+
+/** True when a name has characters that break lines, logs or terminals (tab, newline, …). */
+export function hasControlCharacters(name: string): boolean {
+  return CONTROL.test(name);
+}
+
+const ESCAPES: Record<string, string> = { '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+
+/** A name as it can be printed on one line: control characters escaped (\t, \n, \r, \u0001). */
+export function printablePath(name: string): string {
+  return name.replace(new RegExp(CONTROL.source, 'g'), (c) => ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
 
 /** Normalises a lake path: forward slashes, no leading slash, no empty/dot segments, no control chars. */
 export function safeLakePath(raw: string): string {
   if (typeof raw !== 'string' || raw.length === 0) throw new UnsafePathError('lake path is empty');
   if (raw.length > MAX_PATH) throw new UnsafePathError(`lake path is longer than ${MAX_PATH} characters`);
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(raw)) throw new UnsafePathError(`lake path contains control characters: ${JSON.stringify(raw)}`);
+  if (CONTROL.test(raw)) throw new UnsafePathError(`lake path contains control characters (tab, newline, …): ${printablePath(raw)}`);
   const path = raw.replace(/\\/g, '/').replace(/^\/+/, '');
   const segments = path.split('/');
   for (const s of segments) {

@@ -22,12 +22,17 @@ export const devCommand: CliCommand = {
         const stop = () => controller.abort();
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
-        await watchBronze(p, {
-          intervalMs: interval * 1000,
-          signal: controller.signal,
-          onReport: (r) => ctx.out(describeReport(r)),
-          onError: (e) => ctx.err(`sweep failed: ${e instanceof Error ? e.message : String(e)}`),
-        });
+        try {
+          await watchBronze(p, {
+            intervalMs: interval * 1000,
+            signal: controller.signal,
+            onReport: (r) => ctx.out(describeReport(r)),
+            onError: (e) => ctx.err(`sweep failed, trying again in ${interval} s: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`),
+          });
+        } finally {
+          process.removeListener('SIGINT', stop);
+          process.removeListener('SIGTERM', stop);
+        }
         ctx.out('stopped');
         return 0;
       },

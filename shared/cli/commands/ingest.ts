@@ -5,7 +5,8 @@ import { createGunzip } from 'node:zlib';
 import type { Contract } from '../../contracts/contract';
 import type { ContractRegistry } from '../../contracts/registry';
 import { resolveFormat } from '../../engine/compile';
-import { ingestBronzeFile, type FileReport } from '../../pipeline/ingestFile';
+import { hasControlCharacters, printablePath, safeLakePath } from '../../lake/paths';
+import { ingestBronzeFile } from '../../pipeline/ingestFile';
 import { normalizeName, parseHeader } from '../../pipeline/stageInput';
 import { parseArgs, stringFlag, UsageError } from '../args';
 import type { CliCommand } from '../command';
@@ -35,43 +36,79 @@ export async function inferDataset(file: string, registry: ContractRegistry): Pr
   return matches.length === 1 ? matches[0] : undefined;
 }
 
+/** Why a local file cannot go to bronze under `name`, checked before anything is written; undefined when it can. */
+export function localFileProblem(file: string): string | undefined {
+  let isFile = false;
+  try {
+    isFile = existsSync(file) && statSync(file).isFile();
+  } catch {
+    isFile = false;
+  }
+  if (!isFile) return 'no such file';
+  const name = path.basename(file);
+  if (hasControlCharacters(name)) return 'the file name contains control characters (tab, newline, …): rename the file before ingesting it';
+  try {
+    safeLakePath(name);
+  } catch (e) {
+    return `the file name cannot be a lake path: ${e instanceof Error ? e.message : String(e)}`;
+  }
+  return undefined;
+}
+
 export const ingestCommand: CliCommand = {
   name: 'ingest',
   usage: 'medallion ingest <file>... [--dataset <name>]',
-  summary: 'upload local files to bronze and run each through bronze → silver (→ gold); exit 1 if any file failed',
+  summary: 'upload local files to bronze and run each through bronze → silver (→ gold); every file is attempted, exit 1 if any failed',
   async run(argv, ctx) {
     const args = parseArgs(argv);
     const files = args.positional;
     if (files.length === 0) throw new UsageError('name at least one file to ingest');
-    for (const f of files) if (!existsSync(f) || !statSync(f).isFile()) throw new UsageError(`no such file: ${f}`);
     const datasetName = stringFlag(args, 'dataset');
     return withPlatform(ctx, async (p) => {
+      const known = () => p.contracts.all().map((c) => c.name).join(', ');
+      const chosen = datasetName ? p.contracts.get(datasetName) : undefined;
+      if (datasetName && !chosen) throw new UsageError(`unknown dataset '${datasetName}'; known: ${known()}`);
       const progress = new Progress();
       let failed = 0;
-      const reports: FileReport[] = [];
-      for (const [i, file] of files.entries()) {
-        const contract = datasetName ? p.contracts.get(datasetName) : await inferDataset(file, p.contracts);
-        if (!contract) {
-          const known = p.contracts.all().map((c) => c.name).join(', ');
-          throw new UsageError(
-            datasetName ? `unknown dataset '${datasetName}'; known: ${known}` : `cannot tell which dataset ${file} belongs to from its header; pass --dataset (${known})`,
-          );
-        }
-        const target = `${contract.bronzePrefix}${path.basename(file)}`;
-        const label = `file ${i + 1} of ${files.length}: ${path.basename(file)}`;
-        const size = statSync(file).size;
-        const t0 = Date.now();
-        progress.update(`${label}: uploading ${(size / 1e6).toFixed(1)} MB to bronze/${target}`);
-        await p.lake.write('bronze', target, createReadStream(file));
-        const report = await ingestBronzeFile(p, target, {
-          progress: (stage) => progress.update(`${label}: ${stage} (${((Date.now() - t0) / 1000).toFixed(1)} s)`),
-        });
-        const rows = report.ledger?.rows_read ?? 0;
+      const refuse = (file: string, message: string) => {
         progress.done();
-        reports.push(report);
-        ctx.out(describeReport(report));
-        if (report.outcome === 'succeeded') ctx.out(`    ${((rows / Math.max(1, Date.now() - t0)) * 1000).toFixed(0)} rows/s end to end`);
-        if (report.outcome === 'failed') failed++;
+        failed++;
+        ctx.out(`✘ ${printablePath(file)}: FAILED — ${message}`);
+      };
+      for (const [i, file] of files.entries()) {
+        // Every file of the batch is attempted: a refused one is reported and the next one goes on.
+        const problem = localFileProblem(file);
+        if (problem) {
+          refuse(file, problem);
+          continue;
+        }
+        let uploaded = false;
+        try {
+          const contract = chosen ?? (await inferDataset(file, p.contracts));
+          if (!contract) {
+            refuse(file, `cannot tell which dataset it belongs to from its header; pass --dataset (${known()})`);
+            continue;
+          }
+          const target = safeLakePath(`${contract.bronzePrefix}${path.basename(file)}`);
+          const label = `file ${i + 1} of ${files.length}: ${path.basename(file)}`;
+          const size = statSync(file).size;
+          const t0 = Date.now();
+          progress.update(`${label}: uploading ${(size / 1e6).toFixed(1)} MB to bronze/${target}`);
+          await p.lake.write('bronze', target, createReadStream(file));
+          uploaded = true;
+          const report = await ingestBronzeFile(p, target, {
+            progress: (stage) => progress.update(`${label}: ${stage} (${((Date.now() - t0) / 1000).toFixed(1)} s)`),
+          });
+          const rows = report.ledger?.rows_read ?? 0;
+          progress.done();
+          ctx.out(describeReport(report));
+          if (report.outcome === 'succeeded') ctx.out(`    ${((rows / Math.max(1, Date.now() - t0)) * 1000).toFixed(0)} rows/s end to end`);
+          if (report.outcome === 'failed') failed++;
+        } catch (e) {
+          // A transient failure (database or storage unavailable, …): ingestBronzeFile throws those.
+          const message = e instanceof Error ? e.message.split('\n')[0] : String(e);
+          refuse(file, `${message}${uploaded ? ' — the file is in bronze; run the command again (or `medallion dev`) to retry' : ''}`);
+        }
       }
       if (files.length > 1) ctx.out(`${files.length - failed} of ${files.length} file(s) landed${failed ? `, ${failed} failed` : ''}`);
       return failed > 0 ? 1 : 0;
