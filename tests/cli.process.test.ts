@@ -83,6 +83,20 @@ describe('the medallion CLI as a process (pipes, exit codes, messages)', () => {
     expect(rows.at(-1)!.i).toBe(30000);
   });
 
+  it('a reader that goes away early (| head) is not an error: no stack trace, exit 0', async () => {
+    const child = spawn(process.execPath, [BIN, 'sql', '--json', "SELECT i, repeat('x', 40) AS pad FROM generate_series(1, 30000) AS i"], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? os.tmpdir(), ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const err: Buffer[] = [];
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.stdout.once('data', () => child.stdout.destroy());
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(Buffer.concat(err).toString()).not.toMatch(STACK);
+    expect(code).toBe(0);
+  });
+
   it('status --json through a pipe: the whole ledger (> 1 MB) parses', async () => {
     const admin = new pg.Client({ connectionString: env.DATABASE_URL });
     await admin.connect();

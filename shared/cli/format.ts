@@ -1,3 +1,4 @@
+import { printablePath } from '../lake/paths';
 import type { FileReport } from '../pipeline/ingestFile';
 
 /** Renders rows as an aligned text table. */
@@ -22,7 +23,9 @@ function reasons(r: Record<string, number>): string {
 }
 
 /** The per-file accounting line(s) the CLI prints. */
-export function describeReport(r: FileReport): string {
+export function describeReport(report: FileReport): string {
+  // A name with a tab or newline must not break the one-line-per-file output.
+  const r = { ...report, path: printablePath(report.path) };
   const l = r.ledger;
   if (r.outcome === 'succeeded' && l) {
     return [
@@ -32,5 +35,5 @@ export function describeReport(r: FileReport): string {
   }
   if (r.outcome === 'skipped') return `• ${r.path}: skipped — ${r.message}`;
   if (r.outcome === 'missing') return `? ${r.path}: ${r.message}`;
-  return `✘ ${r.path}: FAILED — ${r.message ?? l?.error ?? 'unknown error'}`;
+  return `✘ ${r.path}: FAILED — ${(r.message ?? l?.error ?? 'unknown error').split('\n')[0]}`;
 }

@@ -1,7 +1,7 @@
 import { ConfigError } from '../config';
 import { ContractError } from '../contracts/contract';
 import { LakeNotFoundError } from '../lake/lake';
-import { UnsafePathError } from '../lake/paths';
+import { printablePath, UnsafePathError } from '../lake/paths';
 import { consoleLogger } from '../log';
 import { UsageError } from './args';
 import type { CliCommand } from './command';
@@ -35,6 +35,16 @@ export function globalFlags(argv: string[], env: Record<string, string | undefin
 }
 
 const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE']);
+
+const FILE_CODES: Record<string, string> = {
+  ENOENT: 'no such file or directory',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EISDIR: 'is a directory, expected a file',
+  ENOTDIR: 'a parent of this path is not a directory',
+  ENOSPC: 'no space left on the device writing',
+  EROFS: 'read-only file system writing',
+};
 
 interface ErrorInfo {
   code?: string;
@@ -88,6 +98,10 @@ export function explainError(e: unknown, env: Record<string, string | undefined>
   }
   if (typeof pgCode === 'string' && /^(28|3D)/.test(pgCode)) {
     return { message: `PostgreSQL refused the connection: ${firstLine(info.message)}: check DATABASE_URL`, exitCode: 1 };
+  }
+  const fsError = e as { code?: string; path?: string; syscall?: string };
+  if (typeof fsError.path === 'string' && fsError.code && FILE_CODES[fsError.code]) {
+    return { message: `${FILE_CODES[fsError.code]}: ${printablePath(fsError.path)}`, exitCode: 1 };
   }
   const status = (e as { statusCode?: number; name?: string }).statusCode;
   if ((e as { name?: string }).name === 'RestError' && (status === 401 || status === 403)) {
