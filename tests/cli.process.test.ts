@@ -2,6 +2,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { BlobServiceClient } from '@azure/storage-blob';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { createScratchDatabase } from '../shared/local/scratchDatabase';
@@ -140,6 +141,35 @@ describe('the medallion CLI as a process (pipes, exit codes, messages)', () => {
     // The unsafe name never reached the lake.
     const listed = await runCli(['sql', '--json', 'SELECT path FROM ops.file_runs ORDER BY path'], env);
     expect((JSON.parse(listed.stdout) as { path: string }[]).map((r) => r.path)).toEqual(['ecommerce_events/good1.csv', 'ecommerce_events/good2.csv']);
+  });
+
+  it('dev: a blob with a newline in its name is moved aside, the good one lands, the sweeps go on; Ctrl-C stops cleanly', async () => {
+    const bronze = BlobServiceClient.fromConnectionString(env.LakeStorage!).getContainerClient('bronze');
+    await bronze.createIfNotExists();
+    const put = (name: string, body: string) => bronze.getBlockBlobClient(name).upload(body, Buffer.byteLength(body));
+    await put('ecommerce_events/dev\nbad.csv', `${H}\n2019-10-02 00:00:00 UTC,view,1,2,a,b,1.00,3,s\n`);
+    await put('ecommerce_events/dev-good.csv', `${H}\n2019-10-02 00:00:01 UTC,view,1,2,a,b,1.00,3,s\n`);
+    const child = spawn(process.execPath, [BIN, 'dev', '--interval', '0.2'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? os.tmpdir(), ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    const deadline = Date.now() + 60_000;
+    while (!(/✔ ecommerce_events\/dev-good\.csv/.test(out) && /dev\\nbad\.csv/.test(out)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    // A few more sweeps: none of them fails on the moved blob.
+    await new Promise((r) => setTimeout(r, 1000));
+    child.kill('SIGINT');
+    expect(await closed).toBe(0);
+    expect(out).toMatch(/✘ ecommerce_events\/dev\\nbad\.csv: FAILED — .*control characters.*moved to quarantine/);
+    expect(out.match(/✘ ecommerce_events\/dev\\nbad/g)).toHaveLength(1); // reported once, not on every sweep
+    expect(out).toMatch(/stopped/);
+    expect(err).not.toMatch(/sweep failed/);
+    expect(err).not.toMatch(STACK);
   });
 
   it('an expected failure is one line without a stack trace; --verbose adds the details', async () => {
