@@ -3,7 +3,7 @@ import path from 'node:path';
 import type pg from 'pg';
 import type { Contract } from './contracts/contract';
 import { databaseSettings, type Env, engineOptions, lakeSettings, ConfigError } from './config';
-import { type ContractRegistry, loadContracts } from './contracts/registry';
+import { type ContractRegistry, datasetsDir, loadContracts } from './contracts/registry';
 import { createPool } from './db/pool';
 import { ensureSchema } from './db/schema';
 import type { EngineOptions } from './engine/transform';
@@ -30,6 +30,12 @@ export interface Platform {
   /** Local scratch space for one run's files (removed after each run). */
   workRoot: string;
   log: Logger;
+  /**
+   * Datasets whose contract changed in a way silver cannot follow without a rebuild (dataset →
+   * one-line message naming each change and the command that fixes it). Their files are refused;
+   * every other dataset and command works as usual.
+   */
+  blockedDatasets: Map<string, string>;
   close(): Promise<void>;
 }
 
@@ -40,6 +46,8 @@ export interface PlatformOverrides {
   workRoot?: string;
   engine?: Partial<EngineOptions>;
   hooks?: PipelineHooks;
+  /** Folder of the dataset folders (<name>/contract.ts + gold/*.sql). Default: MEDALLION_DATASETS_DIR, else the repository's shared/datasets. */
+  datasetsDir?: string;
 }
 
 export async function createPlatform(env: Env = process.env, overrides: PlatformOverrides = {}): Promise<Platform> {
@@ -53,13 +61,14 @@ export async function createPlatform(env: Env = process.env, overrides: Platform
   }
   const lake = overrides.lake ?? createLake(lakeCfg!);
   const pool = overrides.pool ?? createPool(dbCfg!);
-  const contracts = await loadContracts();
+  const contracts = await loadContracts(overrides.datasetsDir ?? datasetsDir(env));
   const workRoot = overrides.workRoot ?? env.MEDALLION_WORK_DIR ?? path.join(os.tmpdir(), 'medallion');
   const eo = engineOptions(env);
   const engine: EngineOptions = { memoryLimit: eo.memoryLimit, threads: eo.threads, spillDir: path.join(workRoot, 'spill'), ...overrides.engine };
   await lake.ensureZones();
-  await ensureSchema(pool, contracts.all());
+  const blockedDatasets = await ensureSchema(pool, contracts.all());
   const log = overrides.log ?? consoleLogger;
+  for (const message of blockedDatasets.values()) log.warn(message);
   return {
     hooks: overrides.hooks ?? createGoldHooks({ lake, pool, contracts, log, engine, workRoot, env }),
     lake,
@@ -68,6 +77,7 @@ export async function createPlatform(env: Env = process.env, overrides: Platform
     engine,
     workRoot,
     log,
+    blockedDatasets,
     close: async () => {
       if (!overrides.pool) await pool.end();
     },

@@ -1,10 +1,19 @@
+import { validateContract as validateShape } from './validate';
+
 /**
  * A dataset contract: everything the platform needs to move one dataset from bronze to silver,
  * declared in one file. Expressions are DuckDB SQL over the source columns (for `typed`) or the
  * typed columns (for expectations and derived columns); they are the spec, compiled by
  * shared/engine into the transform. Adding a dataset = one contract file + its gold SQL.
  */
-export type SilverType = 'string' | 'bigint' | 'int' | 'double' | 'boolean' | 'timestamp' | 'date';
+/**
+ * Silver column types. `decimal(p,s)` is exact end to end (DuckDB DECIMAL, Parquet DECIMAL,
+ * PostgreSQL numeric(p,s)); p ≤ 38, 0 ≤ s ≤ p.
+ */
+export type SilverType = 'string' | 'bigint' | 'int' | 'double' | 'boolean' | 'timestamp' | 'date' | `decimal(${number},${number})`;
+
+/** What happens to a row whose non-blank source value does not parse into its typed column. */
+export type InvalidAction = 'quarantine' | 'warn';
 
 export type Action = 'warn' | 'drop' | 'fail';
 
@@ -25,6 +34,24 @@ export interface TypedColumn {
   description: string;
   /** Personal data: masked in gold unless GOLD_SHOW_PII=true. */
   pii?: boolean;
+  /**
+   * Typed (source) columns only. The source column whose value this column parses: a non-blank
+   * value there that yields NULL here is invalid (never silently NULL). Default: the source
+   * column of the same name, when there is one; `null` for a column computed from several.
+   */
+  from?: string | null;
+  /**
+   * Invalid values (see `from`, and `bounds`): 'quarantine' the row (default, reason
+   * `invalid_<column>`) or 'warn' (keep the row with NULL here; counted as `invalid_<column>` in
+   * the ledger's warnings).
+   */
+  onInvalid?: InvalidAction;
+  /**
+   * timestamp / date columns: plausible range, inclusive, as ISO text; a value outside it is
+   * invalid (one absurd date cannot move gold's "now"). Default: min 1900-01-01, max one day after
+   * the run started. `max: 'none'` / `min: 'none'` lift a bound.
+   */
+  bounds?: { min?: string; max?: string };
 }
 
 export interface Expectation {
@@ -51,8 +78,21 @@ export type Dedup =
     };
 
 export type SourceFormat =
-  | { type: 'csv'; delimiter?: string; quote?: string }
+  | {
+      type: 'csv';
+      delimiter?: string;
+      quote?: string;
+      /**
+       * Quoted fields may span lines (opt-in; default: a record never spans lines, as Spark's
+       * multiLine=false, so an unclosed quote costs only its own line). `maxLines` caps the
+       * physical lines of one record; a record still open after that is malformed.
+       */
+      multiLine?: { maxLines: number };
+    }
   | { type: 'jsonl' };
+
+/** Source columns (CSV headers, JSON keys) that the contract does not name. */
+export type UnknownColumns = 'rescue' | 'ignore' | 'fail';
 
 export interface Contract {
   /** Dataset name: lower snake_case; also the silver table name and lake folder. */
@@ -72,6 +112,12 @@ export interface Contract {
   partitionBy: string[];
   /** Column whose min/max bounds the cross-file dedup look-up (a time column). */
   rangeColumn: string;
+  /**
+   * Source columns the contract does not name: 'rescue' (default) keeps them per row in silver's
+   * `_rescued` JSON column, so nothing a producer sends is lost; 'ignore' drops them (the ledger
+   * still lists them); 'fail' refuses the file.
+   */
+  unknownColumns?: UnknownColumns;
 }
 
 export const IDENTIFIER = /^[a-z][a-z0-9_]{0,62}$/;
@@ -80,34 +126,10 @@ export class ContractError extends Error {
   override name = 'ContractError';
 }
 
-/** Checks a contract's shape so a typo fails at start-up with a clear message, not mid-run. */
+/**
+ * Checks a contract's shape so a mistake fails at start-up with a clear message, not mid-run
+ * (shared/contracts/validate.ts; its SQL is compiled by checkContractSql when contracts load).
+ */
 export function validateContract(c: Contract): Contract {
-  const fail = (msg: string): never => {
-    throw new ContractError(`contract '${c.name}': ${msg}`);
-  };
-  if (!IDENTIFIER.test(c.name)) fail('name must be lower snake_case');
-  if (!c.bronzePrefix.endsWith('/') || c.bronzePrefix.startsWith('/')) fail(`bronzePrefix '${c.bronzePrefix}' must look like 'folder/'`);
-  const names = new Set<string>();
-  for (const col of [...c.typed, ...c.derived]) {
-    if (!IDENTIFIER.test(col.name)) fail(`column '${col.name}' must be lower snake_case`);
-    if (names.has(col.name)) fail(`column '${col.name}' is declared twice`);
-    names.add(col.name);
-  }
-  if (names.has(c.dedup.idColumn)) fail(`the id column '${c.dedup.idColumn}' is generated; do not declare it`);
-  for (const k of c.dedup.key) if (!names.has(k)) fail(`dedup key column '${k}' is not a silver column`);
-  if (c.dedup.mode === 'latest' && !names.has(c.dedup.orderBy)) fail(`dedup orderBy '${c.dedup.orderBy}' is not a silver column`);
-  for (const p of c.partitionBy) if (!names.has(p)) fail(`partition column '${p}' is not a silver column`);
-  if (!names.has(c.rangeColumn)) fail(`rangeColumn '${c.rangeColumn}' is not a silver column`);
-  const seen = new Set<string>();
-  for (const e of c.expectations) {
-    if (!IDENTIFIER.test(e.name)) fail(`expectation '${e.name}' must be lower snake_case`);
-    if (seen.has(e.name)) fail(`expectation '${e.name}' is declared twice`);
-    seen.add(e.name);
-  }
-  const srcNames = new Set<string>();
-  for (const s of c.source) {
-    if (!IDENTIFIER.test(s.name)) fail(`source column '${s.name}' must be lower snake_case`);
-    srcNames.add(s.name);
-  }
-  return c;
+  return validateShape(c);
 }

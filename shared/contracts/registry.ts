@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
-import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { type Contract, ContractError, IDENTIFIER, validateContract } from './contract';
+import { loadContractFile, rememberDatasetFolder, resolveDatasetsDir } from './load';
+import { checkContractSql } from './validate';
 
 /**
  * The datasets the platform knows: every folder under shared/datasets/ with a contract file.
@@ -40,24 +40,32 @@ export class ContractRegistry {
   }
 }
 
-export function datasetsDir(): string {
-  return path.resolve(__dirname, '..', 'datasets');
+/** The datasets folder contracts are loaded from by default (see resolveDatasetsDir). */
+export function datasetsDir(env: Record<string, string | undefined> = process.env): string {
+  return resolveDatasetsDir(env);
 }
 
-/** Loads every shared/datasets/<name>/contract module (compiled .js, or .ts under vitest). */
+/**
+ * Loads every <dir>/<name>/contract (from source: contract.ts transpiled on the fly, so an edit
+ * is seen without a build; compiled contract.js only where no source exists), validates each
+ * (shape, then its SQL compiled by DuckDB) and remembers each dataset's folder for its gold SQL.
+ */
 export async function loadContracts(dir = datasetsDir()): Promise<ContractRegistry> {
   const contracts: Contract[] = [];
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+  const folders: [string, string][] = [];
+  if (!existsSync(dir)) throw new ContractError(`the datasets folder ${dir} does not exist (set MEDALLION_DATASETS_DIR to the folder holding <dataset>/contract.ts)`);
+  for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
     if (!entry.isDirectory()) continue;
-    const base = path.join(dir, entry.name, 'contract');
-    const file = ['.js', '.ts'].map((ext) => base + ext).find((f) => existsSync(f));
-    if (!file) continue;
-    const mod = (await import(pathToFileURL(file).href)) as { default?: Contract | { default?: Contract } };
-    let contract = mod.default as Contract | undefined;
-    if (contract && 'default' in (contract as object)) contract = (contract as unknown as { default: Contract }).default;
-    if (!contract) throw new ContractError(`${file} has no default export`);
+    const loaded = loadContractFile(dir, entry.name);
+    if (!loaded) continue;
+    const { contract, file } = loaded;
     if (contract.name !== entry.name) throw new ContractError(`${file}: the contract's name '${contract.name}' must match its folder '${entry.name}'`);
+    validateContract(contract);
     contracts.push(contract);
+    folders.push([contract.name, loaded.folder]);
   }
-  return new ContractRegistry(contracts);
+  const registry = new ContractRegistry(contracts);
+  for (const c of contracts) await checkContractSql(c);
+  for (const [name, folder] of folders) rememberDatasetFolder(name, folder);
+  return registry;
 }

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { Contract } from '../contracts/contract';
 import { PG_TYPES } from '../engine/sql';
+import { migrateDatasets } from './migrate';
 
 export function qi(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
@@ -99,14 +100,20 @@ function lit(s: string): string {
 
 const MIGRATION_LOCK = 4_242_001;
 
-/** Creates (idempotently) the ledger and every dataset's silver tables. Safe to run concurrently. */
-export async function ensureSchema(pool: pg.Pool, contracts: Contract[]): Promise<void> {
+/**
+ * Creates (idempotently) the ledger, and brings every dataset's silver tables to its contract
+ * (shared/db/migrate.ts): new tables created, additive changes applied and recorded in
+ * ops.schema_changes, breaking changes left unapplied. Returns the blocked datasets (dataset →
+ * one-line message naming each breaking change and the command that fixes it). Safe to run
+ * concurrently (one migration at a time, under an advisory lock).
+ */
+export async function ensureSchema(pool: pg.Pool, contracts: Contract[]): Promise<Map<string, string>> {
   const client = await pool.connect();
   try {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
     try {
       await client.query(LEDGER_DDL);
-      for (const c of contracts) await client.query(datasetDdl(c));
+      return await migrateDatasets(client, contracts);
     } finally {
       await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
     }

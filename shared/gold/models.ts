@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { resolveFromRoot } from '../projectRoot';
+import { datasetFolder, resolveDatasetsDir } from '../contracts/load';
 
 /**
  * A gold model: one SQL file `shared/datasets/<dataset>/gold/<table>.sql` that builds
@@ -87,8 +87,13 @@ export function parseGoldModel(dataset: string, file: string, text: string): Gol
   };
 }
 
+/**
+ * The dataset's gold folder: next to the contract it was loaded from (source, or the folder
+ * MEDALLION_DATASETS_DIR names), so contracts and gold SQL always come from the same root.
+ */
 export function goldModelsDir(dataset: string): string {
-  return resolveFromRoot('shared', 'datasets', dataset, 'gold');
+  const folder = datasetFolder(dataset);
+  return folder ? path.join(folder, 'gold') : path.join(resolveDatasetsDir(), dataset, 'gold');
 }
 
 /** Orders models so that each one runs after the tables it names in `-- @after:`. */
