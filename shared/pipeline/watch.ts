@@ -10,10 +10,11 @@ export const MAX_ATTEMPTS = 5;
 
 /**
  * Ledger rows the sweeper retries: transient failures (database restarting, …) with attempts
- * left. Today a transient failure is recognised by its 'transient:' error prefix; when the ledger
- * records a failure kind, this becomes `failure_kind = 'transient'`.
+ * left. A transient failure is one the ledger marks failure_kind = 'transient', or (rows written
+ * before that column existed) whose error starts with 'transient:'. Read through to_jsonb so the
+ * query also runs against a ledger without the column.
  */
-const RETRY_CONDITION = `status = 'failed' AND error LIKE 'transient:%' AND attempts < ${MAX_ATTEMPTS}`;
+const RETRY_CONDITION = `r.status = 'failed' AND (to_jsonb(r)->>'failure_kind' = 'transient' OR r.error LIKE 'transient:%') AND r.attempts < ${MAX_ATTEMPTS}`;
 
 /**
  * What a watcher remembers between sweeps about blobs the ledger cannot hold: versions whose
@@ -65,7 +66,7 @@ export async function sweepBronze(p: Platform, onReport: (r: FileReport) => void
   const memory = options.memory ?? new SweepMemory();
   const seen = new Map<string, string>();
   const res = await p.pool.query<{ path: string; etag: string; status: string }>(
-    `SELECT path, etag, CASE WHEN ${RETRY_CONDITION} THEN 'retry' ELSE status END AS status FROM ops.file_runs`,
+    `SELECT r.path, r.etag, CASE WHEN ${RETRY_CONDITION} THEN 'retry' ELSE r.status END AS status FROM ops.file_runs r`,
   );
   for (const r of res.rows) seen.set(`${r.path}\n${r.etag}`, r.status);
   const reports: FileReport[] = [];
