@@ -15,6 +15,32 @@ const SILVER_TYPES = "'string', 'bigint', 'int', 'double', 'boolean', 'timestamp
 const RESERVED_COLUMNS = ['source_file', 'source_line', 'ingestion_run_id', 'ingested_at', '_rescued'];
 export const MAX_MULTILINE_RECORD_LINES = 10_000;
 
+/** Type names from other systems → the silver type to write. */
+const TYPE_SYNONYMS: Record<string, string> = {
+  integer: 'int',
+  int4: 'int',
+  int32: 'int',
+  smallint: 'int',
+  int8: 'bigint',
+  int64: 'bigint',
+  long: 'bigint',
+  float: 'double',
+  float8: 'double',
+  real: 'double',
+  'double precision': 'double',
+  numeric: 'decimal(18,2)',
+  decimal: 'decimal(18,2)',
+  money: 'decimal(18,2)',
+  text: 'string',
+  varchar: 'string',
+  char: 'string',
+  str: 'string',
+  bool: 'boolean',
+  datetime: 'timestamp',
+  timestamptz: 'timestamp',
+  time: 'timestamp',
+};
+
 const CONTRACT_KEYS = ['name', 'description', 'bronzePrefix', 'format', 'source', 'typed', 'expectations', 'dedup', 'derived', 'partitionBy', 'rangeColumn', 'unknownColumns'];
 const OPTIONAL_CONTRACT_KEYS = new Set(['unknownColumns']);
 const COLUMN_KEYS = ['name', 'type', 'sql', 'description', 'pii', 'from', 'onInvalid', 'bounds'];
@@ -34,6 +60,9 @@ function closest(word: string, options: readonly string[]): string | undefined {
       for (let j = 1; j <= b.length; j++) d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
     return d[a.length]![b.length]!;
   };
+  const w = word.toLowerCase();
+  const prefix = options.find((o) => o.length >= 3 && w.length >= 3 && (w.startsWith(o.toLowerCase()) || o.toLowerCase().startsWith(w)));
+  if (prefix) return prefix;
   let best: string | undefined;
   let bestD = Infinity;
   for (const o of options) {
@@ -138,7 +167,12 @@ export function contractProblems(c: Contract): string[] {
     sourceNames.add(s.name);
     if (s.required !== undefined && typeof s.required !== 'boolean') fail(`source column '${s.name}'.required must be true or false`);
     if (s.aliases !== undefined && !Array.isArray(s.aliases)) fail(`source column '${s.name}'.aliases must be a list of header spellings, e.g. ['CustomerID']`);
-    for (const a of [s.name, ...(Array.isArray(s.aliases) ? s.aliases : [])]) {
+    if (!spellings.has(normalizeName(s.name))) spellings.set(normalizeName(s.name), s.name);
+  }
+  // Aliases after every name, so that a clash names the alias (the mistake) and the column it hits.
+  for (const s of Array.isArray(c.source) ? c.source : []) {
+    if (!isObject(s) || typeof s.name !== 'string' || !IDENTIFIER.test(s.name)) continue;
+    for (const a of Array.isArray(s.aliases) ? s.aliases : []) {
       if (!isText(a)) {
         fail(`source column '${s.name}'.aliases has an empty or non-text alias; write header spellings like 'CustomerID'`);
         continue;
@@ -146,11 +180,7 @@ export function contractProblems(c: Contract): string[] {
       const key = normalizeName(a);
       const owner = spellings.get(key);
       if (owner && owner !== s.name) {
-        fail(
-          a === s.name
-            ? `source column '${s.name}' clashes with an alias of source column '${owner}' (headers match case-insensitively); remove that alias`
-            : `source column '${s.name}'.aliases: '${a}' clashes with source column '${owner}' (headers match case-insensitively); remove the alias or rename one column`,
-        );
+        fail(`source column '${s.name}'.aliases: '${a}' clashes with source column '${owner}' (its name or an alias; headers match case-insensitively); remove the alias or rename one column`);
       }
       if (!owner) spellings.set(key, s.name);
     }
@@ -170,12 +200,13 @@ export function contractProblems(c: Contract): string[] {
     else if (silver.has(col.name)) fail(`column '${col.name}' is declared twice (in ${silver.get(col.name)!.kind} and ${kind}); rename or remove one`);
     else if (RESERVED_COLUMNS.includes(col.name)) fail(`${label}: '${col.name}' is a column the platform adds to every silver table; choose another name`);
     const typeOk = typeof col.type === 'string' && isSilverType(col.type);
+    const typeHint = (t: string): string | undefined => TYPE_SYNONYMS[t.toLowerCase().replace(/\(.*$/, '')] ?? closest(t, ['string', 'bigint', 'int', 'double', 'boolean', 'timestamp', 'date']);
     if (!typeOk) {
       const d = typeof col.type === 'string' ? decimalOf(col.type) : undefined;
       fail(
         d
           ? `${label}.type '${col.type}': decimal precision must be 1-38 and the scale at most the precision, e.g. 'decimal(18,2)'`
-          : `${label}.type '${String(col.type)}' is not a silver type; ${closest(String(col.type), ['string', 'bigint', 'int', 'double', 'boolean', 'timestamp', 'date', 'decimal(18,2)']) ? `did you mean '${closest(String(col.type), ['string', 'bigint', 'int', 'double', 'boolean', 'timestamp', 'date', 'decimal(18,2)'])}'? ` : ''}use ${SILVER_TYPES}`,
+          : `${label}.type '${String(col.type)}' is not a silver type; ${typeHint(String(col.type)) ? `did you mean '${typeHint(String(col.type))}'? ` : ''}use ${SILVER_TYPES}`,
       );
     }
     if (!isText(col.sql)) fail(`${label}.sql must be a DuckDB expression, e.g. "trim(${kind === 'typed' ? (col.name ?? 'x') : 'x'})"`);
