@@ -63,7 +63,8 @@ describe('customers contract: JSON lines and CSV through bronze → silver', () 
     const l = r.ledger!;
     // 9 lines, 1 blank (not a record): 8 read = 3 silver + 5 quarantined.
     expect({ read: l.rows_read, silver: l.rows_silver, q: l.rows_quarantined, dup: l.duplicates_in_file! + l.duplicates_cross_file! }).toEqual({ read: 8, silver: 3, q: 5, dup: 0 });
-    expect(l.quarantine_reasons).toEqual({ malformed_row: 1, valid_customer_id: 1, valid_senior_citizen: 1, valid_tenure: 1, valid_total_charges: 1 });
+    // Strict typing: a non-blank value that does not parse is invalid_<column>; JSON that is not an object is malformed.
+    expect(l.quarantine_reasons).toEqual({ malformed_row: 2, invalid_senior_citizen: 1, invalid_tenure: 1, invalid_total_charges: 1 });
     expect(l.warnings).toMatchObject({ valid_email: 1, known_contract: 1 });
 
     expect(await silverRow(platform, 'C-1')).toMatchObject({
@@ -88,10 +89,11 @@ describe('customers contract: JSON lines and CSV through bronze → silver', () 
     );
     expect(q.rows).toEqual([
       { quarantine_reason: 'malformed_row', source_line: 3, raw_line: 'this line is not JSON', customer_id: null },
-      { quarantine_reason: 'valid_senior_citizen', source_line: 5, raw_line: null, customer_id: 'C-3' },
-      { quarantine_reason: 'valid_tenure', source_line: 6, raw_line: null, customer_id: 'C-4' },
-      { quarantine_reason: 'valid_customer_id', source_line: 7, raw_line: null, customer_id: null },
-      { quarantine_reason: 'valid_total_charges', source_line: 9, raw_line: null, customer_id: 'C-6' },
+      // the raw text of every quarantined line is kept: the line exactly as it was in the file
+      { quarantine_reason: 'invalid_senior_citizen', source_line: 5, raw_line: JSON.stringify(lines[4]), customer_id: 'C-3' },
+      { quarantine_reason: 'invalid_tenure', source_line: 6, raw_line: JSON.stringify(lines[5]), customer_id: 'C-4' },
+      { quarantine_reason: 'malformed_row', source_line: 7, raw_line: lines[6], customer_id: null },
+      { quarantine_reason: 'invalid_total_charges', source_line: 9, raw_line: JSON.stringify(lines[8]), customer_id: 'C-6' },
     ]);
     // Silver in the lake: partitioned by year/month/day/hour of updated_at.
     const files: string[] = [];
@@ -133,11 +135,11 @@ describe('customers contract: JSON lines and CSV through bronze → silver', () 
     expect({ silver: b.ledger!.rows_silver, cross: b.ledger!.duplicates_cross_file }).toEqual({ silver: 0, cross: 1 });
     expect((await silverRow(platform, 'L-1'))!.tenure).toBe(6);
 
-    // The same file again (new ETag: the ledger runs it): superseded, silver unchanged.
+    // The same file again (new ETag: the ledger runs it): a re-delivery of landed content, every row a duplicate.
     await put(platform, 'customers/x/a.jsonl', jsonl([v(5, '2024-06-01T10:00:00Z'), v(6, '2024-06-01T10:05:00Z')]));
     const again = await ingestBronzeFile(platform, 'customers/x/a.jsonl');
     expect(again.outcome).toBe('succeeded');
-    expect({ silver: again.ledger!.rows_silver, cross: again.ledger!.duplicates_cross_file }).toEqual({ silver: 0, cross: 1 });
+    expect({ silver: again.ledger!.rows_silver, cross: again.ledger!.duplicates_cross_file, of: again.ledger!.redelivery_of }).toEqual({ silver: 0, cross: 2, of: a.ledger!.run_id });
     expect((await silverRow(platform, 'L-1'))!.source_file).toBe('customers/x/a.jsonl');
 
     // Same updated_at, different content: the later arrival wins (as within a file).

@@ -32,9 +32,16 @@ export function entraPassword(credential: TokenCredential, now: () => number = D
   };
 }
 
+/**
+ * Every connection runs in UTC whatever the server's or the role's time zone: timestamps the
+ * engine hands over are UTC wall-clock text, and a session in another zone would shift them
+ * (the cross-file look-up would miss rows and the load would hit duplicate keys).
+ */
+const SESSION_OPTIONS = '-c TimeZone=UTC';
+
 export function poolConfig(settings: DatabaseSettings, credential?: TokenCredential): pg.PoolConfig {
   if (settings.kind === 'url') {
-    return { connectionString: settings.url, max: 8, application_name: 'medallion' };
+    return { connectionString: settings.url, max: 8, application_name: 'medallion', options: SESSION_OPTIONS };
   }
   const cred = credential ?? new DefaultAzureCredential(settings.clientId ? { managedIdentityClientId: settings.clientId } : {});
   return {
@@ -46,6 +53,7 @@ export function poolConfig(settings: DatabaseSettings, credential?: TokenCredent
     ssl: { rejectUnauthorized: true },
     max: 8,
     application_name: 'medallion',
+    options: SESSION_OPTIONS,
     // Tokens live about an hour: recycle connections well before that.
     maxLifetimeSeconds: 30 * 60,
   };

@@ -1,18 +1,22 @@
 import type pg from 'pg';
 import type { Contract } from '../contracts/contract';
-import { PG_TYPES } from '../engine/sql';
+import { RESCUED_COLUMN } from '../engine/compile';
+import { pgType } from '../engine/sql';
 import { migrateDatasets } from './migrate';
 
 export function qi(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
-export function silverTable(contract: Contract): string {
-  return `silver.${qi(contract.name)}`;
+/** The schema silver tables live in (a different one only for a scratch copy, e.g. a contract diff). */
+export const SILVER_SCHEMA = 'silver';
+
+export function silverTable(contract: Contract, schema = SILVER_SCHEMA): string {
+  return `${qi(schema)}.${qi(contract.name)}`;
 }
 
-export function quarantineTable(contract: Contract): string {
-  return `silver.${qi(`${contract.name}_quarantine`)}`;
+export function quarantineTable(contract: Contract, schema = SILVER_SCHEMA): string {
+  return `${qi(schema)}.${qi(`${contract.name}_quarantine`)}`;
 }
 
 const LEDGER_DDL = `
@@ -50,30 +54,48 @@ CREATE TABLE IF NOT EXISTS ops.file_runs (
 );
 CREATE INDEX IF NOT EXISTS file_runs_dataset_idx ON ops.file_runs (dataset, started_at DESC);
 COMMENT ON TABLE ops.file_runs IS 'Run ledger: one row per bronze file version (path + ETag). Invariant for succeeded runs: rows_read = rows_silver + rows_quarantined + duplicates_in_file + duplicates_cross_file.';
+-- Added since the first release (idempotent, so an existing ledger is upgraded in place).
+ALTER TABLE ops.file_runs ADD COLUMN IF NOT EXISTS failure_kind text CHECK (failure_kind IN ('bad_file', 'bad_contract', 'transient'));
+ALTER TABLE ops.file_runs ADD COLUMN IF NOT EXISTS content_hash text;
+ALTER TABLE ops.file_runs ADD COLUMN IF NOT EXISTS redelivery_of uuid;
+ALTER TABLE ops.file_runs ADD COLUMN IF NOT EXISTS blank_lines bigint;
+ALTER TABLE ops.file_runs ADD COLUMN IF NOT EXISTS unknown_columns jsonb NOT NULL DEFAULT '[]';
+ALTER TABLE ops.file_runs DROP CONSTRAINT IF EXISTS file_runs_status_check;
+ALTER TABLE ops.file_runs ADD CONSTRAINT file_runs_status_check CHECK (status IN ('running', 'succeeded', 'failed', 'abandoned'));
+CREATE INDEX IF NOT EXISTS file_runs_content_idx ON ops.file_runs (dataset, content_hash) WHERE status = 'succeeded';
+CREATE INDEX IF NOT EXISTS file_runs_running_idx ON ops.file_runs (path) WHERE status = 'running';
+COMMENT ON COLUMN ops.file_runs.status IS 'running, succeeded, failed (see failure_kind) or abandoned (an unfinished run of the same path that a later run reconciled: its outputs removed).';
+COMMENT ON COLUMN ops.file_runs.failure_kind IS 'Why a failed run failed: bad_file (the file as a whole), bad_contract (fix the contract, then replay) or transient (retried).';
+COMMENT ON COLUMN ops.file_runs.content_hash IS 'SHA-256 of the decompressed file content: a re-delivery of the same bytes under any name is recognised by it.';
+COMMENT ON COLUMN ops.file_runs.redelivery_of IS 'For a re-delivery of content that already landed: the run that landed it (every row of this run is counted as a duplicate).';
+COMMENT ON COLUMN ops.file_runs.blank_lines IS 'Blank lines of the file (not rows; not in rows_read).';
+COMMENT ON COLUMN ops.file_runs.unknown_columns IS 'Source columns the contract does not name (rescued into _rescued unless the contract ignores them).';
 `;
 
 /** DDL of a dataset's silver and quarantine tables, derived from its contract. */
-export function datasetDdl(contract: Contract): string {
+export function datasetDdl(contract: Contract, schema = SILVER_SCHEMA): string {
   const id = contract.dedup.idColumn;
   const cols = [...contract.typed, ...contract.derived];
+  // Keys may be NULL (the id hashes NULL distinctly). 'first': the range column leads the key so
+  // that time-ordered loads append to the index instead of scattering random hash keys over it
+  // (rows without it are quarantined as missing_<column>). 'latest': one row per id.
   const lines = [
     `${qi(id)} text COLLATE "C" NOT NULL`,
-    ...cols.map((c) => `${qi(c.name)} ${PG_TYPES[c.type]}${contract.dedup.key.includes(c.name) || c.name === contract.rangeColumn ? ' NOT NULL' : ''}`),
+    ...cols.map((c) => `${qi(c.name)} ${pgType(c.type)}${contract.dedup.mode === 'first' && c.name === contract.rangeColumn ? ' NOT NULL' : ''}`),
+    `${qi(RESCUED_COLUMN)} jsonb`,
     'source_file text NOT NULL',
     'source_line bigint NOT NULL',
     'ingestion_run_id uuid NOT NULL',
     'ingested_at timestamptz NOT NULL',
   ];
-  // 'first': the range column leads the key so that time-ordered loads append to the index
-  // instead of scattering random hash keys over it (the id alone is unique all the same).
-  const pk =
-    contract.dedup.mode === 'first' ? `PRIMARY KEY (${qi(contract.rangeColumn)}, ${qi(id)})` : `PRIMARY KEY (${contract.dedup.key.map(qi).join(', ')})`;
-  const table = silverTable(contract);
-  const q = quarantineTable(contract);
+  const pk = contract.dedup.mode === 'first' ? `PRIMARY KEY (${qi(contract.rangeColumn)}, ${qi(id)})` : `PRIMARY KEY (${qi(id)})`;
+  const table = silverTable(contract, schema);
+  const q = quarantineTable(contract, schema);
   const comments = [
     `COMMENT ON TABLE ${table} IS ${lit(contract.description)};`,
     `COMMENT ON COLUMN ${table}.${qi(id)} IS ${lit(`SHA-256 (hex) of the dedup key (${contract.dedup.key.join(', ')}), canonical text joined by '|'.`)};`,
     ...cols.map((c) => `COMMENT ON COLUMN ${table}.${qi(c.name)} IS ${lit(c.description)};`),
+    `COMMENT ON COLUMN ${table}.${qi(RESCUED_COLUMN)} IS 'Source columns the contract does not name, as a JSON object (header or key → value as sent); NULL when the file had none.';`,
     `COMMENT ON COLUMN ${table}.source_file IS 'Bronze path the row came from.';`,
     `COMMENT ON COLUMN ${table}.source_line IS 'Physical line of the row in the source file (header = line 1).';`,
   ];
@@ -86,8 +108,9 @@ CREATE INDEX IF NOT EXISTS ${qi(`${contract.name}_run_idx`)} ON ${table} (ingest
 ${contract.dedup.mode === 'latest' ? `CREATE INDEX IF NOT EXISTS ${qi(`${contract.name}_order_idx`)} ON ${table} (${qi(contract.dedup.orderBy)});` : ''}
 ${contract.dedup.mode === 'latest' && contract.rangeColumn !== contract.dedup.orderBy ? `CREATE INDEX IF NOT EXISTS ${qi(`${contract.name}_range_idx`)} ON ${table} (${qi(contract.rangeColumn)});` : ''}
 CREATE TABLE IF NOT EXISTS ${q} (
-  ${[...contract.source.map((s) => `${qi(s.name)} text`), 'raw_line text', 'quarantine_reason text NOT NULL', 'quarantine_detail text', 'source_file text NOT NULL', 'source_line bigint NOT NULL', 'ingestion_run_id uuid NOT NULL', 'ingested_at timestamptz NOT NULL'].join(',\n  ')}
+  ${[...contract.source.map((s) => `${qi(s.name)} text`), 'raw_line text', 'quarantine_reason text NOT NULL', 'quarantine_detail text', 'source_hash text NOT NULL', 'source_file text NOT NULL', 'source_line bigint NOT NULL', 'ingestion_run_id uuid NOT NULL', 'ingested_at timestamptz NOT NULL'].join(',\n  ')}
 );
+CREATE UNIQUE INDEX IF NOT EXISTS ${qi(`${contract.name}_quarantine_key`)} ON ${q} (source_hash, source_line);
 CREATE INDEX IF NOT EXISTS ${qi(`${contract.name}_quarantine_file_idx`)} ON ${q} (source_file, source_line);
 CREATE INDEX IF NOT EXISTS ${qi(`${contract.name}_quarantine_reason_idx`)} ON ${q} (quarantine_reason);
 ${comments.join('\n')}

@@ -52,7 +52,7 @@ export async function loadSilverRows(tx: pg.PoolClient, contract: Contract, csvP
     if (loaded !== expected) throw new Error(`silver load copied ${loaded} rows, expected ${expected}`);
     return { loaded, superseded: 0 };
   }
-  const { key, orderBy } = contract.dedup;
+  const { orderBy, idColumn } = contract.dedup;
   const lateness = lateAfterMinutes(contract);
   const emptyWarnings = lateness === undefined ? undefined : { late_records: 0 };
   if (expected === 0) return { loaded: 0, superseded: 0, warnings: emptyWarnings };
@@ -76,13 +76,12 @@ export async function loadSilverRows(tx: pg.PoolClient, contract: Contract, csvP
 
   const cols = columns.map(qi);
   const content = contentColumns(contract).map(qi);
-  const keyList = key.map(qi).join(', ');
-  const updates = columns.filter((c) => !key.includes(c)).map((c) => `${qi(c)} = EXCLUDED.${qi(c)}`);
+  const updates = columns.filter((c) => c !== idColumn).map((c) => `${qi(c)} = EXCLUDED.${qi(c)}`);
   const ord = qi(orderBy);
   const res = await tx.query(
     `INSERT INTO ${table} AS t (${cols.join(', ')})
      SELECT ${cols.join(', ')} FROM ${stage}
-     ON CONFLICT (${keyList}) DO UPDATE SET ${updates.join(', ')}
+     ON CONFLICT (${qi(idColumn)}) DO UPDATE SET ${updates.join(', ')}
      WHERE t.${ord} < EXCLUDED.${ord}
         OR (t.${ord} = EXCLUDED.${ord} AND (${content.map((c) => `t.${c}`).join(', ')}) IS DISTINCT FROM (${content.map((c) => `EXCLUDED.${c}`).join(', ')}))`,
   );

@@ -1,33 +1,38 @@
-import { closeSync, openSync, readSync } from 'node:fs';
 import type { Contract, SourceFormat, TypedColumn } from '../contracts/contract';
-import { matchColumns } from '../pipeline/stageInput';
-import { canonicalText, DUCK_TYPES, ident, literal } from './sql';
+import { JSONL_SEPARATOR } from '../pipeline/stageInput';
+import { canonicalText, decimalOf, duckType, ident, literal } from './sql';
 
 /**
  * Compiles a contract into the DuckDB SQL of one file's transform. Every query reads the same
- * source relation (`src`): the file's records numbered in file order (`__rec`, rows DuckDB could
- * not parse excluded), with the contract's source column names. `__rec` is numbered so that
- * `__rec + 1` is the record's physical line when no line was malformed: 1-based for CSV (one
- * header line), 0-based for JSON lines (no header).
+ * source relation: the staged records of the file (see shared/pipeline/stageInput.ts), each with
+ * its physical line number `__line` (unique, in file order), the contract's source columns, the
+ * unknown columns as `__rescued` JSON text and `__raw` (the record's text, for quarantine).
+ * docs/ingestion.md is the spec of what happens to each record.
  */
 export interface CompileInput {
   contract: Contract;
-  /** Local path of the (decompressed) bronze file. */
+  /** Local path of the staged records. */
   inputPath: string;
+  /** Local path of the staging pass's rejected lines (JSON lines). */
+  rejectsPath?: string;
   /** CSV: position of each contract source column in the file's header (undefined when absent). */
   columnPositions?: Record<string, number | undefined>;
   /** CSV: number of columns in the header. */
   headerWidth?: number;
-  lineage: { sourceFile: string; runId: string; ingestedAt: Date };
-  /** Malformed-line correction table exists (see lineExpr). */
-  hasRejects?: boolean;
+  /** CSV: header columns the contract does not name (rescued into `_rescued` unless the contract says otherwise). */
+  unknownColumns?: { position: number; name: string }[];
+  lineage: { sourceFile: string; runId: string; ingestedAt: Date; sourceHash: string };
 }
 
+/** DuckDB's own rejects of the staged file (rare: the staging pass sends it well-formed records only). */
 export const REJECTS_TABLE = 'bronze_rejects';
 export const REJECT_SCANS_TABLE = 'bronze_reject_scans';
 
+/** The silver column that keeps source columns the contract does not name (JSON object per row). */
+export const RESCUED_COLUMN = '_rescued';
+
 function tsLiteral(d: Date): string {
-  return `CAST(${literal(d.toISOString().replace("T", " ").replace("Z", ""))} AS TIMESTAMP)`;
+  return `CAST(${literal(d.toISOString().replace('T', ' ').replace('Z', ''))} AS TIMESTAMP)`;
 }
 
 function expand(sql: string, input: CompileInput): string {
@@ -47,63 +52,60 @@ export function resolveFormat(contract: Contract, bronzePath: string): SourceFor
   return contract.format;
 }
 
-const HEADER_PROBE_BYTES = 1024 * 1024;
-
-/**
- * Column positions of a CSV file: the ones the pipeline found when it checked the header, or
- * (callers that did not) read from the staged file's header line with the same rules.
- */
-function csvColumnsOf(input: CompileInput, delimiter: string): { positions: Record<string, number | undefined>; width: number } {
-  if (input.columnPositions) return { positions: input.columnPositions, width: input.headerWidth ?? input.contract.source.length };
-  const fd = openSync(input.inputPath, 'r');
-  let head: string;
-  try {
-    const buf = Buffer.alloc(HEADER_PROBE_BYTES);
-    const n = readSync(fd, buf, 0, buf.length, 0);
-    head = buf.subarray(0, n).toString('utf8');
-  } finally {
-    closeSync(fd);
-  }
-  return matchColumns(input.contract.source, head.split('\n', 1)[0]!.replace(/^\uFEFF/, '').replace(/\r$/, ''), delimiter);
+/** Delimiter, quote and record-span settings of a CSV format, defaults applied. */
+export function csvSettings(format: SourceFormat): { delimiter: string; quote: string; maxRecordLines: number } {
+  if (format.type !== 'csv') return { delimiter: JSONL_SEPARATOR, quote: '', maxRecordLines: 1 };
+  return { delimiter: format.delimiter ?? ',', quote: format.quote ?? '"', maxRecordLines: format.multiLine?.maxLines ?? 1 };
 }
 
-/** Delimiter of the one-column read of a JSON-lines file: a byte valid JSON text never holds. */
-const JSONL_DELIM = '\u0001';
+/** The CSV text of one field, quoted only when it must be (to show a parsed record as a line). */
+function csvFieldText(expr: string, delimiter: string, quote: string): string {
+  if (!quote) return `coalesce(${expr}, '')`;
+  const q = literal(quote);
+  const must = `(contains(${expr}, ${literal(delimiter)}) OR contains(${expr}, ${q}) OR contains(${expr}, e'\\n') OR ${expr} <> trim(${expr}))`;
+  return `CASE WHEN ${expr} IS NULL THEN '' WHEN ${must} THEN ${q} || replace(${expr}, ${q}, ${q} || ${q}) || ${q} ELSE ${expr} END`;
+}
 
-/** The file as a relation; malformed rows go to the rejects table with their line and raw text. */
+/** The file as a relation (see CompileInput); DuckDB's own rejects go to REJECTS_TABLE. */
 export function sourceRelation(input: CompileInput): string {
   const { contract } = input;
   const path = literal(input.inputPath);
   const format = resolveFormat(contract, input.lineage.sourceFile);
   const errors = `store_rejects = true, rejects_table = '${REJECTS_TABLE}', rejects_scan = '${REJECT_SCANS_TABLE}'`;
+  const rescue = contract.unknownColumns ?? 'rescue';
   if (format.type === 'csv') {
-    const delimiter = format.delimiter ?? ',';
-    const { positions, width } = csvColumnsOf(input, delimiter);
-    const columns = Array.from({ length: width }, (_, i) => `'c${i}': 'VARCHAR'`).join(', ');
-    const delim = literal(delimiter);
-    const quote = literal(format.quote ?? '"');
+    const { delimiter, quote } = csvSettings(format);
+    const positions = input.columnPositions ?? {};
+    const width = input.headerWidth ?? contract.source.length;
+    const columns = [`'__line': 'BIGINT'`, ...Array.from({ length: width }, (_, i) => `'c${i}': 'VARCHAR'`)].join(', ');
     const cols = contract.source
       .map((s) => {
-        const pos = positions?.[s.name];
+        const pos = positions[s.name];
         return pos === undefined ? `CAST(NULL AS VARCHAR) AS ${ident(s.name)}` : `c${pos} AS ${ident(s.name)}`;
       })
       .join(', ');
+    const unknown = rescue === 'rescue' ? (input.unknownColumns ?? []) : [];
+    const rescued = unknown.length
+      ? `CAST(json_object(${unknown.map((u) => `${literal(u.name)}, c${u.position}`).join(', ')}) AS VARCHAR)`
+      : 'CAST(NULL AS VARCHAR)';
+    const raw = Array.from({ length: width }, (_, i) => csvFieldText(`c${i}`, delimiter, quote)).join(` || ${literal(delimiter)} || `);
     return (
-      `(SELECT ordinality AS __rec, ${cols} FROM read_csv(${path}, header = true, columns = {${columns}}, ` +
-      `delim = ${delim}, quote = ${quote}, escape = ${quote}, auto_detect = false, ${errors}) WITH ORDINALITY)`
+      `(SELECT __line, ${cols}, ${rescued} AS __rescued, ${raw} AS __raw, true AS __object FROM read_csv(${path}, header = false, columns = {${columns}}, ` +
+      `delim = ${literal(delimiter)}, quote = ${literal(quote)}, escape = ${literal(quote)}, auto_detect = false, strict_mode = true, ${errors}))`
     );
   }
-  // JSON lines: one record per physical line, read as one JSON column so that a line that is not
-  // JSON is a malformed row like a bad CSV line (rejects table: raw text + line number, then
-  // quarantine). Every field is taken as text (typing is the contract's job): strings as they
-  // are, numbers and booleans as their JSON text, nested values as JSON text, missing keys and
-  // null as NULL; aliases are alternative keys. All keys are extracted in one call (one parse of
-  // the line). Blank lines are not records. __rec is 0-based (no header line) so that the CSV
-  // line arithmetic (__rec + 1 + malformed lines before) holds.
+  // JSON lines: one record per line, read as one JSON column so that a line that is not JSON is
+  // a reject like a bad CSV line (raw text + line number, then quarantine). Every field is taken
+  // as text (typing is the contract's job): strings as they are, numbers and booleans as their
+  // JSON text, nested values as JSON text, missing keys and null as NULL; aliases are alternative
+  // keys. All keys are extracted in one call (one parse of the line). A line that is JSON but not
+  // an object is malformed (`__object` false).
   const paths: string[] = [];
+  const known: string[] = [];
   const cols = contract.source
     .map((s) => {
       const keys = [s.name, ...(s.aliases ?? []).filter((a) => a !== s.name)];
+      known.push(...keys);
       const refs = keys.map((k) => {
         paths.push(literal(`$."${k.replace(/["\\]/g, (c) => `\\${c}`)}"`));
         return `__v[${paths.length}]`;
@@ -111,86 +113,186 @@ export function sourceRelation(input: CompileInput): string {
       return `${refs.length === 1 ? refs[0] : `coalesce(${refs.join(', ')})`} AS ${ident(s.name)}`;
     })
     .join(', ');
+  const knownList = `[${known.map(literal).join(', ')}]`;
+  const extra = `list_filter(json_keys(j), k -> NOT list_contains(${knownList}, k))`;
+  const rescued =
+    rescue === 'rescue'
+      ? `CASE WHEN __object AND len(${extra}) > 0 THEN '{' || array_to_string(list_transform(${extra}, k -> to_json(k) || ':' || CAST(json_extract(j, '$."' || replace(replace(k, '\\', '\\\\'), '"', '\\"') || '"') AS VARCHAR)), ',') || '}' END`
+      : 'CAST(NULL AS VARCHAR)';
   return (
-    `(SELECT __rec, ${cols} FROM (SELECT ordinality - 1 AS __rec, json_extract_string(j, [${paths.join(', ')}]) AS __v ` +
-    `FROM read_csv(${path}, header = false, columns = {'j': 'JSON'}, delim = ${literal(JSONL_DELIM)}, quote = '', escape = '', auto_detect = false, ${errors}) ` +
-    `WITH ORDINALITY WHERE j IS NOT NULL))`
+    `(SELECT __line, ${cols}, ${rescued} AS __rescued, CAST(j AS VARCHAR) AS __raw, __object FROM (SELECT __line, j, json_type(j) = 'OBJECT' AS __object, ` +
+    `json_extract_string(j, [${paths.join(', ')}]) AS __v ` +
+    `FROM read_csv(${path}, header = false, columns = {'__line': 'BIGINT', 'j': 'JSON'}, delim = ${literal(JSONL_SEPARATOR)}, quote = '', escape = '', ` +
+    `auto_detect = false, ${errors}) WHERE j IS NOT NULL))`
   );
 }
 
-function typedSelect(columns: TypedColumn[], input: CompileInput): string {
-  return columns.map((c) => `CAST((${expand(c.sql, input)}) AS ${DUCK_TYPES[c.type]}) AS ${ident(c.name)}`).join(',\n    ');
+/** Typed columns and the source column each parses (docs/ingestion.md, strict typing). */
+function sourceOf(c: TypedColumn, contract: Contract): string | undefined {
+  if (c.from === null) return undefined;
+  const from = c.from ?? c.name;
+  return contract.source.some((s) => s.name === from) ? from : undefined;
 }
 
-/** Rows with typed columns, plus the raw source values as a struct for quarantine. */
+/** The shape a non-blank source value must have for a numeric column (anything else is invalid). */
+function numericShape(type: TypedColumn['type']): string | undefined {
+  if (type === 'int' || type === 'bigint') return '[+-]?[0-9]+';
+  const d = decimalOf(type);
+  if (d) return `[+-]?([0-9]+|[0-9]*\\.[0-9]{0,${d.scale}}0*)`;
+  if (type === 'double') return '[+-]?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][+-]?[0-9]+)?';
+  return undefined;
+}
+
+const DEFAULT_MIN_TIME = '1900-01-01';
+
+/** The plausible range of a time column as SQL bounds ('none' lifts one). */
+function timeBounds(c: TypedColumn, input: CompileInput): { min?: string; max?: string } {
+  if (c.type !== 'timestamp' && c.type !== 'date') return {};
+  const cast = (v: string) => `CAST(${literal(v)} AS ${duckType(c.type)})`;
+  const min = c.bounds?.min ?? DEFAULT_MIN_TIME;
+  const runMax = new Date(input.lineage.ingestedAt.getTime() + 24 * 3600 * 1000);
+  const max = c.bounds?.max ? (c.bounds.max === 'none' ? undefined : cast(c.bounds.max)) : `CAST(${tsLiteral(runMax)} AS ${duckType(c.type)})`;
+  return { min: min === 'none' ? undefined : cast(min), max };
+}
+
+/** SQL that is true when column `c` (value `v`) is invalid for its source text (NULL-safe). */
+function invalidCheck(c: TypedColumn, v: string, input: CompileInput): string | undefined {
+  const src = sourceOf(c, input.contract);
+  const parts: string[] = [];
+  if (src) {
+    const text = `nullif(trim(${ident(src)}), '')`;
+    parts.push(`(${text} IS NOT NULL AND ${v} IS NULL)`);
+    const shape = numericShape(c.type);
+    if (shape) parts.push(`(${text} IS NOT NULL AND NOT regexp_full_match(${text}, ${literal(shape)}))`);
+  }
+  const b = timeBounds(c, input);
+  if (b.min) parts.push(`coalesce(${v} < ${b.min}, false)`);
+  if (b.max) parts.push(`coalesce(${v} > ${b.max}, false)`);
+  return parts.length ? parts.join(' OR ') : undefined;
+}
+
+export function invalidReason(column: string): string {
+  return `invalid_${column}`;
+}
+
+function typedSelect(columns: TypedColumn[], input: CompileInput): string {
+  return columns.map((c) => `CAST((${expand(c.sql, input)}) AS ${duckType(c.type)}) AS ${ident(c.name)}`).join(',\n    ');
+}
+
+/**
+ * Records with typed columns: `__inv_<col>` flags invalid values (docs/ingestion.md); a column
+ * whose contract says `onInvalid: 'warn'` is NULL where invalid (the row stays, counted).
+ */
 function typedRelation(input: CompileInput): string {
-  const raw = `struct_pack(${input.contract.source.map((s) => `${ident(s.name)} := ${ident(s.name)}`).join(', ')}) AS __raw`;
-  return `(SELECT __rec,\n    ${typedSelect(input.contract.typed, input)},\n    ${raw}\n  FROM ${sourceRelation(input)})`;
+  const { contract } = input;
+  const typedValue = (c: TypedColumn) => `struct_extract(__t, ${literal(c.name)})`;
+  const checks = contract.typed.map((c) => ({ c, check: invalidCheck(c, typedValue(c), input) })).filter((x) => x.check);
+  const values = contract.typed.map((c) => {
+    const x = checks.find((k) => k.c === c);
+    const v = x && c.onInvalid === 'warn' ? `CASE WHEN ${x.check} THEN NULL ELSE ${typedValue(c)} END` : typedValue(c);
+    return `${v} AS ${ident(c.name)}`;
+  });
+  const flags = checks.map((x) => `, coalesce(${x.check}, false) AS ${ident(`__inv_${x.c.name}`)}`).join('');
+  const srcCols = contract.source.map((s) => ident(s.name));
+  const srcStruct = `struct_pack(${contract.source.map((s) => `${ident(s.name)} := ${ident(s.name)}`).join(', ')})`;
+  return (
+    `(SELECT __line, ${values.join(', ')}${flags}, ${srcStruct} AS __src, __rescued, __raw, __object FROM (` +
+    `SELECT __line, ${srcCols.join(', ')}, __rescued, __raw, __object, struct_pack(${contract.typed.map((c) => `${ident(c.name)} := CAST((${expand(c.sql, input)}) AS ${duckType(c.type)})`).join(', ')}) AS __t FROM ${sourceRelation(input)}))`
+  );
 }
 
 function passes(check: string): string {
   return `coalesce((${check}), false)`;
 }
 
-/** The physical line of a record: header line + record number + malformed lines before it. */
-function lineExpr(input: CompileInput): string {
-  return input.hasRejects ? `(__rec + 1 + coalesce(__reject_shift, 0))` : '(__rec + 1)';
+/** Columns with invalid-value checks, by action. */
+function invalidColumns(input: CompileInput): { quarantine: TypedColumn[]; warn: TypedColumn[] } {
+  const withCheck = input.contract.typed.filter((c) => invalidCheck(c, 'x', input));
+  return { quarantine: withCheck.filter((c) => c.onInvalid !== 'warn'), warn: withCheck.filter((c) => c.onInvalid === 'warn') };
+}
+
+/** Reason a record is quarantined, in the spec's precedence (NULL: kept). */
+function reasonExpr(input: CompileInput): string {
+  const { contract } = input;
+  const whens = [`WHEN NOT __object THEN 'malformed_row'`];
+  for (const c of invalidColumns(input).quarantine) whens.push(`WHEN ${ident(`__inv_${c.name}`)} THEN ${literal(invalidReason(c.name))}`);
+  for (const e of contract.expectations.filter((x) => x.action === 'drop')) whens.push(`WHEN NOT ${passes(e.check)} THEN ${literal(e.name)}`);
+  if (contract.dedup.mode === 'first') whens.push(`WHEN ${ident(contract.rangeColumn)} IS NULL THEN ${literal(`missing_${contract.rangeColumn}`)}`);
+  return `CASE ${whens.join(' ')} END`;
+}
+
+/** Human detail of a quarantined record: the offending value. */
+function detailExpr(input: CompileInput): string {
+  const whens: string[] = [];
+  for (const c of invalidColumns(input).quarantine) {
+    const src = sourceOf(c, input.contract);
+    const shown = src ? `'value ' || coalesce(CAST(to_json(__src.${ident(src)}) AS VARCHAR), 'NULL')` : `'value ' || coalesce(CAST(${ident(c.name)} AS VARCHAR), 'NULL')`;
+    whens.push(`WHEN ${ident(`__inv_${c.name}`)} THEN ${literal(`${c.name}: `)} || ${shown} || ${literal(` is not a valid ${c.type}${c.type === 'timestamp' || c.type === 'date' ? ' in the plausible range' : ''}`)}`);
+  }
+  return whens.length ? `CASE ${whens.join(' ')} END` : 'CAST(NULL AS VARCHAR)';
 }
 
 function idExpr(input: CompileInput): string {
   const parts = input.contract.dedup.key.map((k) => {
     const col = input.contract.typed.find((c) => c.name === k);
     if (!col) throw new Error(`dedup key '${k}' of '${input.contract.name}' must be a typed (source) column`);
-    return `coalesce(${canonicalText(ident(k), col.type)}, '')`;
+    // NULL is distinct from every text value (a NUL character: the staging pass lets none through).
+    return `coalesce(${canonicalText(ident(k), col.type)}, chr(0))`;
   });
   return `sha256(concat_ws('|', ${parts.join(', ')}))`;
 }
 
 /**
  * The one pass over the file: every record typed, checked and, when valid, given its id; raw
- * values kept only for dropped records (for quarantine). Everything after reads this table
- * (columnar, spillable) instead of parsing the file again.
+ * text kept only for quarantined records. Everything after reads this table (columnar,
+ * spillable) instead of parsing the file again.
  */
 export function stagedQuery(input: CompileInput): string {
-  const { expectations } = input.contract;
-  const drops = expectations.filter((e) => e.action === 'drop');
-  const others = expectations.filter((e) => e.action !== 'drop');
-  const reason = drops.length
-    ? `CASE ${drops.map((e) => `WHEN NOT ${passes(e.check)} THEN ${literal(e.name)}`).join(' ')} END`
-    : 'CAST(NULL AS VARCHAR)';
+  const others = input.contract.expectations.filter((e) => e.action !== 'drop');
   const flags = others.map((e) => `, NOT ${passes(e.check)} AS ${ident(`__x_${e.name}`)}`).join('');
+  const warnInvalid = invalidColumns(input).warn.map((c) => `, ${ident(`__inv_${c.name}`)}`).join('');
   const typed = input.contract.typed.map((c) => ident(c.name)).join(', ');
   return `CREATE OR REPLACE TABLE staged AS
-SELECT __rec, ${typed}, __reason${others.map((e) => `, ${ident(`__x_${e.name}`)}`).join('')},
+SELECT __line, ${typed}, __rescued, __reason${others.map((e) => `, ${ident(`__x_${e.name}`)}`).join('')}${warnInvalid},
   CASE WHEN __reason IS NOT NULL THEN __raw END AS __raw,
+  CASE WHEN __reason IS NOT NULL THEN __src END AS __src,
+  CASE WHEN __reason IS NOT NULL THEN ${detailExpr(input)} END AS __detail,
   CASE WHEN __reason IS NULL THEN ${idExpr(input)} END AS __id
-FROM (SELECT *, ${reason} AS __reason${flags} FROM ${typedRelation(input)})`;
+FROM (SELECT *, ${reasonExpr(input)} AS __reason${flags} FROM ${typedRelation(input)})`;
 }
 
-/** Counts of the staged records (parsed, dropped, warn/fail per expectation) and the range of kept ones. */
+/** Counts of the staged records (parsed, dropped, fail expectations) and the range of kept ones. */
 export function countsQuery(input: CompileInput): string {
   const range = ident(input.contract.rangeColumn);
-  const others = input.contract.expectations.filter((e) => e.action !== 'drop');
+  const fails = input.contract.expectations.filter((e) => e.action === 'fail');
   const aggregates = [
     'count(*) AS parsed',
     'count(*) FILTER (WHERE __reason IS NOT NULL) AS dropped',
     `CAST(min(${range}) FILTER (WHERE __reason IS NULL) AS VARCHAR) AS range_min`,
     `CAST(max(${range}) FILTER (WHERE __reason IS NULL) AS VARCHAR) AS range_max`,
-    // warn: among kept records; fail: among all records
-    ...others.map((e) =>
-      e.action === 'warn'
-        ? `count(*) FILTER (WHERE __reason IS NULL AND ${ident(`__x_${e.name}`)}) AS ${ident(`x_${e.name}`)}`
-        : `count(*) FILTER (WHERE ${ident(`__x_${e.name}`)}) AS ${ident(`x_${e.name}`)}`,
-    ),
+    ...fails.map((e) => `count(*) FILTER (WHERE ${ident(`__x_${e.name}`)}) AS ${ident(`x_${e.name}`)}`),
   ];
   return `SELECT ${aggregates.join(', ')} FROM staged`;
 }
 
-/** Silver output columns, in table order (id, typed, derived, lineage). */
+/** Warnings counted on the records that go to silver (after dedup), so they reconcile with it. */
+export function warningsQuery(input: CompileInput, withExisting: boolean): string | undefined {
+  const warns = input.contract.expectations.filter((e) => e.action === 'warn');
+  const inv = invalidColumns(input).warn;
+  if (!warns.length && !inv.length) return undefined;
+  const aggregates = [
+    ...warns.map((e) => `count(*) FILTER (WHERE ${ident(`__x_${e.name}`)}) AS ${ident(e.name)}`),
+    ...inv.map((c) => `count(*) FILTER (WHERE ${ident(`__inv_${c.name}`)}) AS ${ident(invalidReason(c.name))}`),
+  ];
+  return `SELECT ${aggregates.join(', ')} FROM ${keptRelation(withExisting && input.contract.dedup.mode === 'first')}`;
+}
+
+/** Silver output columns, in table order (id, typed, derived, rescued, lineage). */
 export function silverColumns(contract: Contract): { name: string; duckType: string }[] {
   return [
     { name: contract.dedup.idColumn, duckType: 'VARCHAR' },
-    ...[...contract.typed, ...contract.derived].map((c) => ({ name: c.name, duckType: DUCK_TYPES[c.type] })),
+    ...[...contract.typed, ...contract.derived].map((c) => ({ name: c.name, duckType: duckType(c.type) })),
+    { name: RESCUED_COLUMN, duckType: 'VARCHAR' },
     ...LINEAGE_COLUMNS,
   ];
 }
@@ -202,20 +304,13 @@ export const LINEAGE_COLUMNS = [
   { name: 'ingested_at', duckType: 'TIMESTAMP' },
 ];
 
-function lineageSelect(input: CompileInput): string {
+function lineageSelect(input: CompileInput, line = '__line'): string {
   return [
     `${literal(input.lineage.sourceFile)} AS source_file`,
-    `CAST(${lineExpr(input)} AS BIGINT) AS source_line`,
+    `CAST(${line} AS BIGINT) AS source_line`,
     `${literal(input.lineage.runId)} AS ingestion_run_id`,
     `${tsLiteral(input.lineage.ingestedAt)} AS ingested_at`,
   ].join(', ');
-}
-
-/** Staged records with the count of malformed lines before them (for exact line numbers). */
-function withShift(input: CompileInput, relation: string, alias: string): string {
-  return input.hasRejects
-    ? `(SELECT ${alias}.*, rs.shift AS __reject_shift FROM ${relation} ${alias} ASOF LEFT JOIN reject_shift rs ON ${alias}.__rec >= rs.from_rec)`
-    : relation;
 }
 
 /**
@@ -227,15 +322,15 @@ export function dupRecsQuery(input: CompileInput): string {
   const { dedup } = input.contract;
   const win =
     dedup.mode === 'first'
-      ? `min(__rec) OVER (PARTITION BY __id) <> __rec`
-      : `row_number() OVER (PARTITION BY __id ORDER BY ${ident(dedup.orderBy)} DESC NULLS LAST, __rec DESC) > 1`;
-  return `CREATE OR REPLACE TABLE dup_recs AS SELECT __rec FROM (SELECT __rec, ${win} AS __dup FROM staged WHERE __reason IS NULL) WHERE __dup`;
+      ? `min(__line) OVER (PARTITION BY __id) <> __line`
+      : `row_number() OVER (PARTITION BY __id ORDER BY ${ident(dedup.orderBy)} DESC NULLS LAST, __line DESC) > 1`;
+  return `CREATE OR REPLACE TABLE dup_recs AS SELECT __line FROM (SELECT __line, ${win} AS __dup FROM staged WHERE __reason IS NULL) WHERE __dup`;
 }
 
 /** Kept records: valid, not an in-file duplicate and (mode 'first') not already in silver. */
 function keptRelation(withExisting: boolean): string {
   const existing = withExisting ? ' ANTI JOIN existing_ids e ON s.__id = e.id' : '';
-  return `(SELECT s.* FROM staged s ANTI JOIN dup_recs d ON s.__rec = d.__rec${existing} WHERE s.__reason IS NULL)`;
+  return `(SELECT s.* FROM staged s ANTI JOIN dup_recs d ON s.__line = d.__line${existing} WHERE s.__reason IS NULL)`;
 }
 
 export function silverSelect(input: CompileInput, withExisting: boolean): string {
@@ -246,40 +341,59 @@ export function silverSelect(input: CompileInput, withExisting: boolean): string
     `__id AS ${ident(contract.dedup.idColumn)}`,
     ...contract.typed.map((c) => ident(c.name)),
     ...contract.derived.map((c) => ident(c.name)),
+    `__rescued AS ${ident(RESCUED_COLUMN)}`,
   ];
-  return `SELECT ${cols.join(', ')}, ${lineageSelect(input)} FROM (SELECT *${derived} FROM ${withShift(input, keptRelation(existing), 'k')})`;
+  return `SELECT ${cols.join(', ')}, ${lineageSelect(input)} FROM (SELECT *${derived} FROM ${keptRelation(existing)})`;
 }
 
 /** Kept records whose id silver already holds (only run when there are candidates). */
 export function crossFileCountQuery(): string {
-  return `SELECT count(*) AS n FROM (SELECT s.__id FROM staged s ANTI JOIN dup_recs d ON s.__rec = d.__rec WHERE s.__reason IS NULL) k SEMI JOIN existing_ids e ON k.__id = e.id`;
+  return `SELECT count(*) AS n FROM (SELECT s.__id FROM staged s ANTI JOIN dup_recs d ON s.__line = d.__line WHERE s.__reason IS NULL) k SEMI JOIN existing_ids e ON k.__id = e.id`;
 }
 
-/** Quarantine rows: raw values, reason, lineage; malformed lines included with their raw text. */
-export function quarantineSelect(input: CompileInput, withRejects: boolean): string {
+/** The line number DuckDB's reject of a staged record carries (its first field). */
+function rejectLine(sep: string): string {
+  return `try_cast(split_part(csv_line, ${literal(sep)}, 1) AS BIGINT)`;
+}
+
+/**
+ * Quarantine rows: source values (NULL for lines that did not parse), the raw text, reason,
+ * detail, source hash and lineage. Three origins: records the contract refused, lines the staging
+ * pass refused, and (rarely) records DuckDB could not parse.
+ */
+export function quarantineSelect(input: CompileInput, origins: { staged: boolean; lineRejects: boolean; engineRejects: boolean }): string {
   const src = input.contract.source.map((s) => s.name);
-  const fromStaged =
-    `SELECT ${src.map((s) => `__raw.${ident(s)} AS ${ident(s)}`).join(', ')}, CAST(NULL AS VARCHAR) AS raw_line, __reason AS quarantine_reason, ` +
-    `CAST(NULL AS VARCHAR) AS quarantine_detail, ${lineageSelect(input)} ` +
-    `FROM ${withShift(input, '(SELECT __rec, __raw, __reason FROM staged WHERE __reason IS NOT NULL)', 'q')}`;
-  if (!withRejects) return fromStaged;
-  const fromRejects =
-    `SELECT ${src.map((s) => `CAST(NULL AS VARCHAR) AS ${ident(s)}`).join(', ')}, trim(csv_line, e'\\r\\n') AS raw_line, 'malformed_row' AS quarantine_reason, ` +
-    `error_message AS quarantine_detail, ${literal(input.lineage.sourceFile)} AS source_file, CAST(line AS BIGINT) AS source_line, ` +
-    `${literal(input.lineage.runId)} AS ingestion_run_id, ${tsLiteral(input.lineage.ingestedAt)} AS ingested_at ` +
-    `FROM (SELECT DISTINCT ON (line) * FROM ${REJECTS_TABLE} ORDER BY line)`;
-  return `${fromStaged} UNION ALL ${fromRejects}`;
+  const hash = literal(input.lineage.sourceHash);
+  const nulls = src.map((s) => `CAST(NULL AS VARCHAR) AS ${ident(s)}`).join(', ');
+  const parts: string[] = [];
+  if (origins.staged) {
+    parts.push(
+      `SELECT ${src.map((s) => `__src.${ident(s)} AS ${ident(s)}`).join(', ')}, __raw AS raw_line, __reason AS quarantine_reason, __detail AS quarantine_detail, ` +
+        `${hash} AS source_hash, ${lineageSelect(input)} FROM staged WHERE __reason IS NOT NULL`,
+    );
+  }
+  if (origins.lineRejects && input.rejectsPath) {
+    parts.push(
+      `SELECT ${nulls}, raw AS raw_line, reason AS quarantine_reason, detail AS quarantine_detail, ${hash} AS source_hash, ${lineageSelect(input, 'line')} ` +
+        `FROM read_json(${literal(input.rejectsPath)}, format = 'newline_delimited', columns = {line: 'BIGINT', reason: 'VARCHAR', detail: 'VARCHAR', raw: 'VARCHAR'})`,
+    );
+  }
+  if (origins.engineRejects) {
+    const sep = csvSettings(resolveFormat(input.contract, input.lineage.sourceFile)).delimiter;
+    parts.push(
+      `SELECT ${nulls}, substr(csv_line, length(split_part(csv_line, ${literal(sep)}, 1)) + 2) AS raw_line, 'malformed_row' AS quarantine_reason, ` +
+        `error_message AS quarantine_detail, ${hash} AS source_hash, ${lineageSelect(input, rejectLine(sep))} ` +
+        `FROM (SELECT DISTINCT ON (line) * FROM ${REJECTS_TABLE} ORDER BY line)`,
+    );
+  }
+  return parts.join(' UNION ALL ');
 }
 
-/** Maps each malformed line to the record numbers after it, for exact source_line values. */
-export function rejectShiftQuery(): string {
-  return `CREATE OR REPLACE TEMP TABLE reject_shift AS
-SELECT from_rec, max(shift) AS shift FROM (
-  SELECT line - row_number() OVER (ORDER BY line) AS from_rec, row_number() OVER (ORDER BY line) AS shift
-  FROM (SELECT DISTINCT line FROM ${REJECTS_TABLE})
-) GROUP BY from_rec`;
+/** Lines DuckDB itself could not parse (distinct physical lines). */
+export function engineRejectCountQuery(): string {
+  return `SELECT count(DISTINCT line) AS n FROM ${REJECTS_TABLE}`;
 }
 
 export function quarantineColumns(contract: Contract): string[] {
-  return [...contract.source.map((s) => s.name), 'raw_line', 'quarantine_reason', 'quarantine_detail', ...LINEAGE_COLUMNS.map((c) => c.name)];
+  return [...contract.source.map((s) => s.name), 'raw_line', 'quarantine_reason', 'quarantine_detail', 'source_hash', ...LINEAGE_COLUMNS.map((c) => c.name)];
 }

@@ -8,7 +8,9 @@ export function literal(value: string): string {
   return `'${value.replace(/'/g, "''")}'`;
 }
 
-export const DUCK_TYPES: Record<SilverType, string> = {
+type PlainType = Exclude<SilverType, `decimal(${number},${number})`>;
+
+const DUCK_PLAIN: Record<PlainType, string> = {
   string: 'VARCHAR',
   bigint: 'BIGINT',
   int: 'INTEGER',
@@ -18,7 +20,7 @@ export const DUCK_TYPES: Record<SilverType, string> = {
   date: 'DATE',
 };
 
-export const PG_TYPES: Record<SilverType, string> = {
+const PG_PLAIN: Record<PlainType, string> = {
   string: 'text',
   bigint: 'bigint',
   int: 'integer',
@@ -27,6 +29,33 @@ export const PG_TYPES: Record<SilverType, string> = {
   timestamp: 'timestamptz',
   date: 'date',
 };
+
+const DECIMAL = /^decimal\((\d+),(\d+)\)$/;
+
+/** Precision and scale of a `decimal(p,s)` type; undefined for other types. */
+export function decimalOf(type: string): { precision: number; scale: number } | undefined {
+  const m = DECIMAL.exec(type.replace(/\s+/g, ''));
+  return m ? { precision: Number(m[1]), scale: Number(m[2]) } : undefined;
+}
+
+/** True for a type the platform knows (plain names, or decimal(p,s) with 1 ≤ p ≤ 38, 0 ≤ s ≤ p). */
+export function isSilverType(type: string): type is SilverType {
+  const d = decimalOf(type);
+  if (d) return d.precision >= 1 && d.precision <= 38 && d.scale <= d.precision;
+  return Object.hasOwn(DUCK_PLAIN, type);
+}
+
+/** DuckDB type of a silver type. */
+export function duckType(type: SilverType): string {
+  const d = decimalOf(type);
+  return d ? `DECIMAL(${d.precision},${d.scale})` : DUCK_PLAIN[type as PlainType];
+}
+
+/** PostgreSQL type of a silver type. */
+export function pgType(type: SilverType): string {
+  const d = decimalOf(type);
+  return d ? `numeric(${d.precision},${d.scale})` : PG_PLAIN[type as PlainType];
+}
 
 /** Canonical text of a key column for the id hash: stable across runs, engines and time zones. */
 export function canonicalText(expr: string, type: SilverType): string {

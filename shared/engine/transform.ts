@@ -6,11 +6,11 @@ import {
   countsQuery,
   crossFileCountQuery,
   dupRecsQuery,
+  engineRejectCountQuery,
   quarantineSelect,
-  REJECTS_TABLE,
-  rejectShiftQuery,
   silverSelect,
   stagedQuery,
+  warningsQuery,
 } from './compile';
 import { ident, literal } from './sql';
 
@@ -31,6 +31,8 @@ export interface EngineOptions {
 export interface TransformPlan extends CompileInput {
   /** Local folder the outputs go to. */
   outDir: string;
+  /** What the staging pass saw: data records (rows_read) and the lines it refused, by reason. */
+  staging: { rowsRead: number; rejected: number; rejectReasons: Record<string, number> };
   /**
    * Returns a local file of silver ids (one per line, no header) whose range column lies in
    * [min, max], or undefined when there are none. Only called for 'first' dedup.
@@ -127,32 +129,31 @@ export async function transformFile(plan: TransformPlan, engine: EngineOptions):
   const inputBytes = (await stat(plan.inputPath)).size;
   const { con, close } = await openEngine(engine, inputBytes >= FILE_BACKED_FROM_BYTES ? path.join(plan.outDir, 'engine.duckdb') : ':memory:');
   try {
-    // The one pass over the file: typed, checked, id'd; malformed lines land in the rejects table.
+    // The one pass over the file: typed, checked, id'd; lines DuckDB cannot parse (rare: the
+    // staging pass sends well-formed records only) land in its rejects table.
     await con.run(stagedQuery(plan));
-    const malformed = num((await scalarRows(con, `SELECT count(DISTINCT line) AS n FROM ${REJECTS_TABLE}`))[0]?.n);
-    const input: CompileInput = { ...plan, hasRejects: malformed > 0 };
-    if (malformed > 0) await con.run(rejectShiftQuery());
+    const engineRejects = num((await scalarRows(con, engineRejectCountQuery()))[0]?.n);
+    const input: CompileInput = plan;
     lap('stage');
 
-    const others = contract.expectations.filter((e) => e.action !== 'drop');
     const counts = (await scalarRows(con, countsQuery(input)))[0] ?? {};
     for (const e of contract.expectations.filter((x) => x.action === 'fail')) {
       const n = num(counts[`x_${e.name}`]);
       if (n > 0) {
-        const first = await scalarRows(con, `SELECT min(__rec) AS r FROM staged WHERE ${ident(`__x_${e.name}`)}`);
+        const first = await scalarRows(con, `SELECT min(__line) AS r FROM staged WHERE ${ident(`__x_${e.name}`)}`);
         throw new ExpectationFailedError(
-          `expectation '${e.name}' (${e.description}) failed on ${n} row(s), first at data record ${num(first[0]?.r)}; ` +
+          `expectation '${e.name}' (${e.description}) failed on ${n} row(s), first at line ${num(first[0]?.r)}; ` +
             `the file is rejected as a whole: fix the export and drop it into bronze again`,
         );
       }
     }
-    const warnings: Record<string, number> = {};
-    for (const e of others.filter((x) => x.action === 'warn')) warnings[e.name] = num(counts[`x_${e.name}`]);
-    const quarantineReasons: Record<string, number> = {};
+    const quarantineReasons: Record<string, number> = { ...plan.staging.rejectReasons };
+    const addReason = (r: string, n: number) => (quarantineReasons[r] = (quarantineReasons[r] ?? 0) + n);
     for (const r of await scalarRows(con, `SELECT __reason AS reason, count(*) AS n FROM staged WHERE __reason IS NOT NULL GROUP BY 1 ORDER BY 1`)) {
-      quarantineReasons[String(r.reason)] = num(r.n);
+      addReason(String(r.reason), num(r.n));
     }
-    if (malformed > 0) quarantineReasons.malformed_row = malformed;
+    if (engineRejects > 0) addReason('malformed_row', engineRejects);
+    const malformed = plan.staging.rejected + engineRejects;
     const dropped = num(counts.dropped);
     const parsed = num(counts.parsed);
     const range = counts.range_min != null && counts.range_max != null ? { min: String(counts.range_min), max: String(counts.range_max) } : undefined;
@@ -194,17 +195,24 @@ export async function transformFile(plan: TransformPlan, engine: EngineOptions):
     const quarantined = dropped + malformed;
     if (quarantined > 0) {
       quarantineFile = path.join(plan.outDir, 'quarantine.parquet');
-      await con.run(`COPY (${quarantineSelect(input, malformed > 0)}) TO ${literal(quarantineFile)} (FORMAT PARQUET, COMPRESSION ZSTD)`);
+      const origins = { staged: dropped > 0, lineRejects: plan.staging.rejected > 0, engineRejects: engineRejects > 0 };
+      await con.run(`COPY (${quarantineSelect(input, origins)}) TO ${literal(quarantineFile)} (FORMAT PARQUET, COMPRESSION ZSTD)`);
     }
     lap('quarantine');
 
-    if (parsed !== dropped + duplicatesInFile + duplicatesCrossFile + silverRows) {
+    const warnings: Record<string, number> = {};
+    const wq = warningsQuery(input, withExisting);
+    if (wq) for (const [k, v] of Object.entries((await scalarRows(con, wq))[0] ?? {})) warnings[k] = num(v);
+    lap('warnings');
+
+    if (parsed + malformed !== plan.staging.rowsRead || parsed !== dropped + duplicatesInFile + duplicatesCrossFile + silverRows) {
       throw new Error(
-        `row accounting does not balance for ${plan.lineage.sourceFile}: parsed ${parsed} != dropped ${dropped} + duplicates ${duplicatesInFile}+${duplicatesCrossFile} + silver ${silverRows}`,
+        `row accounting does not balance for ${plan.lineage.sourceFile}: read ${plan.staging.rowsRead} lines, parsed ${parsed} + malformed ${malformed}; ` +
+          `parsed ${parsed} != dropped ${dropped} + duplicates ${duplicatesInFile}+${duplicatesCrossFile} + silver ${silverRows}`,
       );
     }
     return {
-      rowsRead: parsed + malformed,
+      rowsRead: plan.staging.rowsRead,
       parsed,
       malformed,
       quarantined,

@@ -9,14 +9,27 @@ import type { Contract } from '../contracts/contract';
 import { copyCsvInto, copyQueryToFile } from '../db/copy';
 import { qi, quarantineTable, silverTable } from '../db/schema';
 import { loadSilverRows } from '../db/silverLoad';
-import { quarantineColumns, resolveFormat, silverColumns } from '../engine/compile';
+import { csvSettings, quarantineColumns, resolveFormat, silverColumns } from '../engine/compile';
 import { ExpectationFailedError, parquetToCsv, type TransformResult, transformFile } from '../engine/transform';
-import type { Zone } from '../lake/lake';
+import type { LakeFile, Zone } from '../lake/lake';
 import { safeLakePath } from '../lake/paths';
 import type { Platform } from '../platform';
+import { BadContractError, BadFileError, classifyDatabaseError, classifyEngineError, type FailureKind, failureKindOf } from './failures';
 import { lockKey } from './locks';
-import { claimRun, clearOutputs, completeRun, failRun, getRun, type LedgerRow, recordOutputs } from './ledger';
-import { type ColumnMatch, FileRejectedError, matchColumns, parseHeader, stageInput } from './stageInput';
+import {
+  abandonUnfinished,
+  claimRun,
+  clearOutputs,
+  completeRun,
+  failRun,
+  findLanded,
+  finishTimings,
+  getRun,
+  type LedgerRow,
+  recordOutputs,
+  recordRedelivery,
+} from './ledger';
+import { type ColumnMatch, matchColumns, parseHeader, type StagedInput, stageInput } from './stageInput';
 
 export type FileOutcome = 'succeeded' | 'failed' | 'skipped' | 'missing';
 
@@ -26,6 +39,8 @@ export interface FileReport {
   dataset: string | null;
   /** Why a file failed (what to fix), or why it was skipped. */
   message?: string;
+  /** Why it failed, as a kind: only 'transient' is worth retrying. */
+  failureKind?: FailureKind;
   ledger?: LedgerRow;
 }
 
@@ -40,21 +55,26 @@ export function runKey(bronzePath: string, etag: string): string {
   return createHash('sha256').update(`${bronzePath}\n${etag}`).digest('hex').slice(0, 16);
 }
 
-
-/** Header checks of a CSV file: recognisably CSV, then every required column present. */
-function checkColumns(contract: Contract, firstLine: string, delimiter = ','): ColumnMatch {
+/** Header checks of a CSV file: recognisably CSV, no duplicate names, every required column, the unknown-columns policy. */
+function checkColumns(contract: Contract, header: string | undefined, delimiter: string, quote: string): ColumnMatch {
+  const firstLine = header ?? '';
+  const expected = contract.source.map((s) => s.name).join(', ');
   if (/^\s*[[{]/.test(firstLine)) {
-    throw new FileRejectedError(
-      `the file looks like JSON, not a CSV with a header line; dataset '${contract.name}' expects CSV with columns: ${contract.source.map((s) => s.name).join(', ')}`,
+    throw new BadFileError(`the file looks like JSON, not a CSV with a header line; dataset '${contract.name}' expects CSV with columns: ${expected}`);
+  }
+  if (parseHeader(firstLine, delimiter, quote).length < 2 && contract.source.length > 1) {
+    throw new BadFileError(
+      `the first line does not look like a '${delimiter}'-separated CSV header (found ${JSON.stringify(firstLine.slice(0, 120))}); expected columns: ${expected}`,
     );
   }
-  if (parseHeader(firstLine, delimiter).length < 2 && contract.source.length > 1) {
-    throw new FileRejectedError(
-      `the first line does not look like a '${delimiter}'-separated CSV header (found ${JSON.stringify(firstLine.slice(0, 120))}); ` +
-        `expected columns: ${contract.source.map((s) => s.name).join(', ')}`,
+  const match = matchColumns(contract.source, firstLine, delimiter, quote);
+  if (match.unknown.length && contract.unknownColumns === 'fail') {
+    throw new BadFileError(
+      `column(s) ${match.unknown.map((u) => `'${u.name}'`).join(', ')} are not in the contract of '${contract.name}', which refuses unknown columns; ` +
+        `add them to the contract (or set unknownColumns: 'rescue') and drop the file again`,
     );
   }
-  return matchColumns(contract.source, firstLine, delimiter);
+  return match;
 }
 
 const TIMESTAMP_TEXT = /^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}:\d{2}(\.\d+)?)?([+-]\d{2}(:?\d{2})?|Z)?$/;
@@ -65,6 +85,7 @@ async function exportExistingIds(client: pg.PoolClient, contract: Contract, rang
     // Not a time range: fall back to all ids of the dataset (correct, only slower).
     await copyQueryToFile(client, `SELECT ${qi(contract.dedup.idColumn)} FROM ${silverTable(contract)}`, file);
   } else {
+    // The bounds are UTC wall-clock text; every connection runs in UTC (shared/db/pool.ts).
     const lo = client.escapeLiteral(range.min);
     const hi = client.escapeLiteral(range.max);
     await copyQueryToFile(
@@ -104,7 +125,9 @@ function silverOutputPath(contract: Contract, relative: string, key: string, ind
   return dir === '.' ? `${contract.name}/${name}` : `${contract.name}/${dir}/${name}`;
 }
 
-async function deleteOutputs(p: Platform, outputs: { zone: string; path: string }[]): Promise<void> {
+type Output = { zone: string; path: string };
+
+async function deleteOutputs(p: Platform, outputs: Output[]): Promise<void> {
   for (const o of outputs) await p.lake.delete(o.zone as Zone, o.path);
 }
 
@@ -116,182 +139,293 @@ async function quarantineFile(p: Platform, bronzePath: string, dataset: string |
   await p.lake.write('quarantine', `${target}.error.json`, Readable.from([Buffer.from(JSON.stringify(manifest, null, 2))]), { contentType: 'application/json' });
 }
 
+/** The state one run carries from stage to stage. */
+interface Run {
+  p: Platform;
+  path: string;
+  file: LakeFile;
+  contract: Contract;
+  runId: string;
+  work: string;
+  progress: (stage: string) => void;
+  started: number;
+  timings: Record<string, number>;
+  /** Lake outputs written so far (removed if the run fails before commit). */
+  written: Output[];
+}
+
+function lap(run: Run, name: string, since: number): void {
+  run.timings[name] = (run.timings[name] ?? 0) + Date.now() - since;
+}
+
+/** Stage 1, download + staging pass: the file to local records, header checked. */
+async function stageFile(run: Run): Promise<{ staged: StagedInput; columns?: ColumnMatch }> {
+  run.progress('download');
+  const t0 = Date.now();
+  const format = resolveFormat(run.contract, run.path);
+  const settings = csvSettings(format);
+  const staged = await stageInput(await run.p.lake.read('bronze', run.path), path.join(run.work, 'input'), { type: format.type, ...settings });
+  const columns = format.type === 'csv' ? checkColumns(run.contract, staged.header, settings.delimiter, settings.quote) : undefined;
+  lap(run, 'download', t0);
+  return { staged, columns };
+}
+
+/**
+ * Stage 2, under the dataset lock: the claim is still ours, earlier unfinished runs of the same
+ * path are reconciled (outputs removed, rows closed as abandoned), and leftovers of an earlier
+ * attempt of this version are removed.
+ */
+async function reconcile(run: Run, client: pg.PoolClient): Promise<LedgerRow | 'superseded'> {
+  const current = await getRun(client, run.path, run.file.etag);
+  if (!current || current.run_id !== run.runId || current.status !== 'running') return 'superseded';
+  for (const old of await abandonUnfinished(client, { path: run.path, keepRunId: run.runId })) {
+    await deleteOutputs(run.p, old.outputs);
+  }
+  if (current.outputs.length) {
+    await deleteOutputs(run.p, current.outputs);
+    await clearOutputs(client, run.path, run.file.etag);
+  }
+  return current;
+}
+
+/** Stage 3, transform: DuckDB types, checks and dedups the staged records into local Parquet. */
+async function transform(run: Run, client: pg.PoolClient, staged: StagedInput, columns: ColumnMatch | undefined, ingestedAt: Date): Promise<TransformResult> {
+  run.progress('transform');
+  try {
+    return await transformFile(
+      {
+        contract: run.contract,
+        inputPath: staged.localPath,
+        rejectsPath: staged.rejectsPath,
+        columnPositions: columns?.positions,
+        headerWidth: columns?.width,
+        unknownColumns: columns?.unknown,
+        lineage: { sourceFile: run.path, runId: run.runId, ingestedAt, sourceHash: staged.contentHash },
+        staging: { rowsRead: staged.rowsRead, rejected: staged.rejected, rejectReasons: staged.rejectReasons },
+        outDir: path.join(run.work, 'out'),
+        existingIds: (range) => exportExistingIds(client, run.contract, range, path.join(run.work, 'existing_ids.txt')),
+      },
+      run.p.engine,
+    );
+  } catch (e) {
+    if (e instanceof ExpectationFailedError) throw new BadFileError(e.message);
+    throw classifyEngineError(e, run.contract.name);
+  }
+}
+
+/** Stage 4, publish: silver and quarantine Parquet into the lake (recorded before written). */
+async function publish(run: Run, client: pg.PoolClient, result: TransformResult, ingestedAt: Date): Promise<void> {
+  run.progress('upload');
+  const t0 = Date.now();
+  const key = runKey(run.path, run.file.etag);
+  const silverTargets = result.silverFiles.map((rel, i) => ({ rel, lake: silverOutputPath(run.contract, rel, key, i) }));
+  const day = ingestedAt.toISOString().slice(0, 10);
+  const quarantineTarget = result.quarantineFile ? `${run.contract.name}/rows/ingest_date=${day}/part-${key}.parquet` : undefined;
+  const planned = [...silverTargets.map((t) => ({ zone: 'silver', path: t.lake })), ...(quarantineTarget ? [{ zone: 'quarantine', path: quarantineTarget }] : [])];
+  await recordOutputs(client, run.path, run.file.etag, run.runId, planned);
+  for (const t of silverTargets) {
+    run.written.push({ zone: 'silver', path: t.lake });
+    await run.p.lake.writeFile('silver', t.lake, path.join(result.silverDir, t.rel), { contentType: 'application/vnd.apache.parquet' });
+  }
+  if (quarantineTarget && result.quarantineFile) {
+    run.written.push({ zone: 'quarantine', path: quarantineTarget });
+    await run.p.lake.writeFile('quarantine', quarantineTarget, result.quarantineFile, { contentType: 'application/vnd.apache.parquet' });
+  }
+  lap(run, 'upload', t0);
+}
+
+/** Quarantine rows into PostgreSQL, keyed by (source hash, line): rows that are already there are not added again. */
+async function loadQuarantine(tx: pg.PoolClient, contract: Contract, csvPath: string): Promise<number> {
+  const cols = quarantineColumns(contract);
+  const stage = qi(`${contract.name}__quarantine_load`);
+  await tx.query(`CREATE TEMP TABLE ${stage} (LIKE ${quarantineTable(contract)}) ON COMMIT DROP`);
+  const copied = await copyCsvInto(tx, stage, cols, csvPath);
+  const list = cols.map(qi).join(', ');
+  await tx.query(`INSERT INTO ${quarantineTable(contract)} (${list}) SELECT ${list} FROM ${stage} ON CONFLICT (source_hash, source_line) DO NOTHING`);
+  await tx.query(`DROP TABLE ${stage}`);
+  return copied;
+}
+
+/** Stage 5, load: silver, quarantine, gold increment and the ledger row in ONE transaction. */
+async function load(run: Run, tx: pg.PoolClient, staged: StagedInput, columns: ColumnMatch | undefined, result: TransformResult): Promise<LedgerRow> {
+  run.progress('load');
+  const { contract, p } = run;
+  const t0 = Date.now();
+  const silverCsv = path.join(run.work, 'silver.csv');
+  const silverCols = silverColumns(contract).map((c) => c.name);
+  const silverParquet = result.silverFiles.map((f) => path.join(result.silverDir, f));
+  // 'first' datasets stream the rows: DuckDB writes CSV into a pipe while COPY reads it.
+  const streamed = contract.dedup.mode === 'first' && result.silverRows > 0 && makePipe(silverCsv);
+  if (!streamed && result.silverRows > 0) await parquetToCsv(silverParquet, silverCols, silverCsv, p.engine);
+  const quarantineCsv = path.join(run.work, 'quarantine.csv');
+  if (result.quarantineFile) await parquetToCsv([result.quarantineFile], quarantineColumns(contract), quarantineCsv, p.engine);
+  lap(run, 'load_export', t0);
+
+  await tx.query('BEGIN');
+  try {
+    const t1 = Date.now();
+    const feeding = streamed ? feedPipe(silverCsv, () => parquetToCsv(silverParquet, silverCols, silverCsv, p.engine)) : Promise.resolve();
+    const [silver] = await Promise.all([loadSilverRows(tx, contract, silverCsv, silverCols, result.silverRows), feeding]);
+    const q = result.quarantineFile ? await loadQuarantine(tx, contract, quarantineCsv) : 0;
+    if (q !== result.quarantined) throw new Error(`quarantine load copied ${q} rows, expected ${result.quarantined}`);
+    lap(run, 'load_copy', t1);
+    const t2 = Date.now();
+    await p.hooks.afterSilverLoad?.(tx, { contract, runId: run.runId, path: run.path });
+    lap(run, 'gold', t2);
+    const row = await completeRun(tx, run.path, run.file.etag, run.runId, {
+      rowsRead: result.rowsRead,
+      rowsSilver: silver.loaded,
+      rowsQuarantined: result.quarantined,
+      quarantineReasons: result.quarantineReasons,
+      duplicatesInFile: result.duplicatesInFile,
+      duplicatesCrossFile: result.duplicatesCrossFile + silver.superseded,
+      warnings: { ...result.warnings, ...silver.warnings },
+      timingsMs: { ...run.timings, ...result.timingsMs },
+      contentHash: staged.contentHash,
+      blankLines: staged.blankLines,
+      unknownColumns: columns?.unknown.map((u) => u.name) ?? [],
+    });
+    await tx.query('COMMIT');
+    return row;
+  } catch (e) {
+    await tx.query('ROLLBACK').catch(() => undefined);
+    throw classifyDatabaseError(e, `loading ${run.path} into silver '${contract.name}'`);
+  }
+}
+
+/** Stage 6, after commit: lake exports and other work that must not hold the transaction open. */
+async function afterCommit(run: Run): Promise<void> {
+  if (!run.p.hooks.afterCommit) return;
+  // The file has landed; a failure here (e.g. a gold export) is reported, not undone.
+  run.progress('after-commit');
+  const t0 = Date.now();
+  try {
+    await run.p.hooks.afterCommit({ contract: run.contract, runId: run.runId, path: run.path });
+  } catch (e) {
+    run.p.log.error('medallion.after_commit', { dataset: run.contract.name, path: run.path, error: e instanceof Error ? e.message : String(e) });
+  }
+  lap(run, 'after_commit', t0);
+}
+
+function logLanded(run: Run, row: LedgerRow): void {
+  run.p.log.info('medallion.file', {
+    dataset: run.contract.name,
+    path: run.path,
+    status: 'succeeded',
+    rows_read: row.rows_read,
+    rows_silver: row.rows_silver,
+    rows_quarantined: row.rows_quarantined,
+    duplicates: (row.duplicates_in_file ?? 0) + (row.duplicates_cross_file ?? 0),
+    redelivery_of: row.redelivery_of,
+    duration_ms: row.duration_ms,
+    latency_ms: row.latency_ms,
+  });
+}
+
+/** The lock and the stages that run under it; returns the landed ledger row or a skip. */
+async function underLock(run: Run, staged: StagedInput, columns: ColumnMatch | undefined): Promise<FileReport> {
+  const { p, contract } = run;
+  const client = await p.pool.connect();
+  let locked = false;
+  try {
+    // One file of a dataset at a time from here to commit: the cross-file look-up and the load
+    // must see each other's results. Other datasets run in parallel.
+    await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [lockKey(contract.name)]);
+    locked = true;
+    const current = await reconcile(run, client);
+    if (current === 'superseded') {
+      const row = await getRun(client, run.path, run.file.etag);
+      return { path: run.path, outcome: 'skipped', dataset: contract.name, message: 'another delivery of the same file version took over', ledger: row };
+    }
+    const landed = await findLanded(client, contract.name, staged.contentHash, run.runId);
+    if (landed) {
+      const row = await recordRedelivery(client, run.path, run.file.etag, run.runId, { rowsRead: staged.rowsRead, contentHash: staged.contentHash, of: landed, blankLines: staged.blankLines });
+      logLanded(run, row);
+      return { path: run.path, outcome: 'succeeded', dataset: contract.name, message: `same content as ${landed.path} (already landed): every row counted as a duplicate`, ledger: row };
+    }
+    const ingestedAt = new Date();
+    const result = await transform(run, client, staged, columns, ingestedAt);
+    await publish(run, client, result, ingestedAt);
+    return { path: run.path, outcome: 'succeeded', dataset: contract.name, ledger: await load(run, client, staged, columns, result) };
+  } finally {
+    if (locked) await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [lockKey(contract.name)]).catch(() => undefined);
+    client.release();
+  }
+}
+
+/** Records a failed run: bad files are copied to quarantine/_files; only transient failures are thrown (retried). */
+async function failed(p: Platform, args: { path: string; file: LakeFile; dataset: string | null; runId: string; started: number }, e: unknown): Promise<FileReport> {
+  const kind = failureKindOf(e);
+  const message = e instanceof Error ? e.message : String(e);
+  if (kind === 'bad_file') await quarantineFile(p, args.path, args.dataset, args.file.etag, message, args.runId);
+  const row = await failRun(p.pool, args.path, args.file.etag, args.runId, message, kind).catch(() => undefined);
+  const log = kind === 'transient' ? p.log.error : p.log.warn;
+  log('medallion.file', { dataset: args.dataset, path: args.path, status: 'failed', failure_kind: kind, error: message, duration_ms: Date.now() - args.started });
+  if (kind === 'transient') throw e;
+  return { path: args.path, outcome: 'failed', dataset: args.dataset, message, failureKind: kind, ledger: row };
+}
+
+/** A dataset whose silver tables do not match its contract (a breaking change waiting for a rebuild). */
+function blockedMessage(p: Platform, dataset: string): string | undefined {
+  return (p as Platform & { blockedDatasets?: Map<string, string> }).blockedDatasets?.get(dataset);
+}
+
 /**
  * The bronze → silver pipeline for one file; every entry point (blob trigger, CLI, dev watcher,
- * tests) calls this. Idempotent per file version, crash-safe, and it never loses a row: the
- * ledger row it completes satisfies read = silver + quarantined + duplicates.
+ * tests) calls this. Named stages: claim, stage (download + staging pass), reconcile (under the
+ * dataset lock), transform, publish, load (one transaction), after-commit. Idempotent per file
+ * version and per content, crash-safe, and it never loses a row: the ledger row it completes
+ * satisfies read = silver + quarantined + duplicates. Bad files and bad contracts are reported
+ * (not thrown); transient failures are thrown so the host retries them.
  */
 export async function ingestBronzeFile(p: Platform, rawPath: string, options: IngestOptions = {}): Promise<FileReport> {
   const bronzePath = safeLakePath(rawPath);
-  const progress = options.progress ?? (() => undefined);
-  const info = await p.lake.stat('bronze', bronzePath);
-  if (!info) return { path: bronzePath, outcome: 'missing', dataset: null, message: `bronze/${bronzePath} no longer exists` };
-  if (options.etag && options.etag.replace(/"/g, '') !== info.etag) {
+  const file = await p.lake.stat('bronze', bronzePath);
+  if (!file) return { path: bronzePath, outcome: 'missing', dataset: null, message: `bronze/${bronzePath} no longer exists` };
+  if (options.etag && options.etag.replace(/"/g, '') !== file.etag) {
     return { path: bronzePath, outcome: 'skipped', dataset: null, message: `bronze/${bronzePath} was replaced since the event (ETag changed); the newer version has its own event` };
   }
   const contract = p.contracts.forPath(bronzePath);
   const runId = randomUUID();
-  const claim = await claimRun(p.pool, { path: bronzePath, etag: info.etag, runId, dataset: contract?.name ?? null, size: info.size, lastModified: info.lastModified });
+  const claim = await claimRun(p.pool, { path: bronzePath, etag: file.etag, runId, dataset: contract?.name ?? null, size: file.size, lastModified: file.lastModified });
   if (claim.skip) {
     return { path: bronzePath, outcome: 'skipped', dataset: claim.row.dataset, message: 'this version of the file has already landed in silver', ledger: claim.row };
   }
   const started = Date.now();
-  const fail = async (message: string, rowsRead?: number): Promise<FileReport> => {
-    await quarantineFile(p, bronzePath, contract?.name ?? null, info.etag, message, runId);
-    const row = await failRun(p.pool, bronzePath, info.etag, runId, message, rowsRead);
-    p.log.warn('medallion.file', { dataset: contract?.name ?? null, path: bronzePath, status: 'failed', error: message, duration_ms: Date.now() - started });
-    return { path: bronzePath, outcome: 'failed', dataset: contract?.name ?? null, message, ledger: row };
-  };
+  const ids = { path: bronzePath, file, dataset: contract?.name ?? null, runId, started };
   if (!contract) {
-    return fail(`no dataset owns bronze path '${bronzePath}': put the file under one of ${p.contracts.describePrefixes()}`);
+    return failed(p, ids, new BadFileError(`no dataset owns bronze path '${bronzePath}': put the file under one of ${p.contracts.describePrefixes()}`));
   }
+  const blocked = blockedMessage(p, contract.name);
+  if (blocked) return failed(p, ids, new BadContractError(blocked));
 
   await mkdir(p.workRoot, { recursive: true });
-  const work = await mkdtemp(path.join(p.workRoot, 'run-'));
-  const lockClient = await p.pool.connect();
-  let locked = false;
-  const written: { zone: string; path: string }[] = [];
+  const run: Run = {
+    p,
+    path: bronzePath,
+    file,
+    contract,
+    runId,
+    work: await mkdtemp(path.join(p.workRoot, 'run-')),
+    progress: options.progress ?? (() => undefined),
+    started,
+    timings: {},
+    written: [],
+  };
   try {
-    progress('download');
-    const t0 = Date.now();
-    const staged = await stageInput(await p.lake.read('bronze', bronzePath), path.join(work, 'input'));
-    const format = resolveFormat(contract, bronzePath);
-    const columns = format.type === 'csv' ? checkColumns(contract, staged.firstLine, format.delimiter) : undefined;
-    const tDownload = Date.now() - t0;
-
-    // One file of a dataset at a time from here to commit: the cross-file look-up and the load
-    // must see each other's results. Other datasets run in parallel.
-    await lockClient.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [lockKey(contract.name)]);
-    locked = true;
-    const current = await getRun(lockClient, bronzePath, info.etag);
-    if (!current || current.run_id !== runId) {
-      return { path: bronzePath, outcome: 'skipped', dataset: contract.name, message: 'another delivery of the same file version took over', ledger: current };
+    const { staged, columns } = await stageFile(run);
+    const report = await underLock(run, staged, columns);
+    if (report.outcome === 'succeeded' && !report.ledger?.redelivery_of) {
+      await afterCommit(run);
+      report.ledger = (await finishTimings(p.pool, bronzePath, file.etag, runId, run.timings)) ?? report.ledger;
+      logLanded(run, report.ledger!);
     }
-    if (current.outputs.length) {
-      // A previous attempt died after writing some outputs: remove them before writing anew.
-      await deleteOutputs(p, current.outputs);
-      await clearOutputs(lockClient, bronzePath, info.etag);
-    }
-
-    progress('transform');
-    const ingestedAt = new Date();
-    let result: TransformResult;
-    try {
-      result = await transformFile(
-        {
-          contract,
-          inputPath: staged.localPath,
-          columnPositions: columns?.positions,
-          headerWidth: columns?.width,
-          lineage: { sourceFile: bronzePath, runId, ingestedAt },
-          outDir: path.join(work, 'out'),
-          existingIds: (range) => exportExistingIds(lockClient, contract, range, path.join(work, 'existing_ids.txt')),
-        },
-        p.engine,
-      );
-    } catch (e) {
-      if (e instanceof ExpectationFailedError) throw new FileRejectedError(e.message);
-      const msg = e instanceof Error ? e.message : String(e);
-      if (/Invalid Input Error|Conversion Error|CSV Error|Malformed JSON|Invalid unicode/i.test(msg)) {
-        throw new FileRejectedError(`the file could not be read as ${format.type === 'csv' ? 'CSV' : 'JSON lines'}: ${msg.split('\n')[0]}`);
-      }
-      throw e;
-    }
-
-    progress('upload');
-    const tUpload0 = Date.now();
-    const key = runKey(bronzePath, info.etag);
-    const silverTargets = result.silverFiles.map((rel, i) => ({ rel, lake: silverOutputPath(contract, rel, key, i) }));
-    const day = ingestedAt.toISOString().slice(0, 10);
-    const quarantineTarget = result.quarantineFile ? `${contract.name}/rows/ingest_date=${day}/part-${key}.parquet` : undefined;
-    const planned = [
-      ...silverTargets.map((t) => ({ zone: 'silver', path: t.lake })),
-      ...(quarantineTarget ? [{ zone: 'quarantine', path: quarantineTarget }] : []),
-    ];
-    await recordOutputs(lockClient, bronzePath, info.etag, runId, planned);
-    for (const t of silverTargets) {
-      written.push({ zone: 'silver', path: t.lake });
-      await p.lake.writeFile('silver', t.lake, path.join(result.silverDir, t.rel), { contentType: 'application/vnd.apache.parquet' });
-    }
-    if (quarantineTarget && result.quarantineFile) {
-      written.push({ zone: 'quarantine', path: quarantineTarget });
-      await p.lake.writeFile('quarantine', quarantineTarget, result.quarantineFile, { contentType: 'application/vnd.apache.parquet' });
-    }
-
-    const tUpload = Date.now() - tUpload0;
-    progress('load');
-    const tLoad = Date.now();
-    const silverCsv = path.join(work, 'silver.csv');
-    const silverCols = silverColumns(contract).map((c) => c.name);
-    const silverParquet = result.silverFiles.map((f) => path.join(result.silverDir, f));
-    // 'first' datasets stream the rows: DuckDB writes CSV into a pipe while COPY reads it.
-    const streamed = contract.dedup.mode === 'first' && result.silverRows > 0 && makePipe(silverCsv);
-    if (!streamed && result.silverRows > 0) await parquetToCsv(silverParquet, silverCols, silverCsv, p.engine);
-    const quarantineCsv = path.join(work, 'quarantine.csv');
-    const qCols = quarantineColumns(contract);
-    if (result.quarantineFile) await parquetToCsv([result.quarantineFile], qCols, quarantineCsv, p.engine);
-    const tExport = Date.now() - tLoad;
-
-    const tx = lockClient;
-    await tx.query('BEGIN');
-    try {
-      await tx.query("SET LOCAL TIME ZONE 'UTC'");
-      const tCopy0 = Date.now();
-      const feeding = streamed ? feedPipe(silverCsv, () => parquetToCsv(silverParquet, silverCols, silverCsv, p.engine)) : Promise.resolve();
-      const [silver] = await Promise.all([loadSilverRows(tx, contract, silverCsv, silverCols, result.silverRows), feeding]);
-      const q = result.quarantineFile ? await copyCsvInto(tx, quarantineTable(contract), qCols, quarantineCsv) : 0;
-      if (q !== result.quarantined) throw new Error(`quarantine load copied ${q} rows, expected ${result.quarantined}`);
-      const tCopy = Date.now() - tCopy0;
-      const tGold0 = Date.now();
-      await p.hooks.afterSilverLoad?.(tx, { contract, runId, path: bronzePath });
-      const timings = { download: tDownload, ...result.timingsMs, upload: tUpload, load_export: tExport, load_copy: tCopy, gold: Date.now() - tGold0 };
-      const row = await completeRun(tx, bronzePath, info.etag, runId, {
-        rowsRead: result.rowsRead,
-        rowsSilver: silver.loaded,
-        rowsQuarantined: result.quarantined,
-        quarantineReasons: result.quarantineReasons,
-        duplicatesInFile: result.duplicatesInFile,
-        duplicatesCrossFile: result.duplicatesCrossFile + silver.superseded,
-        warnings: { ...result.warnings, ...silver.warnings },
-        timingsMs: timings,
-      });
-      await tx.query('COMMIT');
-      if (p.hooks.afterCommit) {
-        // The file has landed; a failure here (e.g. a gold export) is reported, not undone.
-        progress('after-commit');
-        try {
-          await p.hooks.afterCommit({ contract, runId, path: bronzePath });
-        } catch (e) {
-          p.log.error('medallion.after_commit', { dataset: contract.name, path: bronzePath, error: e instanceof Error ? e.message : String(e) });
-        }
-      }
-      p.log.info('medallion.file', {
-        dataset: contract.name,
-        path: bronzePath,
-        status: 'succeeded',
-        rows_read: row.rows_read,
-        rows_silver: row.rows_silver,
-        rows_quarantined: row.rows_quarantined,
-        duplicates: (row.duplicates_in_file ?? 0) + (row.duplicates_cross_file ?? 0),
-        duration_ms: row.duration_ms,
-        latency_ms: row.latency_ms,
-      });
-      return { path: bronzePath, outcome: 'succeeded', dataset: contract.name, ledger: row };
-    } catch (e) {
-      await tx.query('ROLLBACK').catch(() => undefined);
-      throw e;
-    }
+    return report;
   } catch (e) {
-    await deleteOutputs(p, written).catch(() => undefined);
-    await clearOutputs(p.pool, bronzePath, info.etag).catch(() => undefined);
-    if (e instanceof FileRejectedError) return await fail(e.message);
-    const message = e instanceof Error ? e.message : String(e);
-    await failRun(p.pool, bronzePath, info.etag, runId, `transient: ${message}`).catch(() => undefined);
-    p.log.error('medallion.file', { dataset: contract.name, path: bronzePath, status: 'failed', error: message });
-    throw e;
+    await deleteOutputs(p, run.written).catch(() => undefined);
+    await clearOutputs(p.pool, bronzePath, file.etag).catch(() => undefined);
+    return await failed(p, ids, e);
   } finally {
-    if (locked) await lockClient.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [lockKey(contract.name)]).catch(() => undefined);
-    lockClient.release();
-    await rm(work, { recursive: true, force: true });
+    await rm(run.work, { recursive: true, force: true });
   }
 }

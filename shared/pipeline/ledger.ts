@@ -1,6 +1,7 @@
 import type pg from 'pg';
+import type { FailureKind } from './failures';
 
-export type RunStatus = 'running' | 'succeeded' | 'failed';
+export type RunStatus = 'running' | 'succeeded' | 'failed' | 'abandoned';
 
 export interface LedgerRow {
   path: string;
@@ -25,9 +26,18 @@ export interface LedgerRow {
   duration_ms: number | null;
   latency_ms: number | null;
   error: string | null;
+  failure_kind: FailureKind | null;
+  content_hash: string | null;
+  redelivery_of: string | null;
+  blank_lines: number | null;
+  unknown_columns: string[];
 }
 
-const NUMERIC = ['size_bytes', 'rows_read', 'rows_silver', 'rows_quarantined', 'duplicates_in_file', 'duplicates_cross_file', 'duration_ms', 'latency_ms'] as const;
+const NUMERIC = ['size_bytes', 'rows_read', 'rows_silver', 'rows_quarantined', 'duplicates_in_file', 'duplicates_cross_file', 'duration_ms', 'latency_ms', 'blank_lines'] as const;
+
+/** Elapsed time of a run up to this moment (clock time, not the transaction's start). */
+const ELAPSED = `duration_ms = (extract(epoch FROM clock_timestamp() - started_at) * 1000)::bigint`;
+const LATENCY = `latency_ms = (extract(epoch FROM clock_timestamp() - coalesce(blob_last_modified, started_at)) * 1000)::bigint`;
 
 function toRow(r: Record<string, unknown>): LedgerRow {
   const out = { ...r } as Record<string, unknown>;
@@ -47,11 +57,11 @@ export async function claimRun(
   args: { path: string; etag: string; runId: string; dataset: string | null; size: number; lastModified: Date },
 ): Promise<{ skip: false; row: LedgerRow } | { skip: true; row: LedgerRow }> {
   const res = await db.query(
-    `INSERT INTO ops.file_runs (path, etag, run_id, dataset, size_bytes, status, blob_last_modified)
-     VALUES ($1, $2, $3, $4, $5, 'running', $6)
+    `INSERT INTO ops.file_runs (path, etag, run_id, dataset, size_bytes, status, blob_last_modified, started_at)
+     VALUES ($1, $2, $3, $4, $5, 'running', $6, clock_timestamp())
      ON CONFLICT (path, etag) DO UPDATE
        SET run_id = EXCLUDED.run_id, status = 'running', attempts = ops.file_runs.attempts + 1,
-           started_at = now(), finished_at = NULL, error = NULL, dataset = EXCLUDED.dataset
+           started_at = clock_timestamp(), finished_at = NULL, error = NULL, failure_kind = NULL, dataset = EXCLUDED.dataset
        WHERE ops.file_runs.status <> 'succeeded'
      RETURNING *`,
     [args.path, args.etag, args.runId, args.dataset, args.size, args.lastModified],
@@ -89,6 +99,9 @@ export interface RunCounts {
   duplicatesCrossFile: number;
   warnings: Record<string, number>;
   timingsMs: Record<string, number>;
+  contentHash: string;
+  blankLines: number;
+  unknownColumns: string[];
 }
 
 /** Marks the run succeeded; the table's CHECK constraint refuses counts that do not add up. */
@@ -96,9 +109,9 @@ export async function completeRun(db: Queryable, path: string, etag: string, run
   const res = await db.query(
     `UPDATE ops.file_runs SET status = 'succeeded', rows_read = $4, rows_silver = $5, rows_quarantined = $6,
        quarantine_reasons = $7, duplicates_in_file = $8, duplicates_cross_file = $9, warnings = $10, timings_ms = $11,
-       finished_at = now(), duration_ms = (extract(epoch FROM now() - started_at) * 1000)::bigint,
-       latency_ms = (extract(epoch FROM now() - coalesce(blob_last_modified, started_at)) * 1000)::bigint, error = NULL
-     WHERE path = $1 AND etag = $2 AND run_id = $3 RETURNING *`,
+       content_hash = $12, blank_lines = $13, unknown_columns = $14,
+       finished_at = clock_timestamp(), ${ELAPSED}, ${LATENCY}, error = NULL, failure_kind = NULL
+     WHERE path = $1 AND etag = $2 AND run_id = $3 AND status = 'running' RETURNING *`,
     [
       path,
       etag,
@@ -111,18 +124,75 @@ export async function completeRun(db: Queryable, path: string, etag: string, run
       c.duplicatesCrossFile,
       JSON.stringify(c.warnings),
       JSON.stringify(c.timingsMs),
+      c.contentHash,
+      c.blankLines,
+      JSON.stringify(c.unknownColumns),
     ],
   );
   if (!res.rows[0]) throw new Error(`the ledger row for ${path} (${etag}) was claimed by another run; this run's results were not committed`);
   return toRow(res.rows[0]);
 }
 
-export async function failRun(db: Queryable, path: string, etag: string, runId: string, error: string, rowsRead?: number): Promise<LedgerRow | undefined> {
+export async function failRun(db: Queryable, path: string, etag: string, runId: string, error: string, kind: FailureKind): Promise<LedgerRow | undefined> {
   const res = await db.query(
-    `UPDATE ops.file_runs SET status = 'failed', error = $4, rows_read = coalesce($5, rows_read), finished_at = now(),
-       duration_ms = (extract(epoch FROM now() - started_at) * 1000)::bigint
-     WHERE path = $1 AND etag = $2 AND run_id = $3 RETURNING *`,
-    [path, etag, runId, error.slice(0, 4000), rowsRead ?? null],
+    `UPDATE ops.file_runs SET status = 'failed', error = $4, failure_kind = $5, finished_at = clock_timestamp(), ${ELAPSED}
+     WHERE path = $1 AND etag = $2 AND run_id = $3 AND status = 'running' RETURNING *`,
+    [path, etag, runId, error.slice(0, 4000), kind],
+  );
+  return res.rows[0] ? toRow(res.rows[0]) : undefined;
+}
+
+/**
+ * Closes every other unfinished run of the same path (any ETag) as abandoned and returns them, so
+ * the caller removes their outputs: a run killed mid-way leaves nothing behind once the path runs
+ * again. Called under the dataset lock, which a live run holds from reconcile to commit.
+ */
+export async function abandonUnfinished(db: Queryable, args: { path: string; keepRunId: string }): Promise<LedgerRow[]> {
+  const res = await db.query(
+    `UPDATE ops.file_runs SET status = 'abandoned', finished_at = clock_timestamp(), ${ELAPSED},
+       error = 'abandoned: run ' || $2::text || ' of the same path reconciled this unfinished run and removed its outputs'
+     WHERE path = $1 AND status = 'running' AND run_id <> $2::uuid
+     RETURNING *`,
+    [args.path, args.keepRunId],
+  );
+  return res.rows.map(toRow);
+}
+
+/** The succeeded run of a dataset that landed this content (not a re-delivery itself), if any. */
+export async function findLanded(db: Queryable, dataset: string, contentHash: string, exceptRunId: string): Promise<LedgerRow | undefined> {
+  const res = await db.query(
+    `SELECT * FROM ops.file_runs WHERE dataset = $1 AND content_hash = $2 AND status = 'succeeded' AND redelivery_of IS NULL AND run_id <> $3::uuid
+     ORDER BY finished_at LIMIT 1`,
+    [dataset, contentHash, exceptRunId],
+  );
+  return res.rows[0] ? toRow(res.rows[0]) : undefined;
+}
+
+/** Completes a re-delivery of content that already landed: every row a duplicate, nothing written. */
+export async function recordRedelivery(
+  db: Queryable,
+  path: string,
+  etag: string,
+  runId: string,
+  r: { rowsRead: number; contentHash: string; of: LedgerRow; blankLines: number },
+): Promise<LedgerRow> {
+  const res = await db.query(
+    `UPDATE ops.file_runs SET status = 'succeeded', rows_read = $4, rows_silver = 0, rows_quarantined = 0, quarantine_reasons = '{}',
+       duplicates_in_file = 0, duplicates_cross_file = $4, warnings = '{}', content_hash = $5, redelivery_of = $6, blank_lines = $7,
+       finished_at = clock_timestamp(), ${ELAPSED}, ${LATENCY}, error = NULL, failure_kind = NULL
+     WHERE path = $1 AND etag = $2 AND run_id = $3 AND status = 'running' RETURNING *`,
+    [path, etag, runId, r.rowsRead, r.contentHash, r.of.run_id, r.blankLines],
+  );
+  if (!res.rows[0]) throw new Error(`the ledger row for ${path} (${etag}) was claimed by another run; this run's results were not committed`);
+  return toRow(res.rows[0]);
+}
+
+/** After the after-commit stage: the run's duration and timings cover the whole run. */
+export async function finishTimings(db: Queryable, path: string, etag: string, runId: string, timings: Record<string, number>): Promise<LedgerRow | undefined> {
+  const res = await db.query(
+    `UPDATE ops.file_runs SET timings_ms = timings_ms || $4::jsonb, finished_at = clock_timestamp(), ${ELAPSED}
+     WHERE path = $1 AND etag = $2 AND run_id = $3 AND status = 'succeeded' RETURNING *`,
+    [path, etag, runId, JSON.stringify(timings)],
   );
   return res.rows[0] ? toRow(res.rows[0]) : undefined;
 }

@@ -40,7 +40,7 @@ function parseTime(raw: string): string | undefined {
 
 function positiveInt(raw: string): string | undefined {
   const t = raw.trim();
-  return /^\d+$/.test(t) && BigInt(t) > 0n ? BigInt(t).toString() : undefined;
+  return /^[+-]?\d+$/.test(t) && BigInt(t) > 0n ? BigInt(t).toString() : undefined;
 }
 
 /** Applies the rules to lines of text (first line = header). `seen` carries ids across files. */
@@ -56,36 +56,47 @@ export function referenceSilver(text: string, seen: Set<string> = new Set()): Re
       res.malformed++;
       continue;
     }
-    const eventTime = parseTime(f[0]!);
+    // Strict typing first (docs/ingestion.md): a non-blank value that does not parse is
+    // invalid_<column>, in contract order; then the drop expectations on blank/invalid values.
+    const blank = (v: string) => v.trim() === '';
+    const timeText = f[0]!;
+    const eventTime = parseTime(timeText);
     const eventType = f[1]!.trim().toLowerCase();
+    const intText = (v: string) => /^[+-]?\d+$/.test(v.trim()) && BigInt(v.trim()) <= 9223372036854775807n && BigInt(v.trim()) >= -9223372036854775808n;
     const productId = positiveInt(f[2]!);
     const userId = positiveInt(f[7]!);
     const priceText = f[6]!.trim();
-    const price = /^-?\d+(\.\d+)?$/.test(priceText) ? Number(priceText) : NaN;
+    const priceOk = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(priceText);
+    const price = priceOk ? Number(priceText) : NaN;
     const session = f[8]!.trim();
-    if (!eventTime) drop('valid_event_time');
+    if (!blank(timeText) && (!eventTime || eventTime < '1900-01-01' || eventTime > new Date(Date.now() + 86400e3).toISOString())) drop('invalid_event_time');
+    else if (!blank(f[2]!) && !intText(f[2]!)) drop('invalid_product_id');
+    else if (!blank(f[3]!) && !intText(f[3]!)) drop('invalid_category_id');
+    else if (!blank(priceText) && !priceOk) drop('invalid_price');
+    else if (!blank(f[7]!) && !intText(f[7]!)) drop('invalid_user_id');
+    else if (!eventTime) drop('valid_event_time');
     else if (!TYPES.has(eventType)) drop('valid_event_type');
     else if (!productId) drop('valid_product_id');
     else if (!userId) drop('valid_user_id');
     else if (!(price >= 0 && price <= 100000)) drop('valid_price');
     else if (!session) drop('valid_user_session');
     else {
-      // Warnings count every valid input row (before dedup): they describe the input.
       const brand = f[5]!.trim().toLowerCase() || 'unknown';
-      if (brand === 'unknown') res.unknownBrand++;
-      if (price === 0) res.zeroPrice++;
       const key = [eventTime, userId, productId, session, eventType].join('|');
       if (seen.has(key)) {
         res.duplicates++;
         continue;
       }
       seen.add(key);
+      // Warnings count the rows that land in silver (after dedup), so they reconcile with it.
+      if (brand === 'unknown') res.unknownBrand++;
+      if (price === 0) res.zeroPrice++;
       res.kept.push({
         line: i + 1,
         eventTime,
         eventType,
         productId,
-        categoryId: BigInt(f[3]!.trim()).toString(),
+        categoryId: f[3]!.trim() === '' ? '' : BigInt(f[3]!.trim()).toString(),
         categoryCode: f[4]!.trim() || 'unknown',
         brand,
         price,

@@ -9,7 +9,7 @@ import { type Contract, ContractError, validateContract } from '../../shared/con
 import { ContractRegistry } from '../../shared/contracts/registry';
 import ecommerce from '../../shared/datasets/ecommerce_events/contract';
 import { ExpectationFailedError, openEngine, transformFile } from '../../shared/engine/transform';
-import { FileRejectedError, normalizeName, parseHeader, stageInput } from '../../shared/pipeline/stageInput';
+import { FileRejectedError, matchColumns, normalizeName, parseHeader, type StageFormat, stageInput } from '../../shared/pipeline/stageInput';
 import { writeEcommerceSample } from '../../shared/samples/ecommerceSample';
 
 let dir: string;
@@ -18,14 +18,28 @@ beforeAll(async () => {
 });
 afterAll(async () => rm(dir, { recursive: true, force: true }));
 
-const positions = Object.fromEntries(ecommerce.source.map((s, i) => [s.name, i]));
 const lineage = { sourceFile: 'ecommerce_events/t.csv', runId: '00000000-0000-4000-8000-000000000001', ingestedAt: new Date('2024-01-01T00:00:00Z') };
+const CSV: StageFormat = { type: 'csv', delimiter: ',', quote: '"', maxRecordLines: 1 };
 
+/** The staging pass, then the transform, as the pipeline runs them. */
 async function run(csv: string, contract: Contract = ecommerce) {
-  const input = path.join(dir, `in-${Math.random()}.csv`);
-  await writeFile(input, csv);
+  const staged = await stageInput(Readable.from([Buffer.from(csv)]), path.join(dir, `in-${Math.random()}`), CSV);
+  const cols = matchColumns(contract.source, staged.header ?? '');
   const outDir = path.join(dir, `out-${Math.random()}`);
-  const result = await transformFile({ contract, inputPath: input, columnPositions: positions, headerWidth: 9, lineage, outDir }, { memoryLimit: '256MB', spillDir: path.join(dir, 'spill') });
+  const result = await transformFile(
+    {
+      contract,
+      inputPath: staged.localPath,
+      rejectsPath: staged.rejectsPath,
+      columnPositions: cols.positions,
+      headerWidth: cols.width,
+      unknownColumns: cols.unknown,
+      lineage: { ...lineage, sourceHash: staged.contentHash },
+      staging: { rowsRead: staged.rowsRead, rejected: staged.rejected, rejectReasons: staged.rejectReasons },
+      outDir,
+    },
+    { memoryLimit: '256MB', spillDir: path.join(dir, 'spill') },
+  );
   return { result, outDir };
 }
 
@@ -69,24 +83,26 @@ describe('the DuckDB transform compiled from a contract', () => {
   it("a 'fail' expectation rejects the whole file and says where", async () => {
     const strict: Contract = { ...ecommerce, expectations: [...ecommerce.expectations, { name: 'october_only', check: 'month(event_time) = 10', action: 'fail', description: 'events are from October' }] };
     await expect(run([H, row('00:00:01'), '2019-11-01 00:00:00 UTC,view,1,2,a,b,1.00,5,s'].join('\n'), strict)).rejects.toThrow(ExpectationFailedError);
-    await expect(run([H, row('00:00:01'), '2019-11-01 00:00:00 UTC,view,1,2,a,b,1.00,5,s'].join('\n'), strict)).rejects.toThrow(/'october_only' .* failed on 1 row\(s\), first at data record 2/);
+    await expect(run([H, row('00:00:01'), '2019-11-01 00:00:00 UTC,view,1,2,a,b,1.00,5,s'].join('\n'), strict)).rejects.toThrow(/'october_only' .* failed on 1 row\(s\), first at line 3/);
   });
 
   it('quarantines each bad row once, with the first failing expectation as reason and raw values kept', async () => {
     const { result } = await run([H, '2019-10-01 00:00:00 UTC,click,0,2,a,b,-1,5,s', '2019-10-01 00:00:00 UTC,view,1,2,a,b,abc,5,s'].join('\n'));
-    expect(result.quarantineReasons).toEqual({ valid_event_type: 1, valid_price: 1 });
-    const rows = await silverRows(path.dirname(result.quarantineFile!), `SELECT price, quarantine_reason, source_line FROM read_parquet('${result.quarantineFile}') ORDER BY source_line`);
+    expect(result.quarantineReasons).toEqual({ valid_event_type: 1, invalid_price: 1 });
+    const rows = await silverRows(
+      path.dirname(result.quarantineFile!),
+      `SELECT price, quarantine_reason, quarantine_detail, raw_line, source_line FROM read_parquet('${result.quarantineFile}') ORDER BY source_line`,
+    );
     expect(rows).toEqual([
-      { price: '-1', quarantine_reason: 'valid_event_type', source_line: 2n },
-      { price: 'abc', quarantine_reason: 'valid_price', source_line: 3n },
+      { price: '-1', quarantine_reason: 'valid_event_type', quarantine_detail: null, raw_line: '2019-10-01 00:00:00 UTC,click,0,2,a,b,-1,5,s', source_line: 2n },
+      { price: 'abc', quarantine_reason: 'invalid_price', quarantine_detail: 'price: value "abc" is not a valid double', raw_line: '2019-10-01 00:00:00 UTC,view,1,2,a,b,abc,5,s', source_line: 3n },
     ]);
   });
 
   it('handles a generated file with every kind of defect and balances the books', async () => {
     const file = path.join(dir, 'gen.csv');
     const summary = await writeEcommerceSample(file, { rows: 20_000, seed: 3, duplicateRate: 0.02, badRate: 0.01, truncateLastLine: true });
-    const outDir = path.join(dir, 'gen-out');
-    const r = await transformFile({ contract: ecommerce, inputPath: file, columnPositions: positions, headerWidth: 9, lineage, outDir }, { memoryLimit: '256MB', spillDir: path.join(dir, 'spill') });
+    const { result: r } = await run(await readFile(file, 'utf8'));
     expect(r.rowsRead).toBe(summary.lines);
     expect(r.malformed).toBe(1);
     expect(r.rowsRead).toBe(r.silverRows + r.quarantined + r.duplicatesInFile + r.duplicatesCrossFile);
@@ -100,14 +116,15 @@ describe('the DuckDB transform compiled from a contract', () => {
 describe('staging the bronze bytes', () => {
   it('decompresses gzip while streaming and reads the header without the BOM', async () => {
     const out = path.join(dir, 'staged.csv');
-    const s = await stageInput(Readable.from([gzipSync(Buffer.from(`\uFEFF${H}\r\n${row('00:00:01')}\r\n`))]), out);
+    const s = await stageInput(Readable.from([gzipSync(Buffer.from(`\uFEFF${H}\r\n${row('00:00:01')}\r\n`))]), out, CSV);
     expect(s.gzip).toBe(true);
-    expect(s.firstLine).toBe(H);
-    expect((await readFile(out, 'utf8')).startsWith('\uFEFF')).toBe(true);
+    expect(s.header).toBe(H);
+    // records only, each prefixed with its physical line, line endings normalised
+    expect(await readFile(out, 'utf8')).toBe(`2,${row('00:00:01')}\n`);
   });
   it('refuses empty and binary input', async () => {
-    await expect(stageInput(Readable.from([]), path.join(dir, 'e'))).rejects.toThrow(FileRejectedError);
-    await expect(stageInput(createReadStream('/bin/true'), path.join(dir, 'b'))).rejects.toThrow(/binary/);
+    await expect(stageInput(Readable.from([]), path.join(dir, 'e'), CSV)).rejects.toThrow(FileRejectedError);
+    await expect(stageInput(createReadStream('/bin/true'), path.join(dir, 'b'), CSV)).rejects.toThrow(/binary/);
   });
   it('parses quoted header names and matches them case-insensitively', () => {
     expect(parseHeader('"a,b",c,"d ""e"""')).toEqual(['a,b', 'c', 'd "e"']);
