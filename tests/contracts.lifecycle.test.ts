@@ -7,8 +7,8 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { loadContracts } from '../shared/contracts/registry';
-import { datasetFolder } from '../shared/contracts/load';
-import { describeSchemaState, resetDatasetTables } from '../shared/db/migrate';
+import { datasetFolder, loadContractFile } from '../shared/contracts/load';
+import { contractFingerprint, describeSchemaState, isWidening, resetDatasetTables } from '../shared/db/migrate';
 import { goldModelsDir } from '../shared/gold/models';
 import { createScratchDatabase } from '../shared/local/scratchDatabase';
 import { silentLogger } from '../shared/log';
@@ -97,6 +97,23 @@ describe('contracts load from source, no build needed', () => {
     await writeFile(bad, text);
   });
 
+  it('falls back to a compiled contract.js only where no source exists', async () => {
+    const only = await mkdtemp(path.join(os.tmpdir(), 'contracts-js-'));
+    try {
+      await mkdir(path.join(only, 'shop'));
+      const contract = { ...(await loadContracts(REPO_DATASETS)).get('ecommerce_events')!, name: 'shop', bronzePrefix: 'shop/' };
+      await writeFile(path.join(only, 'shop', 'contract.js'), `exports.default = ${JSON.stringify(contract)};`);
+      const loaded = loadContractFile(only, 'shop')!;
+      expect(loaded).toMatchObject({ fromSource: false, file: path.join(only, 'shop', 'contract.js') });
+      expect((await loadContracts(only)).get('shop')!.bronzePrefix).toBe('shop/');
+      expect(loadContractFile(REPO_DATASETS, 'ecommerce_events')).toMatchObject({ fromSource: true });
+      expect(loadContractFile(only, 'nothing')).toBeUndefined();
+    } finally {
+      await rm(only, { recursive: true, force: true });
+      await loadContracts(REPO_DATASETS);
+    }
+  });
+
   it('the compiled CLI code (dist) loads contracts from source too', { skip: !existsSync(path.join(resolveFromRoot('dist'), 'shared', 'contracts', 'load.js')) }, async () => {
     const file = path.join(dir, 'ecommerce_events', 'contract.ts');
     const text = await readFile(path.join(REPO_DATASETS, 'ecommerce_events', 'contract.ts'), 'utf8');
@@ -108,6 +125,30 @@ describe('contracts load from source, no build needed', () => {
       ['customers', 'Telco cus'],
       ['ecommerce_events', 'FROM DIST'],
     ]);
+  });
+});
+
+describe('schema diff rules', () => {
+  it('widenings: int → bigint/numeric, numeric precision up, real → double; nothing else', () => {
+    expect(isWidening('integer', 'bigint')).toBe(true);
+    expect(isWidening('integer', 'numeric(10,0)')).toBe(true);
+    expect(isWidening('integer', 'numeric(11,2)')).toBe(false);
+    expect(isWidening('bigint', 'numeric(21,2)')).toBe(true);
+    expect(isWidening('numeric(10,2)', 'numeric(12,2)')).toBe(true);
+    expect(isWidening('numeric(10,2)', 'numeric(8,2)')).toBe(false);
+    expect(isWidening('numeric(10,2)', 'bigint')).toBe(false);
+    expect(isWidening('bigint', 'integer')).toBe(false);
+    expect(isWidening('real', 'double precision')).toBe(true);
+    expect(isWidening('double precision', 'real')).toBe(false);
+    expect(isWidening('integer', 'text')).toBe(false);
+    expect(isWidening('date', 'timestamp with time zone')).toBe(false);
+  });
+
+  it('the fingerprint covers what determines stored data, not descriptions', async () => {
+    const c = (await loadContracts(REPO_DATASETS)).get('ecommerce_events')!;
+    expect(contractFingerprint({ ...c, description: 'other' })).toBe(contractFingerprint(c));
+    expect(contractFingerprint({ ...c, dedup: { ...c.dedup, key: c.dedup.key.slice(1) } })).not.toBe(contractFingerprint(c));
+    expect(contractFingerprint({ ...c, partitionBy: [] })).not.toBe(contractFingerprint(c));
   });
 });
 

@@ -297,9 +297,10 @@ export async function planDataset(client: pg.ClientBase, contract: Contract): Pr
   const silver = silverTable(contract);
   const changes = await diffTable(client, silver, expectedSilver, actualSilver, { lenientDrops: false });
   if (actualQuarantine) changes.push(...(await diffTable(client, quarantineTable(contract), expectedQuarantine, actualQuarantine, { lenientDrops: true })));
+  else changes.push({ table: quarantineTable(contract), kind: 'apply', change: 'create table (missing)' });
   if (stored?.contract && stored.fingerprint !== fingerprint) changes.push(...contractChanges(silver, stored.contract, canonicalContract(contract)));
   if (changes.some((c) => c.kind === 'breaking')) return { ...base, status: 'blocked', changes, message: blockedMessage(contract.name, changes) };
-  const pending = changes.some((c) => c.kind === 'apply') || !actualQuarantine || stored?.fingerprint !== fingerprint;
+  const pending = changes.some((c) => c.kind === 'apply') || stored?.fingerprint !== fingerprint;
   return { ...base, status: pending ? 'pending' : 'up_to_date', changes };
 }
 
