@@ -367,7 +367,7 @@ async function failed(p: Platform, args: { path: string; file: LakeFile; dataset
 
 /** A dataset whose silver tables do not match its contract (a breaking change waiting for a rebuild). */
 function blockedMessage(p: Platform, dataset: string): string | undefined {
-  return (p as Platform & { blockedDatasets?: Map<string, string> }).blockedDatasets?.get(dataset);
+  return p.blockedDatasets.get(dataset);
 }
 
 /**

@@ -74,6 +74,8 @@ export const RAW_KEEP_BYTES = 64 * 1024;
 /** Separator between the line number and a JSON-lines record: a byte valid JSON text never holds raw. */
 export const JSONL_SEPARATOR = '\u0001';
 
+/** Output buffer of the staging pass (handed on per input chunk, or when full). */
+const OUT_BYTES = 1 << 20;
 const LF = 0x0a;
 const CR = 0x0d;
 const SPACE = 0x20;
@@ -180,7 +182,12 @@ class LineStager extends Transform {
   private overflow = false;
   private pendingCR = false;
   private record: OpenRecord | undefined;
-  private out: Buffer[] = [];
+  /** Lines of the current chunk are known NUL-free valid UTF-8 (checked once per chunk). */
+  private chunkClean = false;
+  /** The current chunk has no quote character: fields are counted by delimiters alone. */
+  private chunkUnquoted = false;
+  private buf = Buffer.allocUnsafe(OUT_BYTES);
+  private len = 0;
   private readonly d: number;
   private readonly q: number;
   private readonly sep: Buffer;
@@ -217,10 +224,18 @@ class LineStager extends Transform {
   }
 
   private flushOut(): void {
-    if (this.out.length) {
-      this.push(Buffer.concat(this.out));
-      this.out = [];
+    if (this.len > 0) {
+      this.push(this.buf.subarray(0, this.len));
+      this.buf = Buffer.allocUnsafe(OUT_BYTES);
+      this.len = 0;
     }
+  }
+
+  /** Room for `n` more output bytes (a full buffer is handed on first). */
+  private ensure(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    this.flushOut();
+    if (n > this.buf.length) this.buf = Buffer.allocUnsafe(n);
   }
 
   private consume(chunk: Buffer): void {
@@ -229,6 +244,12 @@ class LineStager extends Transform {
       this.pendingCR = false;
       if (chunk.length && chunk[0] === LF) pos = 1;
     }
+    const lastTerm = Math.max(chunk.lastIndexOf(LF), chunk.lastIndexOf(CR));
+    // A valid multi-byte sequence holds no ASCII byte, so a region of whole lines that is valid
+    // UTF-8 has only valid lines: one native check per chunk instead of one per line.
+    const nul = chunk.indexOf(0, pos);
+    this.chunkClean = lastTerm > pos && (nul === -1 || nul >= lastTerm) && isUtf8(chunk.subarray(pos, lastTerm));
+    this.chunkUnquoted = this.q < 0 || chunk.indexOf(this.q, pos) === -1;
     let nextCR = chunk.indexOf(CR, pos);
     while (pos < chunk.length) {
       if (nextCR !== -1 && nextCR < pos) nextCR = chunk.indexOf(CR, pos);
@@ -267,6 +288,7 @@ class LineStager extends Transform {
   private takeLine(chunk: Buffer, start: number, end: number): void {
     let line: Buffer;
     let overflow = this.overflow;
+    let trusted = false;
     if (this.partialBytes > 0 || overflow) {
       if (!overflow) this.append(chunk, start, end);
       overflow = this.overflow;
@@ -276,13 +298,14 @@ class LineStager extends Transform {
       this.overflow = false;
     } else {
       line = chunk.subarray(start, end);
+      trusted = this.chunkClean;
       if (line.length > MAX_LINE_BYTES) {
         overflow = true;
         line = line.subarray(0, RAW_KEEP_BYTES);
       }
     }
     this.lines++;
-    this.onLine(line, this.lines, overflow);
+    this.onLine(line, this.lines, overflow, trusted);
   }
 
   private reject(line: number, reason: LineRejectReason, detail: string, raw: Buffer): void {
@@ -291,12 +314,23 @@ class LineStager extends Transform {
     this.onReject({ line, reason, detail, raw: rawText(raw) });
   }
 
+  /** Writes one record to the output: `<line><sep><content>\n`. */
   private stage(line: number, content: Buffer[]): void {
     this.staged++;
-    this.out.push(Buffer.from(String(line)), this.sep, ...content, Buffer.from('\n'));
+    let size = 22 + this.sep.length;
+    for (const c of content) size += c.length;
+    this.ensure(size);
+    const b = this.buf;
+    let digits = 1;
+    for (let v = line; v >= 10; v = Math.floor(v / 10)) digits++;
+    for (let i = digits - 1, v = line; i >= 0; i--, v = Math.floor(v / 10)) b[this.len + i] = 0x30 + (v % 10);
+    this.len += digits;
+    this.len += this.sep.copy(b, this.len);
+    for (const c of content) this.len += c.copy(b, this.len);
+    b[this.len++] = LF;
   }
 
-  private onLine(b: Buffer, n: number, overflow: boolean): void {
+  private onLine(b: Buffer, n: number, overflow: boolean, trusted = false): void {
     if (n === 1 && this.format.type === 'csv') return this.onHeader(b, overflow);
     if (this.record) return this.continueRecord(b, n, overflow);
     if (!overflow && isBlank(b)) {
@@ -305,9 +339,16 @@ class LineStager extends Transform {
     }
     this.rowsRead++;
     if (overflow) return this.reject(n, 'line_too_long', `the line is longer than ${MAX_LINE_BYTES} bytes; its first ${RAW_KEEP_BYTES} bytes are kept`, b);
-    if (b.indexOf(0) !== -1) return this.reject(n, 'nul_byte', 'the line contains a NUL byte (shown as ␀)', b);
-    if (!isUtf8(b)) return this.reject(n, 'invalid_utf8', 'the line is not valid UTF-8 (bad bytes shown as U+FFFD)', b);
+    if (!trusted && b.indexOf(0) !== -1) return this.reject(n, 'nul_byte', 'the line contains a NUL byte (shown as ␀)', b);
+    if (!trusted && !isUtf8(b)) return this.reject(n, 'invalid_utf8', 'the line is not valid UTF-8 (bad bytes shown as U+FFFD)', b);
     if (this.format.type === 'jsonl') return this.stage(n, [b]);
+    if (trusted && this.chunkUnquoted) {
+      let fields = 1;
+      const d = this.d;
+      for (let i = 0; i < b.length; i++) if (b[i] === d) fields++;
+      if (fields !== this.width) return this.reject(n, 'malformed_row', `expected ${this.width} fields (the header's), found ${fields}`, b);
+      return this.stage(n, [b]);
+    }
     scanCsv(b, 0, b.length, this.d, this.q, false);
     if (scan.bad) return this.reject(n, 'malformed_row', scan.bad, b);
     if (scan.open) {
@@ -586,4 +627,34 @@ export function matchColumns(
   }
   const unknown = raw.map((name, position) => ({ position, name })).filter((u) => !used.has(u.position));
   return { positions, width: header.length, unknown };
+}
+
+/**
+ * The first line of a (possibly gzip, possibly UTF-16) text stream, reading at most `maxBytes`
+ * of decompressed content whatever the file holds (a 5 GB gzip of zeros costs `maxBytes`).
+ * Returns undefined when there is no line end within the limit. The stream is destroyed.
+ */
+export async function readFirstLine(source: Readable, maxBytes = MAX_LINE_BYTES): Promise<string | undefined> {
+  const { first, rest } = await peek(source);
+  const gzip = first.length >= 2 && first[0] === GZIP_MAGIC[0] && first[1] === GZIP_MAGIC[1];
+  const decoder = new Decoder();
+  const input = gzip ? rest.pipe(createGunzip()).pipe(decoder) : rest.pipe(decoder);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of input as AsyncIterable<Buffer>) {
+      const end = [chunk.indexOf(LF), chunk.indexOf(CR)].filter((i) => i >= 0).sort((a, b) => a - b)[0];
+      chunks.push(end === undefined ? chunk : chunk.subarray(0, end));
+      size += chunk.length;
+      if (end !== undefined) return Buffer.concat(chunks).toString('utf8');
+      if (size > maxBytes) return undefined;
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  } catch {
+    return undefined;
+  } finally {
+    source.destroy();
+    rest.destroy();
+    input.destroy();
+  }
 }

@@ -1,34 +1,22 @@
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { createGunzip } from 'node:zlib';
 import type { Contract } from '../../contracts/contract';
 import type { ContractRegistry } from '../../contracts/registry';
 import { resolveFormat } from '../../engine/compile';
 import { hasControlCharacters, printablePath, safeLakePath } from '../../lake/paths';
 import { ingestBronzeFile } from '../../pipeline/ingestFile';
-import { normalizeName, parseHeader } from '../../pipeline/stageInput';
+import { normalizeName, parseHeader, readFirstLine } from '../../pipeline/stageInput';
 import { parseArgs, stringFlag, UsageError } from '../args';
 import type { CliCommand } from '../command';
 import { withPlatform } from '../context';
 import { describeReport } from '../format';
 import { Progress } from '../progress';
 
-async function firstLine(file: string): Promise<string> {
-  const raw = createReadStream(file);
-  const input = file.endsWith('.gz') ? raw.pipe(createGunzip()) : raw;
-  const rl = createInterface({ input, crlfDelay: Infinity });
-  for await (const line of rl) {
-    rl.close();
-    raw.destroy();
-    return line.replace(/^\uFEFF/, '');
-  }
-  return '';
-}
 
 /** Picks the dataset whose required columns a CSV file's header has (any contract that can read CSV files). */
 export async function inferDataset(file: string, registry: ContractRegistry): Promise<Contract | undefined> {
-  const header = parseHeader(await firstLine(file)).map(normalizeName);
+  // Bounded: a file whose first line never ends (a gzip of zeros) cannot be a CSV with a header.
+  const header = parseHeader((await readFirstLine(createReadStream(file))) ?? '').map(normalizeName);
   const matches = registry.all().filter((c) => {
     if (resolveFormat(c, path.basename(file)).type !== 'csv') return false;
     return c.source.filter((s) => s.required !== false).every((s) => [s.name, ...(s.aliases ?? [])].map(normalizeName).some((n) => header.includes(n)));
