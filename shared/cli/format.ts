@@ -27,13 +27,19 @@ export function describeReport(report: FileReport): string {
   // A name with a tab or newline must not break the one-line-per-file output.
   const r = { ...report, path: printablePath(report.path) };
   const l = r.ledger;
+  if (r.outcome === 'succeeded' && l?.redelivery_of) {
+    return `✔ ${r.path} → ${r.dataset}: re-delivery of content that already landed (run ${l.redelivery_of}): ${l.rows_read} rows, all counted as duplicates; nothing added`;
+  }
   if (r.outcome === 'succeeded' && l) {
     return [
       `✔ ${r.path} → ${r.dataset}: read ${l.rows_read} = silver ${l.rows_silver} + quarantined ${l.rows_quarantined} + duplicates ${(l.duplicates_in_file ?? 0) + (l.duplicates_cross_file ?? 0)} (in file ${l.duplicates_in_file}, already in silver ${l.duplicates_cross_file}) in ${l.duration_ms} ms`,
       `    quarantined: ${reasons(l.quarantine_reasons)}; warnings (kept): ${reasons(l.warnings)}`,
+      ...(l.blank_lines ? [`    blank lines (not rows): ${l.blank_lines}`] : []),
+      ...(l.unknown_columns?.length ? [`    columns not in the contract (kept in _rescued unless the contract ignores them): ${l.unknown_columns.join(', ')}`] : []),
     ].join('\n');
   }
   if (r.outcome === 'skipped') return `• ${r.path}: skipped — ${r.message}`;
   if (r.outcome === 'missing') return `? ${r.path}: ${r.message}`;
-  return `✘ ${r.path}: FAILED — ${(r.message ?? l?.error ?? 'unknown error').split('\n')[0]}`;
+  const kind = r.failureKind ?? l?.failure_kind;
+  return `✘ ${r.path}: FAILED${kind ? ` (${kind})` : ''} — ${(r.message ?? l?.error ?? 'unknown error').split('\n')[0]}`;
 }

@@ -5,6 +5,7 @@ import { printablePath, UnsafePathError } from '../lake/paths';
 import { consoleLogger } from '../log';
 import { UsageError } from './args';
 import type { CliCommand } from './command';
+import { datasetCommand } from './commands/dataset';
 import { devCommand } from './commands/dev';
 import { generateCommand } from './commands/generate';
 import { goldCommand } from './commands/gold';
@@ -15,7 +16,7 @@ import { stackCommand } from './commands/stack';
 import { statusCommand } from './commands/status';
 import { type CliContext, defaultContext } from './context';
 
-export const COMMANDS: CliCommand[] = [ingestCommand, statusCommand, sqlCommand, goldCommand, devCommand, produceCommand, generateCommand, stackCommand];
+export const COMMANDS: CliCommand[] = [ingestCommand, statusCommand, sqlCommand, goldCommand, datasetCommand, devCommand, produceCommand, generateCommand, stackCommand];
 
 function help(ctx: CliContext): void {
   ctx.out('medallion — bronze → silver → gold on Azure Functions (local stack: Azurite + PostgreSQL)\n');

@@ -152,6 +152,8 @@ interface Run {
   timings: Record<string, number>;
   /** Lake outputs written so far (removed if the run fails before commit). */
   written: Output[];
+  /** Set when the run is part of a caller's transaction (a dataset rebuild, a dry run): no own transaction, lock or after-commit. */
+  nested?: pg.PoolClient;
 }
 
 function lap(run: Run, name: string, since: number): void {
@@ -261,7 +263,7 @@ async function load(run: Run, tx: pg.PoolClient, staged: StagedInput, columns: C
   if (result.quarantineFile) await parquetToCsv([result.quarantineFile], quarantineColumns(contract), quarantineCsv, p.engine);
   lap(run, 'load_export', t0);
 
-  await tx.query('BEGIN');
+  if (!run.nested) await tx.query('BEGIN');
   try {
     const t1 = Date.now();
     const feeding = streamed ? feedPipe(silverCsv, () => parquetToCsv(silverParquet, silverCols, silverCsv, p.engine)) : Promise.resolve();
@@ -285,10 +287,10 @@ async function load(run: Run, tx: pg.PoolClient, staged: StagedInput, columns: C
       blankLines: staged.blankLines,
       unknownColumns: columns?.unknown.map((u) => u.name) ?? [],
     });
-    await tx.query('COMMIT');
+    if (!run.nested) await tx.query('COMMIT');
     return row;
   } catch (e) {
-    await tx.query('ROLLBACK').catch(() => undefined);
+    if (!run.nested) await tx.query('ROLLBACK').catch(() => undefined);
     throw classifyDatabaseError(e, `loading ${run.path} into silver '${contract.name}'`);
   }
 }
@@ -325,13 +327,15 @@ function logLanded(run: Run, row: LedgerRow): void {
 /** The lock and the stages that run under it; returns the landed ledger row or a skip. */
 async function underLock(run: Run, staged: StagedInput, columns: ColumnMatch | undefined): Promise<FileReport> {
   const { p, contract } = run;
-  const client = await p.pool.connect();
+  const client = run.nested ?? (await p.pool.connect());
   let locked = false;
   try {
     // One file of a dataset at a time from here to commit: the cross-file look-up and the load
-    // must see each other's results. Other datasets run in parallel.
-    await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [lockKey(contract.name)]);
-    locked = true;
+    // must see each other's results. Other datasets run in parallel. (Nested: the caller holds it.)
+    if (!run.nested) {
+      await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [lockKey(contract.name)]);
+      locked = true;
+    }
     const current = await reconcile(run, client);
     if (current === 'superseded') {
       const row = await getRun(client, run.path, run.file.etag);
@@ -349,16 +353,20 @@ async function underLock(run: Run, staged: StagedInput, columns: ColumnMatch | u
     return { path: run.path, outcome: 'succeeded', dataset: contract.name, ledger: await load(run, client, staged, columns, result) };
   } finally {
     if (locked) await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [lockKey(contract.name)]).catch(() => undefined);
-    client.release();
+    if (!run.nested) client.release();
   }
 }
 
 /** Records a failed run: bad files are copied to quarantine/_files; only transient failures are thrown (retried). */
-async function failed(p: Platform, args: { path: string; file: LakeFile; dataset: string | null; runId: string; started: number }, e: unknown): Promise<FileReport> {
+async function failed(
+  p: Platform,
+  args: { path: string; file: LakeFile; dataset: string | null; runId: string; started: number; nested?: pg.PoolClient },
+  e: unknown,
+): Promise<FileReport> {
   const kind = failureKindOf(e);
   const message = e instanceof Error ? e.message : String(e);
   if (kind === 'bad_file') await quarantineFile(p, args.path, args.dataset, args.file.etag, message, args.runId);
-  const row = await failRun(p.pool, args.path, args.file.etag, args.runId, message, kind).catch(() => undefined);
+  const row = await failRun(args.nested ?? p.pool, args.path, args.file.etag, args.runId, message, kind).catch(() => undefined);
   const log = kind === 'transient' ? p.log.error : p.log.warn;
   log('medallion.file', { dataset: args.dataset, path: args.path, status: 'failed', failure_kind: kind, error: message, duration_ms: Date.now() - args.started });
   if (kind === 'transient') throw e;
@@ -379,6 +387,27 @@ function blockedMessage(p: Platform, dataset: string): string | undefined {
  * (not thrown); transient failures are thrown so the host retries them.
  */
 export async function ingestBronzeFile(p: Platform, rawPath: string, options: IngestOptions = {}): Promise<FileReport> {
+  return runFile(p, rawPath, options);
+}
+
+/**
+ * The same pipeline inside the caller's transaction `tx`, which holds the dataset lock (a
+ * dataset rebuild, a dry run): each file is a savepoint, so a bad file costs only itself; there
+ * is no after-commit stage (the caller refreshes and exports gold once, after its commit).
+ */
+export async function ingestInTransaction(p: Platform, rawPath: string, tx: pg.PoolClient, options: IngestOptions = {}): Promise<FileReport> {
+  await tx.query('SAVEPOINT medallion_file');
+  try {
+    const report = await runFile(p, rawPath, options, tx);
+    await tx.query('RELEASE SAVEPOINT medallion_file');
+    return report;
+  } catch (e) {
+    await tx.query('ROLLBACK TO SAVEPOINT medallion_file');
+    throw e;
+  }
+}
+
+async function runFile(p: Platform, rawPath: string, options: IngestOptions, nested?: pg.PoolClient): Promise<FileReport> {
   const bronzePath = safeLakePath(rawPath);
   const file = await p.lake.stat('bronze', bronzePath);
   if (!file) return { path: bronzePath, outcome: 'missing', dataset: null, message: `bronze/${bronzePath} no longer exists` };
@@ -387,16 +416,17 @@ export async function ingestBronzeFile(p: Platform, rawPath: string, options: In
   }
   const contract = p.contracts.forPath(bronzePath);
   const runId = randomUUID();
-  const claim = await claimRun(p.pool, { path: bronzePath, etag: file.etag, runId, dataset: contract?.name ?? null, size: file.size, lastModified: file.lastModified });
+  const db = nested ?? p.pool;
+  const claim = await claimRun(db, { path: bronzePath, etag: file.etag, runId, dataset: contract?.name ?? null, size: file.size, lastModified: file.lastModified });
   if (claim.skip) {
     return { path: bronzePath, outcome: 'skipped', dataset: claim.row.dataset, message: 'this version of the file has already landed in silver', ledger: claim.row };
   }
   const started = Date.now();
-  const ids = { path: bronzePath, file, dataset: contract?.name ?? null, runId, started };
+  const ids = { path: bronzePath, file, dataset: contract?.name ?? null, runId, started, nested };
   if (!contract) {
     return failed(p, ids, new BadFileError(`no dataset owns bronze path '${bronzePath}': put the file under one of ${p.contracts.describePrefixes()}`));
   }
-  const blocked = blockedMessage(p, contract.name);
+  const blocked = nested ? undefined : blockedMessage(p, contract.name);
   if (blocked) return failed(p, ids, new BadContractError(blocked));
 
   await mkdir(p.workRoot, { recursive: true });
@@ -411,19 +441,23 @@ export async function ingestBronzeFile(p: Platform, rawPath: string, options: In
     started,
     timings: {},
     written: [],
+    nested,
   };
+  if (nested) await nested.query('SAVEPOINT medallion_stages');
   try {
     const { staged, columns } = await stageFile(run);
     const report = await underLock(run, staged, columns);
-    if (report.outcome === 'succeeded' && !report.ledger?.redelivery_of) {
+    if (nested) await nested.query('RELEASE SAVEPOINT medallion_stages');
+    if (report.outcome === 'succeeded' && !report.ledger?.redelivery_of && !nested) {
       await afterCommit(run);
       report.ledger = (await finishTimings(p.pool, bronzePath, file.etag, runId, run.timings)) ?? report.ledger;
       logLanded(run, report.ledger!);
     }
     return report;
   } catch (e) {
+    if (nested) await nested.query('ROLLBACK TO SAVEPOINT medallion_stages');
     await deleteOutputs(p, run.written).catch(() => undefined);
-    await clearOutputs(p.pool, bronzePath, file.etag).catch(() => undefined);
+    await clearOutputs(db, bronzePath, file.etag).catch(() => undefined);
     return await failed(p, ids, e);
   } finally {
     await rm(run.work, { recursive: true, force: true });

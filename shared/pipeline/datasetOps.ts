@@ -1,0 +1,145 @@
+import { createReadStream } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type pg from 'pg';
+import type { Contract } from '../contracts/contract';
+import { resetDatasetTables } from '../db/migrate';
+import { quarantineTable } from '../db/schema';
+import { exportGold } from '../gold/export';
+import { goldModels } from '../gold/models';
+import { rebuildInTransaction } from '../gold/refresh';
+import { FsLake } from '../lake/fsLake';
+import type { Zone } from '../lake/lake';
+import type { Platform } from '../platform';
+import { type FileReport, ingestInTransaction } from './ingestFile';
+import { lockKey } from './locks';
+
+/** Locks the dataset for the caller's transaction (waits for a running ingest to commit). */
+async function lockDataset(client: pg.PoolClient, dataset: string): Promise<void> {
+  await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [lockKey(dataset)]);
+}
+
+export interface RebuildReport {
+  dataset: string;
+  files: FileReport[];
+  /** Lake files of the old silver that the replay did not write again (removed after the swap). */
+  removedOutputs: number;
+}
+
+type Output = { zone: string; path: string };
+const key = (o: Output) => `${o.zone}/${o.path}`;
+
+/**
+ * `medallion dataset rebuild <name>`: replays every bronze file of the dataset, in the order they
+ * first landed (then new ones by name), into fresh silver and quarantine tables built from the
+ * current contract, with a fresh ledger and a full gold rebuild, all in ONE transaction under the
+ * dataset lock: readers see the old tables until the commit swaps the new ones in. A replayed
+ * file follows the same pipeline as its first ingest, so replay equals the original ingests.
+ * Lake: the replay rewrites each run's silver Parquet under the same names; old files the replay
+ * did not write again are removed after the commit (or, when the rebuild fails, the new ones).
+ */
+export async function rebuildDataset(p: Platform, contract: Contract, progress: (line: string) => void = () => undefined): Promise<RebuildReport> {
+  const client = await p.pool.connect();
+  const files: FileReport[] = [];
+  let oldOutputs: Output[] = [];
+  let newOutputs: Output[] = [];
+  let committed = false;
+  try {
+    await client.query('BEGIN');
+    await lockDataset(client, contract.name);
+    const old = await client.query<{ path: string; outputs: Output[]; first: Date | null }>(
+      `SELECT path, outputs, min(finished_at) FILTER (WHERE status = 'succeeded') OVER (PARTITION BY path) AS first
+       FROM ops.file_runs WHERE dataset = $1`,
+      [contract.name],
+    );
+    oldOutputs = old.rows.flatMap((r) => r.outputs);
+    const firstLanded = new Map(old.rows.filter((r) => r.first).map((r) => [r.path, r.first!.getTime()]));
+    const bronze: string[] = [];
+    for await (const f of p.lake.list('bronze', contract.bronzePrefix)) bronze.push(f.path);
+    bronze.sort((a, b) => (firstLanded.get(a) ?? Infinity) - (firstLanded.get(b) ?? Infinity) || (a < b ? -1 : a > b ? 1 : 0));
+
+    await resetDatasetTables(client, contract);
+    await client.query('DELETE FROM ops.file_runs WHERE dataset = $1', [contract.name]);
+    for (const [i, f] of bronze.entries()) {
+      progress(`replaying ${i + 1} of ${bronze.length}: bronze/${f}`);
+      const report = await ingestInTransaction(p, f, client);
+      files.push(report);
+    }
+    const written = await client.query<{ outputs: Output[] }>(`SELECT outputs FROM ops.file_runs WHERE dataset = $1`, [contract.name]);
+    newOutputs = written.rows.flatMap((r) => r.outputs);
+    if (goldModels(contract.name).length) {
+      progress('rebuilding gold');
+      await rebuildInTransaction(client, contract);
+    }
+    await client.query('COMMIT');
+    committed = true;
+    p.blockedDatasets.delete(contract.name);
+  } catch (e) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    const before = new Set(oldOutputs.map(key));
+    for (const f of files) for (const o of f.ledger?.outputs ?? []) if (!before.has(key(o))) await p.lake.delete(o.zone as Zone, o.path).catch(() => undefined);
+    throw e;
+  } finally {
+    client.release();
+  }
+  const keep = new Set(newOutputs.map(key));
+  const stale = oldOutputs.filter((o) => !keep.has(key(o)));
+  if (committed) {
+    for (const o of stale) await p.lake.delete(o.zone as Zone, o.path);
+    if (goldModels(contract.name).length) await exportGold({ lake: p.lake, pool: p.pool, engine: p.engine, workRoot: p.workRoot }, contract, { force: true });
+  }
+  return { dataset: contract.name, files, removedOutputs: stale.length };
+}
+
+export interface CheckReport {
+  contract: Contract;
+  report: FileReport;
+  /** The contract differs from silver in a breaking way: the check ran on tables built from the contract. */
+  freshTables: boolean;
+  samples: { source_line: number; quarantine_reason: string; quarantine_detail: string | null; raw_line: string | null }[];
+  gold: { table: string; rows: number }[];
+}
+
+/**
+ * `medallion dataset check <file>`: runs a local file through the whole pipeline (staging,
+ * transform, load, gold) inside a transaction that is rolled back, with a throwaway lake in a
+ * temporary folder: the report is what ingesting the file would do, and nothing real changes.
+ * Against a contract that silver does not match yet (a breaking edit), the check runs on tables
+ * built from the contract, inside the same rolled-back transaction.
+ */
+export async function checkFile(p: Platform, contract: Contract, localFile: string): Promise<CheckReport> {
+  const dir = await mkdtemp(path.join(p.workRoot, 'check-'));
+  const lake = new FsLake(path.join(dir, 'lake'));
+  await lake.ensureZones();
+  const target = `${contract.bronzePrefix}${path.basename(localFile)}`;
+  await lake.write('bronze', target, createReadStream(localFile));
+  await mkdir(path.join(dir, 'work'), { recursive: true });
+  const scratch: Platform = { ...p, lake, workRoot: path.join(dir, 'work'), hooks: { afterSilverLoad: p.hooks.afterSilverLoad }, close: async () => undefined };
+  const client = await p.pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query("SET LOCAL lock_timeout = '30s'");
+    await lockDataset(client, contract.name);
+    const freshTables = p.blockedDatasets.has(contract.name);
+    if (freshTables) await resetDatasetTables(client, contract);
+    const report = await ingestInTransaction(scratch, target, client);
+    const samples = report.ledger
+      ? (
+          await client.query(
+            `SELECT source_line::int, quarantine_reason, quarantine_detail, raw_line FROM ${quarantineTable(contract)} WHERE ingestion_run_id = $1 ORDER BY source_line LIMIT 10`,
+            [report.ledger.run_id],
+          )
+        ).rows
+      : [];
+    const gold: CheckReport['gold'] = [];
+    for (const m of goldModels(contract.name)) {
+      const r = await client.query(`SELECT count(*)::int AS n FROM gold.${m.table.replace(/[^a-z0-9_]/g, '')}`).catch(() => undefined);
+      if (r) gold.push({ table: `gold.${m.table}`, rows: r.rows[0].n });
+    }
+    return { contract, report, freshTables, samples, gold };
+  } finally {
+    await client.query('ROLLBACK').catch(() => undefined);
+    client.release();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
