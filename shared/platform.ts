@@ -67,6 +67,7 @@ export async function createPlatform(env: Env = process.env, overrides: Platform
   const engine: EngineOptions = { memoryLimit: eo.memoryLimit, threads: eo.threads, spillDir: path.join(workRoot, 'spill'), ...overrides.engine };
   await lake.ensureZones();
   const blockedDatasets = await ensureSchema(pool, contracts.all());
+  for (const [name, message] of contracts.broken) blockedDatasets.set(name, message);
   const log = overrides.log ?? consoleLogger;
   for (const message of blockedDatasets.values()) log.warn(message);
   return {

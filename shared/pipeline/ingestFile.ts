@@ -424,6 +424,8 @@ async function runFile(p: Platform, rawPath: string, options: IngestOptions, nes
   const started = Date.now();
   const ids = { path: bronzePath, file, dataset: contract?.name ?? null, runId, started, nested };
   if (!contract) {
+    const broken = p.contracts.brokenFor(bronzePath);
+    if (broken) return failed(p, ids, new BadContractError(broken));
     return failed(p, ids, new BadFileError(`no dataset owns bronze path '${bronzePath}': put the file under one of ${p.contracts.describePrefixes()}`));
   }
   const blocked = nested ? undefined : blockedMessage(p, contract.name);
