@@ -65,6 +65,12 @@ describe.runIf(HAVE_DATASETS)('the real REES46 sample (2019-Oct_first17k.csv) th
     expect(l.warnings).toEqual({ known_brand: expected.unknownBrand, nonzero_price: expected.zeroPrice });
     expect(l.rows_read).toBe(l.rows_silver! + l.rows_quarantined! + l.duplicates_in_file! + l.duplicates_cross_file!);
     expect(l.size_bytes).toBe(2_344_707);
+    // The run's duration covers every stage, the after-commit gold export included (it once
+    // stopped at the start of the load transaction).
+    const t = l.timings_ms;
+    expect(t.after_commit).toBeGreaterThan(0);
+    expect(l.duration_ms).toBeGreaterThanOrEqual(t.download! + t.load_copy! + t.gold! + t.after_commit!);
+    expect(new Date(l.finished_at!).getTime() - new Date(l.started_at).getTime()).toBeGreaterThanOrEqual(l.duration_ms! - 1);
   });
 
   it('stores the same rows in PostgreSQL silver, 19-digit ids exact, standardised and derived as specified', async () => {

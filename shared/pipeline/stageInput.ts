@@ -279,6 +279,8 @@ class LineStager extends Transform {
       this.partial = [Buffer.from(all.subarray(0, RAW_KEEP_BYTES))];
       this.partialBytes = RAW_KEEP_BYTES;
       this.overflow = true;
+      // A header that never ends: refuse now instead of reading the rest of the file.
+      if (this.lines === 0 && this.format.type === 'csv') this.onHeader(Buffer.alloc(0), true);
       return;
     }
     this.partial.push(Buffer.from(chunk.subarray(start, end)));

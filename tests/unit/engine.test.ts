@@ -3,13 +3,13 @@ import { createReadStream } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { gzipSync } from 'node:zlib';
+import { createGzip, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Contract, ContractError, validateContract } from '../../shared/contracts/contract';
 import { ContractRegistry } from '../../shared/contracts/registry';
 import ecommerce from '../../shared/datasets/ecommerce_events/contract';
 import { ExpectationFailedError, openEngine, transformFile } from '../../shared/engine/transform';
-import { FileRejectedError, matchColumns, normalizeName, parseHeader, type StageFormat, stageInput } from '../../shared/pipeline/stageInput';
+import { FileRejectedError, matchColumns, normalizeName, parseHeader, readFirstLine, type StageFormat, stageInput } from '../../shared/pipeline/stageInput';
 import { writeEcommerceSample } from '../../shared/samples/ecommerceSample';
 
 let dir: string;
@@ -113,7 +113,29 @@ describe('the DuckDB transform compiled from a contract', () => {
   });
 });
 
+/** A gzip stream of `bytes` zero bytes, compressed as it is read (never held in memory). */
+function zerosGzip(bytes: number): Readable {
+  const chunk = Buffer.alloc(1 << 20);
+  let left = bytes;
+  const zeros = new Readable({
+    read() {
+      if (left <= 0) return void this.push(null);
+      const n = Math.min(left, chunk.length);
+      left -= n;
+      this.push(chunk.subarray(0, n));
+    },
+  });
+  return zeros.pipe(createGzip({ level: 1 }));
+}
+
 describe('staging the bronze bytes', () => {
+  it('a gzip of zeros (a bomb) costs a bounded read: no header line, refused as binary, memory flat', async () => {
+    const rss = process.memoryUsage().rss;
+    await expect(readFirstLine(zerosGzip(2 * 1024 ** 3))).resolves.toBeUndefined();
+    await expect(stageInput(zerosGzip(2 * 1024 ** 3), path.join(dir, 'zeros'), CSV)).rejects.toThrow(/longer than 1048576 bytes/);
+    expect(process.memoryUsage().rss - rss).toBeLessThan(200 * 1024 * 1024);
+  });
+
   it('decompresses gzip while streaming and reads the header without the BOM', async () => {
     const out = path.join(dir, 'staged.csv');
     const s = await stageInput(Readable.from([gzipSync(Buffer.from(`\uFEFF${H}\r\n${row('00:00:01')}\r\n`))]), out, CSV);
