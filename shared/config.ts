@@ -38,12 +38,25 @@ export const SETTINGS = {
   postgresDatabase: 'POSTGRES_DATABASE',
   postgresUser: 'POSTGRES_USER',
   postgresPort: 'POSTGRES_PORT',
+  /**
+   * Connections one instance may open (its pool size). Bicep derives it from the server's
+   * connection limit and the app's maximum instance count, so a burst stays inside the limit.
+   */
+  postgresPoolMax: 'POSTGRES_POOL_MAX',
+  /** 'transaction' when the app connects through PgBouncer in transaction mode (port 6432). */
+  postgresPoolMode: 'POSTGRES_POOL_MODE',
 
   /** Client id of the user-assigned managed identity (read by DefaultAzureCredential). */
   azureClientId: 'AZURE_CLIENT_ID',
 
   /** NCRONTAB schedule of the full gold rebuild timer (default: nightly at 02:30 UTC). */
   goldRefreshSchedule: 'GOLD_REFRESH_SCHEDULE',
+  /** NCRONTAB schedule of the health checks (default: hourly). */
+  healthCheckSchedule: 'HEALTH_CHECK_SCHEDULE',
+  /** Quarantined share of a dataset's rows over the last day above which its health check fails (default 0.05). */
+  healthQuarantineRate: 'HEALTH_QUARANTINE_RATE',
+  /** Attempts of one file version before a transient failure is given up on (marked failed; default 5). */
+  maxFileAttempts: 'MAX_FILE_ATTEMPTS',
   /** Minutes behind the newest customer update after which an update counts as late. */
   customersLatenessMinutes: 'CUSTOMERS_LATENESS_MINUTES',
   /** 'true' to show e-mail addresses unmasked in gold (default masked). */
@@ -154,6 +167,39 @@ export function customersLatenessMinutes(env: Env = process.env): number {
   const n = Number(raw);
   if (!Number.isFinite(n) || n < 0) throw new ConfigError(`${SETTINGS.customersLatenessMinutes} must be a number of minutes >= 0, got '${raw}'`);
   return n;
+}
+
+function positiveInt(env: Env, key: SettingKey, fallback: number): number {
+  const raw = get(env, key);
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new ConfigError(`${SETTINGS[key]} must be a whole number >= 1, got '${raw}'`);
+  return n;
+}
+
+/** Pool size of one instance (default 8: a local machine; Azure sets it from the connection budget). */
+export function postgresPoolMax(env: Env = process.env): number {
+  return positiveInt(env, 'postgresPoolMax', 8);
+}
+
+/** Through PgBouncer in transaction mode: no session state may outlive a transaction. */
+export function postgresTransactionPooling(env: Env = process.env): boolean {
+  return (get(env, 'postgresPoolMode') ?? '').toLowerCase() === 'transaction';
+}
+
+export function healthCheckSchedule(env: Env = process.env): string {
+  return get(env, 'healthCheckSchedule') ?? '0 0 * * * *';
+}
+
+export function healthQuarantineRate(env: Env = process.env): number {
+  const raw = get(env, 'healthQuarantineRate') ?? '0.05';
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0 || n > 1) throw new ConfigError(`${SETTINGS.healthQuarantineRate} must be a fraction between 0 and 1, got '${raw}'`);
+  return n;
+}
+
+export function maxFileAttempts(env: Env = process.env): number {
+  return positiveInt(env, 'maxFileAttempts', 5);
 }
 
 export function goldShowPii(env: Env = process.env): boolean {
