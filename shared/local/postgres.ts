@@ -207,9 +207,19 @@ function tail(file: string, lines = 200): string[] {
 
 /** The most telling line of a PostgreSQL / initdb log (the last FATAL / error), for a one-line message. */
 export function logReason(file: string): string | undefined {
-  const lines = tail(file);
-  const pick = [...lines].reverse().find((l) => /\b(FATAL|PANIC|ERROR):|initdb: error|could not|invalid/i.test(l)) ?? lines.at(-1);
-  return pick?.replace(/^\S+ \S+ \S+ \[\d+\] /, '').trim();
+  const lines = tail(file).map((l) => l.replace(/^\S+ \S+ \S+ \[\d+\] /, '').replace(/\s+/g, ' ').trim());
+  const lastIndex = (from: number, to: number, re: RegExp) => {
+    for (let i = to - 1; i >= from; i--) if (re.test(lines[i]!)) return i;
+    return -1;
+  };
+  const at = lastIndex(0, lines.length, /\b(FATAL|PANIC|ERROR):|initdb: error|could not|invalid/i);
+  if (at < 0) return lines.at(-1);
+  // "configuration file … contains errors" follows the line that says which setting is wrong.
+  if (/contains errors/.test(lines[at]!)) {
+    const cause = lastIndex(Math.max(0, at - 10), at, /invalid|unrecognized|syntax error/i);
+    if (cause >= 0) return lines[cause]!.replace(/^LOG:\s*/, '');
+  }
+  return lines[at];
 }
 
 function openLog(file: string): number {

@@ -481,7 +481,9 @@ export async function startLocalStack(options: StackOptions): Promise<LocalStack
     debug('stack: lock taken');
     const previous = readState(p);
     const knownPassword = currentPassword(p, previous);
-    if (previous && (await healthy(previous, knownPassword))) {
+    // Running services count only once the start that launched them completed (a start killed
+    // between launching PostgreSQL and creating the database left a cluster without it).
+    if (previous && existsSync(p.initialised) && (await healthy(previous, knownPassword))) {
       if (options.detached && previous.mode !== 'pinned') writeState(p, { ...previous, mode: 'pinned' });
       debug('stack: joining the running stack');
       const reused = { ...previous, mode: options.detached ? 'pinned' : previous.mode };
@@ -571,7 +573,7 @@ function explainStart(e: unknown, p: Paths, interrupted: NodeJS.Signals | undefi
   }
   const message = e instanceof Error ? e.message : String(e);
   const what = e instanceof StackError ? message : `could not start the local stack under ${p.home}: ${message.split('\n')[0]}`;
-  const err = new StackError(`${what} (nothing was left running; --verbose for details)`);
+  const err = new StackError(`${what} (nothing was left running)`);
   err.stack = `${err.message}\n${e instanceof Error ? e.stack : ''}`;
   return err;
 }
