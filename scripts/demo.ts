@@ -108,6 +108,10 @@ async function main(): Promise<void> {
 }
 
 main().catch((e) => {
-  console.error(e);
+  // One line saying what went wrong (a failed stack start says what to do); the stack trace only when asked for.
+  const verbose = process.argv.includes('--verbose') || /^(1|true|yes|on)$/i.test(process.env.MEDALLION_VERBOSE ?? '');
+  const message = e instanceof Error ? (e.message.split('\n').find((l) => l.trim()) ?? e.name) : String(e);
+  console.error(`demo failed: ${message}${verbose ? '' : ' (MEDALLION_VERBOSE=1 for details)'}`);
+  if (verbose) console.error(e instanceof Error ? e.stack : e);
   process.exit(1);
 });

