@@ -211,13 +211,13 @@ describe('the local stack (real Azurite + PostgreSQL, CLI in child processes)', 
   });
 
   it('a first start killed at each step (SIGINT or kill -9) is recovered by the next command', async () => {
-    const moments: { after: string; delay: number; signal: NodeJS.Signals }[] = [
+    const moments: { after: string; delay: number; signal: NodeJS.Signals; rebuilt?: boolean }[] = [
       { after: 'stack: starting Azurite', delay: 0, signal: 'SIGINT' },
       { after: 'stack: initialising PostgreSQL', delay: 300, signal: 'SIGINT' },
       { after: 'stack: starting PostgreSQL', delay: 0, signal: 'SIGINT' },
       { after: 'stack: starting Azurite', delay: 100, signal: 'SIGKILL' },
-      { after: 'stack: initialising PostgreSQL', delay: 300, signal: 'SIGKILL' },
-      { after: 'stack: starting PostgreSQL', delay: 50, signal: 'SIGKILL' },
+      { after: 'stack: initialising PostgreSQL', delay: 300, signal: 'SIGKILL', rebuilt: true },
+      { after: 'stack: starting PostgreSQL', delay: 50, signal: 'SIGKILL', rebuilt: true },
       { after: 'stack: creating the database', delay: 0, signal: 'SIGKILL' },
     ];
     for (const m of moments) {
@@ -240,6 +240,8 @@ describe('the local stack (real Azurite + PostgreSQL, CLI in child processes)', 
       const next = await cli(['sql', 'SELECT 42 AS answer'], home);
       expect(next.code, `${where}: the next command failed:\n${next.stderr}`).toBe(0);
       expect(next.stdout).toMatch(/42/);
+      if (m.rebuilt) expect(next.stderr, where).toMatch(/was left half-built by an interrupted first start: rebuilding it/);
+      expect(existsSync(path.join(home, 'postgres.initialising')), where).toBe(false);
       await noProcessesLeft(home);
     }
   });
@@ -253,6 +255,23 @@ describe('the local stack (real Azurite + PostgreSQL, CLI in child processes)', 
     expectOk(run);
     expect(run.stderr).toMatch(/was never completed \(its password was not saved\): moved it to .*postgres\.broken-/);
     expect(readdirSync(home).some((f) => f.startsWith('postgres.broken-'))).toBe(true);
+    await noProcessesLeft(home);
+  });
+
+  it('a home of an earlier version (password in stack.json) keeps its data', async () => {
+    const home = newHome();
+    expectOk(await cli(['sql', 'SELECT 1'], home));
+    const password = readFileSync(path.join(home, 'postgres.password'), 'utf8').trim();
+    const s = state(home);
+    unlinkSync(path.join(home, 'postgres.password'));
+    unlinkSync(path.join(home, 'postgres.initialised'));
+    writeFileSync(path.join(home, 'stack.json'), JSON.stringify({ blobPort: 10000, queuePort: 10001, tablePort: 10002, postgresPort: s.postgresPort, postgresPassword: password, detached: false }));
+    const controlFile = statSync(path.join(home, 'postgres', 'global', 'pg_control')).ino;
+    const run = await cli(['sql', 'SELECT 3 AS three'], home);
+    expectOk(run);
+    expect(run.stderr).not.toMatch(/half-built|never completed/);
+    expect(statSync(path.join(home, 'postgres', 'global', 'pg_control')).ino).toBe(controlFile);
+    expect(readFileSync(path.join(home, 'postgres.password'), 'utf8').trim()).toBe(password);
     await noProcessesLeft(home);
   });
 

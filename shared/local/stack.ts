@@ -40,9 +40,10 @@ export { StackError } from './postgres';
  *    a command never pulls the services from under another one still using them; 'pinned' after
  *    `medallion stack start` — it then runs until `medallion stack stop`, and commands never stop
  *    it.
- *  - postgres.password (0600) is written before initdb runs; postgres.initialised is written
- *    once the cluster and its database exist. A data folder without the latter is a half-built
- *    one (first start interrupted) and is rebuilt by the next start.
+ *  - postgres.password (0600) and postgres.initialising are written before initdb runs;
+ *    postgres.initialised once the cluster and its database exist (then postgres.initialising
+ *    goes). A data folder without postgres.initialised is a half-built one: deleted and rebuilt
+ *    when postgres.initialising names it (provably the platform's), else moved aside and rebuilt.
  *  - every process is recorded in stack.json the moment it is spawned, so whatever a command
  *    killed with -9 left behind is stopped by the next one before it starts anything.
  * A start interrupted by SIGINT/SIGTERM/SIGHUP stops what it started before the process exits;
@@ -122,6 +123,7 @@ export function stackPaths(home: string) {
     users: path.join(h, 'users'),
     password: path.join(h, 'postgres.password'),
     initialised: path.join(h, 'postgres.initialised'),
+    initialising: path.join(h, 'postgres.initialising'),
     azurite: path.join(h, 'azurite'),
     azuriteLog: path.join(h, 'azurite.log'),
     postgresLog: path.join(h, 'postgres.log'),
@@ -194,15 +196,27 @@ function writeState(p: Paths, s: StackState): void {
 }
 
 /** The password of the local PostgreSQL superuser, saved (0600) before the cluster is created. */
-function ensurePassword(p: Paths, legacy: string | undefined): { password: string; saved: boolean } {
+function ensurePassword(p: Paths): string {
   if (existsSync(p.password)) {
     const password = readFileSync(p.password, 'utf8').trim();
-    if (password) return { password, saved: true };
+    if (password) return password;
   }
-  const password = legacy ?? randomBytes(18).toString('base64url');
+  const password = randomBytes(18).toString('base64url');
   writeAtomic(p.password, `${password}\n`);
-  // Only a password file proves the folder is ours: earlier versions saved it after a successful start.
-  return { password, saved: false };
+  return password;
+}
+
+/**
+ * A home of an earlier version: its stack.json held the password of a cluster it had started.
+ * Recorded the current way (marker first: a crash in between leaves stack.json to redo it).
+ */
+function migrateLegacy(p: Paths, state: StackState | undefined): void {
+  if (!state?.postgresPassword || existsSync(p.password)) return;
+  const dataDir = path.join(p.home, 'postgres');
+  if (!existsSync(p.initialised) && existsSync(path.join(dataDir, 'PG_VERSION'))) {
+    writeAtomic(p.initialised, JSON.stringify({ dataDir, createdAt: new Date().toISOString() } satisfies InitMarker, null, 2));
+  }
+  writeAtomic(p.password, `${state.postgresPassword}\n`);
 }
 
 function urlFor(port: number, password: string): string {
@@ -356,7 +370,7 @@ function currentPassword(p: Paths, state: StackState | undefined): string | unde
  * folder left by an interrupted first start has been removed, or moved aside when it is not
  * provably the platform's own).
  */
-function inspectDataDir(p: Paths, layout: PgLayout, state: StackState | undefined, passwordWasSaved: boolean, log: (l: string) => void): 'ready' | 'fresh' {
+function inspectDataDir(p: Paths, layout: PgLayout, log: (l: string) => void): 'ready' | 'fresh' {
   const dataDir = layout.dataDir;
   const marker = readJson<InitMarker>(p.initialised);
   if (marker) {
@@ -365,18 +379,14 @@ function inspectDataDir(p: Paths, layout: PgLayout, state: StackState | undefine
       `the PostgreSQL data folder ${dataDir} is damaged or gone (PG_VERSION is missing): move it away and remove ${p.initialised} to start with an empty database, or restore it`,
     );
   }
-  // Earlier versions: a started stack recorded its password in stack.json.
-  if (state?.postgresPassword && existsSync(path.join(dataDir, 'PG_VERSION'))) {
-    writeAtomic(p.initialised, JSON.stringify({ dataDir, createdAt: new Date().toISOString() } satisfies InitMarker, null, 2));
-    return 'ready';
-  }
   if (isEmptyDir(dataDir)) {
     rmSync(dataDir, { recursive: true, force: true });
     return 'fresh';
   }
   // Half-built: initdb (or the first start) was interrupted.
-  if (passwordWasSaved) {
-    // The password is saved before initdb runs: this folder is provably one the platform was building.
+  if (readJson<InitMarker>(p.initialising)?.dataDir === dataDir) {
+    // postgres.initialising is written (after the password) before initdb runs and removed once the
+    // cluster and its database exist: this folder is provably one the platform was building.
     rmSync(dataDir, { recursive: true, force: true });
     log(`the PostgreSQL data folder ${dataDir} was left half-built by an interrupted first start: rebuilding it`);
   } else if (isExternalDataDir(p.home, dataDir)) {
@@ -529,14 +539,15 @@ export async function startLocalStack(options: StackOptions): Promise<LocalStack
     const queuePort = await freePort(blobPort === 10000 ? 10001 : (previous?.queuePort ?? undefined), [blobPort]);
     const tablePort = await freePort(blobPort === 10000 ? 10002 : (previous?.tablePort ?? undefined), [blobPort, queuePort]);
     const postgresPort = await freePort(options.postgresPort ?? previous?.postgresPort ?? 54329, [blobPort, queuePort, tablePort]);
-    const { password, saved } = ensurePassword(p, previous?.postgresPassword);
+    migrateLegacy(p, previous);
+    const password = ensurePassword(p);
     state = { blobPort, queuePort, tablePort, postgresPort, mode: options.detached ? 'pinned' : 'auto' };
     state.lakeConnectionString = azuriteConnectionString(blobPort, queuePort);
     state.databaseUrl = urlFor(postgresPort, password);
     writeState(p, state);
 
     layout = await resolveLayout(p.home, marker?.dataDir);
-    const condition = inspectDataDir(p, layout, previous, saved, log);
+    const condition = inspectDataDir(p, layout, log);
     const record = (key: 'azurite' | 'postgres' | 'initdb') => (ref: ProcessRef) => {
       started[key] = ref;
       state![key] = ref;
@@ -546,6 +557,7 @@ export async function startLocalStack(options: StackOptions): Promise<LocalStack
     debug('stack: starting Azurite');
     await startAzurite(p, state, record('azurite'), guard.signal);
     if (condition === 'fresh') {
+      writeAtomic(p.initialising, JSON.stringify({ dataDir: layout.dataDir, createdAt: new Date().toISOString() } satisfies InitMarker, null, 2));
       debug('stack: initialising PostgreSQL (initdb)');
       await initCluster(layout, password, p.postgresLog, record('initdb'), guard.signal);
       state.initdb = undefined;
@@ -558,6 +570,7 @@ export async function startLocalStack(options: StackOptions): Promise<LocalStack
       debug('stack: creating the database');
       await createDatabase(postgresPort, password, DATABASE);
       writeAtomic(p.initialised, JSON.stringify({ dataDir: layout.dataDir, createdAt: new Date().toISOString() } satisfies InitMarker, null, 2));
+      rmSync(p.initialising, { force: true });
     }
     guard.signal.throwIfAborted();
     debug('stack: up');
