@@ -1,5 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -87,7 +88,7 @@ function stackProcesses(home: string): { pid: number; cmdline: string }[] {
 
 async function noProcessesLeft(home: string): Promise<void> {
   // A process that is shutting down is given a moment.
-  const until = Date.now() + 5_000;
+  const until = Date.now() + 15_000;
   while (stackProcesses(home).length && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
   expect(stackProcesses(home).map((p) => p.cmdline)).toEqual([]);
 }
@@ -244,7 +245,7 @@ describe('the local stack (real Azurite + PostgreSQL, CLI in child processes)', 
       expect(existsSync(path.join(home, 'postgres.initialising')), where).toBe(false);
       await noProcessesLeft(home);
     }
-  });
+  }, 600_000);
 
   it('a data folder left with a password that was never saved (earlier versions) is moved aside and rebuilt', async () => {
     const home = newHome();
@@ -272,6 +273,32 @@ describe('the local stack (real Azurite + PostgreSQL, CLI in child processes)', 
     expect(run.stderr).not.toMatch(/half-built|never completed/);
     expect(statSync(path.join(home, 'postgres', 'global', 'pg_control')).ino).toBe(controlFile);
     expect(readFileSync(path.join(home, 'postgres.password'), 'utf8').trim()).toBe(password);
+    await noProcessesLeft(home);
+  });
+
+  it('ports taken by another program: the stack moves to free ones', async () => {
+    const home = newHome();
+    expectOk(await cli(['sql', 'SELECT 1'], home));
+    const before = JSON.parse(readFileSync(path.join(home, 'stack.json'), 'utf8')) as { blobPort: number; postgresPort: number };
+    const servers = await Promise.all(
+      [before.blobPort, before.postgresPort].map(
+        (port) =>
+          new Promise<net.Server>((resolve, reject) => {
+            const server = net.createServer((socket) => socket.destroy());
+            server.once('error', reject);
+            server.listen(port, '127.0.0.1', () => resolve(server));
+          }),
+      ),
+    );
+    try {
+      const run = await cli(['sql', 'SELECT 5 AS five'], home);
+      expectOk(run);
+      const after = JSON.parse(readFileSync(path.join(home, 'stack.json'), 'utf8')) as { blobPort: number; postgresPort: number };
+      expect(after.blobPort).not.toBe(before.blobPort);
+      expect(after.postgresPort).not.toBe(before.postgresPort);
+    } finally {
+      await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+    }
     await noProcessesLeft(home);
   });
 

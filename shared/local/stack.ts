@@ -226,8 +226,9 @@ function urlFor(port: number, password: string): string {
   return url.toString();
 }
 
-function userFile(p: Paths, pid = process.pid): string {
-  return path.join(p.users, `${pid}.json`);
+/** One file per join (a process may join the same stack twice): users/<pid>-<random>.json. */
+function newUserFile(p: Paths): string {
+  return path.join(p.users, `${process.pid}-${randomBytes(4).toString('hex')}.json`);
 }
 
 /** Live commands using the stack (files of dead ones are removed). */
@@ -411,16 +412,16 @@ function inspectDataDir(p: Paths, layout: PgLayout, log: (l: string) => void): '
  * stack is marked `stopping`, so no command joins it while it shuts down; the next start waits
  * for it to be gone.
  */
-async function leaveStack(p: Paths, how: 'wait' | 'signal', debug: (l: string) => void): Promise<void> {
+async function leaveStack(p: Paths, user: string, how: 'wait' | 'signal', debug: (l: string) => void): Promise<void> {
   let lock: Lock;
   try {
     lock = await acquireLock(p.lock, { timeoutMs: 60_000 });
   } catch {
-    rmSync(userFile(p), { force: true });
+    rmSync(user, { force: true });
     return;
   }
   try {
-    rmSync(userFile(p), { force: true });
+    rmSync(user, { force: true });
     if (stopIfUnused(p, how, debug) && how === 'wait') {
       await stopRecorded(readState(p), undefined);
       finishStop(p);
@@ -450,7 +451,7 @@ function finishStop(p: Paths): void {
 }
 
 /** Handlers that make this process leave the stack when it ends without calling stop(). */
-function leaveOnExit(p: Paths, leave: (how: 'wait' | 'signal') => Promise<void>) {
+function leaveOnExit(p: Paths, user: string, leave: (how: 'wait' | 'signal') => Promise<void>) {
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   const onSignal = (sig: NodeJS.Signals) => {
     // A program with its own handler (medallion dev) shuts down gracefully and calls stop() itself.
@@ -459,7 +460,7 @@ function leaveOnExit(p: Paths, leave: (how: 'wait' | 'signal') => Promise<void>)
   };
   // process.exit() without stop(): leave synchronously, best effort (never waits for the lock).
   const onExit = () => {
-    rmSync(userFile(p), { force: true });
+    rmSync(user, { force: true });
     const lock = tryLockNow(p.lock);
     if (!lock) return;
     try {
@@ -478,14 +479,15 @@ function leaveOnExit(p: Paths, leave: (how: 'wait' | 'signal') => Promise<void>)
 
 function join(p: Paths, state: StackState, password: string, owned: boolean, debug: (l: string) => void): LocalStack {
   mkdirSync(p.users, { recursive: true });
-  writeAtomic(userFile(p), JSON.stringify(processRef(process.pid)));
+  const user = newUserFile(p);
+  writeAtomic(user, JSON.stringify(processRef(process.pid)));
   let left: Promise<void> | undefined;
   const leave = (how: 'wait' | 'signal'): Promise<void> =>
     (left ??= (async () => {
       disarm();
-      await leaveStack(p, how, debug);
+      await leaveStack(p, user, how, debug);
     })());
-  const disarm = leaveOnExit(p, leave);
+  const disarm = leaveOnExit(p, user, leave);
   return {
     home: p.home,
     lakeConnectionString: azuriteConnectionString(state.blobPort, state.queuePort),
