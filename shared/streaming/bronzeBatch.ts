@@ -21,14 +21,14 @@ export const CUSTOMERS_BRONZE_PREFIX = 'customers/';
 /** Digits of a zero-padded sequence number: int64 fits in 19, names sort in sequence order. */
 const SEQ_DIGITS = 20;
 
-function seqText(v: number | string | bigint): string {
+export function seqText(v: number | string | bigint): string {
   const s = typeof v === 'bigint' ? v.toString() : typeof v === 'number' ? (Number.isSafeInteger(v) ? String(v) : '') : v.trim();
   if (!/^\d{1,19}$/.test(s)) throw new Error(`not an Event Hubs sequence number: ${String(v)}`);
   return s.padStart(SEQ_DIGITS, '0');
 }
 
 /** An enqueued time; ISO text without a zone is UTC (the host's DateTime text may carry none). */
-function timeOf(v: Date | string): Date {
+export function timeOf(v: Date | string): Date {
   const text = typeof v === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?$/.test(v.trim()) ? `${v.trim()}Z` : v;
   const d = text instanceof Date ? text : new Date(text);
   if (Number.isNaN(d.getTime())) throw new Error(`not an enqueued time: ${String(v)}`);
