@@ -158,8 +158,28 @@ param postgresHighAvailability string = 'Disabled'
 @description('Optional. Name of the platform database.')
 param postgresDatabaseName string = 'medallion'
 
-@description('Optional. Further Entra administrators of PostgreSQL, e.g. yourself: [{ objectId, principalName, principalType }].')
+@description('Optional. Object id of the PostgreSQL Microsoft Entra administrator, who runs the deploy-time migration (infra/hooks/postprovision) with its own token. Empty: principalId, the deployer (AZURE_PRINCIPAL_ID). Never the app identity.')
+param postgresAdminObjectId string = ''
+
+@description('Required. Name of the PostgreSQL Entra administrator as Entra knows it: your user principal name (az ad signed-in-user show --query userPrincipalName -o tsv), or the display name of a group or of the pipeline\'s service principal (MEDALLION_POSTGRES_ADMIN_NAME).')
+@minLength(1)
+param postgresAdminName string
+
+@description('Optional. Type of the PostgreSQL Entra administrator. Empty: principalType.')
+@allowed([
+  ''
+  'User'
+  'Group'
+  'ServicePrincipal'
+])
+param postgresAdminType string = ''
+
+@description('Optional. Further Entra administrators of PostgreSQL: [{ objectId, principalName, principalType }]. Never the app identity.')
 param postgresAdditionalAdministrators array = []
+
+@description('Optional. PostgreSQL connections kept free for the administrator, the migration and tools; the app\'s pool sizes are derived from what remains.')
+@minValue(0)
+param postgresConnectionHeadroom int = 5
 
 @description('Optional. public only: extra PostgreSQL firewall rules, [{ name, startIpAddress, endIpAddress }].')
 param postgresFirewallRules array = []
@@ -185,12 +205,12 @@ param vnetAddressPrefix string = '10.40.0.0/16'
 // Function app
 // ------------------------------------------------------------------------------------------
 
-@description('Optional. Node.js version of the function app.')
+@description('Optional. Node.js major version of the function app: 22 is the newest LTS that Azure Functions supports GA on Flex Consumption; 24 is in preview there.')
 @allowed([
-  '20'
   '22'
+  '24'
 ])
-param nodeVersion string = '20'
+param nodeVersion string = '22'
 
 @description('Optional. Memory per function app instance, in MB.')
 @allowed([
@@ -200,10 +220,10 @@ param nodeVersion string = '20'
 ])
 param instanceMemoryMB int = 2048
 
-@description('Optional. Maximum number of function app instances.')
-@minValue(40)
+@description('Optional. Maximum number of instances of each per-function scale group (1 to 1000). Each instance\'s PostgreSQL pool (POSTGRES_POOL_MAX) is derived from it and the server\'s connection limit; with Standard_B1ms more than 10 does not fit (see the AZURE_POSTGRES_CONNECTION_BUDGET_FITS output).')
+@minValue(1)
 @maxValue(1000)
-param maximumInstanceCount int = 40
+param maximumInstanceCount int = 10
 
 @description('Optional. NCRONTAB schedule (UTC) of the full gold rebuild.')
 param goldRefreshSchedule string = '0 30 2 * * *'
@@ -214,6 +234,16 @@ param customersLatenessMinutes int = 10
 
 @description('Optional. Show e-mail addresses unmasked in gold.')
 param goldShowPii bool = false
+
+@description('Optional. NCRONTAB schedule (UTC) of the health checks (HEALTH_CHECK_SCHEDULE).')
+param healthCheckSchedule string = '0 0 * * * *'
+
+@description('Optional. Quarantined share of a dataset\'s rows over the last day above which its health check fails (HEALTH_QUARANTINE_RATE), a fraction written as text.')
+param healthQuarantineRate string = '0.05'
+
+@description('Optional. Attempts of one file version before a transient failure marks it failed (MAX_FILE_ATTEMPTS).')
+@minValue(1)
+param maxFileAttempts int = 5
 
 // ------------------------------------------------------------------------------------------
 // Monitoring
@@ -241,6 +271,11 @@ param functionFailureThreshold int = 0
 // ------------------------------------------------------------------------------------------
 
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var postgresAdmin = {
+  objectId: !empty(postgresAdminObjectId) ? postgresAdminObjectId : principalId
+  principalName: postgresAdminName
+  principalType: !empty(postgresAdminType) ? postgresAdminType : principalType
+}
 var allTags = union(tags, { 'azd-env-name': environmentName })
 var isPrivate = networkAccess == 'private'
 
@@ -342,6 +377,19 @@ module network 'app/network.bicep' = if (isPrivate) {
   }
 }
 
+// Pool size per instance, PgBouncer or not, PgBouncer's parameters and the app role's connection
+// limit, all derived from the SKU's max_connections and the scale-out limit (formula in the module).
+module connectionBudget 'app/connection-budget.bicep' = {
+  name: 'connection-budget'
+  scope: rg
+  params: {
+    skuName: postgresSkuName
+    skuTier: postgresSkuTier
+    maximumInstanceCount: maximumInstanceCount
+    headroomConnections: postgresConnectionHeadroom
+  }
+}
+
 module postgres 'app/postgres.bicep' = {
   name: 'postgres'
   scope: rg
@@ -357,12 +405,16 @@ module postgres 'app/postgres.bicep' = {
     geoRedundantBackup: postgresGeoRedundantBackup
     highAvailabilityMode: postgresHighAvailability
     databaseName: postgresDatabaseName
-    administratorObjectId: identity.outputs.principalId
-    administratorPrincipalName: identity.outputs.name
+    administratorObjectId: postgresAdmin.objectId
+    administratorPrincipalName: postgresAdmin.principalName
+    administratorPrincipalType: postgresAdmin.principalType
     additionalAdministrators: postgresAdditionalAdministrators
     networkAccess: networkAccess
     firewallRules: postgresFirewallRules
     allowedExtensions: postgresAllowedExtensions
+    pgbouncerEnabled: connectionBudget.outputs.pgbouncerEnabled
+    pgbouncerDefaultPoolSize: connectionBudget.outputs.pgbouncerDefaultPoolSize
+    pgbouncerMaxClientConn: connectionBudget.outputs.pgbouncerMaxClientConn
     delegatedSubnetResourceId: isPrivate
       ? resourceId(subscription().subscriptionId, rg.name, 'Microsoft.Network/virtualNetworks/subnets', names.vnet, postgresSubnetName)
       : ''
@@ -437,6 +489,9 @@ module functionApp 'app/functionapp.bicep' = {
     postgresHost: postgres.outputs.fullyQualifiedDomainName
     postgresDatabase: postgres.outputs.databaseName
     postgresUser: identity.outputs.name
+    postgresPort: connectionBudget.outputs.port
+    postgresPoolMax: connectionBudget.outputs.poolMax
+    postgresPoolMode: connectionBudget.outputs.poolMode
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     nodeVersion: nodeVersion
     instanceMemoryMB: instanceMemoryMB
@@ -444,6 +499,9 @@ module functionApp 'app/functionapp.bicep' = {
     goldRefreshSchedule: goldRefreshSchedule
     customersLatenessMinutes: customersLatenessMinutes
     goldShowPii: goldShowPii
+    healthCheckSchedule: healthCheckSchedule
+    healthQuarantineRate: healthQuarantineRate
+    maxFileAttempts: maxFileAttempts
     virtualNetworkSubnetId: isPrivate
       ? resourceId(subscription().subscriptionId, rg.name, 'Microsoft.Network/virtualNetworks/subnets', names.vnet, functionsSubnetName)
       : ''
@@ -513,8 +571,32 @@ output POSTGRES_HOST string = postgres.outputs.fullyQualifiedDomainName
 @description('Name of the platform database.')
 output POSTGRES_DATABASE string = postgres.outputs.databaseName
 
-@description('Entra principal the function app logs in to PostgreSQL as.')
+@description('PostgreSQL application role the function app logs in as (created by the postprovision hook; named after the app identity).')
 output POSTGRES_USER string = identity.outputs.name
+
+@description('Object id of the app identity: the postprovision hook maps the application role to it (pgaadauth_create_principal_with_oid).')
+output AZURE_PLATFORM_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
+
+@description('Entra administrator of PostgreSQL: the postprovision hook connects as this principal.')
+output AZURE_POSTGRES_ADMIN_NAME string = postgres.outputs.administratorName
+
+@description('Object id of the Entra administrator of PostgreSQL.')
+output AZURE_POSTGRES_ADMIN_OBJECT_ID string = postgresAdmin.objectId
+
+@description('CONNECTION LIMIT the postprovision hook sets on the application role.')
+output POSTGRES_APP_CONNECTION_LIMIT int = connectionBudget.outputs.appRoleConnectionLimit
+
+@description('Port the app connects to (6432: PgBouncer).')
+output POSTGRES_PORT int = connectionBudget.outputs.port
+
+@description('Pool size of one app instance (POSTGRES_POOL_MAX).')
+output POSTGRES_POOL_MAX int = connectionBudget.outputs.poolMax
+
+@description('Connections the app opens with every scale group at maximumInstanceCount, against the budget it may use.')
+output AZURE_POSTGRES_CONNECTION_BUDGET string = '${connectionBudget.outputs.worstCaseConnections} of ${connectionBudget.outputs.connectionBudget}'
+
+@description('False when the app can open more connections than the budget (lower maximumInstanceCount or choose a larger SKU); the postprovision hook warns.')
+output AZURE_POSTGRES_CONNECTION_BUDGET_FITS bool = connectionBudget.outputs.fits
 
 @description('Name of the Application Insights component.')
 output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsName

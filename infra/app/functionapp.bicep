@@ -52,18 +52,41 @@ param postgresHost string
 @description('Required. Name of the platform database.')
 param postgresDatabase string
 
-@description('Required. Entra principal name the identity logs in to PostgreSQL as (the identity\'s name).')
+@description('Required. PostgreSQL role the app logs in as (POSTGRES_USER): the application role the deploy-time migration (infra/hooks/postprovision) creates for the identity, named after it. Not an administrator.')
 param postgresUser string
+
+@description('Optional. Port the app connects to (POSTGRES_PORT): 6432 is the server\'s built-in PgBouncer, 5432 PostgreSQL itself. Derived by connection-budget.bicep.')
+@allowed([
+  5432
+  6432
+])
+param postgresPort int = 5432
+
+@description('Optional. Connections one instance may open (POSTGRES_POOL_MAX), derived by connection-budget.bicep from the server\'s connection limit and maximumInstanceCount.')
+@minValue(1)
+param postgresPoolMax int = 1
+
+@description('Optional. POSTGRES_POOL_MODE: transaction when the app connects through PgBouncer in transaction mode, empty when it connects to PostgreSQL directly.')
+@allowed([
+  ''
+  'transaction'
+])
+param postgresPoolMode string = ''
 
 @description('Required. Name of the Application Insights component.')
 param applicationInsightsName string
 
-@description('Optional. Node.js version of the app.')
+// Node.js 20 reached end of life on 2026-04-30. Flex Consumption supports "Node.js 20, Node.js 22"
+// (https://learn.microsoft.com/azure/azure-functions/flex-consumption-plan#supported-language-stack-versions),
+// and the language support table lists Node.js 22 as GA (end of support April 30, 2027) and Node.js 24
+// as Preview (https://learn.microsoft.com/azure/azure-functions/supported-languages?pivots=programming-language-javascript).
+// 22 is therefore the newest LTS that is GA on this plan; 24 is allowed for when it goes GA on Flex.
+@description('Optional. Node.js major version of the app (functionAppConfig.runtime.version). 22: the newest LTS Azure Functions supports GA on Flex Consumption; 24 is in preview there (check the supported languages page before choosing it).')
 @allowed([
-  '20'
   '22'
+  '24'
 ])
-param nodeVersion string = '20'
+param nodeVersion string = '22'
 
 @description('Optional. Memory of each instance in MB; CPU is allotted in proportion (512 MB = 0.25 vCPU, 2048 MB = 1 vCPU, 4096 MB = 2 vCPU).')
 @allowed([
@@ -73,10 +96,13 @@ param nodeVersion string = '20'
 ])
 param instanceMemoryMB int = 2048
 
-@description('Optional. Upper bound on the number of instances the app scales out to.')
-@minValue(40)
+// "Currently the lowest maximum instance count value is 1, and the highest supported maximum instance
+// count value is 1000" - and it applies to each per-function scale group:
+// https://learn.microsoft.com/azure/azure-functions/event-driven-scaling#limit-scale-out
+@description('Optional. Upper bound on the instances of each per-function scale group (1 to 1000). The PostgreSQL pool size of each instance is derived from it (connection-budget.bicep).')
+@minValue(1)
 @maxValue(1000)
-param maximumInstanceCount int = 40
+param maximumInstanceCount int = 10
 
 @description('Optional. NCRONTAB schedule of the full gold rebuild (GOLD_REFRESH_SCHEDULE), in UTC.')
 param goldRefreshSchedule string = '0 30 2 * * *'
@@ -87,6 +113,16 @@ param customersLatenessMinutes int = 10
 
 @description('Optional. Show e-mail addresses unmasked in gold (GOLD_SHOW_PII).')
 param goldShowPii bool = false
+
+@description('Optional. NCRONTAB schedule of the health checks (HEALTH_CHECK_SCHEDULE), in UTC; default hourly.')
+param healthCheckSchedule string = '0 0 * * * *'
+
+@description('Optional. Quarantined share of a dataset\'s rows over the last day above which its health check fails (HEALTH_QUARANTINE_RATE), a fraction between 0 and 1 written as text, e.g. \'0.05\'.')
+param healthQuarantineRate string = '0.05'
+
+@description('Optional. Attempts of one file version before a transient failure is given up on and the file is marked failed (MAX_FILE_ATTEMPTS).')
+@minValue(1)
+param maxFileAttempts int = 5
 
 @description('Optional. DuckDB memory limit for one file\'s transform (MEDALLION_ENGINE_MEMORY). Empty derives it from instanceMemoryMB.')
 param engineMemoryLimit string = ''
@@ -200,10 +236,15 @@ var appSettings = {
   EVENTHUB_NAME: eventHubName
   EVENTHUB_CONSUMER_GROUP: eventHubConsumerGroup
 
-  // PostgreSQL with an Entra token for the identity.
+  // PostgreSQL with an Entra token for the identity, as its application role (not an administrator).
   POSTGRES_HOST: postgresHost
   POSTGRES_DATABASE: postgresDatabase
   POSTGRES_USER: postgresUser
+  // The connection budget (connection-budget.bicep): pool size per instance, and PgBouncer's port and
+  // pool mode on General Purpose / Memory Optimized (https://learn.microsoft.com/azure/postgresql/connectivity/concepts-pgbouncer).
+  POSTGRES_PORT: string(postgresPort)
+  POSTGRES_POOL_MAX: string(postgresPoolMax)
+  POSTGRES_POOL_MODE: postgresPoolMode
 
   // DefaultAzureCredential picks the user-assigned identity with this.
   AZURE_CLIENT_ID: identityClientId
@@ -212,6 +253,9 @@ var appSettings = {
   GOLD_REFRESH_SCHEDULE: goldRefreshSchedule
   CUSTOMERS_LATENESS_MINUTES: string(customersLatenessMinutes)
   GOLD_SHOW_PII: goldShowPii ? 'true' : 'false'
+  HEALTH_CHECK_SCHEDULE: healthCheckSchedule
+  HEALTH_QUARANTINE_RATE: healthQuarantineRate
+  MAX_FILE_ATTEMPTS: string(maxFileAttempts)
   MEDALLION_ENGINE_MEMORY: empty(engineMemoryLimit) ? derivedEngineMemory[string(instanceMemoryMB)] : engineMemoryLimit
   MEDALLION_ENGINE_THREADS: derivedEngineThreads[string(instanceMemoryMB)]
 }

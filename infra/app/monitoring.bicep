@@ -1,5 +1,5 @@
 metadata name = 'Monitoring'
-metadata description = 'Log Analytics workspace, Application Insights with Entra-only ingestion, log alert rules for function failures and for the quarantine rate, and the per-dataset workbook.'
+metadata description = 'Log Analytics workspace, Application Insights with Entra-only ingestion, log alert rules for function failures, failed files (any dataset, misrouted ones included), the quarantine rate and failed health checks, and the per-dataset workbook.'
 
 @description('Required. Name of the Log Analytics workspace.')
 param logAnalyticsName string
@@ -47,6 +47,11 @@ var notify = !empty(alertEmailAddress)
 
 // One record per processed file, written by the code as a customEvent or as a trace named
 // `medallion.file` (properties in customDimensions, or a JSON object in the trace message).
+// Every record counts, also those of files no dataset owns (logged with dataset null): they are
+// shown as '(no dataset)' so misrouted files reach the workbook and the alerts. A record is told
+// from other traces that mention the name by its status, which every file record carries.
+// host.json keeps Trace and Event out of adaptive sampling, so no record is sampled away
+// (excludedTypes: https://learn.microsoft.com/azure/azure-functions/functions-host-json#applicationinsightssamplingsettings).
 var fileEventsKql = '''
 let files = union isfuzzy=true
     (customEvents
@@ -55,10 +60,10 @@ let files = union isfuzzy=true
     (traces
     | where message contains 'medallion.file'
     | extend j = indexof(message, '{')
-    | extend p = iff(isnotempty(customDimensions.dataset), customDimensions, iff(j >= 0, parse_json(substring(message, j)), dynamic(null)))
+    | extend p = iff(isnotempty(customDimensions.status), customDimensions, iff(j >= 0, parse_json(substring(message, j)), dynamic(null)))
     | project-away j)
-| where isnotempty(p.dataset)
-| extend dataset = tostring(p.dataset), status = tostring(p.status), path = tostring(p.path),
+| where isnotempty(p.status)
+| extend dataset = iff(isempty(tostring(p.dataset)), '(no dataset)', tostring(p.dataset)), status = tostring(p.status), path = tostring(p.path),
     rows_read = tolong(p.rows_read), rows_silver = tolong(p.rows_silver), rows_quarantined = tolong(p.rows_quarantined);
 '''
 
@@ -78,6 +83,37 @@ union isfuzzy=true
     (files
     | where status == 'failed'
     | project timestamp, source = strcat('file:', dataset))
+'''
+
+// Failed files of any dataset, misrouted ones ('(no dataset)') included.
+var failedFilesKql = '''
+files
+| where status == 'failed'
+| project timestamp, dataset, path
+'''
+
+// One record per health check result, written by the code as a trace (or customEvent) named
+// `medallion.health` with customDimensions { check, dataset, status ('pass' | 'fail'), value,
+// threshold, message }.
+var healthChecksKql = '''
+let checks = union isfuzzy=true
+    (customEvents
+    | where name == 'medallion.health'
+    | extend p = customDimensions),
+    (traces
+    | where message contains 'medallion.health'
+    | extend j = indexof(message, '{')
+    | extend p = iff(isnotempty(customDimensions.status), customDimensions, iff(j >= 0, parse_json(substring(message, j)), dynamic(null)))
+    | project-away j)
+| where isnotempty(p.status)
+| extend check = tostring(p.check), dataset = iff(isempty(tostring(p.dataset)), '(no dataset)', tostring(p.dataset)), status = tostring(p.status),
+    value = tostring(p.value), threshold = tostring(p.threshold), detail = tostring(p.message);
+'''
+
+var failedHealthChecksKql = '''
+checks
+| where status == 'fail'
+| project timestamp, check, dataset, value, threshold, detail
 '''
 
 resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
@@ -200,6 +236,110 @@ resource quarantineRateAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01'
           operator: 'GreaterThan'
           threshold: 0
           dimensions: [
+            {
+              name: 'dataset'
+              operator: 'Include'
+              values: [
+                '*'
+              ]
+            }
+          ]
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    autoMitigate: true
+    actions: {
+      actionGroups: notify ? [resourceId('Microsoft.Insights/actionGroups', actionGroupName)] : []
+    }
+  }
+  dependsOn: [
+    actionGroup
+  ]
+}
+
+resource failedFilesAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
+  name: 'alert-failed-files-${applicationInsightsName}'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: 'Medallion: failed files'
+    description: 'Files logged with status failed in the last evaluation window, per dataset; files no dataset owns count as \'(no dataset)\'.'
+    severity: 1
+    enabled: true
+    evaluationFrequency: alertWindow
+    windowSize: alertWindow
+    scopes: [
+      appInsights.id
+    ]
+    criteria: {
+      allOf: [
+        {
+          query: '${fileEventsKql}${failedFilesKql}'
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: 0
+          dimensions: [
+            {
+              name: 'dataset'
+              operator: 'Include'
+              values: [
+                '*'
+              ]
+            }
+          ]
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    autoMitigate: true
+    actions: {
+      actionGroups: notify ? [resourceId('Microsoft.Insights/actionGroups', actionGroupName)] : []
+    }
+  }
+  dependsOn: [
+    actionGroup
+  ]
+}
+
+// Any health check with status 'fail' in the last hour (the checks run hourly by default).
+resource healthCheckAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
+  name: 'alert-health-check-${applicationInsightsName}'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: 'Medallion: health check failed'
+    description: 'A health check (medallion.health) reported status fail in the last hour.'
+    severity: 2
+    enabled: true
+    evaluationFrequency: alertWindow
+    windowSize: 'PT1H'
+    scopes: [
+      appInsights.id
+    ]
+    criteria: {
+      allOf: [
+        {
+          query: '${healthChecksKql}${failedHealthChecksKql}'
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: 0
+          dimensions: [
+            {
+              name: 'check'
+              operator: 'Include'
+              values: [
+                '*'
+              ]
+            }
             {
               name: 'dataset'
               operator: 'Include'

@@ -1,5 +1,5 @@
 metadata name = 'PostgreSQL'
-metadata description = 'PostgreSQL Flexible Server with Microsoft Entra authentication only (password authentication disabled), the function identity as Entra administrator, the platform database, TLS required, and public (firewall) or private (VNet) access.'
+metadata description = 'PostgreSQL Flexible Server with Microsoft Entra authentication only (password authentication disabled), a separate Entra administrator (the deploying person, group or pipeline, never the app identity), the platform database, TLS required, the built-in PgBouncer on General Purpose and Memory Optimized, and public (firewall) or private (VNet) access.'
 
 @description('Required. Name of the server (3-63 lowercase letters, digits and hyphens, globally unique).')
 @minLength(3)
@@ -64,11 +64,24 @@ param highAvailabilityMode string = 'Disabled'
 @description('Optional. Name of the platform database (POSTGRES_DATABASE).')
 param databaseName string = 'medallion'
 
-@description('Required. Object (principal) id of the function app identity, made Entra administrator of the server.')
+// The administrator runs the deploy-time migration with its own token; the app identity gets a
+// plain application role from that migration (pgaadauth_create_principal_with_oid(..., isAdmin =>
+// false, ...)), never azure_pg_admin:
+// https://learn.microsoft.com/azure/postgresql/flexible-server/how-to-manage-azure-ad-users
+@description('Required. Object id of the Microsoft Entra administrator of the server: the person, group or pipeline principal that runs the deploy-time migration. Must not be the app identity.')
 param administratorObjectId string
 
-@description('Required. Name of the function app identity; the role it logs in as (POSTGRES_USER).')
+@description('Required. Name of that principal as Entra knows it: a user\'s user principal name, a group\'s or service principal\'s display name.')
+@minLength(1)
 param administratorPrincipalName string
+
+@description('Optional. Type of the administrator principal.')
+@allowed([
+  'User'
+  'Group'
+  'ServicePrincipal'
+])
+param administratorPrincipalType string = 'User'
 
 @description('Optional. Further Entra administrators, e.g. your own account or an admin group: [{ objectId, principalName, principalType: User | Group | ServicePrincipal }].')
 param additionalAdministrators array = []
@@ -94,6 +107,17 @@ param privateDnsZoneResourceId string = ''
 
 @description('Optional. Extensions to allow-list (azure.extensions), e.g. [\'PGCRYPTO\']. Empty leaves the server default.')
 param allowedExtensions array = []
+
+@description('Optional. Enable the built-in PgBouncer (port 6432, transaction pooling). It exists on GeneralPurpose and MemoryOptimized only; connection-budget.bicep decides.')
+param pgbouncerEnabled bool = false
+
+@description('Optional. PgBouncer only: pgbouncer.default_pool_size, server connections per user/database pair.')
+@minValue(1)
+param pgbouncerDefaultPoolSize int = 50
+
+@description('Optional. PgBouncer only: pgbouncer.max_client_conn, client connections PgBouncer accepts.')
+@minValue(1)
+param pgbouncerMaxClientConn int = 5000
 
 var isPrivate = networkAccess == 'private'
 
@@ -174,12 +198,12 @@ resource database 'Microsoft.DBforPostgreSQL/flexibleServers/databases@2024-08-0
   ]
 }
 
-resource functionIdentityAdmin 'Microsoft.DBforPostgreSQL/flexibleServers/administrators@2024-08-01' = {
+resource entraAdmin 'Microsoft.DBforPostgreSQL/flexibleServers/administrators@2024-08-01' = {
   parent: server
   name: administratorObjectId
   properties: {
     principalName: administratorPrincipalName
-    principalType: 'ServicePrincipal'
+    principalType: administratorPrincipalType
     tenantId: tenant().tenantId
   }
   dependsOn: [
@@ -198,7 +222,7 @@ resource extraAdmins 'Microsoft.DBforPostgreSQL/flexibleServers/administrators@2
       tenantId: tenant().tenantId
     }
     dependsOn: [
-      functionIdentityAdmin
+      entraAdmin
     ]
   }
 ]
@@ -211,7 +235,7 @@ resource requireSecureTransport 'Microsoft.DBforPostgreSQL/flexibleServers/confi
     source: 'user-override'
   }
   dependsOn: [
-    functionIdentityAdmin
+    entraAdmin
     extraAdmins
   ]
 }
@@ -228,6 +252,46 @@ resource extensions 'Microsoft.DBforPostgreSQL/flexibleServers/configurations@20
   ]
 }
 
+// Built-in PgBouncer, configured through server parameters ("change the pgbouncer.enabled setting to
+// true. There's no need to restart the server"; parameters and defaults in the same page):
+// https://learn.microsoft.com/azure/postgresql/connectivity/concepts-pgbouncer#enable-and-configure-pgbouncer
+// Transaction pooling is the documented recommendation ("we recommend transaction pooling for most
+// users"). Chained like everything else: one management operation at a time.
+var pgbouncerParameters = [
+  {
+    name: 'pgbouncer.enabled'
+    value: 'true'
+  }
+  {
+    name: 'pgbouncer.pool_mode'
+    value: 'transaction'
+  }
+  {
+    name: 'pgbouncer.default_pool_size'
+    value: string(pgbouncerDefaultPoolSize)
+  }
+  {
+    name: 'pgbouncer.max_client_conn'
+    value: string(pgbouncerMaxClientConn)
+  }
+]
+
+@batchSize(1)
+resource pgbouncer 'Microsoft.DBforPostgreSQL/flexibleServers/configurations@2024-08-01' = [
+  for parameter in pgbouncerParameters: if (pgbouncerEnabled) {
+    parent: server
+    name: parameter.name
+    properties: {
+      value: parameter.value
+      source: 'user-override'
+    }
+    dependsOn: [
+      requireSecureTransport
+      extensions
+    ]
+  }
+]
+
 @description('Name of the server.')
 output name string = server.name
 
@@ -239,3 +303,6 @@ output fullyQualifiedDomainName string = server.properties.fullyQualifiedDomainN
 
 @description('Name of the platform database (POSTGRES_DATABASE).')
 output databaseName string = database.name
+
+@description('Name of the Entra administrator (the psql user of the deploy-time migration).')
+output administratorName string = entraAdmin.properties.principalName

@@ -1,5 +1,5 @@
 metadata name = 'Role assignments'
-metadata description = 'Every data-plane permission of the platform, each assignment named guid(scope, principal, role): the function identity on the lake, the host storage, Event Hubs and Application Insights; the Event Grid system topic on the lake (dead letters); and, optionally, the deploying user.'
+metadata description = 'Every data-plane permission of the platform, each assignment named guid(scope, principal, role): the function identity on the lake, the host storage, Event Hubs (receive only) and Application Insights; the Event Grid system topic on the lake (dead letters); and, optionally, the deploying user.'
 
 @description('Required. Object (principal) id of the function app identity.')
 param identityPrincipalId string
@@ -131,16 +131,9 @@ resource eventHubsDataReceiver 'Microsoft.Authorization/roleAssignments@2022-04-
   }
 }
 
-resource eventHubsDataSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(eventHubsNamespace.id, identityPrincipalId, roles.eventHubsDataSender)
-  scope: eventHubsNamespace
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.eventHubsDataSender)
-    principalId: identityPrincipalId
-    principalType: 'ServicePrincipal'
-    description: 'Function app: send to the customers hub.'
-  }
-}
+// No Azure Event Hubs Data Sender for the app: no function sends events (least privilege). Data
+// Receiver is what the Event Hubs trigger needs with an identity-based connection:
+// https://learn.microsoft.com/azure/azure-functions/functions-bindings-event-hubs-trigger#identity-based-connections
 
 // ---- Function identity on Application Insights (Entra-authenticated telemetry ingestion).
 

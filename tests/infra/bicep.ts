@@ -236,6 +236,42 @@ export class BicepFile {
         if (p?.defaultValue) return this.evaluate(p.defaultValue, params, depth + 1);
         return UNKNOWN;
       }
+      case 'subscript_expression': {
+        const obj = this.evaluate(node.childForFieldName('object'), params, depth + 1);
+        const index = this.evaluate(node.childForFieldName('index'), params, depth + 1);
+        if (obj && typeof obj === 'object' && (typeof index === 'string' || typeof index === 'number') && index in (obj as object)) {
+          return (obj as Record<string, unknown>)[index];
+        }
+        return UNKNOWN;
+      }
+      case 'unary_expression': {
+        const op = node.childForFieldName('operator')?.text;
+        const v = this.evaluate(node.childForFieldName('argument'), params, depth + 1);
+        if (op === '!' && typeof v === 'boolean') return !v;
+        if (op === '-' && typeof v === 'number') return -v;
+        return UNKNOWN;
+      }
+      case 'binary_expression':
+        return binary(
+          node.childForFieldName('operator')?.text ?? '',
+          this.evaluate(node.childForFieldName('left'), params, depth + 1),
+          this.evaluate(node.childForFieldName('right'), params, depth + 1),
+        );
+      case 'ternary_expression': {
+        const c = this.evaluate(node.childForFieldName('condition'), params, depth + 1);
+        if (typeof c !== 'boolean') return UNKNOWN;
+        return this.evaluate(node.childForFieldName(c ? 'consequence' : 'alternative'), params, depth + 1);
+      }
+      case 'call_expression': {
+        const fn = node.childForFieldName('function')?.text ?? '';
+        const impl = PURE_FUNCTIONS[fn];
+        if (!impl) return UNKNOWN;
+        const args = (node.childForFieldName('arguments')?.namedChildren ?? [])
+          .filter((a): a is Node => a !== null)
+          .map((a) => this.evaluate(a, params, depth + 1));
+        if (args.some((a) => a === UNKNOWN)) return UNKNOWN;
+        return impl(...args);
+      }
       case 'member_expression': {
         const obj = this.evaluate(node.childForFieldName('object'), params, depth + 1);
         const prop = node.childForFieldName('property')?.text;
@@ -293,6 +329,68 @@ export class BicepFile {
 }
 
 export const UNKNOWN = Symbol('unknown');
+
+/** Bicep operators on evaluated operands (int division truncates, as in Bicep); UNKNOWN otherwise. */
+function binary(op: string, l: unknown, r: unknown): unknown {
+  if (l === UNKNOWN || r === UNKNOWN) return UNKNOWN;
+  switch (op) {
+    case '==':
+      return typeof l === 'string' && typeof r === 'string' ? l === r : JSON.stringify(l) === JSON.stringify(r);
+    case '!=':
+      return typeof l === 'string' && typeof r === 'string' ? l !== r : JSON.stringify(l) !== JSON.stringify(r);
+    case '=~':
+      return typeof l === 'string' && typeof r === 'string' ? l.toLowerCase() === r.toLowerCase() : UNKNOWN;
+    case '&&':
+      return typeof l === 'boolean' && typeof r === 'boolean' ? l && r : UNKNOWN;
+    case '||':
+      return typeof l === 'boolean' && typeof r === 'boolean' ? l || r : UNKNOWN;
+    case '??':
+      return l ?? r;
+  }
+  if (typeof l !== 'number' || typeof r !== 'number') return UNKNOWN;
+  switch (op) {
+    case '+':
+      return l + r;
+    case '-':
+      return l - r;
+    case '*':
+      return l * r;
+    case '/':
+      return r === 0 ? UNKNOWN : Math.trunc(l / r);
+    case '%':
+      return r === 0 ? UNKNOWN : l % r;
+    case '<':
+      return l < r;
+    case '<=':
+      return l <= r;
+    case '>':
+      return l > r;
+    case '>=':
+      return l >= r;
+  }
+  return UNKNOWN;
+}
+
+/** The side-effect-free Bicep functions evaluate() knows. */
+const PURE_FUNCTIONS: Record<string, (...args: unknown[]) => unknown> = {
+  min: (...a) => (a.every((x) => typeof x === 'number') ? Math.min(...(a as number[])) : UNKNOWN),
+  max: (...a) => (a.every((x) => typeof x === 'number') ? Math.max(...(a as number[])) : UNKNOWN),
+  string: (v) => (typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : JSON.stringify(v)),
+  int: (v) => (typeof v === 'number' ? Math.trunc(v) : typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : UNKNOWN),
+  empty: (v) => (v === null || v === '' || (Array.isArray(v) && v.length === 0) || (typeof v === 'object' && v !== null && Object.keys(v).length === 0)),
+  length: (v) => (typeof v === 'string' || Array.isArray(v) ? v.length : typeof v === 'object' && v !== null ? Object.keys(v).length : UNKNOWN),
+  contains: (c, x) =>
+    typeof c === 'string' && typeof x === 'string'
+      ? c.includes(x)
+      : Array.isArray(c)
+        ? c.includes(x)
+        : typeof c === 'object' && c !== null && typeof x === 'string'
+          ? x in c
+          : UNKNOWN,
+  toLower: (v) => (typeof v === 'string' ? v.toLowerCase() : UNKNOWN),
+  toUpper: (v) => (typeof v === 'string' ? v.toUpperCase() : UNKNOWN),
+  replace: (s, a, b) => (typeof s === 'string' && typeof a === 'string' && typeof b === 'string' ? s.split(a).join(b) : UNKNOWN),
+};
 
 function unescape(seq: string): string {
   const map: Record<string, string> = { "\\'": "'", '\\\\': '\\', '\\n': '\n', '\\r': '\r', '\\t': '\t', '\\$': '$' };

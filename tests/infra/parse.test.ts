@@ -62,7 +62,7 @@ const BUILTINS = new Set([
   'toLower', 'toUpper', 'uniqueString', 'guid', 'union', 'concat', 'contains', 'empty', 'length', 'split',
   'replace', 'string', 'int', 'bool', 'join', 'take', 'skip', 'first', 'last', 'resourceId',
   'subscriptionResourceId', 'tenantResourceId', 'extensionResourceId', 'listKeys', 'loadTextContent',
-  'loadJsonContent', 'cidrSubnet', 'format', 'json', 'items', 'map', 'filter', 'range', 'description',
+  'loadJsonContent', 'cidrSubnet', 'format', 'json', 'items', 'map', 'filter', 'range', 'description', 'min', 'max',
   'allowed', 'minValue', 'maxValue', 'minLength', 'maxLength', 'metadata', 'secure', 'batchSize', 'deployer',
 ]);
 

@@ -112,13 +112,18 @@ describe('role assignments (infra/app/rbac.bicep)', () => {
     ['Storage Blob Data Owner', 'Microsoft.Storage/storageAccounts', 'hostStorage'],
     ['Storage Queue Data Contributor', 'Microsoft.Storage/storageAccounts', 'hostStorage'],
     ['Azure Event Hubs Data Receiver', 'Microsoft.EventHub/namespaces', undefined],
-    ['Azure Event Hubs Data Sender', 'Microsoft.EventHub/namespaces', undefined],
     ['Monitoring Metrics Publisher', 'Microsoft.Insights/components', undefined],
   ])('function identity has %s on %s %s', (role, scopeType, scopeSymbol) => {
     const a = find('identityPrincipalId', scopeType, role, scopeSymbol);
     expect(a, `${role} on ${scopeSymbol ?? scopeType}`).toBeDefined();
     expect(a!.principalType).toBe('ServicePrincipal');
     expect(a!.conditional).toBe(false);
+  });
+
+  it('the function identity cannot send events (no function sends; least privilege), only receive', () => {
+    expect(find('identityPrincipalId', 'Microsoft.EventHub/namespaces', 'Azure Event Hubs Data Sender')).toBeUndefined();
+    const onEventHubs = assignments.filter((a) => a.principal === 'identityPrincipalId' && a.scopeType === 'Microsoft.EventHub/namespaces');
+    expect(onEventHubs.map((a) => a.roleGuid)).toEqual([BUILT_IN_ROLES['Azure Event Hubs Data Receiver']]);
   });
 
   it('the Event Grid system topic may write dead letters to the lake', () => {

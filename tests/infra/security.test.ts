@@ -4,7 +4,7 @@
  * Entra-only telemetry ingestion, and no key or password anywhere.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { allowedValues, bicepFiles, calls, loadBicep, objectEntries, stringValue, type BicepFile, type Resource } from './bicep';
+import { allowedValues, bicepFiles, calls, descriptionOf, loadBicep, objectEntries, stringValue, type BicepFile, type Resource } from './bicep';
 
 let lake: BicepFile;
 let hostStorage: BicepFile;
@@ -139,13 +139,28 @@ describe('PostgreSQL Flexible Server', () => {
     expect(postgres.get(server.body, 'properties', 'administratorLoginPassword')).toBeUndefined();
   });
 
-  it('makes the function identity an Entra administrator (named by its object id)', () => {
+  it('has one Entra administrator, named by its object id, that is a parameter and not the app identity', () => {
     const admins = postgres.resourcesOfType('Microsoft.DBforPostgreSQL/flexibleServers/administrators');
-    const fnAdmin = admins.find((a) => !a.loop)!;
-    expect(postgres.get(fnAdmin.body, 'name')?.text).toBe('administratorObjectId');
-    expect(value(postgres, fnAdmin, 'properties', 'principalType')).toBe('ServicePrincipal');
-    expect(postgres.get(fnAdmin.body, 'properties', 'principalName')?.text).toBe('administratorPrincipalName');
-    expect(postgres.get(fnAdmin.body, 'properties', 'tenantId')?.text).toBe('tenant().tenantId');
+    const admin = postgres.resource('entraAdmin');
+    expect(admin.loop).toBeUndefined();
+    expect(postgres.get(admin.body, 'name')?.text).toBe('administratorObjectId');
+    expect(postgres.get(admin.body, 'properties', 'principalType')?.text).toBe('administratorPrincipalType');
+    expect(allowedValues(postgres, postgres.param('administratorPrincipalType').decorators)).toEqual(['User', 'Group', 'ServicePrincipal']);
+    expect(postgres.get(admin.body, 'properties', 'principalName')?.text).toBe('administratorPrincipalName');
+    expect(postgres.get(admin.body, 'properties', 'tenantId')?.text).toBe('tenant().tenantId');
+    expect(admins.filter((a) => !a.loop)).toHaveLength(1);
+    // main.bicep: the administrator is the deployer (or an explicit principal), never identity.outputs.*
+    const pg = objectEntries(main.get(main.module('postgres').body, 'params'));
+    for (const key of ['administratorObjectId', 'administratorPrincipalName', 'administratorPrincipalType']) {
+      expect(pg.get(key)?.text, key).toMatch(/^postgresAdmin\./);
+    }
+    const postgresAdmin = main.vars.get('postgresAdmin')!;
+    expect(postgresAdmin.text).not.toContain('identity.');
+    expect(main.evaluate(main.get(postgresAdmin, 'objectId'), { postgresAdminObjectId: '', principalId: 'deployer-oid' })).toBe('deployer-oid');
+    expect(main.evaluate(main.get(postgresAdmin, 'objectId'), { postgresAdminObjectId: 'pipeline-oid', principalId: 'deployer-oid' })).toBe('pipeline-oid');
+    expect(main.evaluate(main.get(postgresAdmin, 'principalType'), { postgresAdminType: '', principalType: 'ServicePrincipal' })).toBe('ServicePrincipal');
+    expect(main.get(postgresAdmin, 'principalName')?.text).toBe('postgresAdminName');
+    expect(main.param('postgresAdminName').defaultValue, 'the name has no default: azd asks for it').toBeUndefined();
   });
 
   it('creates the platform database', () => {
@@ -181,8 +196,10 @@ describe('PostgreSQL Flexible Server', () => {
   it('chains its child operations (a flexible server accepts one at a time)', () => {
     const dependsOn = (symbol: string) => postgres.get(postgres.resource(symbol).body, 'dependsOn')?.text ?? '';
     expect(dependsOn('database')).toContain('firewall');
-    expect(dependsOn('functionIdentityAdmin')).toContain('database');
-    expect(dependsOn('requireSecureTransport')).toContain('functionIdentityAdmin');
+    expect(dependsOn('entraAdmin')).toContain('database');
+    expect(dependsOn('requireSecureTransport')).toContain('entraAdmin');
+    expect(dependsOn('pgbouncer')).toContain('requireSecureTransport');
+    expect(postgres.resource('pgbouncer').decorators.map((d) => d.name)).toContain('batchSize');
     expect(postgres.resource('firewall').decorators.map((d) => d.name)).toContain('batchSize');
   });
 
@@ -208,15 +225,29 @@ describe('function app', () => {
     expect(value(functionApp, site, 'properties', 'httpsOnly')).toBe(true);
   });
 
-  it('runs Node 20 or 22 with instance memory and maximum instances as parameters', () => {
+  it('runs Node 22 (newest LTS GA on Flex Consumption), with instance memory and maximum instances as parameters', () => {
     const site = only(functionApp, 'Microsoft.Web/sites');
     const cfg = (...k: string[]) => functionApp.get(site.body, 'properties', 'functionAppConfig', ...k);
     expect(functionApp.evaluate(cfg('runtime', 'name'))).toBe('node');
     expect(cfg('runtime', 'version')?.text).toBe('nodeVersion');
-    expect(allowedValues(functionApp, functionApp.param('nodeVersion').decorators)).toEqual(['20', '22']);
-    expect(functionApp.evaluate(functionApp.param('nodeVersion').defaultValue)).toBe('20');
+    for (const file of [functionApp, main]) {
+      const p = file.param('nodeVersion');
+      expect(allowedValues(file, p.decorators), file.relPath).toEqual(['22', '24']);
+      expect(file.evaluate(p.defaultValue), file.relPath).toBe('22');
+      expect(descriptionOf(p.decorators), file.relPath).toMatch(/GA/);
+    }
+    expect(objectEntries(main.get(main.module('functionApp').body, 'params')).get('nodeVersion')?.text).toBe('nodeVersion');
     expect(cfg('scaleAndConcurrency', 'instanceMemoryMB')?.text).toBe('instanceMemoryMB');
     expect(cfg('scaleAndConcurrency', 'maximumInstanceCount')?.text).toBe('maximumInstanceCount');
+  });
+
+  it('maximumInstanceCount goes down to the platform minimum of 1 (not 40)', () => {
+    for (const file of [functionApp, main]) {
+      const p = file.param('maximumInstanceCount');
+      const min = p.decorators.find((d) => d.name === 'minValue');
+      expect(file.evaluate(min?.args[0]), file.relPath).toBe(1);
+      expect(file.evaluate(p.defaultValue), file.relPath).toBe(10);
+    }
   });
 
   it('runs as the user-assigned identity, which also reads the deployment package', () => {

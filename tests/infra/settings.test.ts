@@ -113,19 +113,45 @@ describe('function app settings (infra/app/functionapp.bicep) vs shared/config.t
     expect(functionApp.get(site.body, 'properties', 'siteConfig', 'appSettings'), 'settings live in one place').toBeUndefined();
   });
 
-  it('PostgreSQL user is the identity the server knows as its Entra administrator', () => {
+  it('PostgreSQL user is the application role named after the identity, which is not the Entra administrator', () => {
     const fnParams = objectEntries(main.get(main.module('functionApp').body, 'params'));
     const pgParams = objectEntries(main.get(main.module('postgres').body, 'params'));
     expect(fnParams.get('postgresUser')?.text).toBe('identity.outputs.name');
-    expect(pgParams.get('administratorPrincipalName')?.text).toBe('identity.outputs.name');
-    expect(pgParams.get('administratorObjectId')?.text).toBe('identity.outputs.principalId');
     expect(settings.get(SETTINGS.postgresUser)?.text).toBe('postgresUser');
+    expect(pgParams.get('administratorPrincipalName')?.text).not.toContain('identity.');
+    expect(pgParams.get('administratorObjectId')?.text).not.toContain('identity.');
+    expect(main.outputs.get('POSTGRES_USER')?.value.text).toBe('identity.outputs.name');
+    expect(main.outputs.get('AZURE_PLATFORM_IDENTITY_PRINCIPAL_ID')?.value.text).toBe('identity.outputs.principalId');
+  });
+
+  it('health checks, file attempts and the connection budget are app settings, wired from main.bicep', () => {
+    const fnParams = objectEntries(main.get(main.module('functionApp').body, 'params'));
+    const wiring: Array<[string, string, string]> = [
+      [SETTINGS.healthCheckSchedule, 'healthCheckSchedule', 'healthCheckSchedule'],
+      [SETTINGS.healthQuarantineRate, 'healthQuarantineRate', 'healthQuarantineRate'],
+      [SETTINGS.maxFileAttempts, 'string(maxFileAttempts)', 'maxFileAttempts'],
+      [SETTINGS.postgresPort, 'string(postgresPort)', 'connectionBudget.outputs.port'],
+      [SETTINGS.postgresPoolMax, 'string(postgresPoolMax)', 'connectionBudget.outputs.poolMax'],
+      [SETTINGS.postgresPoolMode, 'postgresPoolMode', 'connectionBudget.outputs.poolMode'],
+    ];
+    for (const [setting, expression, fromMain] of wiring) {
+      expect(settings.get(setting)?.text, setting).toBe(expression);
+      const param = /(\w+)\)?$/.exec(expression)![1]!;
+      expect(fnParams.get(param)?.text, `main.bicep -> functionapp ${param}`).toBe(fromMain);
+    }
   });
 
   it('defaults in the Bicep match the defaults in the code', () => {
     expect(main.evaluate(main.param('goldRefreshSchedule').defaultValue)).toBe(config.goldRefreshSchedule({}));
     expect(main.evaluate(main.param('customersLatenessMinutes').defaultValue)).toBe(config.customersLatenessMinutes({}));
     expect(main.evaluate(main.param('goldShowPii').defaultValue)).toBe(config.goldShowPii({}));
+    for (const file of [main, functionApp]) {
+      expect(file.evaluate(file.param('healthCheckSchedule').defaultValue), file.relPath).toBe(config.healthCheckSchedule({}));
+      expect(Number(file.evaluate(file.param('healthQuarantineRate').defaultValue)), file.relPath).toBe(config.healthQuarantineRate({}));
+      expect(file.evaluate(file.param('maxFileAttempts').defaultValue), file.relPath).toBe(config.maxFileAttempts({}));
+    }
+    // What the Bicep sets is accepted by the code.
+    expect(config.healthQuarantineRate({ [SETTINGS.healthQuarantineRate]: String(main.evaluate(main.param('healthQuarantineRate').defaultValue)) })).toBe(0.05);
     expect(main.evaluate(main.param('postgresDatabaseName').defaultValue)).toBe('medallion');
     expect(main.evaluate(main.vars.get('customersEventHubName'))).toBe('customers');
   });
