@@ -28,6 +28,11 @@ foreach ($name in @('AZURE_RESOURCE_GROUP', 'AZURE_FUNCTION_APP_NAME', 'AZURE_EV
     exit 1
   }
 }
+# The application role must exist before the app connects: run the (idempotent) postprovision hook
+# here too, for a project whose azure.yaml predates that hook.
+if ($env:MEDALLION_SKIP_DB_ROLE -ne 'true') {
+  & (Join-Path $PSScriptRoot 'postprovision.ps1')
+}
 $functionName = if ($env:AZURE_BRONZE_FUNCTION_NAME) { $env:AZURE_BRONZE_FUNCTION_NAME } else { 'bronzeToSilver' }
 $subscriptionArgs = @()
 if ($env:AZURE_SUBSCRIPTION_ID) { $subscriptionArgs = @('--subscription', $env:AZURE_SUBSCRIPTION_ID) }

@@ -53,6 +53,13 @@ if ! az account show $subscription_args --output none 2>/dev/null; then
   exit 1
 fi
 
+# The application role must exist before the app connects. azure.yaml runs postprovision.sh as the
+# postprovision hook; run it here too (it is idempotent) so a project whose azure.yaml predates
+# that hook still gets the role.
+if [ "${MEDALLION_SKIP_DB_ROLE:-}" != "true" ]; then
+  sh "$script_dir/postprovision.sh"
+fi
+
 echo "postdeploy: waiting for the blobs_extension key of $AZURE_FUNCTION_APP_NAME ..."
 attempt=0
 until az functionapp keys list $subscription_args \

@@ -147,3 +147,53 @@ describe('workbook (infra/app/workbook.json)', () => {
     for (const q of queries()) expect(q.query, q.title).toMatch(/\{Dataset\}|requests/);
   });
 });
+
+describe('every medallion.file record counts; health checks alert (issue "Azure for real")', () => {
+  it('host.json keeps Request, Exception, Trace and Event out of adaptive sampling', () => {
+    const host = JSON.parse(readRepoFile('host.json'));
+    const excluded = String(host.logging.applicationInsights.samplingSettings.excludedTypes).split(';');
+    expect(excluded.sort()).toEqual(['Event', 'Exception', 'Request', 'Trace']);
+  });
+
+  it('file records without a dataset are kept and shown as (no dataset), in the alerts and the workbook', () => {
+    const kql = monitoring.evaluate(monitoring.vars.get('fileEventsKql')) as string;
+    expect(kql).not.toContain('isnotempty(p.dataset)');
+    expect(kql).toContain("iff(isempty(tostring(p.dataset)), '(no dataset)', tostring(p.dataset))");
+    const all = [...workbook.items.filter((i) => i.type === 3).map((i) => i.content.query as string), workbook.items.find((i) => i.type === 9).content.parameters[1].query as string];
+    for (const q of all.filter((q) => q.includes('medallion.file'))) {
+      expect(q).not.toContain('isnotempty(p.dataset)');
+      expect(q).toContain("'(no dataset)'");
+    }
+  });
+
+  it('failed files of any dataset alert, per dataset', () => {
+    const r = rule('failedFilesAlert');
+    const kql = ruleQuery(r);
+    expect(kql).toContain("where status == 'failed'");
+    expect(kql).not.toContain('isnotempty(p.dataset)');
+    expect(kqlProblems(kql)).toEqual([]);
+    const criterion = monitoring.get(r.body, 'properties', 'criteria', 'allOf')!.namedChildren.find((c) => c?.type === 'object')!;
+    expect(monitoring.evaluate(objectEntries(criterion).get('threshold'))).toBe(0);
+    expect(monitoring.evaluate(objectEntries(criterion).get('dimensions'))).toEqual([{ name: 'dataset', operator: 'Include', values: ['*'] }]);
+  });
+
+  it('a failed health check (medallion.health, status fail) in the last hour alerts', () => {
+    const r = rule('healthCheckAlert');
+    expect(monitoring.evaluate(monitoring.get(r.body, 'properties', 'windowSize'))).toBe('PT1H');
+    const kql = ruleQuery(r);
+    expect(kql).toContain("where name == 'medallion.health'");
+    expect(kql).toContain("where message contains 'medallion.health'");
+    for (const p of ['check', 'dataset', 'status', 'value', 'threshold', 'message']) expect(kql, p).toContain(`p.${p}`);
+    expect(kql).toContain("where status == 'fail'");
+    expect(kqlProblems(kql)).toEqual([]);
+    expect(monitoring.get(r.body, 'properties', 'actions', 'actionGroups')?.text).toBe("notify ? [resourceId('Microsoft.Insights/actionGroups', actionGroupName)] : []");
+  });
+
+  it('the workbook has a health checks tile', () => {
+    const tile = workbook.items.find((i) => i.name === 'health-checks');
+    expect(tile).toBeDefined();
+    expect(tile.content.query).toContain("'medallion.health'");
+    expect(tile.content.query).toContain('{TimeRange}');
+    expect(kqlProblems(tile.content.query)).toEqual([]);
+  });
+});
