@@ -9,14 +9,16 @@ import { datasetCommand } from './commands/dataset';
 import { devCommand } from './commands/dev';
 import { generateCommand } from './commands/generate';
 import { goldCommand } from './commands/gold';
+import { healthCommand } from './commands/health';
 import { ingestCommand } from './commands/ingest';
 import { produceCommand } from './commands/produce';
+import { replayCommand } from './commands/replay';
 import { sqlCommand } from './commands/sql';
 import { stackCommand } from './commands/stack';
 import { statusCommand } from './commands/status';
 import { type CliContext, defaultContext } from './context';
 
-export const COMMANDS: CliCommand[] = [ingestCommand, statusCommand, sqlCommand, goldCommand, datasetCommand, devCommand, produceCommand, generateCommand, stackCommand];
+export const COMMANDS: CliCommand[] = [ingestCommand, statusCommand, sqlCommand, goldCommand, datasetCommand, devCommand, produceCommand, generateCommand, stackCommand, replayCommand, healthCommand];
 
 function help(ctx: CliContext): void {
   ctx.out('medallion — bronze → silver → gold on Azure Functions (local stack: Azurite + PostgreSQL)\n');
