@@ -268,6 +268,25 @@ describe('health checks (freshness, row-count variance, duplicate keys, stuck ru
     }
   });
 
+  it('a transient failure counts as a failed file only once the pipeline gave up on it (MAX_FILE_ATTEMPTS)', async () => {
+    const fail = (attempts: number) =>
+      platform.pool.query(
+        `INSERT INTO ops.file_runs (path, etag, run_id, dataset, size_bytes, status, failure_kind, attempts, error, started_at, finished_at)
+         VALUES ('customers/flaky.jsonl', 'etag-test', gen_random_uuid(), 'customers', 10, 'failed', 'transient', $1, 'connection reset', now(), now())
+         ON CONFLICT (path, etag) DO UPDATE SET attempts = EXCLUDED.attempts`,
+        [attempts],
+      );
+    try {
+      await fail(2);
+      expect(failing(await check())).toEqual([]);
+      await fail(5);
+      expect(failing(await check())).toEqual(['failed_files:customers']);
+      expect(failing(await runHealthChecks(p, { env: { ...env, MAX_FILE_ATTEMPTS: '8' } }))).toEqual([]);
+    } finally {
+      await platform.pool.query(`DELETE FROM ops.file_runs WHERE etag = 'etag-test'`);
+    }
+  });
+
   it('medallion health: a table of the results, exit 0 when all pass and 1 when one fails; --json', async () => {
     const cli = async (...argv: string[]) => {
       const out: string[] = [];

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import { type Env, healthQuarantineRate } from '../config';
+import { type Env, healthQuarantineRate, maxFileAttempts } from '../config';
 import type { Contract } from '../contracts/contract';
 import { qi, silverTable } from '../db/schema';
 import type { Platform } from '../platform';
@@ -30,7 +30,9 @@ import { ensureOpsSchema } from './schema';
  *   excluded) that finished in the last 24 h; fail above max_quarantine_rate (default the
  *   HEALTH_QUARANTINE_RATE setting, 0.05). Pass with no rows.
  * - failed_files: file versions of the dataset whose run failed (status failed) in the last 24 h
- *   and whose path has not succeeded since. Must be 0 (fix, then `medallion replay --failed`).
+ *   and whose path has not succeeded since — bad_file, bad_contract, or transient once the
+ *   pipeline gave up (attempts >= MAX_FILE_ATTEMPTS; a transient failure still being retried is
+ *   not counted). Must be 0 (fix, then `medallion replay --failed`).
  */
 export type HealthCheckName = 'freshness' | 'row_count_variance' | 'duplicate_keys' | 'stuck_runs' | 'quarantine_rate' | 'failed_files';
 
@@ -306,14 +308,15 @@ export async function checkQuarantineRate(pool: pg.Pool, datasets: string[], exp
   });
 }
 
-export async function checkFailedFiles(pool: pg.Pool, datasets: string[]): Promise<HealthResult[]> {
+export async function checkFailedFiles(pool: pg.Pool, datasets: string[], maxAttempts: number): Promise<HealthResult[]> {
   const res = await pool.query<{ dataset: string; n: number; example: string; kinds: string }>(
     `SELECT f.dataset, count(*)::int AS n, min(f.path) AS example, string_agg(DISTINCT coalesce(f.failure_kind, '?'), ', ') AS kinds
      FROM ops.file_runs f
      WHERE f.status = 'failed' AND f.dataset = ANY($1::text[]) AND f.finished_at >= now() - interval '24 hours'
+       AND (f.failure_kind IS DISTINCT FROM 'transient' OR f.attempts >= $2)
        AND NOT EXISTS (SELECT 1 FROM ops.file_runs s WHERE s.path = f.path AND s.status = 'succeeded' AND s.finished_at > f.finished_at)
      GROUP BY f.dataset`,
-    [datasets],
+    [datasets, maxAttempts],
   );
   const byName = new Map(res.rows.map((r) => [r.dataset, r]));
   return datasets.map((d) => {
@@ -346,7 +349,7 @@ export async function runHealthChecks(p: Platform, options: { env?: Env; dataset
   await guarded('duplicate_keys', () => checkDuplicateKeys(p.pool, contracts));
   await guarded('stuck_runs', () => checkStuckRuns(p.pool, datasets, exp));
   await guarded('quarantine_rate', () => checkQuarantineRate(p.pool, datasets, exp));
-  await guarded('failed_files', () => checkFailedFiles(p.pool, datasets));
+  await guarded('failed_files', () => checkFailedFiles(p.pool, datasets, maxFileAttempts(env)));
 
   await p.pool.query(
     `INSERT INTO ops.health_checks (run_id, checked_at, "check", dataset, target, status, value, threshold, message)
