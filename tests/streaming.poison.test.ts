@@ -1,12 +1,21 @@
 import { InvocationContext, type RetryContext } from '@azure/functions';
 import { gunzipSync } from 'node:zlib';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { customersFromEventHub, EVENT_HUB_MAX_RETRIES } from '../functions/customersFromEventHub';
+import '../functions/healthCheck';
 import { setPlatformForTests } from '../functions/support/platform';
 import { type Lake, readSmall, type Zone } from '../shared/lake/lake';
 import type { Platform } from '../shared/platform';
 import { bodyLine } from '../shared/streaming/bronzeBatch';
 import { freshPlatform, wipeLake } from './support/platform';
+
+// What the function modules register with the host (the package is in test mode here).
+const registered = vi.hoisted(() => new Map<string, Record<string, unknown>>());
+vi.mock('@azure/functions', async (importOriginal) => {
+  const real = await importOriginal<typeof import('@azure/functions')>();
+  const record = (name: string, options: Record<string, unknown>) => void registered.set(name, options);
+  return { ...real, app: { ...real.app, eventHub: record, timer: record } };
+});
 
 interface Ev {
   body: unknown;
@@ -85,6 +94,14 @@ describe('customersFromEventHub: bounded retries, poison batches to quarantine/_
     logs.length = 0;
     bronzeDown = false;
     quarantineDown = false;
+  });
+
+  it('registers bounded exponential retries for the Event Hubs trigger, and the health-check timer on HEALTH_CHECK_SCHEDULE', () => {
+    expect(registered.get('customersFromEventHub')).toMatchObject({
+      cardinality: 'many',
+      retry: { strategy: 'exponentialBackoff', maxRetryCount: 5, minimumInterval: { seconds: 5 }, maximumInterval: { minutes: 5 } },
+    });
+    expect(registered.get('healthCheck')).toMatchObject({ schedule: '%HEALTH_CHECK_SCHEDULE%' });
   });
 
   it('a lake write failing on attempts 0..4 throws (the host retries, no checkpoint); on the last the batch lands in quarantine/_batches and the function returns', async () => {
