@@ -276,6 +276,18 @@ describe('the local stack (real Azurite + PostgreSQL, CLI in child processes)', 
     await noProcessesLeft(home);
   });
 
+  it('two homes started at the same moment (same default ports) each get their own stack', async () => {
+    const [a, b] = [newHome(), newHome()];
+    const query = "SELECT current_setting('data_directory') AS dir";
+    const [ra, rb] = await Promise.all([cli(['sql', query], a), cli(['sql', query], b)]);
+    expectOk(ra);
+    expectOk(rb);
+    expect(ra.stdout).toContain(path.join(a, 'postgres'));
+    expect(rb.stdout).toContain(path.join(b, 'postgres'));
+    await noProcessesLeft(a);
+    await noProcessesLeft(b);
+  });
+
   it('ports taken by another program: the stack moves to free ones', async () => {
     const home = newHome();
     expectOk(await cli(['sql', 'SELECT 1'], home));

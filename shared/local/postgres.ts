@@ -1,6 +1,6 @@
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cp, readdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,6 +26,8 @@ import { isRunning, type ProcessRef, processRef, terminate } from './processes';
  */
 
 export class StackError extends Error {}
+/** The server could not bind its port (taken between choosing and binding it). */
+export class PortTakenError extends StackError {}
 
 export interface PgLayout {
   binDir: string;
@@ -197,17 +199,25 @@ export function isExternalDataDir(home: string, dataDir: string): boolean {
   return dataDir === path.join(externalDataRoot(home), 'postgres');
 }
 
-function tail(file: string, lines = 200): string[] {
+function tail(file: string, from = 0, lines = 200): string[] {
   try {
-    return readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).slice(-lines);
+    return readFileSync(file).subarray(from).toString('utf8').split('\n').filter((l) => l.trim()).slice(-lines);
   } catch {
     return [];
   }
 }
 
+function fileSize(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
 /** The most telling line of a PostgreSQL / initdb log (the last FATAL / error), for a one-line message. */
-export function logReason(file: string): string | undefined {
-  const lines = tail(file).map((l) => l.replace(/^\S+ \S+ \S+ \[\d+\] /, '').replace(/\s+/g, ' ').trim());
+export function logReason(file: string, from = 0): string | undefined {
+  const lines = tail(file, from).map((l) => l.replace(/^\S+ \S+ \S+ \[\d+\] /, '').replace(/\s+/g, ' ').trim());
   const lastIndex = (from: number, to: number, re: RegExp) => {
     for (let i = to - 1; i >= from; i--) if (re.test(lines[i]!)) return i;
     return -1;
@@ -222,8 +232,9 @@ export function logReason(file: string): string | undefined {
   return lines[at];
 }
 
+/** Appends (a log over 10 MB starts again). */
 function openLog(file: string): number {
-  return openSync(file, 'a', 0o600);
+  return openSync(file, fileSize(file) > 10 * 1024 * 1024 ? 'w' : 'a', 0o600);
 }
 
 function spawnOptions(layout: PgLayout, logFd: number, detached: boolean) {
@@ -259,6 +270,7 @@ export async function initCluster(layout: PgLayout, password: string, logFile: s
     chownSync(pwfile, layout.runAs.uid, layout.runAs.gid);
   }
   const logFd = openLog(logFile);
+  const from = fileSize(logFile);
   try {
     const child = spawn(
       path.join(layout.binDir, `initdb${exe}`),
@@ -272,7 +284,7 @@ export async function initCluster(layout: PgLayout, password: string, logFile: s
     try {
       const code = await exited;
       signal.throwIfAborted();
-      if (code !== 0) throw new StackError(`initdb failed (${logReason(logFile) ?? `exit code ${code}`}); log: ${logFile}`);
+      if (code !== 0) throw new StackError(`initdb failed (${logReason(logFile, from) ?? `exit code ${code}`}); log: ${logFile}`);
     } finally {
       signal.removeEventListener('abort', abort);
     }
@@ -284,12 +296,15 @@ export async function initCluster(layout: PgLayout, password: string, logFile: s
 
 export const POSTGRES_FLAGS = ['-c', 'shared_buffers=256MB', '-c', 'max_wal_size=4GB', '-c', 'checkpoint_timeout=15min', '-c', 'listen_addresses=127.0.0.1'];
 
-async function canConnect(port: number, password: string): Promise<boolean> {
+/** Connects and checks it is *this* cluster answering (not another one that holds the port). */
+async function canConnect(port: number, password: string, dataDir: string): Promise<boolean> {
   const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password, database: 'postgres', connectionTimeoutMillis: 2_000 });
   client.on('error', () => undefined);
   try {
     await client.connect();
-    return true;
+    const r = await client.query<{ dir: string }>(`SELECT current_setting('data_directory') AS dir`);
+    const dir = r.rows[0]?.dir;
+    return dir === dataDir || (dir !== undefined && realpathSync(dir) === realpathSync(dataDir));
   } catch {
     return false;
   } finally {
@@ -300,6 +315,7 @@ async function canConnect(port: number, password: string): Promise<boolean> {
 /** Starts the server detached (its own session: a Ctrl-C in the terminal does not reach it) and waits until it accepts connections. */
 export async function startServer(layout: PgLayout, port: number, password: string, logFile: string, onSpawn: (ref: ProcessRef) => void, signal: AbortSignal): Promise<ProcessRef> {
   const logFd = openLog(logFile);
+  const from = fileSize(logFile);
   let ref: ProcessRef;
   try {
     const child = spawn(path.join(layout.binDir, `postgres${exe}`), ['-D', layout.dataDir, '-p', String(port), ...POSTGRES_FLAGS], spawnOptions(layout, logFd, true));
@@ -312,8 +328,12 @@ export async function startServer(layout: PgLayout, port: number, password: stri
   const until = Date.now() + 90_000;
   for (;;) {
     signal.throwIfAborted();
-    if (!isRunning(ref)) throw new StackError(`PostgreSQL stopped while starting (${logReason(logFile) ?? 'no reason logged'}); log: ${logFile}`);
-    if (await canConnect(port, password)) return ref;
+    if (!isRunning(ref)) {
+      const reason = logReason(logFile, from);
+      if (reason && /could not create any TCP\/IP sockets|Address already in use/i.test(reason)) throw new PortTakenError(`PostgreSQL could not listen on port ${port} (taken); log: ${logFile}`);
+      throw new StackError(`PostgreSQL stopped while starting (${reason ?? 'no reason logged'}); log: ${logFile}`);
+    }
+    if (await canConnect(port, password, layout.dataDir)) return ref;
     if (Date.now() > until) throw new StackError(`PostgreSQL did not accept connections within 90 s; log: ${logFile}`);
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -9,6 +9,7 @@ import {
   createDatabase,
   initCluster,
   isEmptyDir,
+  PortTakenError as PgPortTakenError,
   isExternalDataDir,
   logReason,
   type PgLayout,
@@ -285,14 +286,37 @@ function interruptGuard() {
 // ---------------------------------------------------------------------------------------------
 // services
 
-async function waitPorts(ports: number[], ref: ProcessRef, logFile: string, signal: AbortSignal): Promise<void> {
+/** A port was taken between choosing it and binding it (another stack starting at the same moment). */
+export class PortTakenError extends StackError {}
+
+function readText(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Waits until *this* Azurite says it listens on each port (an open port alone may be another
+ * program's, e.g. the Azurite of another MEDALLION_HOME started at the same moment).
+ */
+async function waitAzurite(state: StackState, ref: ProcessRef, logFile: string, signal: AbortSignal): Promise<void> {
+  const expected = [
+    `Blob service is successfully listening at http://127.0.0.1:${state.blobPort}`,
+    `Queue service is successfully listening at http://127.0.0.1:${state.queuePort}`,
+    `Table service is successfully listening at http://127.0.0.1:${state.tablePort}`,
+  ];
   const until = Date.now() + 60_000;
   for (;;) {
     signal.throwIfAborted();
-    if (!isRunning(ref)) throw new StackError(`Azurite stopped while starting (${logReason(logFile) ?? 'no reason logged'}); log: ${logFile}`);
-    const open = await Promise.all(ports.map(portOpen));
-    if (open.every(Boolean)) return;
-    if (Date.now() > until) throw new StackError(`Azurite did not open ports ${ports.join(', ')} within 60 s; log: ${logFile}`);
+    const text = readText(logFile);
+    if (expected.every((e) => text.includes(e)) && isRunning(ref)) return;
+    if (!isRunning(ref)) {
+      if (/EADDRINUSE/.test(text)) throw new PortTakenError(`Azurite could not listen on its ports (taken); log: ${logFile}`);
+      throw new StackError(`Azurite stopped while starting (${logReason(logFile) ?? 'no reason logged'}); log: ${logFile}`);
+    }
+    if (Date.now() > until) throw new StackError(`Azurite did not start within 60 s; log: ${logFile}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -308,6 +332,7 @@ async function startAzurite(p: Paths, state: StackState, onSpawn: (ref: ProcessR
       [
         bin,
         '--silent',
+        '--disableTelemetry',
         '--skipApiVersionCheck',
         '--loose',
         '--location',
@@ -336,7 +361,7 @@ async function startAzurite(p: Paths, state: StackState, onSpawn: (ref: ProcessR
   } finally {
     closeSync(logFd);
   }
-  await waitPorts([state.blobPort, state.queuePort, state.tablePort], ref, p.azuriteLog, signal);
+  await waitAzurite(state, ref, p.azuriteLog, signal);
   return ref;
 }
 
@@ -557,7 +582,21 @@ export async function startLocalStack(options: StackOptions): Promise<LocalStack
     };
 
     debug('stack: starting Azurite');
-    await startAzurite(p, state, record('azurite'), guard.signal);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await startAzurite(p, state, record('azurite'), guard.signal);
+        break;
+      } catch (e) {
+        if (!(e instanceof PortTakenError) || attempt >= 4) throw e;
+        // Another program took a port at the same moment: other free ones.
+        state.blobPort = await freePort(undefined, [state.postgresPort]);
+        state.queuePort = await freePort(undefined, [state.blobPort, state.postgresPort]);
+        state.tablePort = await freePort(undefined, [state.blobPort, state.queuePort, state.postgresPort]);
+        state.lakeConnectionString = azuriteConnectionString(state.blobPort, state.queuePort);
+        writeState(p, state);
+        debug(`stack: a port was taken, Azurite again on ${state.blobPort}-${state.tablePort}`);
+      }
+    }
     if (condition === 'fresh') {
       writeAtomic(p.initialising, JSON.stringify({ dataDir: layout.dataDir, createdAt: new Date().toISOString() } satisfies InitMarker, null, 2));
       debug('stack: initialising PostgreSQL (initdb)');
@@ -567,16 +606,27 @@ export async function startLocalStack(options: StackOptions): Promise<LocalStack
       writeState(p, state);
     }
     debug('stack: starting PostgreSQL');
-    await startServer(layout, postgresPort, password, p.postgresLog, record('postgres'), guard.signal);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await startServer(layout, state.postgresPort, password, p.postgresLog, record('postgres'), guard.signal);
+        break;
+      } catch (e) {
+        if (!(e instanceof PgPortTakenError) || attempt >= 4) throw e;
+        state.postgresPort = await freePort(undefined, [state.blobPort, state.queuePort, state.tablePort]);
+        state.databaseUrl = urlFor(state.postgresPort, password);
+        writeState(p, state);
+        debug(`stack: a port was taken, PostgreSQL again on ${state.postgresPort}`);
+      }
+    }
     if (condition === 'fresh') {
       debug('stack: creating the database');
-      await createDatabase(postgresPort, password, DATABASE);
+      await createDatabase(state.postgresPort, password, DATABASE);
       writeAtomic(p.initialised, JSON.stringify({ dataDir: layout.dataDir, createdAt: new Date().toISOString() } satisfies InitMarker, null, 2));
       rmSync(p.initialising, { force: true });
     }
     guard.signal.throwIfAborted();
     debug('stack: up');
-    log(`local stack up: Azurite blob :${blobPort}, PostgreSQL :${postgresPort} (state in ${p.home})`);
+    log(`local stack up: Azurite blob :${state.blobPort}, PostgreSQL :${state.postgresPort} (state in ${p.home})`);
     if (options.detached) return detachedHandle(p, state, password, true);
     return join(p, state, password, true, debug);
   } catch (e) {
