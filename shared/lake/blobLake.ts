@@ -1,9 +1,18 @@
 import type { Readable } from 'node:stream';
 import { BlobServiceClient, type ContainerClient, RestError } from '@azure/storage-blob';
-import { type Lake, type LakeFile, LakeNotFoundError, type UploadOptions, ZONES, type Zone } from './lake';
+import { isTemporaryPath, type Lake, type LakeFile, LakeNotFoundError, type UploadOptions, ZONES, type Zone } from './lake';
 
 const BLOCK_SIZE = 8 * 1024 * 1024;
 const CONCURRENCY = 4;
+
+export interface BlobLakeOptions {
+  /** Bytes per staged block (default 8 MiB). */
+  blockSize?: number;
+  /** Blocks uploaded at once (default 4). */
+  concurrency?: number;
+  /** writeFile: files up to this size go in one Put Blob (default: the SDK's 256 MiB). */
+  maxSingleShotSize?: number;
+}
 
 export function cleanEtag(etag: string | undefined): string {
   return (etag ?? '').replace(/^"|"$/g, '');
@@ -13,10 +22,41 @@ function isNotFound(e: unknown): boolean {
   return e instanceof RestError && e.statusCode === 404;
 }
 
-/** Lake adapter over the Blob API: Azurite locally, or the blob endpoint of any account. */
+/**
+ * Lake adapter over the Blob API: Azurite locally, or the blob endpoint of any account.
+ *
+ * Writes are block-blob commits, which raise exactly one BlobCreated for the blob's own path:
+ * - Blob storage events schema (https://learn.microsoft.com/azure/event-grid/event-schema-blob-storage):
+ *   BlobCreated is triggered by `PutBlob`, `PutBlockList` or `CopyBlob` "and when the Block Blob is
+ *   completely committed" (data.api says which). On a hierarchical namespace account a
+ *   PutBlockList upload carries the Blob API's data (not the Data Lake CreateFile/FlushWithClose
+ *   pair), so the bronze subscription's data.api filter passes it either way.
+ * - Put Block (https://learn.microsoft.com/rest/api/storageservices/put-block) "creates a new block
+ *   to be committed as part of a blob": staged blocks are in the uncommitted block list, not part
+ *   of the blob (https://learn.microsoft.com/rest/api/storageservices/get-block-list), so they raise
+ *   no event and readers keep seeing the old blob (or none).
+ * - Put Block List (https://learn.microsoft.com/rest/api/storageservices/put-block-list) writes the
+ *   blob from the staged block IDs in one request: the replace is atomic, and a failed upload leaves
+ *   nothing visible (uncommitted blocks expire after 7 days).
+ * So `write` (Put Block × n + Put Block List) and `writeFile` (one Put Blob, or Put Block × n + Put
+ * Block List above `maxSingleShotSize`) need no temporary name. `copy` streams through `write`
+ * instead of Copy Blob: on a hierarchical namespace account BlobCreated(CopyBlob) may be raised
+ * when the copy starts, before the data is committed.
+ */
 export class BlobLake implements Lake {
   readonly kind = 'blob' as const;
-  constructor(private readonly service: BlobServiceClient) {}
+  private readonly blockSize: number;
+  private readonly concurrency: number;
+  private readonly maxSingleShotSize: number | undefined;
+
+  constructor(
+    private readonly service: BlobServiceClient,
+    options: BlobLakeOptions = {},
+  ) {
+    this.blockSize = options.blockSize ?? BLOCK_SIZE;
+    this.concurrency = Math.max(1, options.concurrency ?? CONCURRENCY);
+    this.maxSingleShotSize = options.maxSingleShotSize;
+  }
 
   private container(zone: Zone): ContainerClient {
     return this.service.getContainerClient(zone);
@@ -49,7 +89,7 @@ export class BlobLake implements Lake {
   async write(zone: Zone, path: string, source: Readable, options: UploadOptions = {}): Promise<LakeFile> {
     const blob = this.container(zone).getBlockBlobClient(path);
     // Blocks are staged and committed in one Put Block List: readers see the old or the new blob.
-    await blob.uploadStream(source, BLOCK_SIZE, CONCURRENCY, {
+    await blob.uploadStream(source, this.blockSize, this.concurrency, {
       blobHTTPHeaders: { blobContentType: options.contentType },
       metadata: options.metadata,
     });
@@ -59,8 +99,9 @@ export class BlobLake implements Lake {
   async writeFile(zone: Zone, path: string, localPath: string, options: UploadOptions = {}): Promise<LakeFile> {
     const blob = this.container(zone).getBlockBlobClient(path);
     await blob.uploadFile(localPath, {
-      blockSize: BLOCK_SIZE,
-      concurrency: CONCURRENCY,
+      blockSize: this.blockSize,
+      concurrency: this.concurrency,
+      maxSingleShotSize: this.maxSingleShotSize,
       blobHTTPHeaders: { blobContentType: options.contentType },
       metadata: options.metadata,
     });
@@ -71,6 +112,8 @@ export class BlobLake implements Lake {
     for await (const b of this.container(zone).listBlobsFlat({ prefix, includeMetadata: true })) {
       // On an HNS account the blob API also lists directories as zero-length blobs.
       if (b.metadata?.hdi_isfolder === 'true') continue;
+      // An AdlsLake on the same account stages files in `_tmp/` (never in bronze): not lake files.
+      if (isTemporaryPath(b.name)) continue;
       yield {
         zone,
         path: b.name,

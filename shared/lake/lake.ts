@@ -31,15 +31,32 @@ export interface Lake {
   stat(zone: Zone, path: string): Promise<LakeFile | undefined>;
   /** Streams a file. Throws LakeNotFoundError when it does not exist. */
   read(zone: Zone, path: string): Promise<Readable>;
-  /** Streams `source` into a file, replacing it atomically (readers see the old or the new file). */
+  /**
+   * Streams `source` into a file. Every write into a zone an Event Grid subscription watches
+   * (bronze) raises exactly one complete-file BlobCreated for the final path (PutBlob,
+   * PutBlockList or FlushWithClose) and none for any other path. Readers never see a partial
+   * file's bytes; see each adapter for how it replaces an existing file.
+   */
   write(zone: Zone, path: string, source: Readable, options?: UploadOptions): Promise<LakeFile>;
-  /** Uploads a local file (parallel blocks), replacing the target atomically. */
+  /** Uploads a local file (parallel blocks or appends); same guarantees as `write`. */
   writeFile(zone: Zone, path: string, localPath: string, options?: UploadOptions): Promise<LakeFile>;
-  /** Lists files (not folders) under a prefix, recursively, in lexical order. */
+  /** Lists files (not folders, not the adapters' temporary files) under a prefix, recursively, in lexical order. */
   list(zone: Zone, prefix: string): AsyncIterable<LakeFile>;
   copy(from: { zone: Zone; path: string }, to: { zone: Zone; path: string }): Promise<void>;
   /** Deletes a file; a missing file is not an error. */
   delete(zone: Zone, path: string): Promise<void>;
+}
+
+/**
+ * Root folder of a zone where an adapter stages a file before renaming it into place (AdlsLake
+ * outside the watched zones). It is outside every dataset prefix, `list` skips it, and it never
+ * exists in bronze, so neither the bronze Event Grid subscription nor a reader sees it.
+ */
+export const TEMP_FOLDER = '_tmp';
+
+/** True for a path inside a zone's temporary folder (`_tmp/...`). */
+export function isTemporaryPath(path: string): boolean {
+  return path === TEMP_FOLDER || path.startsWith(`${TEMP_FOLDER}/`);
 }
 
 export class LakeNotFoundError extends Error {
