@@ -648,9 +648,10 @@ export interface SubscriptionFilter {
  * Reads the subscription's filter from the bicep file (so the tests follow infra changes):
  * includedEventTypes, subjectBeginsWith (with the containerName parameter's default substituted)
  * and a StringIn advanced filter on data.api. Event Grid filter semantics:
- * https://learn.microsoft.com/azure/event-grid/how-to-filter-events and
- * https://learn.microsoft.com/azure/event-grid/event-filtering (event type, subject begins/ends
- * with, advanced filters ANDed together).
+ * https://learn.microsoft.com/azure/event-grid/how-to-filter-events and the filter reference
+ * https://learn.microsoft.com/javascript/api/@azure/arm-eventgrid/eventsubscriptionfilter (event
+ * types, subject prefix without wildcards, compared case-insensitively unless
+ * isSubjectCaseSensitive, advanced filters ANDed with the rest).
  */
 export function bronzeSubscriptionFilter(repoRoot: string = path.resolve(__dirname, '..', '..')): SubscriptionFilter {
   const text = readFileSync(path.join(repoRoot, 'infra', 'app', 'eventgrid-subscription.bicep'), 'utf8');
@@ -675,7 +676,8 @@ export function bronzeSubscriptionFilter(repoRoot: string = path.resolve(__dirna
 /** True when Event Grid would deliver the event to the subscription. */
 export function passesFilter(event: StorageEvent, filter: SubscriptionFilter): boolean {
   if (!filter.includedEventTypes.includes(event.eventType)) return false;
-  if (!event.subject.startsWith(filter.subjectBeginsWith)) return false;
+  // isSubjectCaseSensitive is not set in the bicep: its default, false, applies.
+  if (!event.subject.toLowerCase().startsWith(filter.subjectBeginsWith.toLowerCase())) return false;
   if (filter.apiIn && !filter.apiIn.includes(event.data.api)) return false;
   return true;
 }
