@@ -37,9 +37,11 @@ interface Started {
 const children = new Set<ChildProcess>();
 const homes: string[] = [];
 
-function start(args: string[], home: string, options: { verbose?: boolean; bin?: string } = {}): Started {
+function start(args: string[], home: string, options: { verbose?: boolean; bin?: string; ownGroup?: boolean } = {}): Started {
   const child = spawn(process.execPath, [options.bin ?? BIN, ...args], {
     cwd: os.tmpdir(),
+    // Its own process group, as a command run in a terminal: Ctrl-C signals the whole group.
+    detached: options.ownGroup ?? false,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? os.tmpdir(), MEDALLION_HOME: home, ...(options.verbose ? { MEDALLION_VERBOSE: '1' } : {}) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -212,8 +214,10 @@ describe('the local stack (real Azurite + PostgreSQL, CLI in child processes)', 
   });
 
   it('a first start killed at each step (SIGINT or kill -9) is recovered by the next command', async () => {
-    const moments: { after: string; delay: number; signal: NodeJS.Signals; rebuilt?: boolean }[] = [
+    const moments: { after: string; delay: number; signal: NodeJS.Signals; rebuilt?: boolean; group?: boolean }[] = [
       { after: 'stack: starting Azurite', delay: 0, signal: 'SIGINT' },
+      // Ctrl-C in a terminal: the command and initdb (its child) both get SIGINT.
+      { after: 'stack: initialising PostgreSQL', delay: 200, signal: 'SIGINT', group: true },
       { after: 'stack: initialising PostgreSQL', delay: 300, signal: 'SIGINT' },
       { after: 'stack: starting PostgreSQL', delay: 0, signal: 'SIGINT' },
       { after: 'stack: starting Azurite', delay: 100, signal: 'SIGKILL' },
@@ -223,12 +227,13 @@ describe('the local stack (real Azurite + PostgreSQL, CLI in child processes)', 
     ];
     for (const m of moments) {
       const home = newHome();
-      const first = start(['stack', 'start'], home, { verbose: true });
+      const first = start(['stack', 'start'], home, { verbose: true, ownGroup: m.group });
       await first.waitFor(m.after);
       if (m.delay) await sleep(m.delay);
-      first.child.kill(m.signal);
+      if (m.group) process.kill(-first.child.pid!, m.signal);
+      else first.child.kill(m.signal);
       const killed = await first.done;
-      const where = `${m.signal} after '${m.after}' +${m.delay}ms`;
+      const where = `${m.signal}${m.group ? ' (process group)' : ''} after '${m.after}' +${m.delay}ms`;
       expect(killed.code === 0, `${where}: the start was not interrupted:\n${killed.stderr}`).toBe(false);
       // The password is on disk before the cluster exists.
       expect(statSync(path.join(home, 'postgres.password')).mode & 0o777, where).toBe(0o600);
