@@ -440,7 +440,7 @@ function inspectDataDir(p: Paths, layout: PgLayout, log: (l: string) => void): '
 async function leaveStack(p: Paths, user: string, how: 'wait' | 'signal', debug: (l: string) => void): Promise<void> {
   let lock: Lock;
   try {
-    lock = await acquireLock(p.lock, { timeoutMs: 60_000 });
+    lock = await acquireLock(p.lock, { timeoutMs: 180_000 });
   } catch {
     rmSync(user, { force: true });
     return;
