@@ -79,9 +79,15 @@ export type LakeSettings =
   | { kind: 'connectionString'; connectionString: string; adapter: 'blob' | 'adls' }
   | { kind: 'identity'; accountName: string; clientId?: string; adapter: 'blob' | 'adls'; blobUrl?: string };
 
+/** How the pool behaves: its size per instance, and whether a PgBouncer in transaction mode sits in front. */
+export interface PoolSettings {
+  poolMax: number;
+  transactionPooling: boolean;
+}
+
 export type DatabaseSettings =
-  | { kind: 'url'; url: string }
-  | { kind: 'entra'; host: string; database: string; user: string; port: number; clientId?: string };
+  | ({ kind: 'url'; url: string } & PoolSettings)
+  | ({ kind: 'entra'; host: string; database: string; user: string; port: number; clientId?: string } & PoolSettings);
 
 export type EventHubSettings =
   | { kind: 'connectionString'; connectionString: string; hubName: string; consumerGroup: string }
@@ -124,8 +130,9 @@ export function lakeSettings(env: Env = process.env): LakeSettings | undefined {
 }
 
 export function databaseSettings(env: Env = process.env): DatabaseSettings | undefined {
+  const pool: PoolSettings = { poolMax: postgresPoolMax(env), transactionPooling: postgresTransactionPooling(env) };
   const url = get(env, 'databaseUrl');
-  if (url) return { kind: 'url', url };
+  if (url) return { kind: 'url', url, ...pool };
   const host = get(env, 'postgresHost');
   if (!host) return undefined;
   const database = get(env, 'postgresDatabase');
@@ -137,7 +144,7 @@ export function databaseSettings(env: Env = process.env): DatabaseSettings | und
   }
   const port = Number(get(env, 'postgresPort') ?? '5432');
   if (!Number.isInteger(port) || port <= 0) throw new ConfigError(`${SETTINGS.postgresPort} must be a port number`);
-  return { kind: 'entra', host, database, user, port, clientId: get(env, 'azureClientId') };
+  return { kind: 'entra', host, database, user, port, clientId: get(env, 'azureClientId'), ...pool };
 }
 
 export function eventHubSettings(env: Env = process.env): EventHubSettings | undefined {

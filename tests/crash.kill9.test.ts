@@ -33,7 +33,7 @@ async function observe(p: Platform, workDir: string, bronze: string): Promise<Ob
   const run = await p.pool.query(`SELECT status, outputs FROM ops.file_runs WHERE path = $1 ORDER BY started_at DESC LIMIT 1`, [bronze]);
   const copy = await p.pool.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'COPY %FROM STDIN%' AND state = 'active'`);
   const runs = existsSync(workDir) ? readdirSync(workDir).filter((d) => d.startsWith('run-')) : [];
-  return { ledger: run.rows[0], copying: copy.rows[0].n > 0, transforming: runs.some((r) => existsSync(path.join(workDir, r, 'out'))) };
+  return { ledger: run.rows[0], copying: copy.rows[0].n > 0, transforming: runs.some((r) => existsSync(path.join(workDir, r)) && readdirSync(path.join(workDir, r)).some((d) => d.startsWith('out-'))) };
 }
 
 function reached(point: Point, o: Observed): boolean {

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import type { Contract } from '../contracts/contract';
 import { datasetDdl, qi, quarantineTable, SILVER_SCHEMA, silverTable } from './schema';
@@ -18,7 +18,7 @@ import { datasetDdl, qi, quarantineTable, SILVER_SCHEMA, silverTable } from './s
 const MIGRATION_LOCK = 4_242_001;
 
 export const OPS_MIGRATION_DDL = `
-CREATE SCHEMA IF NOT EXISTS ops;
+DO $$ BEGIN IF to_regnamespace('ops') IS NULL THEN CREATE SCHEMA ops; END IF; END $$; -- CREATE only when missing: the app role may own its schemas without the database's CREATE right
 CREATE TABLE IF NOT EXISTS ops.schema_changes (
   id                   bigserial   PRIMARY KEY,
   dataset              text        NOT NULL,
@@ -272,13 +272,15 @@ async function opsTablesExist(client: pg.ClientBase): Promise<boolean> {
  * from the catalog and rolled back.
  */
 export async function planDataset(client: pg.ClientBase, contract: Contract): Promise<DatasetSchemaState> {
-  const scratch = `_medallion_diff_${randomBytes(6).toString('hex')}`;
   let expectedSilver: TableInfo | undefined;
   let expectedQuarantine: TableInfo | undefined;
   await client.query('SAVEPOINT medallion_schema_diff');
   try {
-    await client.query(`CREATE SCHEMA ${qi(scratch)}`);
-    await client.query(datasetDdl(contract, scratch));
+    // The expected tables are built as temporary tables (the session's own schema): no CREATE
+    // right on the database is needed, and nothing is visible to other sessions.
+    await client.query(datasetDdl(contract, 'pg_temp'));
+    const temp = await client.query<{ nspname: string }>('SELECT nspname FROM pg_namespace WHERE oid = pg_my_temp_schema()');
+    const scratch = temp.rows[0]!.nspname;
     expectedSilver = await tableInfo(client, scratch, contract.name);
     expectedQuarantine = await tableInfo(client, scratch, `${contract.name}_quarantine`);
   } finally {
@@ -358,7 +360,7 @@ async function migrateDataset(client: pg.ClientBase, contract: Contract): Promis
 }
 
 /**
- * Migrates every dataset in one transaction (the caller holds the migration lock). A dataset
+ * Migrates every dataset in one transaction, under the migration lock. A dataset
  * whose contract changed in a breaking way, or whose migration failed, is left untouched and
  * reported: dataset → one-line message. Other datasets are migrated all the same.
  */
@@ -366,6 +368,8 @@ export async function migrateDatasets(client: pg.ClientBase, contracts: Contract
   const blocked = new Map<string, string>();
   await client.query('BEGIN');
   try {
+    // Transaction-scoped, so it is right through PgBouncer in transaction mode too.
+    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
     await client.query(OPS_MIGRATION_DDL);
     for (const contract of contracts) {
       await client.query('SAVEPOINT medallion_dataset');

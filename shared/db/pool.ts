@@ -35,13 +35,20 @@ export function entraPassword(credential: TokenCredential, now: () => number = D
 /**
  * Every connection runs in UTC whatever the server's or the role's time zone: timestamps the
  * engine hands over are UTC wall-clock text, and a session in another zone would shift them
- * (the cross-file look-up would miss rows and the load would hit duplicate keys).
+ * (the cross-file look-up would miss rows and the load would hit duplicate keys). Direct
+ * connections set it at start-up; through PgBouncer (transaction mode, which refuses start-up
+ * options) the app role's default time zone is UTC (set by the deploy-time migration) and every
+ * load transaction sets it again (SET LOCAL).
  */
 const SESSION_OPTIONS = '-c TimeZone=UTC';
 
+function sessionOptions(settings: DatabaseSettings): { options?: string } {
+  return settings.transactionPooling ? {} : { options: SESSION_OPTIONS };
+}
+
 export function poolConfig(settings: DatabaseSettings, credential?: TokenCredential): pg.PoolConfig {
   if (settings.kind === 'url') {
-    return { connectionString: settings.url, max: 8, application_name: 'medallion', options: SESSION_OPTIONS };
+    return { connectionString: settings.url, max: settings.poolMax, idleTimeoutMillis: IDLE_MS, application_name: 'medallion', ...sessionOptions(settings) };
   }
   const cred = credential ?? new DefaultAzureCredential(settings.clientId ? { managedIdentityClientId: settings.clientId } : {});
   return {
@@ -51,16 +58,68 @@ export function poolConfig(settings: DatabaseSettings, credential?: TokenCredent
     user: settings.user,
     password: entraPassword(cred),
     ssl: { rejectUnauthorized: true },
-    max: 8,
+    max: settings.poolMax,
+    idleTimeoutMillis: IDLE_MS,
     application_name: 'medallion',
-    options: SESSION_OPTIONS,
+    ...sessionOptions(settings),
     // Tokens live about an hour: recycle connections well before that.
     maxLifetimeSeconds: 30 * 60,
   };
 }
 
+/**
+ * SQLSTATEs and socket errors of a server that is out of connections or not accepting them yet:
+ * 53300 too_many_connections (also "too many connections for role"), 57P03 cannot_connect_now,
+ * 08xxx connection exceptions; ECONNREFUSED / ECONNRESET while the server (or PgBouncer) restarts.
+ */
+export function isConnectionShortage(e: unknown): boolean {
+  const code = (e as { code?: unknown })?.code;
+  return typeof code === 'string' && (code === '53300' || code === '57P03' || code.startsWith('08') || code === 'ECONNREFUSED' || code === 'ECONNRESET');
+}
+
+/** Waits of the connection retry: exponential from 100 ms, capped at 5 s, with full jitter (about 100 s in all on average). */
+export function connectDelays(random: () => number = Math.random): number[] {
+  return Array.from({ length: 45 }, (_, i) => Math.round(random() * Math.min(5000, 100 * 2 ** i)));
+}
+
+/**
+ * Idle connections go back to the server after this long: under a burst the budget is held by
+ * connections in use, not by pools of instances that are between files.
+ */
+const IDLE_MS = 2000;
+
+/**
+ * A pool that stays inside the server's connection budget under a burst: its size is the
+ * per-instance share (POSTGRES_POOL_MAX), and a connection the server refuses for lack of slots
+ * is retried with jittered exponential backoff instead of failing the file. Only when the
+ * server stays full for over a minute and a half does the error reach the caller (a transient failure:
+ * the host retries the file later).
+ */
+export class BudgetPool extends pg.Pool {
+  override connect(): Promise<pg.PoolClient>;
+  override connect(callback: (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void): void;
+  override connect(callback?: (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void): Promise<pg.PoolClient> | void {
+    const attempt = async (): Promise<pg.PoolClient> => {
+      const delays = connectDelays();
+      for (let i = 0; ; i++) {
+        try {
+          return await super.connect();
+        } catch (e) {
+          if (!isConnectionShortage(e) || i >= delays.length) throw e;
+          await new Promise((r) => setTimeout(r, delays[i]));
+        }
+      }
+    };
+    if (!callback) return attempt();
+    attempt().then(
+      (client) => callback(undefined, client, (release?: unknown) => client.release(release as Error | boolean | undefined)),
+      (err: Error) => callback(err, undefined, () => undefined),
+    );
+  }
+}
+
 export function createPool(settings: DatabaseSettings, credential?: TokenCredential): pg.Pool {
-  const pool = new pg.Pool(poolConfig(settings, credential));
+  const pool = new BudgetPool(poolConfig(settings, credential));
   pool.on('error', () => undefined); // idle-client errors surface on the next query instead of crashing
   return pool;
 }

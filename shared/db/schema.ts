@@ -1,8 +1,9 @@
+import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import type { Contract } from '../contracts/contract';
 import { RESCUED_COLUMN } from '../engine/compile';
 import { pgType } from '../engine/sql';
-import { migrateDatasets } from './migrate';
+import { contractFingerprint, migrateDatasets, OPS_MIGRATION_DDL } from './migrate';
 
 export function qi(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
@@ -20,9 +21,9 @@ export function quarantineTable(contract: Contract, schema = SILVER_SCHEMA): str
 }
 
 const LEDGER_DDL = `
-CREATE SCHEMA IF NOT EXISTS ops;
-CREATE SCHEMA IF NOT EXISTS silver;
-CREATE SCHEMA IF NOT EXISTS gold;
+DO $$ BEGIN IF to_regnamespace('ops') IS NULL THEN CREATE SCHEMA ops; END IF; END $$; -- CREATE only when missing: the app role may own its schemas without the database's CREATE right
+DO $$ BEGIN IF to_regnamespace('silver') IS NULL THEN CREATE SCHEMA silver; END IF; END $$; -- CREATE only when missing: the app role may own its schemas without the database's CREATE right
+DO $$ BEGIN IF to_regnamespace('gold') IS NULL THEN CREATE SCHEMA gold; END IF; END $$; -- CREATE only when missing: the app role may own its schemas without the database's CREATE right
 CREATE TABLE IF NOT EXISTS ops.file_runs (
   path                  text        NOT NULL,
   etag                  text        NOT NULL,
@@ -54,6 +55,8 @@ CREATE TABLE IF NOT EXISTS ops.file_runs (
 );
 CREATE INDEX IF NOT EXISTS file_runs_dataset_idx ON ops.file_runs (dataset, started_at DESC);
 COMMENT ON TABLE ops.file_runs IS 'Run ledger: one row per bronze file version (path + ETag). Invariant for succeeded runs: rows_read = rows_silver + rows_quarantined + duplicates_in_file + duplicates_cross_file.';
+CREATE TABLE IF NOT EXISTS ops.platform_schema (key text PRIMARY KEY, fingerprint text NOT NULL, updated_at timestamptz NOT NULL DEFAULT now());
+COMMENT ON TABLE ops.platform_schema IS 'Fingerprint of the schema the last start-up migration produced: a start with the same code and contracts skips the migration.';
 -- Added since the first release (idempotent, so an existing ledger is upgraded in place).
 ALTER TABLE ops.file_runs ADD COLUMN IF NOT EXISTS failure_kind text CHECK (failure_kind IN ('bad_file', 'bad_contract', 'transient'));
 ALTER TABLE ops.file_runs ADD COLUMN IF NOT EXISTS content_hash text;
@@ -131,16 +134,47 @@ const MIGRATION_LOCK = 4_242_001;
  * concurrently (one migration at a time, under an advisory lock).
  */
 export async function ensureSchema(pool: pg.Pool, contracts: Contract[]): Promise<Map<string, string>> {
+  const fingerprint = startupFingerprint(contracts);
   const client = await pool.connect();
   try {
-    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
-    try {
-      await client.query(LEDGER_DDL);
-      return await migrateDatasets(client, contracts);
-    } finally {
-      await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
+    // Fast path (every start of every instance): nothing changed since the last migration, so
+    // take no lock at all; a burst of instances starting must not queue behind DDL locks.
+    const known = await client.query<{ current: boolean }>(
+      `SELECT to_regclass('ops.platform_schema') IS NOT NULL AND EXISTS (SELECT 1 FROM ops.platform_schema WHERE key = 'startup' AND fingerprint = $1) AS current`,
+      [fingerprint],
+    ).catch(() => ({ rows: [{ current: false }] }));
+    if (known.rows[0]?.current) {
+      const blocked = await client.query<{ dataset: string; blocked: string }>(
+        `SELECT dataset, blocked FROM ops.dataset_contracts WHERE blocked IS NOT NULL AND dataset = ANY($1::text[])`,
+        [contracts.map((c) => c.name)],
+      );
+      return new Map(blocked.rows.map((r) => [r.dataset, r.blocked]));
     }
+    // Transaction-scoped locks only: correct through PgBouncer in transaction mode.
+    await client.query('BEGIN');
+    try {
+      await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+      await client.query(LEDGER_DDL);
+      await client.query('COMMIT');
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw e;
+    }
+    const blocked = await migrateDatasets(client, contracts);
+    await client.query(
+      `INSERT INTO ops.platform_schema (key, fingerprint, updated_at) VALUES ('startup', $1, now())
+       ON CONFLICT (key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, updated_at = now()`,
+      [fingerprint],
+    );
+    return blocked;
   } finally {
     client.release();
   }
+}
+
+/** What the start-up migration depends on: the ledger DDL and every dataset's DDL and contract fingerprint. */
+function startupFingerprint(contracts: Contract[]): string {
+  const h = createHash('sha256').update(LEDGER_DDL).update(OPS_MIGRATION_DDL);
+  for (const c of [...contracts].sort((a, b) => (a.name < b.name ? -1 : 1))) h.update(`\n${c.name}\n${datasetDdl(c)}\n${contractFingerprint(c)}`);
+  return h.digest('hex');
 }

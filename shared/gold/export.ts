@@ -98,12 +98,9 @@ export async function exportGold(deps: GoldExportDeps, contract: Contract, optio
   await mkdir(scratch, { recursive: true });
   const work = await mkdtemp(path.join(scratch, 'gold-'));
   const db = await deps.pool.connect();
-  let locked = false;
   try {
     const ready = await db.query<{ ok: boolean }>(`SELECT to_regclass('ops.gold_refreshes') IS NOT NULL AND to_regclass('ops.gold_exports') IS NOT NULL AS ok`);
     if (!ready.rows[0]?.ok) return { dataset: contract.name, files: [], refreshId: null, skipped: true, ms: Date.now() - t0 };
-    await db.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [exportLockKey(contract.name)]);
-    locked = true;
     let refreshId: string | null = null;
     // Busy time per phase; the phases overlap (PostgreSQL copies table n+1 while DuckDB converts
     // table n and the lake receives table n-1).
@@ -114,7 +111,16 @@ export async function exportGold(deps: GoldExportDeps, contract: Contract, optio
     let converting: Promise<unknown> = Promise.resolve();
     const uploads: Promise<void>[] = [];
     try {
-      await db.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      // One export of a dataset at a time, with a transaction-scoped lock (right through PgBouncer
+      // in transaction mode). The snapshot is taken with the lock: an export that waited reads
+      // the state the previous one left, so the last export to run exports the newest state.
+      for (;;) {
+        await db.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+        const got = await db.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS ok', [exportLockKey(contract.name)]);
+        if (got.rows[0]?.ok) break;
+        await db.query('ROLLBACK');
+        await new Promise((r) => setTimeout(r, 50 + Math.random() * 150));
+      }
       try {
         await db.query("SET LOCAL TIME ZONE 'UTC'");
         await db.query("SET LOCAL DateStyle = 'ISO, YMD'");
@@ -165,30 +171,29 @@ export async function exportGold(deps: GoldExportDeps, contract: Contract, optio
           );
           uploads.at(-1)!.catch(() => undefined);
         }
+        await converting;
+        await Promise.all(uploads);
+        await db.query(
+          `INSERT INTO ops.gold_exports (dataset, refresh_id, exported_at) VALUES ($1, $2, now())
+           ON CONFLICT (dataset) DO UPDATE SET refresh_id = greatest(ops.gold_exports.refresh_id, excluded.refresh_id), exported_at = now()`,
+          [contract.name, refreshId],
+        );
+        await db.query('UPDATE ops.gold_refreshes SET export_ms = $2 WHERE id = $1', [refreshId, Date.now() - t0]);
         await db.query('COMMIT');
       } catch (e) {
         await db.query('ROLLBACK').catch(() => undefined);
         throw e;
       }
-      await converting;
     } finally {
       // Let every started step settle before the engine closes and the work folder goes.
       await Promise.allSettled([converting, ...uploads]);
       duck?.close();
     }
-    await Promise.all(uploads);
     files.sort((a, b) => a.table.localeCompare(b.table));
     const ms = Date.now() - t0;
-    await db.query(
-      `INSERT INTO ops.gold_exports (dataset, refresh_id, exported_at) VALUES ($1, $2, now())
-       ON CONFLICT (dataset) DO UPDATE SET refresh_id = greatest(ops.gold_exports.refresh_id, excluded.refresh_id), exported_at = now()`,
-      [contract.name, refreshId],
-    );
-    await db.query('UPDATE ops.gold_refreshes SET export_ms = $2 WHERE id = $1', [refreshId, ms]);
     deps.log?.info('medallion.gold_export', { dataset: contract.name, refresh_id: refreshId, tables: files.length, duration_ms: ms });
     return { dataset: contract.name, files, refreshId, skipped: false, ms, phasesMs };
   } finally {
-    if (locked) await db.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [exportLockKey(contract.name)]).catch(() => undefined);
     db.release();
     await rm(work, { recursive: true, force: true });
   }

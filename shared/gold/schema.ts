@@ -8,9 +8,9 @@ import { GoldModelError } from './models';
  * the helpers every model may call (documented in shared/gold/README.md).
  */
 export const FRAMEWORK_DDL = `
-CREATE SCHEMA IF NOT EXISTS ops;
-CREATE SCHEMA IF NOT EXISTS gold;
-CREATE SCHEMA IF NOT EXISTS gold_state;
+DO $$ BEGIN IF to_regnamespace('ops') IS NULL THEN CREATE SCHEMA ops; END IF; END $$; -- CREATE only when missing: the app role may own its schemas without the database's CREATE right
+DO $$ BEGIN IF to_regnamespace('gold') IS NULL THEN CREATE SCHEMA gold; END IF; END $$; -- CREATE only when missing: the app role may own its schemas without the database's CREATE right
+DO $$ BEGIN IF to_regnamespace('gold_state') IS NULL THEN CREATE SCHEMA gold_state; END IF; END $$; -- CREATE only when missing: the app role may own its schemas without the database's CREATE right
 COMMENT ON SCHEMA gold IS 'Business tables (one per model file shared/datasets/<dataset>/gold/<table>.sql); exported to the lake as gold/<dataset>/<table>.parquet.';
 COMMENT ON SCHEMA gold_state IS 'Internal state of the incremental gold refresh (distinct pairs, latest values) and helper functions. Not for consumers; not exported.';
 

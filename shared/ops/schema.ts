@@ -15,7 +15,7 @@ import type pg from 'pg';
  *        ON CONFLICT (dataset) DO UPDATE SET max_age_minutes = EXCLUDED.max_age_minutes;
  */
 export const OPS_DDL = `
-CREATE SCHEMA IF NOT EXISTS ops;
+DO $$ BEGIN IF to_regnamespace('ops') IS NULL THEN CREATE SCHEMA ops; END IF; END $$; -- CREATE only when missing: the app role may own its schemas without the database's CREATE right
 CREATE TABLE IF NOT EXISTS ops.dataset_expectations (
   dataset             text PRIMARY KEY,
   max_age_minutes     integer CHECK (max_age_minutes > 0),

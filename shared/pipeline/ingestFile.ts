@@ -85,9 +85,11 @@ async function exportExistingIds(client: pg.PoolClient, contract: Contract, rang
     // Not a time range: fall back to all ids of the dataset (correct, only slower).
     await copyQueryToFile(client, `SELECT ${qi(contract.dedup.idColumn)} FROM ${silverTable(contract)}`, file);
   } else {
-    // The bounds are UTC wall-clock text; every connection runs in UTC (shared/db/pool.ts).
-    const lo = client.escapeLiteral(range.min);
-    const hi = client.escapeLiteral(range.max);
+    // The bounds are UTC wall-clock text: said so explicitly, so the look-up is right whatever
+    // the session's time zone (this query runs outside a transaction, maybe through PgBouncer).
+    const utc = (t: string) => (/([+-]\d{2}(:?\d{2})?|Z)$/.test(t) || !/\d{2}:\d{2}/.test(t) ? t : `${t}+00`);
+    const lo = client.escapeLiteral(utc(range.min));
+    const hi = client.escapeLiteral(utc(range.max));
     await copyQueryToFile(
       client,
       `SELECT ${qi(contract.dedup.idColumn)} FROM ${silverTable(contract)} WHERE ${qi(contract.rangeColumn)} BETWEEN ${lo} AND ${hi}`,
@@ -172,27 +174,31 @@ async function stageFile(run: Run): Promise<{ staged: StagedInput; columns?: Col
   return { staged, columns };
 }
 
-/**
- * Stage 2, under the dataset lock: the claim is still ours, earlier unfinished runs of the same
- * path are reconciled (outputs removed, rows closed as abandoned), and leftovers of an earlier
- * attempt of this version are removed.
- */
-async function reconcile(run: Run, client: pg.PoolClient): Promise<LedgerRow | 'superseded'> {
-  const current = await getRun(client, run.path, run.file.etag);
-  if (!current || current.run_id !== run.runId || current.status !== 'running') return 'superseded';
-  for (const old of await abandonUnfinished(client, { path: run.path, keepRunId: run.runId })) {
-    await deleteOutputs(run.p, old.outputs);
-  }
-  if (current.outputs.length) {
-    await deleteOutputs(run.p, current.outputs);
-    await clearOutputs(client, run.path, run.file.etag);
-  }
-  return current;
+/** Outputs an earlier attempt of this file version recorded (removed once this attempt lands, unless rewritten). */
+function staleOutputs(previous: Output[], written: Output[]): Output[] {
+  const now = new Set(written.map((o) => `${o.zone}/${o.path}`));
+  return previous.filter((o) => !now.has(`${o.zone}/${o.path}`));
 }
 
-/** Stage 3, transform: DuckDB types, checks and dedups the staged records into local Parquet. */
-async function transform(run: Run, client: pg.PoolClient, staged: StagedInput, columns: ColumnMatch | undefined, ingestedAt: Date): Promise<TransformResult> {
+/** Runs `fn` with a pooled connection held only for its duration (the connection budget). */
+async function withClient<T>(p: Platform, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await p.pool.connect();
+  try {
+    return await fn(client);
+  } finally {
+    client.release();
+  }
+}
+
+/** Stage 2, transform: DuckDB types, checks and dedups the staged records into local Parquet (no lock, no connection held). */
+async function transform(run: Run, staged: StagedInput, columns: ColumnMatch | undefined, ingestedAt: Date): Promise<TransformResult> {
   run.progress('transform');
+  // The ids silver already holds in the file's time range, read once (a short COPY): a file of
+  // the same dataset committing meanwhile is caught at load time (see load) and the run redone.
+  const existingIds = (range: { min: string; max: string }) =>
+    run.nested
+      ? exportExistingIds(run.nested, run.contract, range, path.join(run.work, 'existing_ids.txt'))
+      : withClient(run.p, (c) => exportExistingIds(c, run.contract, range, path.join(run.work, 'existing_ids.txt')));
   try {
     return await transformFile(
       {
@@ -204,8 +210,8 @@ async function transform(run: Run, client: pg.PoolClient, staged: StagedInput, c
         unknownColumns: columns?.unknown,
         lineage: { sourceFile: run.path, runId: run.runId, ingestedAt, sourceHash: staged.contentHash },
         staging: { rowsRead: staged.rowsRead, rejected: staged.rejected, rejectReasons: staged.rejectReasons },
-        outDir: path.join(run.work, 'out'),
-        existingIds: (range) => exportExistingIds(client, run.contract, range, path.join(run.work, 'existing_ids.txt')),
+        outDir: path.join(run.work, `out-${ingestedAt.getTime()}`),
+        existingIds,
       },
       run.p.engine,
     );
@@ -215,8 +221,8 @@ async function transform(run: Run, client: pg.PoolClient, staged: StagedInput, c
   }
 }
 
-/** Stage 4, publish: silver and quarantine Parquet into the lake (recorded before written). */
-async function publish(run: Run, client: pg.PoolClient, result: TransformResult, ingestedAt: Date): Promise<void> {
+/** Stage 3, publish: silver and quarantine Parquet into the lake (recorded in the ledger before written). */
+async function publish(run: Run, result: TransformResult, ingestedAt: Date): Promise<void> {
   run.progress('upload');
   const t0 = Date.now();
   const key = runKey(run.path, run.file.etag);
@@ -224,7 +230,7 @@ async function publish(run: Run, client: pg.PoolClient, result: TransformResult,
   const day = ingestedAt.toISOString().slice(0, 10);
   const quarantineTarget = result.quarantineFile ? `${run.contract.name}/rows/ingest_date=${day}/part-${key}.parquet` : undefined;
   const planned = [...silverTargets.map((t) => ({ zone: 'silver', path: t.lake })), ...(quarantineTarget ? [{ zone: 'quarantine', path: quarantineTarget }] : [])];
-  await recordOutputs(client, run.path, run.file.etag, run.runId, planned);
+  await recordOutputs(run.nested ?? run.p.pool, run.path, run.file.etag, run.runId, planned);
   for (const t of silverTargets) {
     run.written.push({ zone: 'silver', path: t.lake });
     await run.p.lake.writeFile('silver', t.lake, path.join(result.silverDir, t.rel), { contentType: 'application/vnd.apache.parquet' });
@@ -248,26 +254,67 @@ async function loadQuarantine(tx: pg.PoolClient, contract: Contract, csvPath: st
   return copied;
 }
 
-/** Stage 5, load: silver, quarantine, gold increment and the ledger row in ONE transaction. */
-async function load(run: Run, tx: pg.PoolClient, staged: StagedInput, columns: ColumnMatch | undefined, result: TransformResult): Promise<LedgerRow> {
+/** A file of the same dataset landed rows of this file between its transform and its load: transform again. */
+class LoadConflict extends Error {
+  override name = 'LoadConflict';
+}
+
+/** What the load transaction decided. */
+type Landed =
+  | { kind: 'landed'; row: LedgerRow; stale: Output[] }
+  | { kind: 'redelivery'; row: LedgerRow; of: LedgerRow; stale: Output[] }
+  | { kind: 'superseded'; row?: LedgerRow };
+
+/**
+ * Stage 4, load: ONE transaction, holding the dataset lock (transaction-scoped) only for its own
+ * duration: the claim is checked, earlier unfinished runs of the path are closed as abandoned,
+ * a re-delivery is recognised, then silver, quarantine, the gold increment and the ledger row
+ * commit together. Lake files to remove are returned, removed after the commit.
+ */
+async function load(run: Run, tx: pg.PoolClient, staged: StagedInput, columns: ColumnMatch | undefined, result: TransformResult): Promise<Landed> {
   run.progress('load');
   const { contract, p } = run;
   const t0 = Date.now();
-  const silverCsv = path.join(run.work, 'silver.csv');
+  const silverCsv = path.join(run.work, `silver-${run.timings.attempt ?? 0}.csv`);
   const silverCols = silverColumns(contract).map((c) => c.name);
   const silverParquet = result.silverFiles.map((f) => path.join(result.silverDir, f));
-  // 'first' datasets stream the rows: DuckDB writes CSV into a pipe while COPY reads it.
-  const streamed = contract.dedup.mode === 'first' && result.silverRows > 0 && makePipe(silverCsv);
-  if (!streamed && result.silverRows > 0) await parquetToCsv(silverParquet, silverCols, silverCsv, p.engine);
   const quarantineCsv = path.join(run.work, 'quarantine.csv');
   if (result.quarantineFile) await parquetToCsv([result.quarantineFile], quarantineColumns(contract), quarantineCsv, p.engine);
   lap(run, 'load_export', t0);
 
   if (!run.nested) await tx.query('BEGIN');
   try {
+    // Every connection runs in UTC; set again here for a pooled (PgBouncer) connection.
+    await tx.query("SET LOCAL TIME ZONE 'UTC'");
+    if (!run.nested) await tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [lockKey(contract.name)]);
+    const current = await getRun(tx, run.path, run.file.etag);
+    if (!current || current.run_id !== run.runId || current.status !== 'running') {
+      if (!run.nested) await tx.query('ROLLBACK');
+      return { kind: 'superseded', row: current };
+    }
+    const abandoned = await abandonUnfinished(tx, { path: run.path, keepRunId: run.runId });
+    const stale = [...abandoned.flatMap((a) => a.outputs), ...staleOutputs(current.outputs, run.written)];
+    const landed = await findLanded(tx, contract.name, staged.contentHash, run.runId);
+    if (landed) {
+      const row = await recordRedelivery(tx, run.path, run.file.etag, run.runId, { rowsRead: staged.rowsRead, contentHash: staged.contentHash, of: landed, blankLines: staged.blankLines });
+      await clearOutputs(tx, run.path, run.file.etag);
+      if (!run.nested) await tx.query('COMMIT');
+      return { kind: 'redelivery', row, of: landed, stale: [...stale, ...run.written] };
+    }
     const t1 = Date.now();
+    // 'first' datasets stream the rows: DuckDB writes CSV into a pipe while COPY reads it.
+    const streamed = contract.dedup.mode === 'first' && result.silverRows > 0 && makePipe(silverCsv);
+    if (!streamed && result.silverRows > 0) await parquetToCsv(silverParquet, silverCols, silverCsv, p.engine);
     const feeding = streamed ? feedPipe(silverCsv, () => parquetToCsv(silverParquet, silverCols, silverCsv, p.engine)) : Promise.resolve();
-    const [silver] = await Promise.all([loadSilverRows(tx, contract, silverCsv, silverCols, result.silverRows), feeding]);
+    let silver: Awaited<ReturnType<typeof loadSilverRows>>;
+    try {
+      [silver] = await Promise.all([loadSilverRows(tx, contract, silverCsv, silverCols, result.silverRows), feeding]);
+    } catch (e) {
+      await feeding.catch(() => undefined);
+      // A unique violation on silver's key: another file of the dataset committed some of these rows after our look-up.
+      if ((e as { code?: string }).code === '23505' && contract.dedup.mode === 'first') throw new LoadConflict((e as Error).message);
+      throw e;
+    }
     const q = result.quarantineFile ? await loadQuarantine(tx, contract, quarantineCsv) : 0;
     if (q !== result.quarantined) throw new Error(`quarantine load copied ${q} rows, expected ${result.quarantined}`);
     lap(run, 'load_copy', t1);
@@ -288,14 +335,15 @@ async function load(run: Run, tx: pg.PoolClient, staged: StagedInput, columns: C
       unknownColumns: columns?.unknown.map((u) => u.name) ?? [],
     });
     if (!run.nested) await tx.query('COMMIT');
-    return row;
+    return { kind: 'landed', row, stale };
   } catch (e) {
     if (!run.nested) await tx.query('ROLLBACK').catch(() => undefined);
+    if (e instanceof LoadConflict) throw e;
     throw classifyDatabaseError(e, `loading ${run.path} into silver '${contract.name}'`);
   }
 }
 
-/** Stage 6, after commit: lake exports and other work that must not hold the transaction open. */
+/** Stage 5, after commit: lake exports and other work that must not hold the transaction open. */
 async function afterCommit(run: Run): Promise<void> {
   if (!run.p.hooks.afterCommit) return;
   // The file has landed; a failure here (e.g. a gold export) is reported, not undone.
@@ -324,36 +372,41 @@ function logLanded(run: Run, row: LedgerRow): void {
   });
 }
 
-/** The lock and the stages that run under it; returns the landed ledger row or a skip. */
-async function underLock(run: Run, staged: StagedInput, columns: ColumnMatch | undefined): Promise<FileReport> {
+/** Transform, publish and load; a load conflict (a concurrent file of the dataset) redoes the transform, a few times. */
+const LOAD_ATTEMPTS = 4;
+
+async function transformAndLoad(run: Run, staged: StagedInput, columns: ColumnMatch | undefined): Promise<FileReport> {
   const { p, contract } = run;
-  const client = run.nested ?? (await p.pool.connect());
-  let locked = false;
-  try {
-    // One file of a dataset at a time from here to commit: the cross-file look-up and the load
-    // must see each other's results. Other datasets run in parallel. (Nested: the caller holds it.)
-    if (!run.nested) {
-      await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [lockKey(contract.name)]);
-      locked = true;
-    }
-    const current = await reconcile(run, client);
-    if (current === 'superseded') {
-      const row = await getRun(client, run.path, run.file.etag);
-      return { path: run.path, outcome: 'skipped', dataset: contract.name, message: 'another delivery of the same file version took over', ledger: row };
-    }
-    const landed = await findLanded(client, contract.name, staged.contentHash, run.runId);
-    if (landed) {
-      const row = await recordRedelivery(client, run.path, run.file.etag, run.runId, { rowsRead: staged.rowsRead, contentHash: staged.contentHash, of: landed, blankLines: staged.blankLines });
-      logLanded(run, row);
-      return { path: run.path, outcome: 'succeeded', dataset: contract.name, message: `same content as ${landed.path} (already landed): every row counted as a duplicate`, ledger: row };
-    }
+  for (let attempt = 1; ; attempt++) {
+    run.timings.attempt = attempt;
     const ingestedAt = new Date();
-    const result = await transform(run, client, staged, columns, ingestedAt);
-    await publish(run, client, result, ingestedAt);
-    return { path: run.path, outcome: 'succeeded', dataset: contract.name, ledger: await load(run, client, staged, columns, result) };
-  } finally {
-    if (locked) await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [lockKey(contract.name)]).catch(() => undefined);
-    if (!run.nested) client.release();
+    const result = await transform(run, staged, columns, ingestedAt);
+    await publish(run, result, ingestedAt);
+    let outcome: Landed | undefined;
+    for (let tries = 1; !outcome; tries++) {
+      try {
+        outcome = run.nested ? await load(run, run.nested, staged, columns, result) : await withClient(p, (tx) => load(run, tx, staged, columns, result));
+      } catch (e) {
+        // A deadlock or serialization failure rolled the load back: run it again as it is.
+        const code = (e as { code?: unknown }).code;
+        if (!run.nested && (code === '40P01' || code === '40001') && tries < LOAD_ATTEMPTS) continue;
+        if (!(e instanceof LoadConflict) || attempt >= LOAD_ATTEMPTS) throw e;
+        p.log.info('medallion.load_conflict', { dataset: contract.name, path: run.path, attempt });
+        break;
+      }
+    }
+    if (!outcome) continue;
+    if (outcome.kind === 'superseded') {
+      await deleteOutputs(p, run.written);
+      return { path: run.path, outcome: 'skipped', dataset: contract.name, message: 'another delivery of the same file version took over', ledger: outcome.row };
+    }
+    run.written = [];
+    await deleteOutputs(p, outcome.stale).catch(() => undefined);
+    if (outcome.kind === 'redelivery') {
+      logLanded(run, outcome.row);
+      return { path: run.path, outcome: 'succeeded', dataset: contract.name, message: `same content as ${outcome.of.path} (already landed): every row counted as a duplicate`, ledger: outcome.row };
+    }
+    return { path: run.path, outcome: 'succeeded', dataset: contract.name, ledger: outcome.row };
   }
 }
 
@@ -448,7 +501,7 @@ async function runFile(p: Platform, rawPath: string, options: IngestOptions, nes
   if (nested) await nested.query('SAVEPOINT medallion_stages');
   try {
     const { staged, columns } = await stageFile(run);
-    const report = await underLock(run, staged, columns);
+    const report = await transformAndLoad(run, staged, columns);
     if (nested) await nested.query('RELEASE SAVEPOINT medallion_stages');
     if (report.outcome === 'succeeded' && !report.ledger?.redelivery_of && !nested) {
       await afterCommit(run);

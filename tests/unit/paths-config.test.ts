@@ -37,7 +37,7 @@ describe('settings', () => {
     expect(() => databaseSettings({ [SETTINGS.postgresHost]: 'pg.example' })).toThrow(/POSTGRES_DATABASE and POSTGRES_USER/);
   });
   it('prefers DATABASE_URL, else Entra token auth', () => {
-    expect(databaseSettings({ DATABASE_URL: 'postgres://x@y/z', POSTGRES_HOST: 'h' })).toEqual({ kind: 'url', url: 'postgres://x@y/z' });
+    expect(databaseSettings({ DATABASE_URL: 'postgres://x@y/z', POSTGRES_HOST: 'h' })).toEqual({ kind: 'url', url: 'postgres://x@y/z', poolMax: 8, transactionPooling: false });
     expect(databaseSettings({ POSTGRES_HOST: 'h.postgres.database.azure.com', POSTGRES_DATABASE: 'medallion', POSTGRES_USER: 'id-app', AZURE_CLIENT_ID: 'c' })).toEqual({
       kind: 'entra',
       host: 'h.postgres.database.azure.com',
@@ -45,7 +45,13 @@ describe('settings', () => {
       user: 'id-app',
       port: 5432,
       clientId: 'c',
+      poolMax: 8,
+      transactionPooling: false,
     });
+  });
+  it('reads the connection budget: pool size per instance and PgBouncer transaction mode', () => {
+    expect(databaseSettings({ DATABASE_URL: 'postgres://x@y/z', POSTGRES_POOL_MAX: '2', POSTGRES_POOL_MODE: 'transaction' })).toMatchObject({ poolMax: 2, transactionPooling: true });
+    expect(() => databaseSettings({ DATABASE_URL: 'postgres://x@y/z', POSTGRES_POOL_MAX: '0' })).toThrow(/POSTGRES_POOL_MAX must be a whole number >= 1, got '0'/);
   });
   it('reads Event Hubs by namespace (identity) or connection string', () => {
     expect(eventHubSettings({ [SETTINGS.eventHubNamespace]: 'ns.servicebus.windows.net' })).toMatchObject({ kind: 'identity', hubName: 'customers', consumerGroup: '$Default' });
