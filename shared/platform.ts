@@ -2,7 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
 import type { Contract } from './contracts/contract';
-import { databaseSettings, type Env, engineOptions, lakeSettings, ConfigError } from './config';
+import { databaseSettings, type Env, engineOptions, lakeSettings, ConfigError, maxFileAttempts } from './config';
 import { type ContractRegistry, datasetsDir, loadContracts } from './contracts/registry';
 import { createPool } from './db/pool';
 import { ensureSchema } from './db/schema';
@@ -36,6 +36,8 @@ export interface Platform {
    * every other dataset and command works as usual.
    */
   blockedDatasets: Map<string, string>;
+  /** Attempts of one file version before a transient failure is given up on (MAX_FILE_ATTEMPTS). */
+  maxFileAttempts: number;
   close(): Promise<void>;
 }
 
@@ -79,6 +81,7 @@ export async function createPlatform(env: Env = process.env, overrides: Platform
     workRoot,
     log,
     blockedDatasets,
+    maxFileAttempts: maxFileAttempts(env),
     close: async () => {
       if (!overrides.pool) await pool.end();
     },

@@ -142,6 +142,27 @@ describe('bronze → silver on generated files (real Azurite + PostgreSQL)', () 
     expect(await silverCount(platform)).toBe(before + 2);
   });
 
+  it('a version that keeps failing for a passing reason is given up on after MAX_FILE_ATTEMPTS, visibly, with the last error', async () => {
+    const csv = `${HEADER}\n2019-11-06 09:00:00 UTC,view,79,2053013555631882655,electronics.smartphone,apple,5.00,97,s-giveup\n`;
+    await put(platform, 'ecommerce_events/giveup.csv', csv);
+    const limit = platform.maxFileAttempts;
+    platform.maxFileAttempts = 2;
+    platform.hooks.afterSilverLoad = async () => {
+      throw new Error('database connection lost');
+    };
+    try {
+      await expect(ingestBronzeFile(platform, 'ecommerce_events/giveup.csv')).rejects.toThrow('database connection lost');
+      await expect(ingestBronzeFile(platform, 'ecommerce_events/giveup.csv')).rejects.toThrow('database connection lost');
+      const r = await ingestBronzeFile(platform, 'ecommerce_events/giveup.csv');
+      expect(r).toMatchObject({ outcome: 'failed', failureKind: 'transient' });
+      expect(r.message).toBe('gave up after 2 attempts: database connection lost; fix the cause, then run `medallion replay ecommerce_events/giveup.csv`');
+      expect(r.ledger).toMatchObject({ status: 'failed', failure_kind: 'transient', attempts: 3 });
+    } finally {
+      platform.maxFileAttempts = limit;
+      platform.hooks.afterSilverLoad = undefined;
+    }
+  });
+
   describe('file-level problems fail the file with a message that says what to fix, quarantine it, and write nothing to silver', () => {
     const cases: { name: string; path: string; content: string | Buffer; message: RegExp }[] = [
       { name: 'unknown dataset path', path: 'unknown_feed/x.csv', content: `${HEADER}\n`, message: /no dataset owns bronze path 'unknown_feed\/x\.csv': put the file under one of .*'ecommerce_events\/' \(ecommerce_events\)/ },

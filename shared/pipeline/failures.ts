@@ -22,6 +22,11 @@ export class TransientError extends Error {
   readonly kind = 'transient' as const;
 }
 
+/** A transient failure that kept coming back: recorded as transient, no longer retried. */
+export class GaveUpError extends TransientError {
+  override name = 'GaveUpError';
+}
+
 /** The kind of a failure: typed errors say theirs; anything unexpected is treated as transient. */
 export function failureKindOf(e: unknown): FailureKind {
   if (e instanceof BadFileError) return 'bad_file';

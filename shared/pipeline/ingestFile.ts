@@ -14,7 +14,7 @@ import { ExpectationFailedError, parquetToCsv, type TransformResult, transformFi
 import type { LakeFile, Zone } from '../lake/lake';
 import { safeLakePath } from '../lake/paths';
 import type { Platform } from '../platform';
-import { BadContractError, BadFileError, classifyDatabaseError, classifyEngineError, type FailureKind, failureKindOf } from './failures';
+import { BadContractError, BadFileError, classifyDatabaseError, classifyEngineError, type FailureKind, failureKindOf, GaveUpError } from './failures';
 import { lockKey } from './locks';
 import {
   abandonUnfinished,
@@ -422,7 +422,7 @@ async function failed(
   const row = await failRun(args.nested ?? p.pool, args.path, args.file.etag, args.runId, message, kind).catch(() => undefined);
   const log = kind === 'transient' ? p.log.error : p.log.warn;
   log('medallion.file', { dataset: args.dataset, path: args.path, status: 'failed', failure_kind: kind, error: message, duration_ms: Date.now() - args.started });
-  if (kind === 'transient') throw e;
+  if (kind === 'transient' && !(e instanceof GaveUpError)) throw e;
   return { path: args.path, outcome: 'failed', dataset: args.dataset, message, failureKind: kind, ledger: row };
 }
 
@@ -483,6 +483,12 @@ async function runFile(p: Platform, rawPath: string, options: IngestOptions, nes
   }
   const blocked = nested ? undefined : blockedMessage(p, contract.name);
   if (blocked) return failed(p, ids, new BadContractError(blocked));
+  if (claim.row.attempts > p.maxFileAttempts) {
+    // The host keeps redelivering a version that fails for a passing reason (database down, …):
+    // past the limit it is given up on, visibly (ledger + health check), until `medallion replay`.
+    const last = claim.row.error ? `: ${claim.row.error.split('\n')[0]}` : '';
+    return failed(p, ids, new GaveUpError(`gave up after ${claim.row.attempts - 1} attempts${last}; fix the cause, then run \`medallion replay ${bronzePath}\``));
+  }
 
   await mkdir(p.workRoot, { recursive: true });
   const run: Run = {

@@ -61,7 +61,7 @@ export async function claimRun(
      VALUES ($1, $2, $3, $4, $5, 'running', $6, clock_timestamp())
      ON CONFLICT (path, etag) DO UPDATE
        SET run_id = EXCLUDED.run_id, status = 'running', attempts = ops.file_runs.attempts + 1,
-           started_at = clock_timestamp(), finished_at = NULL, error = NULL, failure_kind = NULL, dataset = EXCLUDED.dataset
+           started_at = clock_timestamp(), finished_at = NULL, failure_kind = NULL, dataset = EXCLUDED.dataset
        WHERE ops.file_runs.status <> 'succeeded'
      RETURNING *`,
     [args.path, args.etag, args.runId, args.dataset, args.size, args.lastModified],

@@ -5,7 +5,7 @@ import { fileNameToken, printablePath, safeLakePath, UnsafePathError } from '../
 import type { Platform } from '../platform';
 import { type FileReport, ingestBronzeFile } from './ingestFile';
 
-/** Attempts per file version before the sweeper leaves it alone (until a new version arrives). */
+/** Attempts per file version before the sweeper leaves it alone (until a new version arrives; the pipeline itself gives up after MAX_FILE_ATTEMPTS). */
 export const MAX_ATTEMPTS = 5;
 
 /**
