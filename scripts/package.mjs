@@ -93,7 +93,11 @@ export function selectFiles(root = ROOT, out = DEFAULT_OUT) {
 /** Folders (absolute) of the installed production dependencies, from `npm ls --omit=dev`. */
 export function productionPackageDirs(root = ROOT) {
   const r = run(NPM, ['ls', '--omit=dev', '--all', '--parseable'], { cwd: root });
-  if (r.status !== 0) fail(`npm ls --omit=dev reports a problem with node_modules (run npm install, or use --deps install):\n${r.stderr.trim()}`);
+  // Extraneous packages (left over, not in the lock file) are not listed, so they do not matter;
+  // a missing or invalid production dependency does.
+  if (r.status !== 0 && (/\b(missing|invalid)\b/i.test(r.stderr) || !r.stdout.trim())) {
+    fail(`npm ls --omit=dev reports a problem with node_modules (run npm install, or use --deps install):\n${r.stderr.trim()}`);
+  }
   const modules = path.join(root, 'node_modules') + path.sep;
   return r.stdout
     .split(/\r?\n/)
