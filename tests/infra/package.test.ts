@@ -5,7 +5,8 @@
  * file and local.settings.json stay out; the folder's .funcignore is applied) and deploys it with
  * `remoteBuild: false`. Checked here: what azure.yaml and .funcignore say, what the package holds
  * and weighs, and that its `main` loads in a clean folder, with nothing but the package, on this
- * Node: the three functions register with the host's API, the contracts load (without the
+ * Node and (under .ci/run) on the Node the function app runs in Azure (infra/main.bicep
+ * `nodeVersion`): the functions register with the host's API, the contracts load (without the
  * `typescript` devDependency) and find their gold SQL, and no dev dependency is ever loaded.
  *
  * Bounds: at most 200 MB of files and 60 MB zipped (deflate, as azd's zip); the old deployment
@@ -270,7 +271,32 @@ describe('the deployment package', () => {
   });
 });
 
-describe('the package loaded in a clean folder (production dependencies only)', () => {
+/** The Node the function app runs in Azure: the default of `nodeVersion` in infra/main.bicep. */
+const APP_NODE_MAJOR = /^param nodeVersion string = '(\d+)'/m.exec(readRepoFile('infra/main.bicep'))?.[1];
+const nodeVersionOf = (bin: string) => spawnSync(bin, ['-p', 'process.versions.node'], { encoding: 'utf8' }).stdout.trim();
+
+/**
+ * The package is loaded on the Node this suite runs on and, when .ci/run installed it
+ * (MEDALLION_FUNCTIONS_NODE), on the Node the function app runs in Azure if that is another one.
+ */
+const NODES: Array<{ label: string; bin: string }> = [{ label: `this Node (${process.versions.node})`, bin: process.execPath }];
+if (process.env.MEDALLION_FUNCTIONS_NODE && nodeVersionOf(process.env.MEDALLION_FUNCTIONS_NODE) !== process.versions.node) {
+  NODES.push({ label: `the function app's Node (${nodeVersionOf(process.env.MEDALLION_FUNCTIONS_NODE)})`, bin: process.env.MEDALLION_FUNCTIONS_NODE });
+}
+
+describe('the Node the function app runs in Azure', () => {
+  it('is the Node this suite runs on, or one the package is also loaded on (.ci/run installs it)', () => {
+    expect(APP_NODE_MAJOR, 'infra/main.bicep declares nodeVersion with a default').toBeDefined();
+    const majors = NODES.map((n) => nodeVersionOf(n.bin).split('.')[0]);
+    if (!majors.includes(APP_NODE_MAJOR!)) {
+      // Outside .ci/run (the GitHub workflow runs one Node): said, not failed.
+      console.warn(`the function app runs Node ${APP_NODE_MAJOR} (infra/main.bicep); the package was loaded on Node ${majors.join(', ')} only (set MEDALLION_FUNCTIONS_NODE, or run .ci/run)`);
+    }
+    if (process.env.MEDALLION_FUNCTIONS_NODE) expect(majors).toContain(APP_NODE_MAJOR);
+  });
+});
+
+describe.each(NODES)('the package loaded in a clean folder (production dependencies only) on $label', ({ bin }) => {
   let result: LoadResult;
 
   beforeAll(() => {
@@ -278,14 +304,14 @@ describe('the package loaded in a clean folder (production dependencies only)', 
     writeFileSync(loader, LOADER);
     // Nothing from the repository or the test environment: no NODE_PATH, no MEDALLION_* settings.
     const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? os.tmpdir(), TMPDIR: os.tmpdir() };
-    const r = spawnSync(process.execPath, [loader], { cwd: pkgDir, env, encoding: 'utf8', timeout: 120_000, maxBuffer: 64 * 1024 * 1024 });
+    const r = spawnSync(bin, [loader], { cwd: pkgDir, env, encoding: 'utf8', timeout: 120_000, maxBuffer: 64 * 1024 * 1024 });
     const line = r.stdout.split('\n').find((l) => l.startsWith('@@RESULT@@'));
-    if (r.status !== 0 || !line) throw new Error(`loading the package failed (exit ${r.status}):\n${r.stderr}\n${r.stdout}`);
+    if (r.status !== 0 || !line) throw new Error(`loading the package on ${bin} failed (exit ${r.status}):\n${r.stderr}\n${r.stdout}`);
     result = JSON.parse(line.slice('@@RESULT@@'.length)) as LoadResult;
   }, 150_000);
 
-  it('runs on the Node this suite runs on and loads package.json "main" (dist/functions/*.js)', () => {
-    expect(result.node).toBe(process.versions.node);
+  it('runs on that Node and loads package.json "main" (dist/functions/*.js)', () => {
+    expect(result.node).toBe(nodeVersionOf(bin));
     // (A compiled file whose source is gone may linger in dist/ until a clean build: not an error.)
     for (const f of FUNCTIONS) expect(result.mains).toContain(`dist/functions/${f}.js`);
   });
