@@ -165,6 +165,8 @@ function invalidCheck(c: TypedColumn, v: string, input: CompileInput): string | 
     const shape = numericShape(c.type);
     if (shape) parts.push(`(${text} IS NOT NULL AND NOT regexp_full_match(${text}, ${literal(shape)}))`);
   }
+  // A number too large for a double parses as infinity: not a value anyone sent.
+  if (c.type === 'double') parts.push(`coalesce(isinf(${v}) OR isnan(${v}), false)`);
   const b = timeBounds(c, input);
   if (b.min) parts.push(`coalesce(${v} < ${b.min}, false)`);
   if (b.max) parts.push(`coalesce(${v} > ${b.max}, false)`);
@@ -351,6 +353,22 @@ export function crossFileCountQuery(): string {
   return `SELECT count(*) AS n FROM (SELECT s.__id FROM staged s ANTI JOIN dup_recs d ON s.__line = d.__line WHERE s.__reason IS NULL) k SEMI JOIN existing_ids e ON k.__id = e.id`;
 }
 
+/**
+ * The staged records as raw text, by line: the quarantine keeps a refused record's line exactly
+ * as the file had it. Read with NUL as the delimiter (the staging pass lets no NUL through) and
+ * no quoting. Records that span lines (a contract's opt-in) have no single line: for those the
+ * record is shown rebuilt from its fields.
+ */
+function rawLines(input: CompileInput): string {
+  const { delimiter, maxRecordLines } = csvSettings(resolveFormat(input.contract, input.lineage.sourceFile));
+  if (maxRecordLines > 1) return '(SELECT CAST(NULL AS BIGINT) AS line, CAST(NULL AS VARCHAR) AS raw WHERE false)';
+  const sep = literal(delimiter);
+  return (
+    `(SELECT CAST(split_part(l, ${sep}, 1) AS BIGINT) AS line, substr(l, strpos(l, ${sep}) + 1) AS raw ` +
+    `FROM read_csv(${literal(input.inputPath)}, header = false, columns = {'l': 'VARCHAR'}, delim = chr(0), quote = '', escape = '', auto_detect = false))`
+  );
+}
+
 /** The line number DuckDB's reject of a staged record carries (its first field). */
 function rejectLine(sep: string): string {
   return `try_cast(split_part(csv_line, ${literal(sep)}, 1) AS BIGINT)`;
@@ -368,8 +386,8 @@ export function quarantineSelect(input: CompileInput, origins: { staged: boolean
   const parts: string[] = [];
   if (origins.staged) {
     parts.push(
-      `SELECT ${src.map((s) => `__src.${ident(s)} AS ${ident(s)}`).join(', ')}, __raw AS raw_line, __reason AS quarantine_reason, __detail AS quarantine_detail, ` +
-        `${hash} AS source_hash, ${lineageSelect(input)} FROM staged WHERE __reason IS NOT NULL`,
+      `SELECT ${src.map((s) => `__src.${ident(s)} AS ${ident(s)}`).join(', ')}, coalesce(r.raw, s.__raw) AS raw_line, __reason AS quarantine_reason, __detail AS quarantine_detail, ` +
+        `${hash} AS source_hash, ${lineageSelect(input, 's.__line')} FROM staged s LEFT JOIN ${rawLines(input)} r ON r.line = s.__line WHERE s.__reason IS NOT NULL`,
     );
   }
   if (origins.lineRejects && input.rejectsPath) {

@@ -127,11 +127,11 @@ export async function withSettings<T>(db: pg.PoolClient, settings: Record<string
   const names = Object.keys(settings);
   const prev = await db.query<Record<string, string | null>>(`SELECT ${names.map((n, i) => `current_setting($${i + 1}, true) AS ${qi(n)}`).join(', ')}`, names);
   for (const n of names) await db.query(`SELECT set_config($1, $2, true)`, [n, settings[n]]);
-  try {
-    return await fn();
-  } finally {
-    for (const n of names) await db.query(`SELECT set_config($1, $2, true)`, [n, prev.rows[0]![n] ?? '']);
-  }
+  // Restored only on success: after an error the transaction is aborted (any statement would
+  // fail and hide the real error) and rolls the settings back anyway.
+  const out = await fn();
+  for (const n of names) await db.query(`SELECT set_config($1, $2, true)`, [n, prev.rows[0]![n] ?? '']);
+  return out;
 }
 
 export const GOLD_SETTINGS = { work_mem: '64MB' };

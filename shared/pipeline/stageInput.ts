@@ -86,13 +86,15 @@ const scan = { fields: 1, open: false, bad: '' };
 
 /**
  * Scans one physical line of CSV with RFC 4180 quoting as DuckDB applies it: a quote opens a
- * quoted field only at the field's start (after optional blanks), `""` inside is a quote, a quote
- * in the middle of an unquoted value is a literal. Counts fields; `open` when the line ends inside
- * quotes; `bad` for text after a closing quote.
+ * quoted field only as the field's first character, `""` inside is a quote, and a quote in the
+ * middle of an unquoted value is a literal (as DuckDB and Spark read it). Counts fields; `open`
+ * when the line ends inside quotes; `bad` when a quote is misplaced: blanks before an opening
+ * quote (DuckDB would drop them silently) or anything but the delimiter after a closing quote.
  */
 function scanCsv(b: Buffer, start: number, end: number, d: number, q: number, inQuotes: boolean): void {
   let fields = 1;
   let atStart = !inQuotes;
+  let blanks = false;
   let quoted = inQuotes;
   let closed = false;
   scan.bad = '';
@@ -111,16 +113,20 @@ function scanCsv(b: Buffer, start: number, end: number, d: number, q: number, in
     if (c === d) {
       fields++;
       atStart = true;
+      blanks = false;
       closed = false;
     } else if (closed) {
-      if (c !== SPACE && c !== TAB) {
-        scan.bad = `text after the closing quote of field ${fields}`;
+      scan.bad = `text after the closing quote of field ${fields}`;
+      break;
+    } else if (c === q && atStart) {
+      if (blanks) {
+        scan.bad = `blanks before the opening quote of field ${fields}`;
         break;
       }
-    } else if (c === q && atStart) {
       quoted = true;
       atStart = false;
-    } else if (c !== SPACE && c !== TAB) atStart = false;
+    } else if (atStart && (c === SPACE || c === TAB)) blanks = true;
+    else atStart = false;
   }
   scan.fields = fields;
   scan.open = quoted && !scan.bad;

@@ -134,29 +134,33 @@ const CSV_OPTIONS = {
 } as const;
 
 /**
- * One data line (no line ending) → its fields, or the line-level defect (spec order: NUL, UTF-8,
- * length, unclosed quote, malformed).
+ * One data line (no line ending) → its fields, or the line-level defect (spec order: length, NUL,
+ * UTF-8, unclosed quote, malformed). A quote inside an unquoted value is a literal character
+ * (csv-parse's relax_quotes); a quoted field must start right after the delimiter and end right
+ * before the next one: blanks before its opening quote or after its closing quote are malformed.
  */
 export function classifyLine(b: Buffer, width: number): { reason: LineReason } | { fields: string[] } {
+  if (b.length > MAX_LINE_BYTES) return { reason: 'line_too_long' };
   if (b.includes(0)) return { reason: 'nul_byte' };
   if (!validUtf8(b)) return { reason: 'invalid_utf8' };
-  if (b.length > MAX_LINE_BYTES) return { reason: 'line_too_long' };
   const text = b.toString('utf8');
+  const code = (e: unknown) => String((e as { code?: string }).code ?? '');
   let records: string[][];
   try {
     records = parse(text, CSV_OPTIONS) as string[][];
   } catch (e) {
-    if ((e as { code?: string }).code === 'CSV_QUOTE_NOT_CLOSED') return { reason: 'unclosed_quote' };
-    // A misplaced quote: still "ends inside a quoted field" if, reading misplaced quotes as
-    // literals, a field opened by a quote is never closed (unclosed_quote comes first).
+    if (code(e) === 'CSV_QUOTE_NOT_CLOSED') return { reason: 'unclosed_quote' };
+    // Only a quote inside an unquoted value is allowed (a literal): read again with relax_quotes.
+    if (!code(e).includes('OPENING_QUOTE')) return { reason: 'malformed_row' };
     try {
-      parse(text, { ...CSV_OPTIONS, relax_quotes: true });
+      records = parse(text, { ...CSV_OPTIONS, relax_quotes: true }) as string[][];
     } catch (e2) {
-      if ((e2 as { code?: string }).code === 'CSV_QUOTE_NOT_CLOSED') return { reason: 'unclosed_quote' };
+      return { reason: code(e2) === 'CSV_QUOTE_NOT_CLOSED' ? 'unclosed_quote' : 'malformed_row' };
     }
-    return { reason: 'malformed_row' };
   }
   if (records.length !== 1 || records[0]!.length !== width) return { reason: 'malformed_row' };
+  // relax_quotes reads ` "x"` as an unquoted value: by the spec, blanks before a quote are misplaced.
+  if (records[0]!.some((f) => /^[ \t]+"/.test(f))) return { reason: 'malformed_row' };
   return { fields: records[0]! };
 }
 
@@ -346,7 +350,8 @@ export function rawLineMatches(expected: ExpectedQuarantine, actual: string | nu
   if (actual === null || actual === undefined) return false;
   const b = expected.raw;
   if (expected.reason === 'line_too_long') {
-    return actual.startsWith(b.subarray(0, RAW_KEEP_BYTES - 4).toString('utf8')) && Buffer.byteLength(actual) <= RAW_KEEP_BYTES + 3;
+    // The first 64 KiB as text, NUL shown as ␀ (PostgreSQL text holds no NUL).
+    return actual.startsWith(b.subarray(0, RAW_KEEP_BYTES - 4).toString('utf8').replace(/\u0000/g, '\u2400')) && Buffer.byteLength(actual) <= RAW_KEEP_BYTES + 3;
   }
   const text = b.toString('utf8'); // invalid bytes → U+FFFD (the spec's raw_line)
   if (expected.reason === 'nul_byte') {

@@ -21,7 +21,8 @@ CREATE TABLE IF NOT EXISTS gold.product_performance (
   performance_tier        text             CHECK (performance_tier IN ('Top 10%', 'Top 25%', 'Top 50%', 'Bottom 50%'))
 ) WITH (fillfactor = 80);
 CREATE INDEX IF NOT EXISTS product_performance_category_idx ON gold.product_performance (category_l1);
-CREATE INDEX IF NOT EXISTS product_performance_brand_idx ON gold.product_performance (brand);
+-- A hash index: a brand is any text the source sent (a btree entry is limited to about 2.7 kB).
+CREATE INDEX IF NOT EXISTS product_performance_brand_idx ON gold.product_performance USING hash (brand);
 CREATE INDEX IF NOT EXISTS product_performance_rank_idx ON gold.product_performance (revenue_rank_global);
 
 -- State for the incremental refresh (not exported). unique_users reads the (user, product) pairs
