@@ -66,7 +66,7 @@ DECLARE
   r text := current_setting('medallion.app_role');
   s text;
 BEGIN
-  FOREACH s IN ARRAY ARRAY['ops', 'silver', 'gold', 'stg_pipedrive', 'stg_zendesk', 'core'] LOOP
+  FOREACH s IN ARRAY ARRAY['ops', 'silver', 'gold', 'gold_state', 'stg_pipedrive', 'stg_zendesk', 'core'] LOOP
     EXECUTE format('CREATE SCHEMA IF NOT EXISTS %I', s);
     BEGIN
       EXECUTE format('ALTER SCHEMA %I OWNER TO %I', s, r);

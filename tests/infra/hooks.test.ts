@@ -25,7 +25,7 @@ describe('infra/hooks/app-role.sql', () => {
   });
 
   it('creates the six platform schemas idempotently for the role', () => {
-    expect(code()).toContain("ARRAY['ops', 'silver', 'gold', 'stg_pipedrive', 'stg_zendesk', 'core']");
+    expect(code()).toContain("ARRAY['ops', 'silver', 'gold', 'gold_state', 'stg_pipedrive', 'stg_zendesk', 'core']");
     for (const stmt of ['CREATE SCHEMA IF NOT EXISTS %I', 'ALTER SCHEMA %I OWNER TO %I', 'GRANT ALL ON SCHEMA %I TO %I', 'ALTER DEFAULT PRIVILEGES IN SCHEMA %I GRANT ALL ON TABLES TO %I']) {
       expect(code(), stmt).toContain(stmt);
     }
