@@ -3,7 +3,7 @@
 // Node-version gate, before anything else loads. Written for any Node (no `?.`, `??`, `let`), so
 // an old Node prints this one line instead of a syntax error from deep inside dist/. Keep
 // REQUIRED_NODE_MAJOR equal to package.json "engines" (tests/unit/node-version.test.ts checks).
-var REQUIRED_NODE_MAJOR = 24;
+var REQUIRED_NODE_MAJOR = 22;
 function nodeVersionProblem(version) {
   var major = Number(String(version).replace(/^v/, '').split('.')[0]);
   if (major >= REQUIRED_NODE_MAJOR) return undefined;

@@ -73,8 +73,21 @@ export function poolConfig(settings: DatabaseSettings, credential?: TokenCredent
  * 08xxx connection exceptions; ECONNREFUSED / ECONNRESET while the server (or PgBouncer) restarts.
  */
 export function isConnectionShortage(e: unknown): boolean {
+  return connectRetries(e) > 0;
+}
+
+/**
+ * How many times a failed connect is worth retrying: a server that is full (53300) or starting
+ * (57P03) gets the whole budget; a refused or reset connection (a PgBouncer or server restarting,
+ * or nothing listening at all) only a few quick tries, so a command pointed at a wrong address
+ * says so in seconds.
+ */
+function connectRetries(e: unknown): number {
   const code = (e as { code?: unknown })?.code;
-  return typeof code === 'string' && (code === '53300' || code === '57P03' || code.startsWith('08') || code === 'ECONNREFUSED' || code === 'ECONNRESET');
+  if (typeof code !== 'string') return 0;
+  if (code === '53300' || code === '57P03') return Number.POSITIVE_INFINITY;
+  if (code.startsWith('08') || code === 'ECONNREFUSED' || code === 'ECONNRESET') return 4;
+  return 0;
 }
 
 /** Waits of the connection retry: exponential from 100 ms, capped at 5 s, with full jitter (about 100 s in all on average). */
@@ -105,7 +118,7 @@ export class BudgetPool extends pg.Pool {
         try {
           return await super.connect();
         } catch (e) {
-          if (!isConnectionShortage(e) || i >= delays.length) throw e;
+          if (i >= Math.min(connectRetries(e), delays.length)) throw e;
           await new Promise((r) => setTimeout(r, delays[i]));
         }
       }

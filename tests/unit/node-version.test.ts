@@ -1,5 +1,5 @@
 /**
- * The project runs on Node.js 24 (the newest LTS Azure Functions supports GA; Node 20 reached end
+ * The project runs on Node.js 22 (the newest LTS Azure Functions supports GA on Flex Consumption; Node 20 reached end
  * of life on 2026-04-30). The CLI refuses an older Node in one line, before anything else loads,
  * and every place that names the version agrees: package.json "engines", bin/medallion.js,
  * .ci/run (which installs that Node for CI) and the GitHub workflow.
@@ -48,8 +48,8 @@ function runCli(nodeBin: string) {
 }
 
 describe('the Node.js version the project needs', () => {
-  it('is 24, and package.json "engines", .ci/run and the GitHub workflow say the same', () => {
-    expect(gate.REQUIRED_NODE_MAJOR).toBe(24);
+  it('is 22, and package.json "engines", .ci/run, the GitHub workflow and the function app (Bicep) say the same', () => {
+    expect(gate.REQUIRED_NODE_MAJOR).toBe(22);
     const engines = (JSON.parse(read('package.json')) as { engines: { node: string } }).engines.node;
     expect(engines).toBe(`>=${gate.REQUIRED_NODE_MAJOR}`);
     const ciNode = /target_node="\$\{MEDALLION_CI_NODE_VERSION:-(\d+\.\d+\.\d+)\}"/.exec(read('.ci/run'));
@@ -58,20 +58,26 @@ describe('the Node.js version the project needs', () => {
     const workflowVersions = [...read('.github/workflows/ci.yml').matchAll(/node-version:\s*['"]?([\d.x]+)/g)].map((m) => m[1]!);
     expect(workflowVersions.length).toBeGreaterThan(0);
     for (const v of workflowVersions) expect(major(v), `workflow node-version ${v}`).toBe(gate.REQUIRED_NODE_MAJOR);
+    // The tests run on the Node the app runs on in Azure.
+    for (const bicep of ['infra/main.bicep', 'infra/app/functionapp.bicep']) {
+      const app = /^param nodeVersion string = '(\d+)'/m.exec(read(bicep));
+      expect(app, `${bicep} declares nodeVersion`).not.toBeNull();
+      expect(Number(app![1]), bicep).toBe(gate.REQUIRED_NODE_MAJOR);
+    }
   });
 
   it('the check refuses an older Node in one line that names the Node needed and the one found', () => {
-    for (const old of ['20.19.5', 'v22.22.0', '18.0.0', '23.11.1']) {
+    for (const old of ['20.19.5', 'v21.7.3', '18.0.0', '16.20.2']) {
       const problem = gate.nodeVersionProblem(old);
       expect(problem, old).toBeDefined();
       expect(problem).not.toContain('\n');
-      expect(problem).toContain('needs Node.js 24 or newer');
+      expect(problem).toContain('needs Node.js 22 or newer');
       expect(problem).toContain(old.replace(/^v/, ''));
     }
   });
 
-  it('the check accepts Node 24 and newer', () => {
-    for (const ok of ['24.0.0', 'v24.22.3', '26.1.0', '30.0.0']) expect(gate.nodeVersionProblem(ok), ok).toBeUndefined();
+  it('the check accepts Node 22 and newer', () => {
+    for (const ok of ['22.0.0', 'v22.23.5', '24.22.3', '30.0.0']) expect(gate.nodeVersionProblem(ok), ok).toBeUndefined();
   });
 
   it('the CLI started on this Node: refused in one line with exit 1 when older, else it runs', () => {
@@ -79,7 +85,7 @@ describe('the Node.js version the project needs', () => {
     if (major(process.versions.node) < gate.REQUIRED_NODE_MAJOR) {
       expect(r.status).toBe(1);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
-      expect(r.stderr).toContain('medallion needs Node.js 24 or newer');
+      expect(r.stderr).toContain('medallion needs Node.js 22 or newer');
       expect(r.stdout).toBe('');
     } else {
       expect(r.stderr).not.toContain('needs Node.js');
@@ -87,17 +93,17 @@ describe('the Node.js version the project needs', () => {
     }
   });
 
-  // .ci/run puts Node 24 first on PATH, but the machine's own (older) Node is usually still there:
+  // .ci/run puts Node 22 first on PATH, but the machine's own (older) Node is usually still there:
   // the refusal is checked with a real old Node whenever one is found.
   const older = nodesOnPath().filter((n) => major(n.version) < gate.REQUIRED_NODE_MAJOR);
-  it.skipIf(older.length === 0)('the CLI started on an older Node found on PATH exits 1 with one line naming Node 24', () => {
+  it.skipIf(older.length === 0)('the CLI started on an older Node found on PATH exits 1 with one line naming Node 22', () => {
     for (const n of older) {
       const r = runCli(n.bin);
       expect(r.status, `${n.bin} (${n.version})`).toBe(1);
       const lines = r.stderr.trim().split('\n');
       expect(lines).toHaveLength(1);
       expect(lines[0]).toBe(
-        `medallion needs Node.js 24 or newer (the LTS Azure Functions runs); this is Node.js ${n.version} (${realpathSync(n.bin)}): install Node.js 24 and run it again.`,
+        `medallion needs Node.js 22 or newer (the LTS Azure Functions runs); this is Node.js ${n.version} (${realpathSync(n.bin)}): install Node.js 22 and run it again.`,
       );
       expect(r.stdout).toBe('');
     }
