@@ -10,11 +10,14 @@ import { gzipSync } from 'node:zlib';
 import { describeReport, table } from '../shared/cli/format';
 import { formatGoldHighlights, goldHighlights } from '../shared/gold/highlights';
 import { medallionHome } from '../shared/config';
+import { runHealthChecks } from '../shared/ops/health';
 import { ingestBronzeFile } from '../shared/pipeline/ingestFile';
 import { startLocalStack } from '../shared/local/stack';
 import { silentLogger } from '../shared/log';
 import { createPlatform, type Platform } from '../shared/platform';
 import { writeEcommerceSample } from '../shared/samples/ecommerceSample';
+import { generateCustomerStream } from '../shared/streaming/generator';
+import { produceToBronze } from '../shared/streaming/toBronze';
 
 const out = (s = '') => process.stdout.write(`${s}\n`);
 const heading = (s: string) => out(`\n\x1b[1m${s}\x1b[0m`);
@@ -43,11 +46,19 @@ async function makeInputs(dir: string): Promise<{ file: string; bronze: string; 
   const broken = path.join(dir, 'manual_extract.csv');
   writeFileSync(broken, 'event_time,event_type,product_id,category_id,category_code,brand,user_id\r\n2019-10-03 10:00:00 UTC,view,1004767,2053013555631882655,electronics.smartphone,samsung,512345678\r\n');
 
+  // The same extract exported again, with every column: the refused path lands.
+  const fixed = path.join(dir, 'manual_extract_fixed.csv');
+  writeFileSync(
+    fixed,
+    'event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session\r\n2019-10-03 10:00:00 UTC,view,1004767,2053013555631882655,electronics.smartphone,samsung,130.76,512345678,4d3b30da-a5e4-49df-b1a8-ba5943f1dd33\r\n',
+  );
+
   return [
     { file: day1, bronze: 'ecommerce_events/2019/10/01/store_export.csv', note: 'CRLF, blank brands/categories, 0.00 prices, duplicates, bad rows, last line cut off' },
     { file: day2gz, bronze: 'ecommerce_events/2019/10/02/store_export.csv.gz', note: 'gzip; repeats 10,000 events of the day before' },
     { file: partner, bronze: 'ecommerce_events/partner/2019-10-03.csv', note: 'other column order, upper-case header, LF' },
     { file: broken, bronze: 'ecommerce_events/manual/extract.csv', note: 'two required columns missing' },
+    { file: fixed, bronze: 'ecommerce_events/manual/extract.csv', note: 'the same extract exported again with every column' },
     { file: day1, bronze: 'ecommerce_events/2019/10/01/store_export.csv', note: 'the same blob event delivered again (Event Grid is at-least-once)', redelivery: true },
   ];
 }
@@ -94,11 +105,20 @@ async function main(): Promise<void> {
       const report = await ingestBronzeFile(platform, input.bronze);
       out(describeReport(report));
     }
+    heading('The customers stream: generated customer updates, as the Event Hubs consumer writes them to bronze');
+    const { records } = generateCustomerStream({ count: 1_000, updates: 0.3, seed: 7, start: new Date(Date.now() - 1_000 * 1_000), stepMs: 1_000 });
+    const stream = await produceToBronze(platform.lake, records, { partitions: 2, batchSize: 250, ingest: (file) => ingestBronzeFile(platform!, file) });
+    for (const f of stream.files) if (f.report) out(describeReport(f.report));
     await printSummary(platform);
     heading('Gold highlights (gold.customer_metrics, gold.conversion_funnel; Parquet in gold/ecommerce_events/)');
     out(formatGoldHighlights(await goldHighlights(platform.pool)));
+    heading('Health checks (medallion health; the healthCheck timer runs the same hourly)');
+    const health = await runHealthChecks(platform);
+    out(table(health.results.map((r) => ({ check: r.check, dataset: r.dataset ?? '', target: r.target ?? '', status: r.status, message: r.message }))));
+    out(health.failed ? `${health.failed} check(s) failing` : 'every check passes');
     heading('Explore it yourself');
     out(`  MEDALLION_HOME=${path.join(home, 'stack')} npx medallion status`);
+    out(`  MEDALLION_HOME=${path.join(home, 'stack')} npx medallion health`);
     out(`  MEDALLION_HOME=${path.join(home, 'stack')} npx medallion sql "SELECT * FROM ops.file_runs"`);
     out(`  MEDALLION_HOME=${path.join(home, 'stack')} npx medallion sql "SELECT * FROM gold.daily_sales_summary ORDER BY event_date"`);
   } finally {
