@@ -52,6 +52,18 @@ export interface PlatformOverrides {
   datasetsDir?: string;
 }
 
+/** Runs `fn` again when PostgreSQL broke a deadlock by failing it (a schema upgrade meeting running loads). */
+async function withDeadlockRetry<T>(fn: () => Promise<T>, attempts = 3): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (e) {
+      if ((e as { code?: unknown }).code !== '40P01' || i >= attempts) throw e;
+      await new Promise((r) => setTimeout(r, 100 * i + Math.random() * 200));
+    }
+  }
+}
+
 export async function createPlatform(env: Env = process.env, overrides: PlatformOverrides = {}): Promise<Platform> {
   const lakeCfg = lakeSettings(env);
   const dbCfg = databaseSettings(env);
@@ -68,7 +80,7 @@ export async function createPlatform(env: Env = process.env, overrides: Platform
   const eo = engineOptions(env);
   const engine: EngineOptions = { memoryLimit: eo.memoryLimit, threads: eo.threads, spillDir: path.join(workRoot, 'spill'), ...overrides.engine };
   await lake.ensureZones();
-  const blockedDatasets = await ensureSchema(pool, contracts.all());
+  const blockedDatasets = await withDeadlockRetry(() => ensureSchema(pool, contracts.all()));
   for (const [name, message] of contracts.broken) blockedDatasets.set(name, message);
   const log = overrides.log ?? consoleLogger;
   for (const message of blockedDatasets.values()) log.warn(message);

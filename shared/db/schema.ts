@@ -139,22 +139,27 @@ export async function ensureSchema(pool: pg.Pool, contracts: Contract[]): Promis
   try {
     // Fast path (every start of every instance): nothing changed since the last migration, so
     // take no lock at all; a burst of instances starting must not queue behind DDL locks.
-    const known = await client.query<{ current: boolean }>(
-      `SELECT to_regclass('ops.platform_schema') IS NOT NULL AND EXISTS (SELECT 1 FROM ops.platform_schema WHERE key = 'startup' AND fingerprint = $1) AS current`,
-      [fingerprint],
-    ).catch(() => ({ rows: [{ current: false }] }));
-    if (known.rows[0]?.current) {
-      const blocked = await client.query<{ dataset: string; blocked: string }>(
-        `SELECT dataset, blocked FROM ops.dataset_contracts WHERE blocked IS NOT NULL AND dataset = ANY($1::text[])`,
-        [contracts.map((c) => c.name)],
-      );
-      return new Map(blocked.rows.map((r) => [r.dataset, r.blocked]));
-    }
-    // Transaction-scoped locks only: correct through PgBouncer in transaction mode.
+    if (await startupIsCurrent(client, fingerprint)) return await blockedDatasets(client, contracts);
+    // Transaction-scoped locks only: correct through PgBouncer in transaction mode. Under the
+    // lock, look again (an instance that started at the same moment may have just migrated), and
+    // run the ledger DDL only when it changed: ALTER TABLE and CREATE INDEX lock the ledger even
+    // when there is nothing to do, and would queue behind (and deadlock with) running loads.
     await client.query('BEGIN');
     try {
       await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
-      await client.query(LEDGER_DDL);
+      if (await startupIsCurrent(client, fingerprint)) {
+        await client.query('COMMIT');
+        return await blockedDatasets(client, contracts);
+      }
+      const ledger = createHash('sha256').update(LEDGER_DDL).digest('hex');
+      if (!(await schemaKeyIs(client, 'ledger', ledger))) {
+        await client.query(LEDGER_DDL);
+        await client.query(
+          `INSERT INTO ops.platform_schema (key, fingerprint, updated_at) VALUES ('ledger', $1, now())
+           ON CONFLICT (key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, updated_at = now()`,
+          [ledger],
+        );
+      }
       await client.query('COMMIT');
     } catch (e) {
       await client.query('ROLLBACK').catch(() => undefined);
@@ -170,6 +175,27 @@ export async function ensureSchema(pool: pg.Pool, contracts: Contract[]): Promis
   } finally {
     client.release();
   }
+}
+
+/** Whether ops.platform_schema records this fingerprint under `key` (false while the table does not exist). */
+async function schemaKeyIs(client: pg.PoolClient, key: string, fingerprint: string): Promise<boolean> {
+  const exists = await client.query<{ ok: boolean }>(`SELECT to_regclass('ops.platform_schema') IS NOT NULL AS ok`);
+  if (!exists.rows[0]?.ok) return false;
+  const r = await client.query('SELECT 1 FROM ops.platform_schema WHERE key = $1 AND fingerprint = $2', [key, fingerprint]);
+  return (r.rowCount ?? 0) > 0;
+}
+
+function startupIsCurrent(client: pg.PoolClient, fingerprint: string): Promise<boolean> {
+  return schemaKeyIs(client, 'startup', fingerprint);
+}
+
+/** The datasets the last migration left blocked (dataset → message). */
+async function blockedDatasets(client: pg.PoolClient, contracts: Contract[]): Promise<Map<string, string>> {
+  const blocked = await client.query<{ dataset: string; blocked: string }>(
+    `SELECT dataset, blocked FROM ops.dataset_contracts WHERE blocked IS NOT NULL AND dataset = ANY($1::text[])`,
+    [contracts.map((c) => c.name)],
+  );
+  return new Map(blocked.rows.map((r) => [r.dataset, r.blocked]));
 }
 
 /** What the start-up migration depends on: the ledger DDL and every dataset's DDL and contract fingerprint. */
