@@ -142,6 +142,57 @@ describe('bronze → silver on generated files (real Azurite + PostgreSQL)', () 
     expect(await silverCount(platform)).toBe(before + 2);
   });
 
+  it('a file replaced while a run reads it: the stale run never abandons the live run of the newer version, which lands', async () => {
+    const v1 = `${HEADER}\n2019-11-07 09:00:00 UTC,view,80,2053013555631882655,electronics.smartphone,apple,5.00,96,s-race-v1\n`;
+    const v2 = `${HEADER}\n2019-11-07 10:00:00 UTC,view,81,2053013555631882655,electronics.smartphone,apple,6.00,96,s-race-v2\n`;
+    await put(platform, 'ecommerce_events/race.csv', v1);
+    const lake = platform.lake;
+    let replaced: string | undefined;
+    // While the v1 run publishes, the producer overwrites the file and the v2 run starts elsewhere.
+    platform.lake = Object.assign(Object.create(Object.getPrototypeOf(lake)), lake, {
+      writeFile: async (...args: Parameters<typeof lake.writeFile>) => {
+        if (!replaced) {
+          const v2file = await lake.write('bronze', 'ecommerce_events/race.csv', Readable.from([Buffer.from(v2)]));
+          replaced = v2file.etag;
+          await platform.pool.query(
+            `INSERT INTO ops.file_runs (path, etag, run_id, dataset, size_bytes, status) VALUES ('ecommerce_events/race.csv', $1, gen_random_uuid(), 'ecommerce_events', $2, 'running')`,
+            [v2file.etag, v2file.size],
+          );
+        }
+        return lake.writeFile(...args);
+      },
+    });
+    try {
+      const stale = await ingestBronzeFile(platform, 'ecommerce_events/race.csv');
+      expect(stale.outcome).toBe('succeeded');
+    } finally {
+      platform.lake = lake;
+    }
+    const live = await platform.pool.query(`SELECT status FROM ops.file_runs WHERE path = 'ecommerce_events/race.csv' AND etag = $1`, [replaced]);
+    expect(live.rows).toEqual([{ status: 'running' }]);
+    const newer = await ingestBronzeFile(platform, 'ecommerce_events/race.csv');
+    expect(newer.ledger).toMatchObject({ status: 'succeeded', rows_silver: 1 });
+    const sessions = await platform.pool.query(`SELECT user_session FROM silver.ecommerce_events WHERE user_session LIKE 's-race-%' ORDER BY 1`);
+    expect(sessions.rows.map((r) => r.user_session)).toEqual(['s-race-v1', 's-race-v2']);
+  });
+
+  it('the database dropping the connection mid-load is a transient failure: no crash, no hang, nothing landed', async () => {
+    const csv = `${HEADER}\n2019-11-08 09:00:00 UTC,view,82,2053013555631882655,electronics.smartphone,apple,5.00,95,s-terminated\n`;
+    await put(platform, 'ecommerce_events/terminated.csv', csv);
+    const before = await silverCount(platform);
+    platform.hooks.afterSilverLoad = async (tx) => {
+      await tx.query('SELECT pg_terminate_backend(pg_backend_pid())');
+    };
+    try {
+      await expect(ingestBronzeFile(platform, 'ecommerce_events/terminated.csv')).rejects.toThrow(/terminat|Connection/i);
+    } finally {
+      platform.hooks.afterSilverLoad = undefined;
+    }
+    expect(await silverCount(platform)).toBe(before);
+    const r = await ingestBronzeFile(platform, 'ecommerce_events/terminated.csv');
+    expect(r.ledger).toMatchObject({ status: 'succeeded', rows_silver: 1 });
+  });
+
   it('a version that keeps failing for a passing reason is given up on after MAX_FILE_ATTEMPTS, visibly, with the last error', async () => {
     const csv = `${HEADER}\n2019-11-06 09:00:00 UTC,view,79,2053013555631882655,electronics.smartphone,apple,5.00,97,s-giveup\n`;
     await put(platform, 'ecommerce_events/giveup.csv', csv);

@@ -108,6 +108,22 @@ const IDLE_MS = 2000;
  * server stays full for over a minute and a half does the error reach the caller (a transient failure:
  * the host retries the file later).
  */
+const GUARDED = Symbol('medallion.guarded');
+
+/**
+ * A connection the server drops while a client is checked out (a restart, an administrator's
+ * pg_terminate_backend) is an 'error' event on the client: without a listener it would crash the
+ * process. The query in flight fails with the error anyway, and the pool discards the client.
+ */
+function guarded(client: pg.PoolClient): pg.PoolClient {
+  const c = client as pg.PoolClient & { [GUARDED]?: true };
+  if (!c[GUARDED]) {
+    c.on('error', () => undefined);
+    c[GUARDED] = true;
+  }
+  return client;
+}
+
 export class BudgetPool extends pg.Pool {
   override connect(): Promise<pg.PoolClient>;
   override connect(callback: (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void): void;
@@ -116,7 +132,7 @@ export class BudgetPool extends pg.Pool {
       const delays = connectDelays();
       for (let i = 0; ; i++) {
         try {
-          return await super.connect();
+          return guarded(await super.connect());
         } catch (e) {
           if (i >= Math.min(connectRetries(e), delays.length)) throw e;
           await new Promise((r) => setTimeout(r, delays[i]));

@@ -164,7 +164,11 @@ function invalidCheck(c: TypedColumn, v: string, input: CompileInput): string | 
     parts.push(`(${text} IS NOT NULL AND ${v} IS NULL)`);
     const shape = numericShape(c.type);
     if (shape) parts.push(`(${text} IS NOT NULL AND NOT regexp_full_match(${text}, ${literal(shape)}))`);
+    // A time needs digits: DuckDB's strptime with a list of formats turns 'infinity', 'epoch' and
+    // the like into 1900-01-01 instead of failing.
+    if (c.type === 'timestamp' || c.type === 'date') parts.push(`(${text} IS NOT NULL AND NOT regexp_matches(${text}, '[0-9]'))`);
   }
+  if (c.type === 'timestamp' || c.type === 'date') parts.push(`coalesce(NOT isfinite(${v}), false)`);
   // A number too large for a double parses as infinity: not a value anyone sent.
   if (c.type === 'double') parts.push(`coalesce(isinf(${v}) OR isnan(${v}), false)`);
   const b = timeBounds(c, input);

@@ -120,6 +120,12 @@ async function feedPipe(pipe: string, write: () => Promise<void>): Promise<void>
   }
 }
 
+/** Opens and closes the reading end of a named pipe, so a writer blocked on it fails instead of waiting forever. */
+async function releasePipe(pipe: string): Promise<void> {
+  const fd = await open(pipe, constants.O_RDONLY | constants.O_NONBLOCK).catch(() => undefined);
+  await fd?.close();
+}
+
 /** Lake paths of one run's outputs. */
 function silverOutputPath(contract: Contract, relative: string, key: string, index: number): string {
   const dir = path.posix.dirname(relative);
@@ -282,6 +288,8 @@ async function load(run: Run, tx: pg.PoolClient, staged: StagedInput, columns: C
   if (result.quarantineFile) await parquetToCsv([result.quarantineFile], quarantineColumns(contract), quarantineCsv, p.engine);
   lap(run, 'load_export', t0);
 
+  // The version of the file in bronze now: runs of it elsewhere are alive and newer, never abandoned.
+  const currentEtag = (await p.lake.stat('bronze', run.path))?.etag;
   if (!run.nested) await tx.query('BEGIN');
   try {
     // Every connection runs in UTC; set again here for a pooled (PgBouncer) connection.
@@ -292,7 +300,7 @@ async function load(run: Run, tx: pg.PoolClient, staged: StagedInput, columns: C
       if (!run.nested) await tx.query('ROLLBACK');
       return { kind: 'superseded', row: current };
     }
-    const abandoned = await abandonUnfinished(tx, { path: run.path, keepRunId: run.runId });
+    const abandoned = await abandonUnfinished(tx, { path: run.path, keepRunId: run.runId, currentEtag: currentEtag === run.file.etag ? undefined : currentEtag });
     const stale = [...abandoned.flatMap((a) => a.outputs), ...staleOutputs(current.outputs, run.written)];
     const landed = await findLanded(tx, contract.name, staged.contentHash, run.runId);
     if (landed) {
@@ -310,6 +318,9 @@ async function load(run: Run, tx: pg.PoolClient, staged: StagedInput, columns: C
     try {
       [silver] = await Promise.all([loadSilverRows(tx, contract, silverCsv, silverCols, result.silverRows), feeding]);
     } catch (e) {
+      // The writer of the pipe may be waiting for a reader that will never come (COPY failed):
+      // open and close the reading end so it gets EOF/EPIPE and ends.
+      if (streamed) await releasePipe(silverCsv);
       await feeding.catch(() => undefined);
       // A unique violation on silver's key: another file of the dataset committed some of these rows after our look-up.
       if ((e as { code?: string }).code === '23505' && contract.dedup.mode === 'first') throw new LoadConflict((e as Error).message);
@@ -398,7 +409,11 @@ async function transformAndLoad(run: Run, staged: StagedInput, columns: ColumnMa
     if (!outcome) continue;
     if (outcome.kind === 'superseded') {
       await deleteOutputs(p, run.written);
-      return { path: run.path, outcome: 'skipped', dataset: contract.name, message: 'another delivery of the same file version took over', ledger: outcome.row };
+      const message =
+        outcome.row?.status === 'abandoned'
+          ? `bronze/${run.path} was replaced while this run read it; the run of the newer version lands instead (${outcome.row.error ?? ''})`
+          : 'another delivery of the same file version took over';
+      return { path: run.path, outcome: 'skipped', dataset: contract.name, message, ledger: outcome.row };
     }
     run.written = [];
     await deleteOutputs(p, outcome.stale).catch(() => undefined);

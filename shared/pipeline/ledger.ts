@@ -143,17 +143,20 @@ export async function failRun(db: Queryable, path: string, etag: string, runId: 
 }
 
 /**
- * Closes every other unfinished run of the same path (any ETag) as abandoned and returns them, so
- * the caller removes their outputs: a run killed mid-way leaves nothing behind once the path runs
- * again. Called under the dataset lock, which a live run holds from reconcile to commit.
+ * Closes the other unfinished runs of the same path as abandoned and returns them, so the caller
+ * removes their outputs: a run killed mid-way leaves nothing behind once the path runs again.
+ * Runs of the file's CURRENT version (`currentEtag`, when the blob still exists) are left alone:
+ * that version may be landing in another process right now, and it is the newer content. Runs of
+ * a replaced version are closed, dead or alive (a replaced version is superseded by design: its
+ * events are skipped too). Called under the dataset lock.
  */
-export async function abandonUnfinished(db: Queryable, args: { path: string; keepRunId: string }): Promise<LedgerRow[]> {
+export async function abandonUnfinished(db: Queryable, args: { path: string; keepRunId: string; currentEtag?: string }): Promise<LedgerRow[]> {
   const res = await db.query(
     `UPDATE ops.file_runs SET status = 'abandoned', finished_at = clock_timestamp(), ${ELAPSED},
-       error = 'abandoned: run ' || $2::text || ' of the same path reconciled this unfinished run and removed its outputs'
-     WHERE path = $1 AND status = 'running' AND run_id <> $2::uuid
+       error = 'abandoned: run ' || $2::text || ' of the same path reconciled this unfinished run of a replaced version and removed its outputs'
+     WHERE path = $1 AND status = 'running' AND run_id <> $2::uuid AND ($3::text IS NULL OR etag <> $3::text)
      RETURNING *`,
-    [args.path, args.keepRunId],
+    [args.path, args.keepRunId, args.currentEtag ?? null],
   );
   return res.rows.map(toRow);
 }

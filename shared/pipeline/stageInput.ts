@@ -646,7 +646,12 @@ export async function readFirstLine(source: Readable, maxBytes = MAX_LINE_BYTES)
   const { first, rest } = await peek(source);
   const gzip = first.length >= 2 && first[0] === GZIP_MAGIC[0] && first[1] === GZIP_MAGIC[1];
   const decoder = new Decoder();
-  const input = gzip ? rest.pipe(createGunzip()).pipe(decoder) : rest.pipe(decoder);
+  // Errors of every stage end the read (a corrupt gzip is a file without a first line, not a crash).
+  const gunzip = gzip ? createGunzip() : undefined;
+  const fail = (e: Error) => decoder.destroy(e);
+  rest.on('error', fail);
+  gunzip?.on('error', fail);
+  const input = gunzip ? rest.pipe(gunzip).pipe(decoder) : rest.pipe(decoder);
   const chunks: Buffer[] = [];
   let size = 0;
   try {
@@ -663,6 +668,7 @@ export async function readFirstLine(source: Readable, maxBytes = MAX_LINE_BYTES)
   } finally {
     source.destroy();
     rest.destroy();
+    gunzip?.destroy();
     input.destroy();
   }
 }

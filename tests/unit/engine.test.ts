@@ -86,6 +86,13 @@ describe('the DuckDB transform compiled from a contract', () => {
     await expect(run([H, row('00:00:01'), '2019-11-01 00:00:00 UTC,view,1,2,a,b,1.00,5,s'].join('\n'), strict)).rejects.toThrow(/'october_only' .* failed on 1 row\(s\), first at line 3/);
   });
 
+  it("special time words ('infinity', 'epoch') are invalid, never 1900-01-01 (DuckDB's strptime list turns them into it)", async () => {
+    const bad = ['infinity', '-infinity', 'epoch', 'Infinity', 'now'].map((w) => `${w},view,1,2,a,b,1.00,5,s-${w}`);
+    const { result } = await run([H, ...bad, row('00:00:01')].join('\n'));
+    expect(result.quarantineReasons).toEqual({ invalid_event_time: 5 });
+    expect(result.silverRows).toBe(1);
+  });
+
   it('quarantines each bad row once, with the first failing expectation as reason and raw values kept', async () => {
     const { result } = await run([H, '2019-10-01 00:00:00 UTC,click,0,2,a,b,-1,5,s', '2019-10-01 00:00:00 UTC,view,1,2,a,b,abc,5,s'].join('\n'));
     expect(result.quarantineReasons).toEqual({ valid_event_type: 1, invalid_price: 1 });
@@ -129,6 +136,16 @@ function zerosGzip(bytes: number): Readable {
 }
 
 describe('staging the bronze bytes', () => {
+  it('a corrupt or truncated gzip has no first line (no crash)', async () => {
+    const gz = gzipSync(Buffer.from(`${H}\n${row('00:00:01')}\n`));
+    const corrupt = Buffer.from(gz);
+    corrupt[corrupt.length - 6]! ^= 0xff;
+    // The CRC is checked at the end: the line may or may not have been read by then; never a crash.
+    expect([H, undefined]).toContain(await readFirstLine(Readable.from([corrupt])));
+    await expect(readFirstLine(Readable.from([gz.subarray(0, 12)]))).resolves.toBeUndefined();
+    await expect(stageInput(Readable.from([corrupt]), path.join(dir, 'crc'), CSV)).rejects.toThrow(/gzip stream is corrupt/);
+  });
+
   it('a gzip of zeros (a bomb) costs a bounded read: no header line, refused as binary, memory flat', async () => {
     const rss = process.memoryUsage().rss;
     await expect(readFirstLine(zerosGzip(2 * 1024 ** 3))).resolves.toBeUndefined();

@@ -55,6 +55,12 @@ export const ingestCommand: CliCommand = {
     return withPlatform(ctx, async (p) => {
       const known = () => p.contracts.all().map((c) => c.name).join(', ');
       const chosen = datasetName ? p.contracts.get(datasetName) : undefined;
+      const broken = datasetName ? p.contracts.broken.get(datasetName) : undefined;
+      if (broken) {
+        // The dataset exists but its contract does not load: its files would fail as bad_contract.
+        ctx.err(`✘ nothing ingested (bad_contract): ${broken}`);
+        return 1;
+      }
       if (datasetName && !chosen) throw new UsageError(`unknown dataset '${datasetName}'; known: ${known()}`);
       const progress = new Progress();
       let failed = 0;
