@@ -99,6 +99,11 @@ describe('contracts load from source, no build needed', () => {
     expect(registry.get('customers')).toBeDefined();
     expect(registry.broken.get('ecommerce_events')).toMatch(/typed column 'event_type'\.sql does not compile.*event_typ/);
     expect(registry.brokenFor('ecommerce_events/2019/a.csv')).toMatch(/fix shared\/datasets\/ecommerce_events\/contract\.ts/);
+    // A TypeScript syntax error (a missing comma) is reported with its place, not loaded anyway.
+    await writeFile(bad, text.replace("partitionBy: ['event_date'],", "partitionBy: ['event_date']"));
+    const syntax = await loadContracts(dir);
+    expect(syntax.get('ecommerce_events')).toBeUndefined();
+    expect(syntax.broken.get('ecommerce_events')).toMatch(/contract\.ts:\d+:\d+: ',' expected/);
     await writeFile(bad, text);
   });
 

@@ -51,7 +51,11 @@ export function rememberDatasetFolder(name: string, folder: string): void {
 }
 
 interface TypeScriptApi {
-  transpileModule(input: string, options: { compilerOptions: Record<string, unknown>; fileName: string; reportDiagnostics?: boolean }): { outputText: string };
+  transpileModule(
+    input: string,
+    options: { compilerOptions: Record<string, unknown>; fileName: string; reportDiagnostics?: boolean },
+  ): { outputText: string; diagnostics?: { category: number; start?: number; messageText: string | { messageText: string } }[] };
+  DiagnosticCategory: { Error: number };
   ModuleKind: { CommonJS: number };
   ScriptTarget: { ES2022: number };
 }
@@ -70,10 +74,20 @@ function typescript(): TypeScriptApi | null {
 }
 
 function transpile(ts: TypeScriptApi, file: string): string {
-  return ts.transpileModule(readFileSync(file, 'utf8'), {
+  const source = readFileSync(file, 'utf8');
+  const out = ts.transpileModule(source, {
     fileName: file,
+    reportDiagnostics: true,
     compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true, inlineSourceMap: true, inlineSources: true },
-  }).outputText;
+  });
+  // Syntax errors: transpiling alone would emit code anyway (and `npm run build` would fail later).
+  const error = out.diagnostics?.find((d) => d.category === ts.DiagnosticCategory.Error);
+  if (error) {
+    const before = source.slice(0, error.start ?? 0).split('\n');
+    const text = typeof error.messageText === 'string' ? error.messageText : error.messageText.messageText;
+    throw new ContractError(`${file}:${before.length}:${(before.at(-1)?.length ?? 0) + 1}: ${text}`);
+  }
+  return out.outputText;
 }
 
 interface NodeModule {

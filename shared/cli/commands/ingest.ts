@@ -16,10 +16,29 @@ import { Progress } from '../progress';
 /** Picks the dataset whose required columns a CSV file's header has (any contract that can read CSV files). */
 export async function inferDataset(file: string, registry: ContractRegistry): Promise<Contract | undefined> {
   // Bounded: a file whose first line never ends (a gzip of zeros) cannot be a CSV with a header.
-  const header = parseHeader((await readFirstLine(createReadStream(file))) ?? '').map(normalizeName);
+  const first = (await readFirstLine(createReadStream(file))) ?? '';
+  const names = (c: Contract) => (format: 'csv' | 'jsonl') => {
+    if (format === 'csv') {
+      const settings = resolveFormat(c, path.basename(file));
+      const delimiter = settings.type === 'csv' ? (settings.delimiter ?? ',') : ',';
+      return parseHeader(first, delimiter).map(normalizeName);
+    }
+    // JSON lines: the keys of the first record (JSON keys are matched as written, aliases included).
+    try {
+      const record = JSON.parse(first) as unknown;
+      return record && typeof record === 'object' && !Array.isArray(record) ? Object.keys(record) : [];
+    } catch {
+      return [];
+    }
+  };
   const matches = registry.all().filter((c) => {
-    if (resolveFormat(c, path.basename(file)).type !== 'csv') return false;
-    return c.source.filter((s) => s.required !== false).every((s) => [s.name, ...(s.aliases ?? [])].map(normalizeName).some((n) => header.includes(n)));
+    const format = resolveFormat(c, path.basename(file)).type;
+    const have = names(c)(format);
+    const norm = format === 'csv' ? normalizeName : (n: string) => n;
+    // CSV: every required column is in the header. JSON lines: a record may omit keys, so the
+    // dataset is the one whose dedup key the first record carries.
+    const wanted = format === 'csv' ? c.source.filter((s) => s.required !== false) : c.source.filter((s) => c.dedup.key.includes(s.name));
+    return wanted.length > 0 && wanted.every((s) => [s.name, ...(s.aliases ?? [])].map(norm).some((n) => have.includes(n)));
   });
   return matches.length === 1 ? matches[0] : undefined;
 }
