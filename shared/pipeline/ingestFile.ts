@@ -160,6 +160,8 @@ interface Run {
   timings: Record<string, number>;
   /** Lake outputs written so far (removed if the run fails before commit). */
   written: Output[];
+  /** Transform-and-load attempt (a load conflict redoes the transform). */
+  attempt: number;
   /** Set when the run is part of a caller's transaction (a dataset rebuild, a dry run): no own transaction, lock or after-commit. */
   nested?: pg.PoolClient;
 }
@@ -281,7 +283,7 @@ async function load(run: Run, tx: pg.PoolClient, staged: StagedInput, columns: C
   run.progress('load');
   const { contract, p } = run;
   const t0 = Date.now();
-  const silverCsv = path.join(run.work, `silver-${run.timings.attempt ?? 0}.csv`);
+  const silverCsv = path.join(run.work, `silver-${run.attempt}.csv`);
   const silverCols = silverColumns(contract).map((c) => c.name);
   const silverParquet = result.silverFiles.map((f) => path.join(result.silverDir, f));
   const quarantineCsv = path.join(run.work, 'quarantine.csv');
@@ -389,7 +391,7 @@ const LOAD_ATTEMPTS = 4;
 async function transformAndLoad(run: Run, staged: StagedInput, columns: ColumnMatch | undefined): Promise<FileReport> {
   const { p, contract } = run;
   for (let attempt = 1; ; attempt++) {
-    run.timings.attempt = attempt;
+    run.attempt = attempt;
     const ingestedAt = new Date();
     const result = await transform(run, staged, columns, ingestedAt);
     await publish(run, result, ingestedAt);
@@ -517,6 +519,7 @@ async function runFile(p: Platform, rawPath: string, options: IngestOptions, nes
     started,
     timings: {},
     written: [],
+    attempt: 0,
     nested,
   };
   if (nested) await nested.query('SAVEPOINT medallion_stages');
