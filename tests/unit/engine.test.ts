@@ -23,7 +23,8 @@ const CSV: StageFormat = { type: 'csv', delimiter: ',', quote: '"', maxRecordLin
 
 /** The staging pass, then the transform, as the pipeline runs them. */
 async function run(csv: string, contract: Contract = ecommerce) {
-  const staged = await stageInput(Readable.from([Buffer.from(csv)]), path.join(dir, `in-${Math.random()}`), CSV);
+  const maxRecordLines = contract.format.type === 'csv' ? (contract.format.multiLine?.maxLines ?? 1) : 1;
+  const staged = await stageInput(Readable.from([Buffer.from(csv)]), path.join(dir, `in-${Math.random()}`), { ...CSV, maxRecordLines });
   const cols = matchColumns(contract.source, staged.header ?? '');
   const outDir = path.join(dir, `out-${Math.random()}`);
   const result = await transformFile(
@@ -67,6 +68,28 @@ describe('the DuckDB transform compiled from a contract', () => {
       { t: '00:00:02', source_line: 4n },
       { t: '00:00:03', source_line: 7n },
     ]);
+  });
+
+  it('multi-line quoted fields only when the contract opts in, capped in lines; the record keeps its first line', async () => {
+    const multi: Contract = { ...ecommerce, format: { type: 'csv', multiLine: { maxLines: 3 } } };
+    const spanning = '2019-10-01 00:00:05 UTC,view,1,2053013555631882655,a.b.c,"two\nlines",1.00,5,s-m';
+    const tooLong = '2019-10-01 00:00:06 UTC,view,1,2053013555631882655,a.b.c,"one\ntwo\nthree\nfour",1.00,5,s-n';
+    const csv = [H, row('00:00:01'), spanning, row('00:00:02'), tooLong, row('00:00:03')].join('\n');
+    // Lines: 1 header, 2 row, 3-4 spanning record, 5 row, 6-9 record over the cap, 10 row.
+    const opted = await run(csv, multi);
+    const rows = await silverRows(opted.result.silverDir, `SELECT brand, source_line FROM read_parquet($DIR) ORDER BY source_line`);
+    expect(rows.map((r) => [r.brand, r.source_line])).toEqual([
+      ['x', 2n],
+      ['two\nlines', 3n],
+      ['x', 5n],
+      ['x', 10n],
+    ]);
+    // Over the cap: its first line is unclosed_quote; the lines it held are read again on their own.
+    expect(opted.result.quarantineReasons).toEqual({ unclosed_quote: 1, malformed_row: 3 });
+    // Without the opt-in, a record never spans lines: both quoted records cost only their lines.
+    const single = await run(csv);
+    expect(single.result.silverRows).toBe(3);
+    expect(single.result.quarantineReasons).toEqual({ unclosed_quote: 2, malformed_row: 4 });
   });
 
   it('keeps the first occurrence of a duplicate key, in file order', async () => {
