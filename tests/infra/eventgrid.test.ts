@@ -105,6 +105,14 @@ describe('the ordering: code first, then the subscription (azd postdeploy hook)'
     for (const script of [hook.posix.run, hook.windows.run]) expect(existsSync(path.join(REPO, script))).toBe(true);
   });
 
+  it('azure.yaml runs the app-role migration after provision, before the code runs, on every OS', () => {
+    const hook = azureYaml().hooks.postprovision;
+    expect(hook.posix.run).toBe('./infra/hooks/postprovision.sh');
+    expect(hook.windows.run).toBe('./infra/hooks/postprovision.ps1');
+    expect(hook.posix.continueOnError).toBe(false);
+    for (const script of [hook.posix.run, hook.windows.run]) expect(existsSync(path.join(REPO, script))).toBe(true);
+  });
+
   it.each(['infra/hooks/postdeploy.sh', 'infra/hooks/postdeploy.ps1'])(
     '%s waits for the key, deploys the subscription template with outputs of main.bicep, and never prints the key',
     (script) => {
