@@ -56,7 +56,7 @@ describe('CLI failures: one line saying what to do, the stack only with --verbos
     const refused = Object.assign(new AggregateError([Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5999'), { code: 'ECONNREFUSED', address: '127.0.0.1', port: 5999 })], ''), {
       code: 'ECONNREFUSED',
     });
-    const db = await failWith(refused, [], { DATABASE_URL: 'postgresql://u:secret@localhost:5999/db' });
+    const db = await failWith(refused, [], { DATABASE_URL: 'postgresql://u@localhost:5999/db' });
     expect(db.code).toBe(1);
     expect(db.err).toBe('medallion explode: cannot reach PostgreSQL at 127.0.0.1:5999 (ECONNREFUSED): start it, or fix DATABASE_URL (unset both to use the local stack)');
     for (const r of [usage, config, unsafe, db]) expect(r.err).not.toMatch(STACK);

@@ -97,7 +97,7 @@ describe('gold operations: CLI, timer function, pending runs, model changes', ()
     });
     const { rows: [last] } = await platform.pool.query(`SELECT max(id)::int AS id FROM ops.gold_refreshes`);
     // Every dataset with gold models is rebuilt; this test looks at the e-commerce one.
-    await goldRefresh({ isPastDue: false, scheduleStatus: { last: '', next: '', lastUpdated: '' } }, context);
+    await goldRefresh({ isPastDue: false, schedule: { adjustForDST: false }, scheduleStatus: { last: '', next: '', lastUpdated: '' } }, context);
     const { rows } = await platform.pool.query(`SELECT mode FROM ops.gold_refreshes WHERE id > $1 AND dataset = 'ecommerce_events'`, [last.id]);
     expect(rows).toEqual([{ mode: 'full' }]);
     const record = logs.find((l) => l.startsWith('medallion.gold_refresh ') && l.includes('"ecommerce_events"'));

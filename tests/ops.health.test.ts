@@ -319,7 +319,7 @@ describe('health checks (freshness, row-count variance, duplicate keys, stuck ru
     const logs: { level: string; text: string }[] = [];
     try {
       const ctx = new InvocationContext({ invocationId: 'health-1', functionName: 'healthCheck', logHandler: (level, ...args) => logs.push({ level, text: args.join(' ') }) });
-      const timer: Timer = { isPastDue: false, scheduleStatus: { last: '', next: '', lastUpdated: '' } };
+      const timer: Timer = { isPastDue: false, schedule: { adjustForDST: false }, scheduleStatus: { last: '', next: '', lastUpdated: '' } };
       const before = (await platform.pool.query(`SELECT count(*)::int AS n FROM ops.health_checks`)).rows[0].n;
       await healthCheck(timer, ctx);
       const health = logs.filter((l) => l.text.startsWith('medallion.health {'));

@@ -6,15 +6,14 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Language, Parser, type Node } from 'web-tree-sitter';
 
 export type { Node };
 
-export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const REPO = path.resolve(__dirname, '../..');
 export const INFRA = path.join(REPO, 'infra');
 
-const require_ = createRequire(import.meta.url);
+const require_ = createRequire(__filename);
 
 let parserPromise: Promise<Parser> | undefined;
 

@@ -5,7 +5,8 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as config from '../../shared/config';
-import { loadBicep, objectEntries, stringValue, type BicepFile, type Node } from './bicep';
+import { readFileSync } from 'node:fs';
+import { loadBicep, objectEntries, stringValue, type BicepFile, type Node, typeScriptSources } from './bicep';
 
 let budget: BicepFile;
 let main: BicepFile;
@@ -14,9 +15,9 @@ let functionApp: BicepFile;
 let settings: Map<string, Node>;
 
 beforeAll(async () => {
-  [budget, main, postgres, functionApp] = await Promise.all(
+  [budget, main, postgres, functionApp] = (await Promise.all(
     ['infra/app/connection-budget.bicep', 'infra/main.bicep', 'infra/app/postgres.bicep', 'infra/app/functionapp.bicep'].map((f) => loadBicep(f)),
-  );
+  )) as [BicepFile, BicepFile, BicepFile, BicepFile];
   const cfg = functionApp.resourcesOfType('Microsoft.Web/sites/config').find((r) => stringValue(functionApp.get(r.body, 'name')) === 'appsettings')!;
   settings = objectEntries(functionApp.get(cfg.body, 'properties'));
 });
@@ -130,9 +131,7 @@ describe('connection budget (infra/app/connection-budget.bicep)', () => {
   });
 
   it('counts every timer function of the app and every non-timer trigger as a scale group', async () => {
-    const { typeScriptSources } = await import('./bicep');
-    const { readFileSync } = await import('node:fs');
-    const sources = typeScriptSources('functions').map((f) => readFileSync(f, 'utf8')).join('\n');
+    const sources = typeScriptSources('functions').map((f: string) => readFileSync(f, 'utf8')).join('\n');
     const timers = [...sources.matchAll(/app\.timer\(/g)].length;
     const scaled = new Set([...sources.matchAll(/app\.(storageBlob|eventHub|http|serviceBusQueue|storageQueue)\(/g)].map((m) => (m[1] === 'storageBlob' ? 'blob' : m[0])));
     expect(budget.evaluate(budget.param('timerFunctionCount').defaultValue) as number).toBeGreaterThanOrEqual(timers);

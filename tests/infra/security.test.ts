@@ -16,9 +16,9 @@ let network: BicepFile;
 let main: BicepFile;
 
 beforeAll(async () => {
-  [lake, hostStorage, eventHubs, postgres, functionApp, monitoring, network, main] = await Promise.all(
+  [lake, hostStorage, eventHubs, postgres, functionApp, monitoring, network, main] = (await Promise.all(
     ['lake', 'hoststorage', 'eventhubs', 'postgres', 'functionapp', 'monitoring', 'network'].map((m) => loadBicep(`infra/app/${m}.bicep`)).concat([loadBicep('infra/main.bicep')]),
-  );
+  )) as BicepFile[] as [BicepFile, BicepFile, BicepFile, BicepFile, BicepFile, BicepFile, BicepFile, BicepFile];
 });
 
 function only(file: BicepFile, type: string): Resource {

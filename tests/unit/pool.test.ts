@@ -35,9 +35,9 @@ describe('PostgreSQL Entra token auth', () => {
   });
   it('connects with TLS and the token as password in Azure; the URL as is locally', () => {
     const { credential } = fakeCredential(1, { now: 0 });
-    const azure = poolConfig({ kind: 'entra', host: 'h', database: 'd', user: 'u', port: 5432 }, credential);
+    const azure = poolConfig({ kind: 'entra', host: 'h', database: 'd', user: 'u', port: 5432, poolMax: 8, transactionPooling: false }, credential);
     expect(azure.ssl).toEqual({ rejectUnauthorized: true });
     expect(typeof azure.password).toBe('function');
-    expect(poolConfig({ kind: 'url', url: 'postgres://a@b/c' }).connectionString).toBe('postgres://a@b/c');
+    expect(poolConfig({ kind: 'url', url: 'postgres://a@b/c', poolMax: 8, transactionPooling: false }).connectionString).toBe('postgres://a@b/c');
   });
 });
