@@ -6,7 +6,7 @@ import path from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { createScratchDatabase } from '../shared/local/scratchDatabase';
+import { createScratchDatabase, dropScratchDatabase } from '../shared/local/scratchDatabase';
 import { wipeLake } from './support/platform';
 
 /** The real CLI as a user runs it: `node bin/medallion.js …` with stdout and stderr piped. */
@@ -67,11 +67,7 @@ describe('the medallion CLI as a process (pipes, exit codes, messages)', () => {
 
   afterAll(async () => {
     await wipeLake();
-    if (database) {
-      const admin = new pg.Client({ connectionString: inject('databaseUrl') });
-      await admin.connect();
-      await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).finally(() => admin.end());
-    }
+    if (database) await dropScratchDatabase(inject('databaseUrl'), database);
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 

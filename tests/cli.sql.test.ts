@@ -1,4 +1,4 @@
-import pg from 'pg';
+import { dropScratchDatabase } from '../shared/local/scratchDatabase';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { checkReadOnlyQuery, readOnlyQuery, sqlStatements } from '../shared/cli/commands/sql';
 import { main } from '../shared/cli/main';
@@ -80,11 +80,7 @@ describe('medallion sql is read-only for real', () => {
   afterAll(async () => {
     await platform?.close();
     await wipeLake();
-    if (database) {
-      const admin = new pg.Client({ connectionString: inject('databaseUrl') });
-      await admin.connect();
-      await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).finally(() => admin.end());
-    }
+    if (database) await dropScratchDatabase(inject('databaseUrl'), database);
   });
 
   /** Nothing was written: no new table, the test table unchanged, the sequence unused, settings intact. */

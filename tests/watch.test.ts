@@ -1,6 +1,6 @@
+import { dropScratchDatabase } from '../shared/local/scratchDatabase';
 import { getEventListeners } from 'node:events';
 import { Readable } from 'node:stream';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import type { Lake } from '../shared/lake/lake';
 import { MAX_ATTEMPTS, SweepMemory, sleep, sweepBronze, watchBronze } from '../shared/pipeline/watch';
@@ -18,11 +18,7 @@ describe('medallion dev: the bronze sweeper (local stand-in for Event Grid)', ()
   afterAll(async () => {
     await platform?.close();
     await wipeLake();
-    if (database) {
-      const admin = new pg.Client({ connectionString: inject('databaseUrl') });
-      await admin.connect();
-      await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).finally(() => admin.end());
-    }
+    if (database) await dropScratchDatabase(inject('databaseUrl'), database);
   });
 
   const drop = (name: string, body: string) => platform.lake.write('bronze', name, Readable.from([Buffer.from(`${H}\n${body}`)]));

@@ -19,3 +19,15 @@ export async function createScratchDatabase(serverUrl: string, prefix: string): 
   url.pathname = `/${name}`;
   return { name, url: url.toString() };
 }
+
+/** Drops a database `createScratchDatabase` made (connections to it are closed first). */
+export async function dropScratchDatabase(serverUrl: string, name: string): Promise<void> {
+  if (!/^[a-z][a-z0-9_]{0,60}$/.test(name)) throw new Error(`'${name}' is not a scratch database name`);
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  } finally {
+    await admin.end();
+  }
+}
