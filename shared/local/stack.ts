@@ -406,18 +406,18 @@ function inspectDataDir(p: Paths, layout: PgLayout, log: (l: string) => void): '
     );
   }
   if (isEmptyDir(dataDir)) {
-    rmSync(dataDir, { recursive: true, force: true });
+    rmSync(dataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     return 'fresh';
   }
   // Half-built: initdb (or the first start) was interrupted.
   if (readJson<InitMarker>(p.initialising)?.dataDir === dataDir) {
     // postgres.initialising is written (after the password) before initdb runs and removed once the
     // cluster and its database exist: this folder is provably one the platform was building.
-    rmSync(dataDir, { recursive: true, force: true });
+    rmSync(dataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }); // a stopped initdb may still be finishing a write
     log(`the PostgreSQL data folder ${dataDir} was left half-built by an interrupted first start: rebuilding it`);
   } else if (isExternalDataDir(p.home, dataDir)) {
     // Made by the platform for this path (as root, /var/lib/medallion/homes/<hash>), but this home has no record of it.
-    rmSync(dataDir, { recursive: true, force: true });
+    rmSync(dataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     log(`the PostgreSQL data folder ${dataDir} belonged to an earlier ${p.home} (deleted, or its first start interrupted): starting with a new one`);
   } else {
     const aside = `${dataDir}.broken-${new Date().toISOString().replace(/[:.]/g, '-')}`;
