@@ -3,26 +3,20 @@ import { refreshGold } from '../shared/gold/service';
 import { platformFor } from './support/platform';
 
 /**
- * Full rebuild of every dataset's gold tables from silver, then the Parquet export to the `gold`
- * container. Nightly by default (GOLD_REFRESH_SCHEDULE, NCRONTAB, UTC). Each rebuild runs in one
- * transaction holding the dataset's advisory lock, so it never interleaves with a file load; a
+ * Full rebuild of every gold model from silver, then the Parquet export to the `gold` container.
+ * Nightly by default (GOLD_REFRESH_SCHEDULE, NCRONTAB, UTC). The rebuild runs in one transaction
+ * holding the advisory locks of every dataset the models read, so it never interleaves with a file load; a
  * failure throws (the run shows as failed and the next schedule retries; gold stays as it was).
  */
 export async function goldRefresh(timer: Timer, context: InvocationContext): Promise<void> {
   const platform = await platformFor(context);
   if (timer.isPastDue) context.warn('goldRefresh: this run is late (the host was down or busy at the scheduled time)');
-  const reports = await refreshGold({ ...platform, env: process.env }, { full: true });
-  for (const r of reports) {
-    context.info(
-      `medallion.gold_refresh ${JSON.stringify({
-        dataset: r.dataset,
-        mode: r.refresh?.mode ?? 'none',
-        rows_in: r.refresh?.rowsIn ?? 0,
-        refresh_ms: r.refresh?.ms ?? 0,
-        export_ms: r.export?.ms ?? 0,
-        files: r.export?.files.map((f) => `gold/${f.path}`) ?? [],
-      })}`,
-    );
+  const report = await refreshGold({ ...platform, env: process.env }, { full: true });
+  for (const r of report.refreshes) {
+    context.info(`medallion.gold_refresh ${JSON.stringify({ dataset: r.dataset, mode: r.mode, models: r.models, refresh_ms: r.ms })}`);
+  }
+  for (const e of report.exports) {
+    context.info(`medallion.gold_export ${JSON.stringify({ dataset: e.dataset, export_ms: e.ms, files: e.files.map((f) => `gold/${f.path}`) })}`);
   }
 }
 

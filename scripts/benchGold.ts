@@ -130,7 +130,7 @@ export async function benchGold(options: GoldBenchOptions): Promise<GoldBenchRes
         exp.push(performance.now() - t);
         for (let k = 1; k < samples; k++) {
           t = performance.now();
-          await exportGold(base, args.contract, { force: true });
+          await exportGold(base, base.contracts, args.contract.name, { force: true });
           exp.push(performance.now() - t);
         }
       },
@@ -140,7 +140,7 @@ export async function benchGold(options: GoldBenchOptions): Promise<GoldBenchRes
   const results: GoldBenchFile[] = [];
   try {
     // Create the gold tables on the empty database first, so file 1 is a plain incremental refresh.
-    await rebuildGold(platform.pool, contract);
+    await rebuildGold(platform.pool, base.contracts);
     const users = Math.max(50, Math.floor(rows / 15));
     for (let i = 0; i < n; i++) {
       const local = path.join(options.workDir, `gold-bench-${rows}-${i + 1}.csv`);
@@ -187,10 +187,10 @@ export async function benchGold(options: GoldBenchOptions): Promise<GoldBenchRes
     }
     await settle(platform);
     let t = performance.now();
-    await rebuildGold(platform.pool, contract);
+    await rebuildGold(platform.pool, base.contracts);
     const fullRebuildMs = Math.round(performance.now() - t);
     t = performance.now();
-    await exportGold(platform, contract, { force: true });
+    await exportGold(platform, base.contracts, contract.name, { force: true });
     const fullRebuildExportMs = Math.round(performance.now() - t);
     const first = results[0]!.goldMs;
     const last = results.at(-1)!.goldMs;

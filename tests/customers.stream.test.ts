@@ -94,17 +94,17 @@ describe('a generated stream with updates (out of order, late, missing totals) â
 
     expect((await platform.pool.query(GOLD_CUSTOMERS_SQL)).rows).toEqual(expectedCustomers);
     expect((await platform.pool.query(GOLD_SUMMARY_SQL)).rows).toEqual(expectedSummary);
-    await rebuildGold(platform.pool, platform.contracts.get('customers')!);
+    await rebuildGold(platform.pool, platform.contracts, ['customers']);
     expect((await platform.pool.query(GOLD_CUSTOMERS_SQL)).rows).toEqual(expectedCustomers);
     expect((await platform.pool.query(GOLD_SUMMARY_SQL)).rows).toEqual(expectedSummary);
 
     // With the PII setting on (GOLD_SHOW_PII=true â†’ medallion.gold_show_pii), names and valid e-mails appear in clear.
     await withDatasetTransaction(platform.pool, 'customers', async (db) => {
       await db.query(`SELECT set_config('medallion.gold_show_pii', 'true', true)`);
-      await rebuildInTransaction(db, platform.contracts.get('customers')!);
+      await rebuildInTransaction(db, platform.contracts, ['customers']);
     });
     expect((await platform.pool.query(GOLD_CUSTOMERS_SQL)).rows).toEqual(goldCustomers(current.values(), true));
-    await rebuildGold(platform.pool, platform.contracts.get('customers')!);
+    await rebuildGold(platform.pool, platform.contracts, ['customers']);
     expect((await platform.pool.query(GOLD_CUSTOMERS_SQL)).rows).toEqual(expectedCustomers);
   });
 

@@ -52,7 +52,7 @@ describe.runIf(HAVE_DATASETS)('the real Telco churn CSV dropped into bronze/cust
     expect((await platform.pool.query(GOLD_CUSTOMERS_SQL)).rows).toEqual(expectedCustomers);
     expect((await platform.pool.query(GOLD_SUMMARY_SQL)).rows).toEqual(expectedSummary);
     // Full rebuild: the same rows.
-    await rebuildGold(platform.pool, platform.contracts.get('customers')!);
+    await rebuildGold(platform.pool, platform.contracts, ['customers']);
     expect((await platform.pool.query(GOLD_CUSTOMERS_SQL)).rows).toEqual(expectedCustomers);
     expect((await platform.pool.query(GOLD_SUMMARY_SQL)).rows).toEqual(expectedSummary);
 

@@ -56,7 +56,7 @@ describe('gold on generated files: exact, incremental = full rebuild = independe
         expect(goldMismatches(incremental, expected)).toEqual([]);
         const refreshes = await platform.pool.query(`SELECT mode, cardinality(run_ids)::int AS runs FROM ops.gold_refreshes WHERE mode = 'incremental' ORDER BY id`);
         expect(refreshes.rows).toEqual(pieces.map(() => ({ mode: 'incremental', runs: 1 })));
-        const full = await rebuildGold(platform.pool, platform.contracts.get('ecommerce_events')!);
+        const full = await rebuildGold(platform.pool, platform.contracts, ['ecommerce_events']);
         expect(full?.mode).toBe('full');
         expect(await readGold(platform.pool)).toEqual(incremental);
       } finally {
@@ -145,7 +145,7 @@ describe('gold on generated files: exact, incremental = full rebuild = independe
     try {
       await holder.query(`SELECT pg_advisory_lock(hashtextextended('medallion:dataset:ecommerce_events', 0))`);
       let done = false;
-      const rebuild = rebuildGold(platform.pool, platform.contracts.get('ecommerce_events')!).then((r) => ((done = true), r));
+      const rebuild = rebuildGold(platform.pool, platform.contracts, ['ecommerce_events']).then((r) => ((done = true), r));
       await new Promise((r) => setTimeout(r, 500));
       expect(done).toBe(false);
       await holder.query(`SELECT pg_advisory_unlock(hashtextextended('medallion:dataset:ecommerce_events', 0))`);

@@ -10,7 +10,7 @@ import { benchGold } from '../scripts/benchGold';
 import { main } from '../shared/cli/main';
 import { silentLogger } from '../shared/log';
 import { ensureGold } from '../shared/gold/schema';
-import { GoldModelError, parseGoldModel } from '../shared/gold/models';
+import { GoldGraph, parseGoldModel } from '../shared/gold/models';
 import { goldHighlights } from '../shared/gold/highlights';
 import { ingestBronzeFile } from '../shared/pipeline/ingestFile';
 import { createPlatform, type Platform } from '../shared/platform';
@@ -54,7 +54,7 @@ describe('gold operations: CLI, timer function, pending runs, model changes', ()
 
     const first = cli(env);
     expect(await main(['gold', 'refresh'], first.ctx)).toBe(0);
-    expect(first.out.join('\n')).toMatch(/ecommerce_events: 1 pending run\(s\)/);
+    expect(first.out.join('\n')).toMatch(/1 pending run\(s\) of ecommerce_events/);
     expect(goldMismatches(await readGold(platform.pool), expected)).toEqual([]);
 
     const again = cli(env);
@@ -66,9 +66,12 @@ describe('gold operations: CLI, timer function, pending runs, model changes', ()
     const before = await readGold(platform.pool);
     const full = cli(env);
     expect(await main(['gold', 'refresh', '--full', '--json', '--dataset', 'ecommerce_events'], full.ctx)).toBe(0);
-    const reports = JSON.parse(full.out.join('\n'));
-    expect(reports[0]).toMatchObject({ dataset: 'ecommerce_events', refresh: { mode: 'full' }, export: { skipped: false } });
-    expect(reports[0].export.files.map((f: { path: string }) => f.path).sort()).toEqual(
+    const report = JSON.parse(full.out.join('\n'));
+    expect(report.refreshes).toHaveLength(1);
+    expect(report.refreshes[0]).toMatchObject({ dataset: 'ecommerce_events', mode: 'full' });
+    expect(report.exports).toHaveLength(1);
+    expect(report.exports[0]).toMatchObject({ dataset: 'ecommerce_events', skipped: false });
+    expect(report.exports[0].files.map((f: { path: string }) => f.path).sort()).toEqual(
       ['conversion_funnel', 'customer_metrics', 'daily_sales_summary', 'product_performance'].map((t) => `ecommerce_events/${t}.parquet`),
     );
     expect(await readGold(platform.pool)).toEqual(before);
@@ -98,10 +101,12 @@ describe('gold operations: CLI, timer function, pending runs, model changes', ()
     const { rows: [last] } = await platform.pool.query(`SELECT max(id)::int AS id FROM ops.gold_refreshes`);
     // Every dataset with gold models is rebuilt; this test looks at the e-commerce one.
     await goldRefresh({ isPastDue: false, schedule: { adjustForDST: false }, scheduleStatus: { last: '', next: '', lastUpdated: '' } }, context);
-    const { rows } = await platform.pool.query(`SELECT mode FROM ops.gold_refreshes WHERE id > $1 AND dataset = 'ecommerce_events'`, [last.id]);
-    expect(rows).toEqual([{ mode: 'full' }]);
-    const record = logs.find((l) => l.startsWith('medallion.gold_refresh ') && l.includes('"ecommerce_events"'));
-    expect(JSON.parse(record!.slice('medallion.gold_refresh '.length))).toMatchObject({ dataset: 'ecommerce_events', mode: 'full' });
+    const { rows } = await platform.pool.query(`SELECT mode, models FROM ops.gold_refreshes WHERE id > $1`, [last.id]);
+    expect(rows).toHaveLength(1);
+    expect(rows[0].mode).toBe('full');
+    expect(rows[0].models).toEqual(expect.arrayContaining(['conversion_funnel', 'customer_metrics', 'daily_sales_summary', 'funnel_sessions', 'product_performance']));
+    const record = logs.find((l) => l.startsWith('medallion.gold_refresh '));
+    expect(JSON.parse(record!.slice('medallion.gold_refresh '.length))).toMatchObject({ dataset: '*', mode: 'full' });
     const exported = await platform.pool.query(`SELECT refresh_id::int AS id FROM ops.gold_exports WHERE dataset = 'ecommerce_events'`);
     expect(exported.rows[0].id).toBeGreaterThan(last.id);
     const files: string[] = [];
@@ -116,23 +121,28 @@ describe('gold operations: CLI, timer function, pending runs, model changes', ()
     const { rows: [last] } = await platform.pool.query(`SELECT max(id)::int AS id FROM ops.gold_refreshes`);
     await platform.lake.write('bronze', 'ecommerce_events/ops/c.csv', Readable.from([Buffer.from(csv(lines.slice(0, 10)))]));
     expect((await ingestBronzeFile(platform, 'ecommerce_events/ops/c.csv')).outcome).toBe('succeeded');
-    const { rows } = await platform.pool.query(`SELECT mode FROM ops.gold_refreshes WHERE id > $1 AND dataset = 'ecommerce_events'`, [last.id]);
-    expect(rows).toEqual([{ mode: 'full' }]);
+    // The edited model (and only it: nothing reads it) is built in full inside the file's refresh.
+    const { rows } = await platform.pool.query(`SELECT sections_ms FROM ops.gold_refreshes WHERE id > $1 AND dataset = 'ecommerce_events'`, [last.id]);
+    expect(rows).toHaveLength(1);
+    expect(Object.keys(rows[0].sections_ms).filter((k) => k.endsWith('.full'))).toEqual(['daily_sales_summary.full']);
     expect(await readGold(platform.pool)).toEqual(before); // c.csv only repeats rows already in silver
   });
 
   it('refuses a model with an uncommented column or a missing section', async () => {
-    expect(() => parseGoldModel('x', '/m/t_bad.sql', '-- @ddl\nCREATE TABLE IF NOT EXISTS gold.t_bad (a int);\n-- @full\nSELECT 1;')).toThrow(/missing the -- @incremental section/);
-    expect(() => parseGoldModel('x', '/m/t_bad.sql', '-- @ddl\nCREATE TABLE gold.other (a int);\n-- @full\nSELECT 1;\n-- @incremental\nSELECT 1;')).toThrow(/CREATE TABLE IF NOT EXISTS gold.t_bad/);
+    expect(() => parseGoldModel('x', '/m/t_bad.sql', '-- @ddl\nCREATE TABLE gold.t_bad (a int);\n')).toThrow(/missing the -- @select section/);
+    expect(() => parseGoldModel('x', '/m/t_bad.sql', '-- @ddl\nCREATE TABLE gold.other (a int);\n-- @select\nSELECT 1 AS a')).toThrow(/CREATE TABLE gold.t_bad/);
+    expect(() => parseGoldModel('x', '/m/t_bad.sql', '-- @ddl\nCREATE TABLE gold.t_bad (a int);\n-- @select\nSELECT 1 AS a\n-- @incremental\nSELECT 1')).toThrow(/unknown marker '-- @incremental'/);
     const model = parseGoldModel(
-      'x',
+      'ecommerce_events',
       '/m/t_uncommented.sql',
-      `-- @ddl\nCREATE TABLE IF NOT EXISTS gold.t_uncommented (a int PRIMARY KEY, b int);\nCOMMENT ON COLUMN gold.t_uncommented.a IS 'a';\n-- @full\nSELECT 1;\n-- @incremental\nSELECT 1;`,
+      `-- @ddl\nCREATE TABLE gold.t_uncommented (a bigint PRIMARY KEY, b bigint);\nCOMMENT ON COLUMN gold.t_uncommented.a IS 'a';\n-- @select\nSELECT user_id AS a, count(*) AS b FROM silver.ecommerce_events GROUP BY user_id`,
     );
+    const contracts = platform.contracts.all();
+    const graph = new GoldGraph(contracts, (d) => (d === 'ecommerce_events' ? [model] : []));
     const db = await platform.pool.connect();
     try {
       await db.query('BEGIN');
-      await expect(ensureGold(db, 'x', [model])).rejects.toThrow(GoldModelError);
+      await expect(ensureGold(db, graph)).rejects.toThrow(/every column needs a COMMENT ON COLUMN; missing for b/);
     } finally {
       await db.query('ROLLBACK');
       db.release();

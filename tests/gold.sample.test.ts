@@ -66,7 +66,7 @@ describe.runIf(HAVE_DATASETS)('gold on the real REES46 sample (2019-Oct_first17k
   });
 
   it('a full rebuild gives the same tables', async () => {
-    const r = await rebuildGold(platform.pool, platform.contracts.get('ecommerce_events')!);
+    const r = await rebuildGold(platform.pool, platform.contracts, ['ecommerce_events']);
     expect(r?.mode).toBe('full');
     expect(await readGold(platform.pool)).toEqual(afterIngest);
   });

@@ -5,13 +5,13 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
-import type { Contract } from '../contracts/contract';
 import { qi } from '../db/schema';
 import { type EngineOptions, openEngine } from '../engine/transform';
 import { literal } from '../engine/sql';
 import type { Lake } from '../lake/lake';
 import type { Logger } from '../log';
-import { goldModels } from './models';
+import { type GoldGraph, type PlannedModel } from './models';
+import { type GoldScope, graphOf } from './refresh';
 
 export interface GoldExportDeps {
   pool: pg.Pool;
@@ -90,9 +90,25 @@ function exportLockKey(dataset: string): string {
  * of a dataset are serialized by an advisory lock and skipped when the lake already reflects the
  * latest refresh (`force` exports anyway): the last export to run always reads the newest state.
  */
-export async function exportGold(deps: GoldExportDeps, contract: Contract, options: { force?: boolean } = {}): Promise<GoldExportResult | undefined> {
-  const models = goldModels(contract.name);
-  if (!models.length) return undefined;
+export async function exportGold(deps: GoldExportDeps, scope: GoldScope, dataset: string, options: { force?: boolean } = {}): Promise<GoldExportResult | undefined> {
+  const models = graphOf(scope).exportGroups().get(dataset);
+  if (!models?.length) return undefined;
+  return exportGroup(deps, dataset, models, options);
+}
+
+/** Exports every dataset folder that holds one of `tables` (the models a refresh wrote). */
+export async function exportGoldGroups(deps: GoldExportDeps, graph: GoldGraph, tables: string[], options: { force?: boolean } = {}): Promise<GoldExportResult[]> {
+  const out: GoldExportResult[] = [];
+  for (const [dataset, models] of graph.exportGroups()) {
+    if (!models.some((m) => tables.includes(m.table))) continue;
+    const r = await exportGroup(deps, dataset, models, options);
+    if (r) out.push(r);
+  }
+  return out;
+}
+
+async function exportGroup(deps: GoldExportDeps, dataset: string, models: PlannedModel[], options: { force?: boolean }): Promise<GoldExportResult> {
+  const contract = { name: dataset };
   const t0 = Date.now();
   const scratch = deps.workRoot ?? path.join(os.tmpdir(), 'medallion');
   await mkdir(scratch, { recursive: true });
@@ -125,9 +141,9 @@ export async function exportGold(deps: GoldExportDeps, contract: Contract, optio
         await db.query("SET LOCAL TIME ZONE 'UTC'");
         await db.query("SET LOCAL DateStyle = 'ISO, YMD'");
         const state = await db.query<{ latest: string | null; exported: string | null }>(
-          `SELECT (SELECT max(id) FROM ops.gold_refreshes WHERE dataset = $1)::text AS latest,
+          `SELECT (SELECT max(id) FROM ops.gold_refreshes WHERE models && $2::text[])::text AS latest,
                   (SELECT refresh_id FROM ops.gold_exports WHERE dataset = $1)::text AS exported`,
-          [contract.name],
+          [contract.name, models.map((m) => m.table)],
         );
         refreshId = state.rows[0]?.latest ?? null;
         const exported = state.rows[0]?.exported ?? null;

@@ -1,16 +1,19 @@
-/** The gold layer: SQL models per dataset (see README.md), refreshed with silver and exported to the lake. */
+/** The gold layer: one SQL definition per model (see README.md), maintained with silver and exported to the lake. */
 export { createGoldHooks, type GoldDeps } from './hooks';
-export { exportGold, goldLakePath, duckTypeOf, type GoldExportDeps, type GoldExportResult } from './export';
+export { exportGold, exportGoldGroups, goldLakePath, duckTypeOf, type GoldExportDeps, type GoldExportResult } from './export';
 export { formatGoldHighlights, goldHighlights, type GoldHighlights } from './highlights';
-export { allGoldModels, goldModels, GoldModelError, parseGoldModel, type GoldModel } from './models';
+export { GoldGraph, goldGraph, goldModels, GoldModelError, parseGoldModel, type GoldModel, type PlannedModel } from './models';
+export { planModel, type Plan } from './plan';
 export {
   datasetLockKey,
+  graphOf,
   rebuildGold,
   rebuildInTransaction,
   refreshIncremental,
   refreshPending,
   withDatasetTransaction,
   type GoldRefreshResult,
+  type GoldScope,
 } from './refresh';
 export { ensureGold, FRAMEWORK_DDL } from './schema';
-export { goldDatasets, refreshGold, type GoldDatasetReport, type GoldServiceDeps } from './service';
+export { goldDatasets, refreshGold, type GoldRefreshReport, type GoldServiceDeps } from './service';

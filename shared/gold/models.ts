@@ -1,24 +1,30 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import type { Contract } from '../contracts/contract';
 import { datasetFolder, resolveDatasetsDir } from '../contracts/load';
+import { type Plan, planModel, selectInputs } from './plan';
+import { SqlTextError } from './sqlText';
 
 /**
- * A gold model: one SQL file `shared/datasets/<dataset>/gold/<table>.sql` that builds
- * `gold.<table>` (the convention is in shared/gold/README.md).
+ * A gold model: one SQL file `shared/datasets/<dataset>/gold/<table>.sql` with its DDL and one
+ * SELECT (the convention is in shared/gold/README.md).
  */
 export interface GoldModel {
+  /** The dataset folder the file sits in: its export goes to gold/<dataset>/<table>.parquet. */
   dataset: string;
-  /** Table name in schema gold (= the file name without .sql). */
+  /** Table name (= the file name without .sql). */
   table: string;
+  /** 'gold', or 'gold_state' for an internal model (not exported). */
+  schema: 'gold' | 'gold_state';
   file: string;
   description: string;
-  /** Other gold tables of the dataset this model reads (run before it). */
-  after: string[];
   ddl: string;
-  full: string;
-  incremental: string;
-  finalize?: string;
+  select: string;
+  population?: string;
+  forceRecompute: boolean;
+  /** What the SELECT reads: silver datasets and other models (by table name). */
+  reads: { silver: string[]; models: string[] };
   /** SHA-256 of the file: a changed model is dropped, recreated and rebuilt. */
   hash: string;
 }
@@ -28,10 +34,10 @@ export class GoldModelError extends Error {
 }
 
 export const GOLD_TABLE = /^[a-z][a-z0-9_]{0,62}$/;
-const SECTIONS = ['ddl', 'full', 'incremental', 'finalize'] as const;
+const SECTIONS = ['ddl', 'select', 'population'] as const;
 type Section = (typeof SECTIONS)[number];
 
-/** Splits a model file into its sections (`-- @ddl`, `-- @full`, `-- @incremental`, `-- @finalize`). */
+/** Splits a model file into its sections (`-- @ddl`, `-- @select`, `-- @population`) and header flags. */
 export function parseGoldModel(dataset: string, file: string, text: string): GoldModel {
   const table = path.basename(file, '.sql');
   const fail = (msg: string): never => {
@@ -40,17 +46,25 @@ export function parseGoldModel(dataset: string, file: string, text: string): Gol
   if (!GOLD_TABLE.test(table)) fail(`the file name must be the table name in lower snake_case (got '${table}')`);
   const parts: Partial<Record<Section, string[]>> = {};
   const header: string[] = [];
-  const after: string[] = [];
+  let internal = false;
+  let forceRecompute = false;
   let current: Section | undefined;
-  for (const line of text.replace(/\r\n/g, '\n').split('\n')) {
+  for (const line of text.replace(/\r\n?/g, '\n').split('\n')) {
     const marker = /^--\s*@([a-z_]+)\s*(?::\s*(.*))?$/.exec(line.trim());
     if (marker) {
       const [, name, value] = marker;
-      if (name === 'after') {
-        for (const t of (value ?? '').split(/[,\s]+/).filter(Boolean)) after.push(t);
+      if (!current && name === 'internal') {
+        internal = true;
         continue;
       }
-      if (!(SECTIONS as readonly string[]).includes(name!)) fail(`unknown marker '-- @${name}' (sections: ${SECTIONS.map((s) => `-- @${s}`).join(', ')}; header: -- @after: <table>)`);
+      if (!current && name === 'strategy') {
+        if (value?.trim() !== 'recompute') fail(`'-- @strategy: ${value ?? ''}': the only strategy a model can force is 'recompute'`);
+        forceRecompute = true;
+        continue;
+      }
+      if (!(SECTIONS as readonly string[]).includes(name!)) {
+        fail(`unknown marker '-- @${name}' (sections: ${SECTIONS.map((s) => `-- @${s}`).join(', ')}; header lines: -- @internal, -- @strategy: recompute)`);
+      }
       if (parts[name as Section]) fail(`section '-- @${name}' appears twice`);
       current = name as Section;
       parts[current] = [];
@@ -60,14 +74,23 @@ export function parseGoldModel(dataset: string, file: string, text: string): Gol
     else header.push(line);
   }
   const body = (s: Section): string | undefined => {
-    const sql = parts[s]?.join('\n').trim();
+    const sql = parts[s]?.join('\n').trim().replace(/;\s*$/, '');
     return sql ? sql : undefined;
   };
   const ddl = body('ddl') ?? fail('missing the -- @ddl section');
-  const full = body('full') ?? fail('missing the -- @full section');
-  const incremental = body('incremental') ?? fail('missing the -- @incremental section');
-  if (!new RegExp(`create\\s+table\\s+if\\s+not\\s+exists\\s+gold\\.${table}\\b`, 'i').test(ddl)) {
-    fail(`the -- @ddl section must contain CREATE TABLE IF NOT EXISTS gold.${table}`);
+  const select = body('select') ?? fail('missing the -- @select section (one SELECT that defines the rows)');
+  const schema = internal ? 'gold_state' : 'gold';
+  if (!new RegExp(`create\\s+table\\s+(if\\s+not\\s+exists\\s+)?${schema}\\.${table}\\b`, 'i').test(ddl)) {
+    fail(`the -- @ddl section must contain CREATE TABLE ${schema}.${table}${internal ? ' (an -- @internal model lives in gold_state)' : ''}`);
+  }
+  if (!/^\s*(select|with)\b/i.test(select.replace(/^(\s*--[^\n]*(\n|$))*/, ''))) fail('the -- @select section must be one SELECT');
+  let reads: GoldModel['reads'];
+  try {
+    const inputs = selectInputs(select);
+    reads = { silver: inputs.silver, models: inputs.tables.filter((t) => t !== table) };
+  } catch (e) {
+    if (e instanceof SqlTextError) fail(`its -- @select cannot be read: ${e.message}`);
+    throw e;
   }
   const description = header
     .map((l) => l.replace(/^--\s?/, '').trim())
@@ -76,13 +99,14 @@ export function parseGoldModel(dataset: string, file: string, text: string): Gol
   return {
     dataset,
     table,
+    schema,
     file,
     description,
-    after,
     ddl,
-    full,
-    incremental,
-    finalize: body('finalize'),
+    select,
+    population: body('population'),
+    forceRecompute,
+    reads: reads!,
     hash: createHash('sha256').update(text).digest('hex'),
   };
 }
@@ -96,57 +120,123 @@ export function goldModelsDir(dataset: string): string {
   return folder ? path.join(folder, 'gold') : path.join(resolveDatasetsDir(), dataset, 'gold');
 }
 
-/** Orders models so that each one runs after the tables it names in `-- @after:`. */
-function ordered(models: GoldModel[]): GoldModel[] {
-  const byTable = new Map(models.map((m) => [m.table, m]));
-  const out: GoldModel[] = [];
-  const state = new Map<string, 'visiting' | 'done'>();
-  const visit = (m: GoldModel, trail: string[]) => {
-    if (state.get(m.table) === 'done') return;
-    if (state.get(m.table) === 'visiting') throw new GoldModelError(`gold models of '${m.dataset}' depend on each other in a cycle: ${[...trail, m.table].join(' → ')}`);
-    state.set(m.table, 'visiting');
-    for (const dep of m.after) {
-      const d = byTable.get(dep);
-      if (!d) throw new GoldModelError(`gold model ${m.file}: '-- @after: ${dep}' names no gold model of dataset '${m.dataset}'`);
-      visit(d, [...trail, m.table]);
-    }
-    state.set(m.table, 'done');
-    out.push(m);
-  };
-  for (const m of models) visit(m, []);
-  return out;
-}
+const fileCache = new Map<string, GoldModel[]>();
 
-const cache = new Map<string, GoldModel[]>();
-
-/** The dataset's gold models (none: []), in run order. Read once per process. */
+/** The models whose files sit in the dataset's gold folder (none: []), in file order. Read once per process. */
 export function goldModels(dataset: string, dir = goldModelsDir(dataset)): GoldModel[] {
   const key = `${dataset}\n${dir}`;
-  const hit = cache.get(key);
+  const hit = fileCache.get(key);
   if (hit) return hit;
   let models: GoldModel[] = [];
   if (existsSync(dir)) {
-    const files = readdirSync(dir)
+    models = readdirSync(dir)
       .filter((f) => f.endsWith('.sql'))
-      .sort();
-    models = ordered(files.map((f) => parseGoldModel(dataset, path.join(dir, f), readFileSync(path.join(dir, f), 'utf8'))));
+      .sort()
+      .map((f) => parseGoldModel(dataset, path.join(dir, f), readFileSync(path.join(dir, f), 'utf8')));
   }
-  cache.set(key, models);
+  fileCache.set(key, models);
   return models;
 }
 
-/** Every dataset's models; fails when two datasets declare the same gold table. */
-export function allGoldModels(datasets: string[]): Map<string, GoldModel[]> {
-  const out = new Map<string, GoldModel[]>();
-  const owner = new Map<string, string>();
-  for (const d of datasets) {
-    const models = goldModels(d);
-    for (const m of models) {
-      const other = owner.get(m.table);
-      if (other) throw new GoldModelError(`gold.${m.table} is declared by two datasets: '${other}' and '${d}'`);
-      owner.set(m.table, d);
+/** A model with its derived maintenance plan. */
+export interface PlannedModel extends GoldModel {
+  plan: Plan;
+  /** Position in dependency order (inputs first). */
+  order: number;
+  /** Models that read this one (direct). */
+  readers: string[];
+}
+
+/**
+ * Every model of every dataset, ordered by dependencies across datasets, each with its plan.
+ * A model may read any silver dataset and any other model; cycles, unknown inputs and two
+ * models with one name are refused with a one-line message.
+ */
+export class GoldGraph {
+  readonly models: PlannedModel[];
+  private readonly byTable: Map<string, PlannedModel>;
+
+  constructor(contracts: readonly Contract[], modelsOf: (dataset: string) => GoldModel[] = goldModels) {
+    const all = new Map<string, GoldModel>();
+    for (const c of contracts) {
+      for (const m of modelsOf(c.name)) {
+        const other = all.get(m.table);
+        if (other) throw new GoldModelError(`gold model '${m.table}' is declared twice: ${other.file} and ${m.file}`);
+        all.set(m.table, m);
+      }
     }
-    if (models.length) out.set(d, models);
+    const known = new Map(contracts.map((c) => [c.name, c]));
+    for (const m of all.values()) {
+      for (const d of m.reads.silver) if (!known.has(d)) throw new GoldModelError(`gold model ${m.file}: it reads silver.${d}, but there is no dataset '${d}' (datasets: ${[...known.keys()].join(', ')})`);
+      for (const t of m.reads.models) if (!all.has(t)) throw new GoldModelError(`gold model ${m.file}: it reads ${t}, which is no gold model (models: ${[...all.keys()].join(', ')})`);
+    }
+    const ordered: GoldModel[] = [];
+    const state = new Map<string, 'visiting' | 'done'>();
+    const visit = (m: GoldModel, trail: string[]) => {
+      if (state.get(m.table) === 'done') return;
+      if (state.get(m.table) === 'visiting') throw new GoldModelError(`gold models read each other in a cycle: ${[...trail, m.table].join(' → ')}`);
+      state.set(m.table, 'visiting');
+      for (const dep of m.reads.models) visit(all.get(dep)!, [...trail, m.table]);
+      state.set(m.table, 'done');
+      ordered.push(m);
+    };
+    for (const m of [...all.values()].sort((a, b) => a.table.localeCompare(b.table))) visit(m, []);
+    const ctx = {
+      appendOnly: (d: string) => known.get(d)?.dedup.mode === 'first',
+      isModel: (t: string) => all.has(t),
+    };
+    this.models = ordered.map((m, order) => {
+      let plan: Plan;
+      try {
+        plan = planModel(m.select, ctx, { forceRecompute: m.forceRecompute });
+      } catch (e) {
+        throw new GoldModelError(`gold model ${m.file}: its -- @select cannot be read: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      return { ...m, plan, order, readers: ordered.filter((r) => r.reads.models.includes(m.table)).map((r) => r.table) };
+    });
+    this.byTable = new Map(this.models.map((m) => [m.table, m]));
   }
-  return out;
+
+  get(table: string): PlannedModel | undefined {
+    return this.byTable.get(table);
+  }
+
+  /** Models that read the dataset directly or through other models, in dependency order. */
+  downstreamOf(datasets: readonly string[]): PlannedModel[] {
+    const hit = new Set<string>();
+    for (const m of this.models) {
+      if (m.reads.silver.some((d) => datasets.includes(d)) || m.reads.models.some((t) => hit.has(t))) hit.add(m.table);
+    }
+    return this.models.filter((m) => hit.has(m.table));
+  }
+
+  /** `tables` and every model downstream of them, in dependency order. */
+  closure(tables: Iterable<string>): PlannedModel[] {
+    const hit = new Set(tables);
+    for (const m of this.models) if (m.reads.models.some((t) => hit.has(t))) hit.add(m.table);
+    return this.models.filter((m) => hit.has(m.table));
+  }
+
+  /** Datasets whose models are exported (folders with at least one non-internal model). */
+  exportGroups(): Map<string, PlannedModel[]> {
+    const out = new Map<string, PlannedModel[]>();
+    for (const m of this.models) if (m.schema === 'gold') out.set(m.dataset, [...(out.get(m.dataset) ?? []), m]);
+    return out;
+  }
+}
+
+const graphCache = new Map<string, GoldGraph>();
+
+/** The gold graph of these contracts (cached per process by their names and folders). */
+export function goldGraph(contracts: readonly Contract[]): GoldGraph {
+  const key = contracts
+    .map((c) => `${c.name}:${c.dedup.mode}:${goldModelsDir(c.name)}`)
+    .sort()
+    .join('\n');
+  let g = graphCache.get(key);
+  if (!g) {
+    g = new GoldGraph(contracts);
+    graphCache.set(key, g);
+  }
+  return g;
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
-import type { GoldModel } from './models';
-import { GoldModelError } from './models';
+import { createAggregateState, inputRef, modelRef } from './maintain';
+import { type GoldGraph, GoldModelError, type PlannedModel } from './models';
 
 /**
  * What the gold framework itself needs in PostgreSQL: the schemas, its bookkeeping in `ops`, and
@@ -12,7 +12,7 @@ DO $$ BEGIN IF to_regnamespace('ops') IS NULL THEN CREATE SCHEMA ops; END IF; EN
 DO $$ BEGIN IF to_regnamespace('gold') IS NULL THEN CREATE SCHEMA gold; END IF; END $$; -- CREATE only when missing: the app role may own its schemas without the database's CREATE right
 DO $$ BEGIN IF to_regnamespace('gold_state') IS NULL THEN CREATE SCHEMA gold_state; END IF; END $$; -- CREATE only when missing: the app role may own its schemas without the database's CREATE right
 COMMENT ON SCHEMA gold IS 'Business tables (one per model file shared/datasets/<dataset>/gold/<table>.sql); exported to the lake as gold/<dataset>/<table>.parquet.';
-COMMENT ON SCHEMA gold_state IS 'Internal state of the incremental gold refresh (distinct pairs, latest values) and helper functions. Not for consumers; not exported.';
+COMMENT ON SCHEMA gold_state IS 'Internal models, the state the framework keeps to maintain gold incrementally (per-key partial aggregates, distinct values) and helper functions. Not for consumers; not exported.';
 
 CREATE TABLE IF NOT EXISTS ops.gold_models (
   table_name text PRIMARY KEY,
@@ -34,6 +34,8 @@ CREATE TABLE IF NOT EXISTS ops.gold_refreshes (
   sections_ms jsonb       NOT NULL DEFAULT '{}',
   export_ms   integer
 );
+ALTER TABLE ops.gold_refreshes ADD COLUMN IF NOT EXISTS models text[] NOT NULL DEFAULT '{}';
+COMMENT ON COLUMN ops.gold_refreshes.models IS 'The models this refresh wrote (their exports are due).';
 CREATE INDEX IF NOT EXISTS gold_refreshes_dataset_idx ON ops.gold_refreshes (dataset, id DESC);
 COMMENT ON TABLE ops.gold_refreshes IS 'One row per gold refresh: incremental (the silver rows of run_ids, inside their transaction) or full; tx_ms = time inside the transaction, export_ms = Parquet export after commit.';
 
@@ -62,11 +64,19 @@ CREATE OR REPLACE FUNCTION gold_state.money_avg(total numeric, n bigint) RETURNS
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT CASE WHEN n > 0 THEN round(total / n, 2) END
 $$;
+-- A fixed-width text of a timestamp that sorts like the timestamp (UTC, microseconds), so the value
+-- on the latest row is an ordinary max(): (max(ARRAY[gold_state.ts_key(t), id, value]))[3].
+CREATE OR REPLACE FUNCTION gold_state.ts_key(t timestamptz) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')
+$$;
 `;
 
 const FRAMEWORK_KEY = '__framework__';
-const FRAMEWORK_HASH = createHash('sha256').update(FRAMEWORK_DDL).digest('hex');
-/** Serializes gold DDL across datasets (schemas and helpers are shared). */
+/** Bump when the SQL the framework generates for a strategy changes: every model is rebuilt. */
+const ENGINE_VERSION = 'gold-engine-2';
+const FRAMEWORK_HASH = createHash('sha256').update(FRAMEWORK_DDL).update(ENGINE_VERSION).digest('hex');
+/** Serializes gold DDL (schemas and helpers are shared). */
 const DDL_LOCK = 'medallion:gold:ddl';
 
 type Db = pg.PoolClient;
@@ -77,43 +87,47 @@ interface Deployed {
   present: boolean;
 }
 
-async function deployed(db: Db, dataset: string): Promise<Map<string, Deployed> | undefined> {
+/** The hash a deployed model is recorded with: its file, the engine, and the plan derived for it. */
+function deployHash(m: PlannedModel): string {
+  return createHash('sha256').update(m.hash).update(ENGINE_VERSION).update(m.plan.kind).update(m.schema).digest('hex');
+}
+
+async function deployed(db: Db): Promise<Map<string, Deployed> | undefined> {
   const exists = await db.query<{ ok: boolean }>(`SELECT to_regclass('ops.gold_models') IS NOT NULL AS ok`);
   if (!exists.rows[0]?.ok) return undefined;
   const res = await db.query<{ table_name: string; sql_hash: string; built: boolean; present: boolean }>(
     `SELECT table_name, sql_hash, built_at IS NOT NULL AS built,
-            to_regclass(format('gold.%I', table_name)) IS NOT NULL AS present
-     FROM ops.gold_models WHERE dataset = $1 OR table_name = $2`,
-    [dataset, FRAMEWORK_KEY],
+            coalesce(to_regclass(format('gold.%I', table_name)), to_regclass(format('gold_state.%I', table_name))) IS NOT NULL AS present
+     FROM ops.gold_models`,
   );
   return new Map(res.rows.map((r) => [r.table_name, { hash: r.sql_hash, built: r.built, present: r.present }]));
 }
 
-function upToDate(state: Map<string, Deployed> | undefined, models: GoldModel[]): boolean {
+function upToDate(state: Map<string, Deployed> | undefined, models: PlannedModel[]): boolean {
   if (!state || state.get(FRAMEWORK_KEY)?.hash !== FRAMEWORK_HASH) return false;
   return models.every((m) => {
     const d = state.get(m.table);
-    return d && d.hash === m.hash && d.present;
+    return d && d.hash === deployHash(m) && d.present;
   });
 }
 
-/** Columns of gold.<table> without a COMMENT (every column must say how it is computed). */
-async function uncommented(db: Db, table: string): Promise<string[]> {
+/** Columns of a model's table without a COMMENT (every column must say how it is computed). */
+async function uncommented(db: Db, ref: string): Promise<string[]> {
   const res = await db.query<{ attname: string }>(
     `SELECT a.attname FROM pg_attribute a
-     WHERE a.attrelid = format('gold.%I', $1::text)::regclass AND a.attnum > 0 AND NOT a.attisdropped
-       AND col_description(a.attrelid, a.attnum) IS NULL
+     WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped AND col_description(a.attrelid, a.attnum) IS NULL
      ORDER BY a.attnum`,
-    [table],
+    [ref],
   );
   return res.rows.map((r) => r.attname);
 }
 
+/** Drops a model's table (in either schema) and the framework's state tables for it. */
 async function dropModel(db: Db, table: string): Promise<void> {
   const state = await db.query<{ relname: string }>(
     `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE n.nspname = 'gold_state' AND c.relkind IN ('r', 'p') AND starts_with(c.relname, $1)`,
-    [`${table}__`],
+     WHERE n.nspname = 'gold_state' AND c.relkind IN ('r', 'p') AND (starts_with(c.relname, $1) OR c.relname = $2)`,
+    [`${table}__`, table],
   );
   const names = [`gold.${quote(table)}`, ...state.rows.map((r) => `gold_state.${quote(r.relname)}`)];
   await db.query(`DROP TABLE IF EXISTS ${names.join(', ')}`);
@@ -124,17 +138,18 @@ function quote(name: string): string {
 }
 
 /**
- * Makes sure the dataset's gold tables exist and match their model files, inside the caller's
- * transaction. Cheap when nothing changed (one catalog query). A new or changed model is
- * (re)created — a changed one is dropped first: gold is derived data — and left unbuilt.
- * Returns whether a full build is due (some model was never built since its table was created).
+ * Makes sure every model's table (and the state its strategy keeps) exists and matches its file,
+ * inside the caller's transaction. Cheap when nothing changed (one catalog query). A new or
+ * changed model is (re)created — a changed one is dropped first: gold is derived data — and left
+ * unbuilt. Returns the models that need a full build.
  */
-export async function ensureGold(db: Db, dataset: string, models: GoldModel[]): Promise<{ needsBuild: boolean }> {
-  if (!models.length) return { needsBuild: false };
-  let state = await deployed(db, dataset);
+export async function ensureGold(db: Db, graph: GoldGraph): Promise<{ unbuilt: Set<string> }> {
+  const models = graph.models;
+  if (!models.length) return { unbuilt: new Set() };
+  let state = await deployed(db);
   if (!upToDate(state, models)) {
     await db.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [DDL_LOCK]);
-    state = await deployed(db, dataset);
+    state = await deployed(db);
     if (state?.get(FRAMEWORK_KEY)?.hash !== FRAMEWORK_HASH) {
       await db.query(FRAMEWORK_DDL);
       await db.query(
@@ -142,26 +157,38 @@ export async function ensureGold(db: Db, dataset: string, models: GoldModel[]): 
          ON CONFLICT (table_name) DO UPDATE SET sql_hash = excluded.sql_hash, built_at = now()`,
         [FRAMEWORK_KEY, FRAMEWORK_HASH],
       );
-      state = await deployed(db, dataset);
+      state = await deployed(db);
     }
     for (const m of models) {
       const d = state?.get(m.table);
-      if (d && d.hash === m.hash && d.present) continue;
-      if (d) await dropModel(db, m.table);
+      if (d && d.hash === deployHash(m) && d.present) continue;
+      await dropModel(db, m.table);
       try {
         await db.query(m.ddl);
       } catch (e) {
         throw new GoldModelError(`gold model ${m.file}: its -- @ddl section failed: ${e instanceof Error ? e.message : String(e)}`);
       }
-      const missing = await uncommented(db, m.table);
+      const missing = await uncommented(db, modelRef(m));
       if (missing.length) throw new GoldModelError(`gold model ${m.file}: every column needs a COMMENT ON COLUMN; missing for ${missing.join(', ')}`);
+      if (m.plan.kind === 'aggregate') {
+        try {
+          await createAggregateState(db, m, m.plan, inputRef(m.plan.input, graph));
+        } catch (e) {
+          throw new GoldModelError(`gold model ${m.file}: its -- @select does not run: ${e instanceof Error ? e.message : String(e)}`);
+        }
+      }
       await db.query(
         `INSERT INTO ops.gold_models (table_name, dataset, sql_hash, built_at) VALUES ($1, $2, $3, NULL)
          ON CONFLICT (table_name) DO UPDATE SET dataset = excluded.dataset, sql_hash = excluded.sql_hash, created_at = now(), built_at = NULL`,
-        [m.table, m.dataset, m.hash],
+        [m.table, m.dataset, deployHash(m)],
       );
     }
-    state = await deployed(db, dataset);
+    state = await deployed(db);
   }
-  return { needsBuild: models.some((m) => !state?.get(m.table)?.built) };
+  return { unbuilt: new Set(models.filter((m) => !state?.get(m.table)?.built).map((m) => m.table)) };
+}
+
+/** Records that models were fully built (after their build, same transaction). */
+export async function markBuilt(db: Db, tables: string[]): Promise<void> {
+  if (tables.length) await db.query(`UPDATE ops.gold_models SET built_at = now() WHERE table_name = ANY($1::text[])`, [tables]);
 }

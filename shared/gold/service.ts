@@ -1,9 +1,8 @@
 import type pg from 'pg';
 import type { Env } from '../config';
-import type { Contract } from '../contracts/contract';
 import type { ContractRegistry } from '../contracts/registry';
-import { type GoldExportDeps, type GoldExportResult, exportGold } from './export';
-import { allGoldModels } from './models';
+import { type GoldExportDeps, type GoldExportResult, exportGoldGroups } from './export';
+import { goldGraph } from './models';
 import { type GoldRefreshResult, rebuildGold, refreshPending } from './refresh';
 
 export interface GoldServiceDeps extends GoldExportDeps {
@@ -13,34 +12,43 @@ export interface GoldServiceDeps extends GoldExportDeps {
   env?: Env;
 }
 
-export interface GoldDatasetReport {
-  dataset: string;
+export interface GoldRefreshReport {
   /** undefined: nothing to refresh (no run landed since the last refresh). */
-  refresh?: GoldRefreshResult;
-  export?: GoldExportResult;
+  refreshes: GoldRefreshResult[];
+  exports: GoldExportResult[];
 }
 
-/** The datasets that have gold models (optionally only `dataset`). */
-export function goldDatasets(contracts: ContractRegistry, dataset?: string): Contract[] {
-  const models = allGoldModels(contracts.all().map((c) => c.name));
+/** The datasets whose runs feed gold models (optionally only `dataset`, which must exist). */
+export function goldDatasets(contracts: ContractRegistry, dataset?: string): string[] {
+  const graph = goldGraph(contracts.all());
   if (dataset && !contracts.get(dataset)) throw new Error(`no dataset '${dataset}' (datasets: ${contracts.all().map((c) => c.name).join(', ')})`);
-  if (dataset && !models.has(dataset)) throw new Error(`dataset '${dataset}' has no gold models (shared/datasets/${dataset}/gold/*.sql)`);
-  return contracts.all().filter((c) => models.has(c.name) && (!dataset || c.name === dataset));
+  const fed = contracts.all().map((c) => c.name).filter((d) => graph.downstreamOf([d]).length);
+  if (dataset && !fed.includes(dataset)) throw new Error(`no gold model reads dataset '${dataset}' (shared/datasets/*/gold/*.sql)`);
+  return dataset ? [dataset] : fed;
 }
 
 /**
- * What the timer and `medallion gold refresh` run, per dataset with gold models:
- *  - full: rebuild every gold table from silver in one locked transaction, then export;
- *  - otherwise: apply the runs that landed in silver since the last refresh (none: nothing to
- *    do; never built: a full build), then export if the lake is behind.
+ * What the timer and `medallion gold refresh` run:
+ *  - full: rebuild every model downstream of the datasets (all models without --dataset) in one
+ *    transaction, then export;
+ *  - otherwise: apply, dataset by dataset, the runs that landed in silver since the last refresh
+ *    (none: nothing to do; never built: a full build), then export what is behind.
  */
-export async function refreshGold(deps: GoldServiceDeps, options: { full?: boolean; dataset?: string } = {}): Promise<GoldDatasetReport[]> {
-  const reports: GoldDatasetReport[] = [];
-  for (const contract of goldDatasets(deps.contracts, options.dataset)) {
-    const run = { env: deps.env };
-    const refresh = options.full ? await rebuildGold(deps.pool, contract, run) : await refreshPending(deps.pool, contract, run);
-    const exported = await exportGold(deps, contract, { force: options.full });
-    reports.push({ dataset: contract.name, refresh, export: exported });
+export async function refreshGold(deps: GoldServiceDeps, options: { full?: boolean; dataset?: string } = {}): Promise<GoldRefreshReport> {
+  const graph = goldGraph(deps.contracts.all());
+  const datasets = goldDatasets(deps.contracts, options.dataset);
+  const run = { env: deps.env };
+  const refreshes: GoldRefreshResult[] = [];
+  if (options.full) {
+    const r = await rebuildGold(deps.pool, graph, options.dataset ? datasets : undefined, run);
+    if (r) refreshes.push(r);
+  } else {
+    for (const d of datasets) {
+      const r = await refreshPending(deps.pool, graph, d, run);
+      if (r) refreshes.push(r);
+    }
   }
-  return reports;
+  const tables = options.dataset ? graph.closure(graph.downstreamOf(datasets).map((m) => m.table)).map((m) => m.table) : graph.models.map((m) => m.table);
+  const exports = await exportGoldGroups(deps, graph, tables, { force: options.full });
+  return { refreshes, exports };
 }

@@ -5,8 +5,8 @@ import type pg from 'pg';
 import type { Contract } from '../contracts/contract';
 import { resetDatasetTables } from '../db/migrate';
 import { quarantineTable } from '../db/schema';
-import { exportGold } from '../gold/export';
-import { goldModels } from '../gold/models';
+import { exportGoldGroups } from '../gold/export';
+import { goldGraph } from '../gold/models';
 import { rebuildInTransaction } from '../gold/refresh';
 import { FsLake } from '../lake/fsLake';
 import type { Zone } from '../lake/lake';
@@ -67,9 +67,9 @@ export async function rebuildDataset(p: Platform, contract: Contract, progress: 
     }
     const written = await client.query<{ outputs: Output[] }>(`SELECT outputs FROM ops.file_runs WHERE dataset = $1`, [contract.name]);
     newOutputs = written.rows.flatMap((r) => r.outputs);
-    if (goldModels(contract.name).length) {
+    if (goldGraph(p.contracts.all()).downstreamOf([contract.name]).length) {
       progress('rebuilding gold');
-      await rebuildInTransaction(client, contract);
+      await rebuildInTransaction(client, p.contracts, [contract.name]);
     }
     await client.query('COMMIT');
     committed = true;
@@ -86,7 +86,9 @@ export async function rebuildDataset(p: Platform, contract: Contract, progress: 
   const stale = oldOutputs.filter((o) => !keep.has(key(o)));
   if (committed) {
     for (const o of stale) await p.lake.delete(o.zone as Zone, o.path);
-    if (goldModels(contract.name).length) await exportGold({ lake: p.lake, pool: p.pool, engine: p.engine, workRoot: p.workRoot }, contract, { force: true });
+    const graph = goldGraph(p.contracts.all());
+    const rebuilt = graph.closure(graph.downstreamOf([contract.name]).map((m) => m.table)).map((m) => m.table);
+    if (rebuilt.length) await exportGoldGroups({ lake: p.lake, pool: p.pool, engine: p.engine, workRoot: p.workRoot }, graph, rebuilt, { force: true });
   }
   return { dataset: contract.name, files, removedOutputs: stale.length };
 }
@@ -132,7 +134,8 @@ export async function checkFile(p: Platform, contract: Contract, localFile: stri
         ).rows
       : [];
     const gold: CheckReport['gold'] = [];
-    for (const m of goldModels(contract.name)) {
+    const graph = goldGraph(p.contracts.all());
+    for (const m of graph.closure(graph.downstreamOf([contract.name]).map((x) => x.table)).filter((x) => x.schema === 'gold')) {
       const r = await client.query(`SELECT count(*)::int AS n FROM gold.${m.table.replace(/[^a-z0-9_]/g, '')}`).catch(() => undefined);
       if (r) gold.push({ table: `gold.${m.table}`, rows: r.rows[0].n });
     }

@@ -189,6 +189,7 @@ export function expectedGold(events: ReferenceEvent[]): GoldExpected {
       avg_purchase_value: moneyAvg(u.revenue, u.purchases),
       first_activity_date: u.first,
       last_activity_date: u.last,
+      last_purchase_date: u.lastPurchase,
       customer_segment: segment(u),
       rfm_score: rfm.get(id) ?? null,
       churn_risk: churn(u),

@@ -1,51 +1,58 @@
 import { formatGoldHighlights, goldHighlights } from '../../gold/highlights';
-import { goldDatasets, type GoldDatasetReport, refreshGold } from '../../gold/service';
+import { goldGraph } from '../../gold/models';
+import type { GoldRefreshResult } from '../../gold/refresh';
+import type { GoldExportResult } from '../../gold/export';
+import { goldDatasets, refreshGold } from '../../gold/service';
 import { parseArgs, stringFlag, UsageError } from '../args';
 import type { CliCommand } from '../command';
 import { withPlatform } from '../context';
 import { table } from '../format';
 
-function describe(r: GoldDatasetReport): string {
-  const lines: string[] = [];
-  if (!r.refresh) lines.push(`• ${r.dataset}: gold is up to date (no run landed in silver since the last refresh)`);
-  else {
-    const what = r.refresh.mode === 'full' ? `full rebuild from ${r.refresh.rowsIn} silver rows` : `${r.refresh.runIds.length} pending run(s), ${r.refresh.rowsIn} silver rows`;
-    lines.push(`✔ ${r.dataset}: ${what} in ${r.refresh.ms} ms (refresh ${r.refresh.refreshId})`);
-  }
-  if (r.export && !r.export.skipped) {
-    lines.push(`    exported in ${r.export.ms} ms: ${r.export.files.map((f) => `gold/${f.path} (${f.rows} rows)`).join(', ')}`);
-  } else if (r.export?.skipped) lines.push('    the lake already holds this state (gold/<dataset>/<table>.parquet)');
-  return lines.join('\n');
+function describeRefresh(r: GoldRefreshResult): string {
+  const what = r.mode === 'full' ? `full rebuild of ${r.models.length} model(s)` : `${r.runIds.length} pending run(s) of ${r.dataset}, ${r.rowsIn} new silver rows, ${r.models.length} model(s) changed`;
+  return `✔ ${what} in ${r.ms} ms (refresh ${r.refreshId})`;
+}
+
+function describeExport(e: GoldExportResult): string {
+  if (e.skipped) return `• ${e.dataset}: the lake already holds this state (gold/${e.dataset}/<table>.parquet)`;
+  return `✔ ${e.dataset}: exported in ${e.ms} ms: ${e.files.map((f) => `gold/${f.path} (${f.rows} rows)`).join(', ')}`;
 }
 
 export const goldCommand: CliCommand = {
   name: 'gold',
-  usage: 'medallion gold refresh [--full] [--dataset <name>] [--json] | medallion gold show [--dataset <name>] [--json]',
+  usage: 'medallion gold refresh [--full] [--dataset <name>] [--json] | medallion gold show [--dataset <name>] [--json] | medallion gold models [--json]',
   summary:
-    'refresh the gold tables and export them to the lake as Parquet: --full rebuilds from silver; without it, applies the runs that landed since the last refresh (a full build if gold was never built). `show`: tables, last refresh, highlights',
+    'refresh the gold tables and export them to the lake as Parquet: --full rebuilds from silver; without it, applies the runs that landed since the last refresh (a full build if gold was never built). `show`: tables, last refresh, highlights. `models`: every model, what it reads and how it is maintained',
   async run(argv, ctx) {
     const [sub, ...rest] = argv;
     const args = parseArgs(rest, ['full', 'json']);
     const dataset = stringFlag(args, 'dataset');
     if (sub === 'refresh') {
       return withPlatform(ctx, async (p, env) => {
-        const reports = await refreshGold({ ...p, env }, { full: args.flags.full === true, dataset });
-        if (args.flags.json) ctx.out(JSON.stringify(reports, null, 2));
-        else for (const r of reports) ctx.out(describe(r));
-        if (!reports.length) ctx.err('no dataset has gold models (shared/datasets/<dataset>/gold/*.sql)');
+        const report = await refreshGold({ ...p, env }, { full: args.flags.full === true, dataset });
+        if (args.flags.json) {
+          ctx.out(JSON.stringify(report, null, 2));
+          return 0;
+        }
+        if (!report.refreshes.length) ctx.out('• gold is up to date (no run landed in silver since the last refresh)');
+        for (const r of report.refreshes) ctx.out(describeRefresh(r));
+        for (const e of report.exports) ctx.out(describeExport(e));
+        if (!goldGraph(p.contracts.all()).models.length) ctx.err('no gold models (shared/datasets/<dataset>/gold/*.sql)');
         return 0;
       });
     }
     if (sub === 'show') {
       return withPlatform(ctx, async (p) => {
-        const datasets = goldDatasets(p.contracts, dataset).map((c) => c.name);
+        const graph = goldGraph(p.contracts.all());
+        const datasets = goldDatasets(p.contracts, dataset);
+        const names = graph.closure(graph.downstreamOf(datasets).map((m) => m.table)).filter((m) => m.schema === 'gold').map((m) => m.table);
         const tables = await p.pool.query(
           `SELECT m.dataset, m.table_name AS table, c.reltuples::bigint AS approx_rows, m.built_at,
-                  (SELECT max(id) FROM ops.gold_refreshes r WHERE r.dataset = m.dataset) AS last_refresh,
+                  (SELECT max(id) FROM ops.gold_refreshes r WHERE m.table_name = ANY(r.models)) AS last_refresh,
                   (SELECT refresh_id FROM ops.gold_exports e WHERE e.dataset = m.dataset) AS exported_refresh
            FROM ops.gold_models m LEFT JOIN pg_class c ON c.oid = to_regclass(format('gold.%I', m.table_name))
-           WHERE m.dataset = ANY($1) ORDER BY m.dataset, m.table_name`,
-          [datasets],
+           WHERE m.table_name = ANY($1) ORDER BY m.dataset, m.table_name`,
+          [names],
         ).catch(() => ({ rows: [] as Record<string, unknown>[] }));
         const recent = await p.pool
           .query(
@@ -67,6 +74,20 @@ export const goldCommand: CliCommand = {
         return 0;
       });
     }
-    throw new UsageError(sub ? `unknown gold subcommand '${sub}' (refresh, show)` : 'say what to do: refresh or show');
+    if (sub === 'models') {
+      return withPlatform(ctx, async (p) => {
+        const graph = goldGraph(p.contracts.all());
+        const rows = graph.models.map((m) => ({
+          model: `${m.schema}.${m.table}`,
+          folder: m.dataset,
+          reads: [...m.reads.silver.map((d) => `silver.${d}`), ...m.reads.models].join(', '),
+          strategy: m.plan.kind,
+          why: m.plan.kind === 'recompute' ? m.plan.reason : m.plan.kind === 'aggregate' ? `${m.plan.aggregates.length} aggregate(s) by ${m.plan.keys.join(', ')}` : 'row-wise',
+        }));
+        ctx.out(args.flags.json ? JSON.stringify(rows, null, 2) : table(rows));
+        return 0;
+      });
+    }
+    throw new UsageError(sub ? `unknown gold subcommand '${sub}' (refresh, show, models)` : 'say what to do: refresh, show or models');
   },
 };

@@ -6,7 +6,7 @@
 -- read when a row is written, so switching it takes effect for every row at the next full rebuild.
 
 -- @ddl
-CREATE TABLE IF NOT EXISTS gold.customers (
+CREATE TABLE gold.customers (
   customer_id           text          NOT NULL PRIMARY KEY,
   gender                text          NOT NULL,
   senior_citizen        boolean       NOT NULL,
@@ -29,8 +29,8 @@ CREATE TABLE IF NOT EXISTS gold.customers (
   source_file           text          NOT NULL,
   ingested_at           timestamptz   NOT NULL
 );
-CREATE INDEX IF NOT EXISTS customers_group_idx ON gold.customers (contract, tenure_band);
-CREATE INDEX IF NOT EXISTS customers_updated_idx ON gold.customers (updated_at);
+CREATE INDEX customers_group_idx ON gold.customers (contract, tenure_band);
+CREATE INDEX customers_updated_idx ON gold.customers (updated_at);
 
 -- Helpers shared by the customers models (gold_state: not exported).
 CREATE OR REPLACE FUNCTION gold_state.customers__tenure_band(tenure integer) RETURNS text
@@ -76,35 +76,16 @@ COMMENT ON COLUMN gold.customers.updated_at IS 'When this version became current
 COMMENT ON COLUMN gold.customers.source_file IS 'Bronze file of this version (silver source_file).';
 COMMENT ON COLUMN gold.customers.ingested_at IS 'When that file was ingested (silver ingested_at).';
 
--- @full
-TRUNCATE gold.customers;
-INSERT INTO gold.customers (
-  customer_id, gender, senior_citizen, partner, dependents, tenure, tenure_band, phone_service, internet_service, contract,
-  monthly_charges, total_charges, total_charges_imputed, churn, first_name, last_name, email, email_valid, updated_at, source_file, ingested_at)
+-- @select
 SELECT
-  customer_id, gender, senior_citizen, partner, dependents, tenure, gold_state.customers__tenure_band(tenure), phone_service, internet_service, contract,
-  round(monthly_charges::numeric, 2), round(total_charges::numeric, 2), total_charges_imputed, churn,
-  gold_state.customers__name(first_name), gold_state.customers__name(last_name), gold_state.customers__email(email, email_valid), email_valid,
-  updated_at, source_file, ingested_at
-FROM silver.customers;
-
--- @incremental
--- silver keeps one row per customer (its current version), so the run's rows are the new current
--- versions of the customers it changed: upsert them.
-INSERT INTO gold.customers AS t (
-  customer_id, gender, senior_citizen, partner, dependents, tenure, tenure_band, phone_service, internet_service, contract,
-  monthly_charges, total_charges, total_charges_imputed, churn, first_name, last_name, email, email_valid, updated_at, source_file, ingested_at)
-SELECT
-  customer_id, gender, senior_citizen, partner, dependents, tenure, gold_state.customers__tenure_band(tenure), phone_service, internet_service, contract,
-  round(monthly_charges::numeric, 2), round(total_charges::numeric, 2), total_charges_imputed, churn,
-  gold_state.customers__name(first_name), gold_state.customers__name(last_name), gold_state.customers__email(email, email_valid), email_valid,
-  updated_at, source_file, ingested_at
-FROM run_rows
-ON CONFLICT (customer_id) DO UPDATE SET
-  gender = EXCLUDED.gender, senior_citizen = EXCLUDED.senior_citizen, partner = EXCLUDED.partner, dependents = EXCLUDED.dependents,
-  tenure = EXCLUDED.tenure, tenure_band = EXCLUDED.tenure_band, phone_service = EXCLUDED.phone_service,
-  internet_service = EXCLUDED.internet_service, contract = EXCLUDED.contract, monthly_charges = EXCLUDED.monthly_charges,
-  total_charges = EXCLUDED.total_charges, total_charges_imputed = EXCLUDED.total_charges_imputed, churn = EXCLUDED.churn,
-  first_name = EXCLUDED.first_name, last_name = EXCLUDED.last_name, email = EXCLUDED.email, email_valid = EXCLUDED.email_valid,
-  updated_at = EXCLUDED.updated_at, source_file = EXCLUDED.source_file, ingested_at = EXCLUDED.ingested_at
-WHERE t.updated_at <= EXCLUDED.updated_at;
+  customer_id, gender, senior_citizen, partner, dependents, tenure,
+  gold_state.customers__tenure_band(tenure) AS tenure_band,
+  phone_service, internet_service, contract,
+  round(monthly_charges::numeric, 2) AS monthly_charges,
+  round(total_charges::numeric, 2) AS total_charges,
+  total_charges_imputed, churn,
+  gold_state.customers__name(first_name) AS first_name,
+  gold_state.customers__name(last_name) AS last_name,
+  gold_state.customers__email(email, email_valid) AS email,
+  email_valid, updated_at, source_file, ingested_at
+FROM silver.customers

@@ -6,7 +6,7 @@
 -- Rates are percentages (0-100) of sessions that reached the previous step, so they stay in 0-100.
 
 -- @ddl
-CREATE TABLE IF NOT EXISTS gold.conversion_funnel (
+CREATE TABLE gold.conversion_funnel (
   event_date                    date             NOT NULL,
   category_l1                   text             NOT NULL,
   total_sessions                bigint           NOT NULL,
@@ -19,7 +19,7 @@ CREATE TABLE IF NOT EXISTS gold.conversion_funnel (
   total_revenue                 numeric(18,2)    NOT NULL,
   PRIMARY KEY (event_date, category_l1)
 );
-CREATE INDEX IF NOT EXISTS conversion_funnel_category_idx ON gold.conversion_funnel (category_l1, event_date);
+CREATE INDEX conversion_funnel_category_idx ON gold.conversion_funnel (category_l1, event_date);
 
 COMMENT ON TABLE gold.conversion_funnel IS 'One row per (UTC date, category_l1) with at least one event. Sessions are user_session values; a session counts in every category it touched that day. Exported to gold/ecommerce_events/conversion_funnel.parquet.';
 COMMENT ON COLUMN gold.conversion_funnel.event_date IS 'Calendar date (UTC) of the events.';
@@ -33,78 +33,17 @@ COMMENT ON COLUMN gold.conversion_funnel.session_cart_to_purchase_rate IS 'Perce
 COMMENT ON COLUMN gold.conversion_funnel.cart_abandonment_rate IS 'Percent (0-100): 100 * (sessions with a cart event and NO purchase event) / sessions_with_cart = 100 - session_cart_to_purchase_rate; NULL when sessions_with_cart = 0.';
 COMMENT ON COLUMN gold.conversion_funnel.total_revenue IS 'sum of round(price, 2) over purchase events in this category on this date; 0.00 when none.';
 
--- @full
-TRUNCATE gold.conversion_funnel;
-INSERT INTO gold.conversion_funnel (
-  event_date, category_l1, total_sessions, sessions_with_view, sessions_with_cart, sessions_with_purchase,
-  session_view_to_cart_rate, session_cart_to_purchase_rate, cart_abandonment_rate, total_revenue)
+-- @select
 SELECT
   event_date,
   category_l1,
-  count(*),
-  count(*) FILTER (WHERE viewed),
-  count(*) FILTER (WHERE carted),
-  count(*) FILTER (WHERE purchased),
-  gold_state.pct(count(*) FILTER (WHERE viewed AND carted), count(*) FILTER (WHERE viewed)),
-  gold_state.pct(count(*) FILTER (WHERE carted AND purchased), count(*) FILTER (WHERE carted)),
-  gold_state.pct(count(*) FILTER (WHERE carted AND NOT purchased), count(*) FILTER (WHERE carted)),
-  sum(revenue)
-FROM (
-  SELECT
-    event_date, category_l1, user_session,
-    bool_or(event_type = 'view') AS viewed,
-    bool_or(event_type = 'cart') AS carted,
-    bool_or(event_type = 'purchase') AS purchased,
-    coalesce(sum(round(price::numeric, 2)) FILTER (WHERE event_type = 'purchase'), 0) AS revenue
-  FROM silver.ecommerce_events
-  GROUP BY event_date, category_l1, user_session
-) s
-GROUP BY event_date, category_l1;
-
--- @incremental
--- The (date, category) cells the run touched, recomputed from silver: a range scan per date.
-CREATE TEMP TABLE conversion_funnel__cells AS SELECT DISTINCT event_date, category_l1 FROM run_rows;
-CREATE TEMP TABLE conversion_funnel__dates AS SELECT DISTINCT event_date FROM conversion_funnel__cells;
-ANALYZE conversion_funnel__cells;
-ANALYZE conversion_funnel__dates;
-
-INSERT INTO gold.conversion_funnel AS t (
-  event_date, category_l1, total_sessions, sessions_with_view, sessions_with_cart, sessions_with_purchase,
-  session_view_to_cart_rate, session_cart_to_purchase_rate, cart_abandonment_rate, total_revenue)
-SELECT
-  event_date,
-  category_l1,
-  count(*),
-  count(*) FILTER (WHERE viewed),
-  count(*) FILTER (WHERE carted),
-  count(*) FILTER (WHERE purchased),
-  gold_state.pct(count(*) FILTER (WHERE viewed AND carted), count(*) FILTER (WHERE viewed)),
-  gold_state.pct(count(*) FILTER (WHERE carted AND purchased), count(*) FILTER (WHERE carted)),
-  gold_state.pct(count(*) FILTER (WHERE carted AND NOT purchased), count(*) FILTER (WHERE carted)),
-  sum(revenue)
-FROM (
-  SELECT
-    s.event_date, s.category_l1, s.user_session,
-    bool_or(s.event_type = 'view') AS viewed,
-    bool_or(s.event_type = 'cart') AS carted,
-    bool_or(s.event_type = 'purchase') AS purchased,
-    coalesce(sum(round(s.price::numeric, 2)) FILTER (WHERE s.event_type = 'purchase'), 0) AS revenue
-  FROM conversion_funnel__dates a
-  CROSS JOIN LATERAL (
-    SELECT * FROM silver.ecommerce_events x
-    WHERE x.event_time >= (a.event_date::timestamp AT TIME ZONE 'UTC')
-      AND x.event_time < ((a.event_date + 1)::timestamp AT TIME ZONE 'UTC')
-  ) s
-  JOIN conversion_funnel__cells c ON c.event_date = s.event_date AND c.category_l1 = s.category_l1
-  GROUP BY s.event_date, s.category_l1, s.user_session
-) s
+  count(*) AS total_sessions,
+  count(*) FILTER (WHERE viewed) AS sessions_with_view,
+  count(*) FILTER (WHERE carted) AS sessions_with_cart,
+  count(*) FILTER (WHERE purchased) AS sessions_with_purchase,
+  gold_state.pct(count(*) FILTER (WHERE viewed AND carted), count(*) FILTER (WHERE viewed)) AS session_view_to_cart_rate,
+  gold_state.pct(count(*) FILTER (WHERE carted AND purchased), count(*) FILTER (WHERE carted)) AS session_cart_to_purchase_rate,
+  gold_state.pct(count(*) FILTER (WHERE carted AND NOT purchased), count(*) FILTER (WHERE carted)) AS cart_abandonment_rate,
+  sum(revenue) AS total_revenue
+FROM gold_state.funnel_sessions
 GROUP BY event_date, category_l1
-ON CONFLICT (event_date, category_l1) DO UPDATE SET
-  total_sessions                = excluded.total_sessions,
-  sessions_with_view            = excluded.sessions_with_view,
-  sessions_with_cart            = excluded.sessions_with_cart,
-  sessions_with_purchase        = excluded.sessions_with_purchase,
-  session_view_to_cart_rate     = excluded.session_view_to_cart_rate,
-  session_cart_to_purchase_rate = excluded.session_cart_to_purchase_rate,
-  cart_abandonment_rate         = excluded.cart_abandonment_rate,
-  total_revenue                 = excluded.total_revenue;

@@ -1,0 +1,383 @@
+import type pg from 'pg';
+import { qi } from '../db/schema';
+import type { PlannedModel } from './models';
+import { GoldModelError } from './models';
+import type { Aggregate, AggregatePlan, Input, RowsPlan } from './plan';
+
+/**
+ * The SQL each strategy runs (shared/gold/README.md): a full build from the model's inputs, and
+ * the incremental refresh from what changed (a silver dataset's new rows in `run_rows__<dataset>`,
+ * another model's changed rows in `chg__<model>` with a weight column `__w`: −1 old, +1 new).
+ */
+
+type Db = pg.PoolClient;
+
+/** What a refresh knows while it walks the models. */
+export interface MaintainContext {
+  db: Db;
+  /** Temp table with the new silver rows of a dataset, when this refresh applies runs of it. */
+  runRows: Map<string, string>;
+  /** Models whose rows changed in this refresh; the value is their change table, when one was kept. */
+  changed: Map<string, string | undefined>;
+  timings: Record<string, number>;
+}
+
+export function modelRef(m: Pick<PlannedModel, 'schema' | 'table'>): string {
+  return `${m.schema}.${qi(m.table)}`;
+}
+
+export function stateTable(m: PlannedModel, what: string): string {
+  return `gold_state.${qi(`${m.table}__${what}`)}`;
+}
+
+export interface TableShape {
+  columns: string[];
+  key: string[];
+  nullable: Set<string>;
+}
+
+/** Columns, primary key and nullable columns of a gold table. */
+export async function tableShape(db: Db, ref: string): Promise<TableShape> {
+  const cols = await db.query<{ attname: string; notnull: boolean }>(
+    `SELECT attname, attnotnull AS notnull FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
+    [ref],
+  );
+  const pk = await db.query<{ attname: string }>(
+    `SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey::int2[])
+     WHERE i.indrelid = $1::regclass AND i.indisprimary ORDER BY array_position(i.indkey::int2[], a.attnum)`,
+    [ref],
+  );
+  return { columns: cols.rows.map((r) => r.attname), key: pk.rows.map((r) => r.attname), nullable: new Set(cols.rows.filter((r) => !r.notnull).map((r) => r.attname)) };
+}
+
+/** Columns of a temp table (what a SELECT produced). */
+async function tempColumns(db: Db, name: string): Promise<string[]> {
+  const res = await db.query<{ attname: string }>(
+    `SELECT attname FROM pg_attribute WHERE attrelid = format('pg_temp.%I', $1::text)::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
+    [name],
+  );
+  return res.rows.map((r) => r.attname);
+}
+
+export function inputRef(input: Input, graph: { get(t: string): PlannedModel | undefined }): string {
+  if (input.kind === 'silver') return `silver.${qi(input.dataset)}`;
+  return modelRef(graph.get(input.table)!);
+}
+
+const list = (cols: string[], prefix = '') => cols.map((c) => `${prefix}${qi(c)}`).join(', ');
+const joinOn = (cols: string[], a: string, b: string) => cols.map((c) => `${a}.${qi(c)} = ${b}.${qi(c)}`).join(' AND ');
+const filtered = (expr: string, filter?: string) => (filter ? `${expr} FILTER (WHERE ${filter})` : expr);
+const and = (...conds: (string | undefined)[]) => conds.filter(Boolean).map((c) => `(${c})`).join(' AND ') || 'true';
+
+/** State columns of one aggregate: its value and, for sum, the count of non-null inputs (sum of nothing is NULL). */
+function stateColumns(a: Aggregate): string[] {
+  return a.fn === 'sum' ? [a.column, `${a.column}n`] : [a.column];
+}
+
+/** Partial aggregates over plain rows (a full build, or new rows of an append-only dataset). */
+function partials(a: Aggregate, full: boolean): string[] {
+  switch (a.fn) {
+    case 'count':
+      return [filtered(a.arg ? `count(${a.arg})` : 'count(*)', a.filter)];
+    case 'sum':
+      return [filtered(`sum(${a.arg})`, a.filter), filtered(`count(${a.arg})`, a.filter)];
+    case 'count_distinct':
+      return [full ? filtered(`count(DISTINCT ${a.arg})`, a.filter) : '0::bigint'];
+    default:
+      return [filtered(`${a.fn}(${a.arg})`, a.filter)];
+  }
+}
+
+/** Partial aggregates over weighted change rows (__w = −1 for an old row, +1 for a new one). */
+function weightedPartials(a: Aggregate): string[] {
+  const present = a.arg ? and(`${a.arg} IS NOT NULL`, a.filter) : and(a.filter);
+  if (a.fn === 'count') return [`coalesce(sum(__w) FILTER (WHERE ${present}), 0)`];
+  if (a.fn === 'sum') return [`sum((${a.arg}) * __w) FILTER (WHERE ${present})`, `coalesce(sum(__w) FILTER (WHERE ${present}), 0)`];
+  throw new GoldModelError(`${a.fn}() cannot be applied to changed rows`);
+}
+
+/** How a delta merges into the state (t = state row, excluded = delta). */
+function mergeExpr(a: Aggregate, col: string): string {
+  const t = `t.${col}`;
+  const e = `excluded.${col}`;
+  switch (a.fn) {
+    case 'count':
+    case 'count_distinct':
+      return `${t} + ${e}`;
+    case 'sum':
+      return col.endsWith('n') && col !== a.column ? `${t} + ${e}` : `CASE WHEN ${e} IS NULL THEN ${t} WHEN ${t} IS NULL THEN ${e} ELSE ${t} + ${e} END`;
+    case 'min':
+      return `least(${t}, ${e})`;
+    case 'max':
+      return `greatest(${t}, ${e})`;
+    case 'bool_or':
+      return `CASE WHEN ${e} IS NULL THEN ${t} WHEN ${t} IS NULL THEN ${e} ELSE ${t} OR ${e} END`;
+    case 'bool_and':
+      return `CASE WHEN ${e} IS NULL THEN ${t} WHEN ${t} IS NULL THEN ${e} ELSE ${t} AND ${e} END`;
+  }
+}
+
+/** Creates the aggregate strategy's state tables (after the model's DDL). */
+export async function createAggregateState(db: Db, m: PlannedModel, plan: AggregatePlan, input: string): Promise<void> {
+  const alias = qi(plan.alias);
+  const cols = plan.aggregates.flatMap((a) => partials(a, true).map((p, i) => `${p} AS ${stateColumns(a)[i]}`));
+  const agg = stateTable(m, 'agg');
+  await db.query(`CREATE TABLE ${agg} AS SELECT ${list(plan.keys, `${alias}.`)}, ${[...cols, 'count(*) AS __rows'].join(', ')} FROM ${input} ${alias} GROUP BY ${list(plan.keys, `${alias}.`)} WITH NO DATA`);
+  await db.query(`ALTER TABLE ${agg} ADD PRIMARY KEY (${list(plan.keys)})`);
+  for (const a of plan.aggregates.filter((x) => x.fn === 'count_distinct')) {
+    const set = stateTable(m, `set${a.column.slice(3)}`);
+    await db.query(`CREATE TABLE ${set} AS SELECT ${list(plan.keys, `${alias}.`)}, (${a.arg}) AS __v FROM ${input} ${alias} WITH NO DATA`);
+    await db.query(`ALTER TABLE ${set} ADD PRIMARY KEY (${list([...plan.keys, '__v'])})`);
+  }
+}
+
+const distinctSets = (m: PlannedModel, plan: AggregatePlan) => plan.aggregates.filter((a) => a.fn === 'count_distinct').map((a) => ({ a, set: stateTable(m, `set${a.column.slice(3)}`) }));
+
+async function timed<T>(ctx: MaintainContext, label: string, fn: () => Promise<T>): Promise<T> {
+  const t = Date.now();
+  try {
+    return await fn();
+  } finally {
+    ctx.timings[label] = (ctx.timings[label] ?? 0) + Date.now() - t;
+  }
+}
+
+async function run(ctx: MaintainContext, m: PlannedModel, sql: string, params: unknown[] = []): Promise<pg.QueryResult> {
+  try {
+    return await ctx.db.query(sql, params);
+  } catch (e) {
+    const err = new GoldModelError(`gold model ${m.table}: ${e instanceof Error ? e.message : String(e)}`);
+    (err as { cause?: unknown }).cause = e;
+    throw err;
+  }
+}
+
+/** Full build of an aggregate model from its whole input. */
+async function fullAggregate(ctx: MaintainContext, m: PlannedModel, plan: AggregatePlan, input: string, shape: TableShape): Promise<void> {
+  const alias = qi(plan.alias);
+  const sets = distinctSets(m, plan);
+  await run(ctx, m, `TRUNCATE ${[modelRef(m), stateTable(m, 'agg'), ...sets.map((s) => s.set)].join(', ')}`);
+  const stateCols = [...plan.keys.map(qi), ...plan.aggregates.flatMap(stateColumns), '__rows'];
+  const exprs = [list(plan.keys, `${alias}.`), ...plan.aggregates.flatMap((a) => partials(a, true)), 'count(*)'];
+  await run(ctx, m, `INSERT INTO ${stateTable(m, 'agg')} (${stateCols.join(', ')}) SELECT ${exprs.join(', ')} FROM ${input} ${alias} WHERE ${and(plan.where)} GROUP BY ${list(plan.keys, `${alias}.`)}`);
+  for (const { a, set } of sets) {
+    await run(ctx, m, `INSERT INTO ${set} SELECT DISTINCT ${list(plan.keys, `${alias}.`)}, ${a.arg} FROM ${input} ${alias} WHERE ${and(plan.where, a.filter, `${a.arg} IS NOT NULL`)}`);
+  }
+  await upsertFromState(ctx, m, plan, shape, undefined);
+}
+
+/** Writes gold rows from the state: all keys, or the keys of `delta` (only rows whose values change). */
+async function upsertFromState(ctx: MaintainContext, m: PlannedModel, plan: AggregatePlan, shape: TableShape, delta: string | undefined): Promise<number> {
+  const alias = qi(plan.alias);
+  const cols = plan.outputs.map((o) => o.column);
+  const where = delta ? `WHERE EXISTS (SELECT 1 FROM ${delta} __d WHERE ${joinOn(plan.keys, '__d', alias)})` : '';
+  const update = cols.filter((c) => !shape.key.includes(c));
+  const conflict = delta
+    ? update.length
+      ? `ON CONFLICT (${list(shape.key)}) DO UPDATE SET ${update.map((c) => `${qi(c)} = excluded.${qi(c)}`).join(', ')} WHERE (${list(update, '__t.')}) IS DISTINCT FROM (${list(update, 'excluded.')})`
+      : `ON CONFLICT DO NOTHING`
+    : '';
+  const res = await run(
+    ctx,
+    m,
+    `INSERT INTO ${modelRef(m)} AS __t (${list(cols)}) SELECT ${plan.outputs.map((o) => o.expr).join(', ')} FROM ${stateTable(m, 'agg')} ${alias} ${where} ${conflict}`,
+  );
+  return res.rowCount ?? 0;
+}
+
+/** Incremental refresh of an aggregate model from new rows (`source` unweighted) or changes (weighted). */
+async function incrementalAggregate(ctx: MaintainContext, m: PlannedModel, plan: AggregatePlan, source: string, weighted: boolean, shape: TableShape, keepChanges: boolean): Promise<boolean> {
+  const alias = qi(plan.alias);
+  const delta = `pg_temp.${qi(`d__${m.table}`)}`;
+  const stateCols = plan.aggregates.flatMap(stateColumns);
+  const exprs = plan.aggregates.flatMap((a) => (weighted ? weightedPartials(a) : partials(a, false)));
+  await run(ctx, m, `DROP TABLE IF EXISTS ${delta}`);
+  const made = await run(
+    ctx,
+    m,
+    `CREATE TEMP TABLE ${delta} ON COMMIT DROP AS SELECT ${list(plan.keys, `${alias}.`)}, ${[...exprs.map((e, i) => `${e} AS ${stateCols[i]}`), `${weighted ? 'coalesce(sum(__w), 0)' : 'count(*)'} AS __rows`].join(', ')}
+     FROM ${source} ${alias} WHERE ${and(plan.where)} GROUP BY ${list(plan.keys, `${alias}.`)}`,
+  );
+  if (!made.rowCount) return false;
+  await run(ctx, m, `ANALYZE ${delta}`);
+  for (const { a, set } of distinctSets(m, plan)) {
+    // New distinct values per key: the pairs this run adds for the first time.
+    await run(
+      ctx,
+      m,
+      `WITH added AS (
+         INSERT INTO ${set} SELECT DISTINCT ${list(plan.keys, `${alias}.`)}, ${a.arg} FROM ${source} ${alias} WHERE ${and(plan.where, a.filter, `${a.arg} IS NOT NULL`)}
+         ON CONFLICT DO NOTHING RETURNING ${list(plan.keys)}
+       ), n AS (SELECT ${list(plan.keys)}, count(*) AS n FROM added GROUP BY ${list(plan.keys)})
+       UPDATE ${delta} __d SET ${a.column} = n.n FROM n WHERE ${joinOn(plan.keys, '__d', 'n')}`,
+    );
+  }
+  const all = [...stateCols, '__rows'];
+  const merges = [...plan.aggregates.flatMap((a) => stateColumns(a).map((c) => `${c} = ${mergeExpr(a, c)}`)), '__rows = t.__rows + excluded.__rows'];
+  await run(
+    ctx,
+    m,
+    `INSERT INTO ${stateTable(m, 'agg')} AS t (${list(plan.keys)}, ${all.join(', ')}) SELECT ${list(plan.keys)}, ${all.join(', ')} FROM ${delta}
+     ON CONFLICT (${list(plan.keys)}) DO UPDATE SET ${merges.join(', ')}`,
+  );
+  const selectCols = plan.outputs.map((o) => o.column);
+  const chg = keepChanges ? await startChanges(ctx, m, selectCols, `EXISTS (SELECT 1 FROM ${delta} __d WHERE ${joinOn(shape.key, '__d', '__g')})`) : undefined;
+  if (weighted) {
+    // A key whose rows were all taken back disappears.
+    await run(ctx, m, `DELETE FROM ${stateTable(m, 'agg')} t USING ${delta} __d WHERE ${joinOn(plan.keys, 't', '__d')} AND t.__rows = 0`);
+    await run(ctx, m, `DELETE FROM ${modelRef(m)} g USING ${delta} __d WHERE ${joinOn(shape.key, 'g', '__d')} AND NOT EXISTS (SELECT 1 FROM ${stateTable(m, 'agg')} t WHERE ${joinOn(plan.keys, 't', 'g')})`);
+  }
+  await upsertFromState(ctx, m, plan, shape, delta);
+  if (chg) await endChanges(ctx, m, chg, selectCols, `EXISTS (SELECT 1 FROM ${delta} __d WHERE ${joinOn(shape.key, '__d', '__g')})`);
+  return true;
+}
+
+/** Old rows (weight −1) of the keys about to change; endChanges adds the new ones (+1). */
+async function startChanges(ctx: MaintainContext, m: PlannedModel, cols: string[], where: string): Promise<string> {
+  const chg = `pg_temp.${qi(`chg__${m.table}`)}`;
+  await run(ctx, m, `DROP TABLE IF EXISTS ${chg}`);
+  await run(ctx, m, `CREATE TEMP TABLE ${chg} ON COMMIT DROP AS SELECT ${list(cols, '__g.')}, -1 AS __w FROM ${modelRef(m)} __g WHERE ${where}`);
+  return chg;
+}
+
+async function endChanges(ctx: MaintainContext, m: PlannedModel, chg: string, cols: string[], where: string): Promise<void> {
+  await run(ctx, m, `INSERT INTO ${chg} SELECT ${list(cols, '__g.')}, 1 FROM ${modelRef(m)} __g WHERE ${where}`);
+  ctx.changed.set(m.table, chg);
+}
+
+/** The rows strategy: the model's primary key must be copied from input columns. */
+function rowsKey(plan: RowsPlan, shape: TableShape): string[] | undefined {
+  const cols = shape.key.map((k) => plan.passthrough.get(k));
+  return cols.every((c) => c !== undefined) ? (cols as string[]) : undefined;
+}
+
+/** Full build: the SELECT itself over the whole input (rows and recompute strategies, and aggregate via its state). */
+export async function buildModel(ctx: MaintainContext, m: PlannedModel, input: (i: Input) => string): Promise<void> {
+  const shape = await tableShape(ctx.db, modelRef(m));
+  await timed(ctx, `${m.table}.full`, async () => {
+    if (m.plan.kind === 'aggregate') {
+      await fullAggregate(ctx, m, m.plan, input(m.plan.input), shape);
+    } else {
+      const cols = await selectColumns(ctx, m, shape);
+      await run(ctx, m, `TRUNCATE ${modelRef(m)}`);
+      await run(ctx, m, `INSERT INTO ${modelRef(m)} (${list(cols)}) SELECT ${list(cols)} FROM (${m.select}) __s`);
+    }
+  });
+  ctx.changed.set(m.table, undefined);
+  await population(ctx, m, shape);
+}
+
+/** The SELECT's output columns, checked against the table (every non-population column filled). */
+async function selectColumns(ctx: MaintainContext, m: PlannedModel, shape: TableShape): Promise<string[]> {
+  const probe = `pg_temp.${qi(`probe__${m.table}`)}`;
+  await run(ctx, m, `DROP TABLE IF EXISTS ${probe}`);
+  await run(ctx, m, `CREATE TEMP TABLE ${probe} ON COMMIT DROP AS SELECT * FROM (${m.select}) __s WITH NO DATA`);
+  const cols = await tempColumns(ctx.db, `probe__${m.table}`);
+  await run(ctx, m, `DROP TABLE ${probe}`);
+  const unknown = cols.filter((c) => !shape.columns.includes(c));
+  if (unknown.length) throw new GoldModelError(`gold model ${m.file}: its -- @select produces ${unknown.join(', ')}, which ${m.schema}.${m.table} has no column for (alias each output with its column name)`);
+  return cols;
+}
+
+/**
+ * Incremental refresh of one model whose inputs changed in this refresh. Returns whether its rows
+ * changed. `keepChanges`: a reader maintains itself from this model's changed rows.
+ */
+export async function refreshModel(ctx: MaintainContext, m: PlannedModel, keepChanges: boolean): Promise<boolean> {
+  const shape = await tableShape(ctx.db, modelRef(m));
+  const plan = m.plan;
+  const changed = await timed(ctx, `${m.table}.${plan.kind}`, async () => {
+    if (plan.kind === 'aggregate') {
+      if (plan.input.kind === 'silver') {
+        const rows = ctx.runRows.get(plan.input.dataset);
+        return rows ? incrementalAggregate(ctx, m, plan, rows, false, shape, keepChanges) : false;
+      }
+      const chg = ctx.changed.get(plan.input.table);
+      if (!chg) throw new GoldModelError(`gold model ${m.table}: the changes of ${plan.input.table} were not kept (internal error: refresh it in full with medallion gold refresh --full)`);
+      return incrementalAggregate(ctx, m, plan, chg, true, shape, keepChanges);
+    }
+    if (plan.kind === 'rows' && plan.input.kind === 'silver' && ctx.runRows.has(plan.input.dataset)) {
+      const key = rowsKey(plan, shape);
+      if (key) return incrementalRows(ctx, m, plan, ctx.runRows.get(plan.input.dataset)!, key, shape, keepChanges);
+    }
+    return recompute(ctx, m, shape, keepChanges);
+  });
+  if (changed) {
+    if (!ctx.changed.has(m.table)) ctx.changed.set(m.table, undefined);
+    await population(ctx, m, shape);
+  }
+  return changed;
+}
+
+/** Rows strategy: the model's rows of the changed input keys are projected again. */
+async function incrementalRows(ctx: MaintainContext, m: PlannedModel, plan: RowsPlan, source: string, inputKey: string[], shape: TableShape, keepChanges: boolean): Promise<boolean> {
+  const keys = `SELECT DISTINCT ${list(inputKey)} FROM ${source}`;
+  const match = `(${list(shape.key, '__g.')}) IN (${keys})`;
+  const chg = keepChanges ? await startChanges(ctx, m, plan.columns, match) : undefined;
+  await run(ctx, m, `DELETE FROM ${modelRef(m)} __g WHERE ${match}`);
+  await run(ctx, m, `INSERT INTO ${modelRef(m)} (${list(plan.columns)}) ${plan.template.replace('{{input}}', source)}`);
+  if (chg) await endChanges(ctx, m, chg, plan.columns, match);
+  return true; // the run changed these keys' input rows (deleted and inserted rows count alike)
+}
+
+/** Recompute strategy: the whole SELECT, merged (only changed rows written). */
+async function recompute(ctx: MaintainContext, m: PlannedModel, shape: TableShape, keepChanges: boolean): Promise<boolean> {
+  const fresh = `pg_temp.${qi(`new__${m.table}`)}`;
+  await run(ctx, m, `DROP TABLE IF EXISTS ${fresh}`);
+  await run(ctx, m, `CREATE TEMP TABLE ${fresh} ON COMMIT DROP AS ${m.select}`);
+  const cols = await tempColumns(ctx.db, `new__${m.table}`);
+  const unknown = cols.filter((c) => !shape.columns.includes(c));
+  if (unknown.length) throw new GoldModelError(`gold model ${m.file}: its -- @select produces ${unknown.join(', ')}, which ${m.schema}.${m.table} has no column for (alias each output with its column name)`);
+  if (keepChanges) {
+    const chg = `pg_temp.${qi(`chg__${m.table}`)}`;
+    await run(ctx, m, `DROP TABLE IF EXISTS ${chg}`);
+    await run(
+      ctx,
+      m,
+      `CREATE TEMP TABLE ${chg} ON COMMIT DROP AS
+       SELECT *, -1 AS __w FROM (SELECT ${list(cols)} FROM ${modelRef(m)} EXCEPT ALL SELECT ${list(cols)} FROM ${fresh}) o
+       UNION ALL SELECT *, 1 FROM (SELECT ${list(cols)} FROM ${fresh} EXCEPT ALL SELECT ${list(cols)} FROM ${modelRef(m)}) n`,
+    );
+    ctx.changed.set(m.table, chg);
+  }
+  const gone = await run(ctx, m, `DELETE FROM ${modelRef(m)} __g WHERE NOT EXISTS (SELECT 1 FROM ${fresh} __n WHERE ${joinOn(shape.key, '__n', '__g')})`);
+  const update = cols.filter((c) => !shape.key.includes(c));
+  const upsert = await run(
+    ctx,
+    m,
+    `INSERT INTO ${modelRef(m)} AS __t (${list(cols)}) SELECT ${list(cols)} FROM ${fresh}
+     ON CONFLICT (${list(shape.key)}) ${update.length ? `DO UPDATE SET ${update.map((c) => `${qi(c)} = excluded.${qi(c)}`).join(', ')} WHERE (${list(update, '__t.')}) IS DISTINCT FROM (${list(update, 'excluded.')})` : 'DO NOTHING'}`,
+  );
+  await run(ctx, m, `DROP TABLE ${fresh}`);
+  return (gone.rowCount ?? 0) + (upsert.rowCount ?? 0) > 0;
+}
+
+/** The model's population-wide columns (its -- @population SELECT over its own table). */
+async function population(ctx: MaintainContext, m: PlannedModel, shape: TableShape): Promise<void> {
+  if (!m.population) return;
+  await timed(ctx, `${m.table}.population`, async () => {
+    const pop = `pg_temp.${qi(`pop__${m.table}`)}`;
+    await run(ctx, m, `DROP TABLE IF EXISTS ${pop}`);
+    await run(ctx, m, `CREATE TEMP TABLE ${pop} ON COMMIT DROP AS ${m.population}`);
+    const cols = await tempColumns(ctx.db, `pop__${m.table}`);
+    const missingKey = shape.key.filter((k) => !cols.includes(k));
+    if (missingKey.length) throw new GoldModelError(`gold model ${m.file}: its -- @population must return the primary key (${shape.key.join(', ')}); missing ${missingKey.join(', ')}`);
+    const set = cols.filter((c) => !shape.key.includes(c));
+    const notNull = set.filter((c) => !shape.nullable.has(c));
+    if (notNull.length) throw new GoldModelError(`gold model ${m.file}: population columns must be nullable (new rows get them after they are written): ${notNull.join(', ')}`);
+    await run(ctx, m, `ANALYZE ${pop}`);
+    await run(
+      ctx,
+      m,
+      `UPDATE ${modelRef(m)} __g SET ${set.map((c) => `${qi(c)} = __p.${qi(c)}`).join(', ')} FROM ${pop} __p
+       WHERE ${joinOn(shape.key, '__g', '__p')} AND (${list(set, '__g.')}) IS DISTINCT FROM (${list(set, '__p.')})`,
+    );
+    await run(
+      ctx,
+      m,
+      `UPDATE ${modelRef(m)} __g SET ${set.map((c) => `${qi(c)} = NULL`).join(', ')}
+       WHERE NOT EXISTS (SELECT 1 FROM ${pop} __p WHERE ${joinOn(shape.key, '__g', '__p')}) AND (${set.map((c) => `__g.${qi(c)} IS NOT NULL`).join(' OR ')})`,
+    );
+    await run(ctx, m, `DROP TABLE ${pop}`);
+  });
+}

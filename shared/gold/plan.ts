@@ -1,0 +1,259 @@
+import { closing, selectClauses, splitCommas, tableRefs, textOf, tokenize, type Token } from './sqlText';
+
+/**
+ * How a model is maintained, derived from its one SELECT (shared/gold/README.md):
+ *  - aggregate: GROUP BY over one input with decomposable aggregates: per-key partial state;
+ *  - rows: a row-wise projection of one input (no GROUP BY, no aggregate, no join): the changed
+ *    input rows are re-projected;
+ *  - recompute: anything else: the SELECT is computed in full and merged when an input changed.
+ */
+export type Plan = AggregatePlan | RowsPlan | RecomputePlan;
+
+/** The model's one input for the aggregate and rows strategies. */
+export type Input = { kind: 'silver'; dataset: string } | { kind: 'model'; table: string };
+
+export interface Aggregate {
+  fn: 'count' | 'sum' | 'min' | 'max' | 'bool_or' | 'bool_and' | 'count_distinct';
+  /** Argument text (undefined for count(*)). */
+  arg?: string;
+  /** FILTER (WHERE …) condition text. */
+  filter?: string;
+  /** State column: __a<i>. */
+  column: string;
+  /** The call's source span in the SELECT text (replaced by the state in the output). */
+  span: [number, number];
+}
+
+export interface AggregatePlan {
+  kind: 'aggregate';
+  input: Input;
+  /** Alias the SELECT gives its input (or the input's table name). */
+  alias: string;
+  keys: string[];
+  where?: string;
+  aggregates: Aggregate[];
+  /** Output column → expression over the state (alias.<key>, alias.__a<i>). */
+  outputs: { column: string; expr: string }[];
+}
+
+export interface RowsPlan {
+  kind: 'rows';
+  input: Input;
+  alias: string;
+  /** The SELECT with its input replaced by `{{input}}`. */
+  template: string;
+  /** Output columns, in SELECT order. */
+  columns: string[];
+  /** Output column → the input column it copies (for the model's primary key). */
+  passthrough: Map<string, string>;
+}
+
+export interface RecomputePlan {
+  kind: 'recompute';
+  reason: string;
+}
+
+const AGGREGATES = new Set(['count', 'sum', 'min', 'max', 'bool_or', 'bool_and']);
+/** Aggregates the aggregate strategy cannot merge (their presence means recompute). */
+const OTHER_AGGREGATES = new Set([
+  'avg', 'array_agg', 'string_agg', 'json_agg', 'jsonb_agg', 'json_object_agg', 'jsonb_object_agg', 'every', 'stddev', 'stddev_pop', 'stddev_samp',
+  'variance', 'var_pop', 'var_samp', 'percentile_cont', 'percentile_disc', 'mode', 'corr', 'covar_pop', 'covar_samp', 'regr_slope', 'bit_and', 'bit_or', 'xmlagg', 'range_agg',
+]);
+
+interface PlanContext {
+  /** Whether a silver dataset only ever gains rows (dedup mode 'first'). */
+  appendOnly: (dataset: string) => boolean;
+  /** Whether gold.<table> / gold_state.<table> is another model. */
+  isModel: (table: string) => boolean;
+}
+
+const isName = (t: Token | undefined) => t !== undefined && (t.kind === 'word' || t.kind === 'quoted');
+
+/** `<name>` or `<alias>.<name>` spanning tokens[a, b): the column name, else undefined. */
+function columnRef(tokens: Token[], a: number, b: number): string | undefined {
+  if (b - a === 1 && isName(tokens[a])) return tokens[a]!.value;
+  if (b - a === 3 && isName(tokens[a]) && tokens[a + 1]!.kind === 'dot' && isName(tokens[a + 2])) return tokens[a + 2]!.value;
+  return undefined;
+}
+
+/** Reads `<schema>.<table> [[AS] alias]` (the whole FROM clause), else undefined. */
+function singleInput(tokens: Token[], [a, b]: [number, number], ctx: PlanContext): { input: Input; alias: string; appendOnly: boolean } | { reason: string } {
+  const t = tokens.slice(a, b);
+  if (t.length < 3 || !isName(t[0]) || t[1]!.kind !== 'dot' || !isName(t[2])) return { reason: 'its FROM is not a single table' };
+  const schema = t[0]!.value;
+  const name = t[2]!.value;
+  let rest = t.slice(3);
+  if (rest[0]?.value === 'as') rest = rest.slice(1);
+  if (rest.length > 1 || (rest.length === 1 && !isName(rest[0]))) return { reason: 'its FROM joins or has more than one table' };
+  const alias = rest[0]?.value ?? name;
+  if (schema === 'silver') return { input: { kind: 'silver', dataset: name }, alias, appendOnly: ctx.appendOnly(name) };
+  if ((schema === 'gold' || schema === 'gold_state') && ctx.isModel(name)) return { input: { kind: 'model', table: name }, alias, appendOnly: false };
+  return { reason: `it reads ${schema}.${name}, which is neither a silver dataset nor a gold model` };
+}
+
+/** Output column name of a SELECT item tokens[a, b): `expr AS name` or a bare column. */
+function itemName(tokens: Token[], a: number, b: number): { name: string; exprEnd: number } | undefined {
+  if (b - a >= 3 && tokens[b - 2]!.value === 'as' && tokens[b - 2]!.kind === 'word' && isName(tokens[b - 1]) && tokens[b - 2]!.depth === tokens[a]!.depth) return { name: tokens[b - 1]!.value, exprEnd: b - 2 };
+  const col = columnRef(tokens, a, b);
+  return col ? { name: col, exprEnd: b } : undefined;
+}
+
+/** Derives the maintenance plan of a model from its SELECT. */
+export function planModel(select: string, ctx: PlanContext, options: { forceRecompute?: boolean } = {}): Plan {
+  if (options.forceRecompute) return { kind: 'recompute', reason: 'the model asks for it (-- @strategy: recompute)' };
+  const tokens = tokenize(select);
+  const c = selectClauses(tokens);
+  if (!c) return { kind: 'recompute', reason: 'it is not a single SELECT … FROM …' };
+  if (c.others.length) return { kind: 'recompute', reason: `it uses ${c.others.map((o) => o.toUpperCase()).join(', ')}` };
+  if (c.distinct) return { kind: 'recompute', reason: 'it uses SELECT DISTINCT' };
+  if (tokens.some((t) => t.kind === 'word' && t.value === 'select' && t.start > 0)) return { kind: 'recompute', reason: 'it has a subquery' };
+  if (tokens.some((t) => t.kind === 'word' && t.value === 'over')) return { kind: 'recompute', reason: 'it uses a window function' };
+  const src = singleInput(tokens, c.from, ctx);
+  if ('reason' in src) return { kind: 'recompute', reason: src.reason };
+  const items = splitCommas(tokens, c.select[0], c.select[1], 0);
+  const where = c.where ? textOf(select, tokens, c.where[0], c.where[1]) : undefined;
+  if (!c.groupBy) return rowsPlan(select, tokens, items, src);
+  return aggregatePlan(select, tokens, items, c.groupBy, where, src);
+}
+
+function rowsPlan(select: string, tokens: Token[], items: [number, number][], src: { input: Input; alias: string }): Plan {
+  const passthrough = new Map<string, string>();
+  const columns: string[] = [];
+  for (const [a, b] of items) {
+    const named = itemName(tokens, a, b);
+    if (!named) return { kind: 'recompute', reason: `an output has no name (write <expr> AS <column>): ${textOf(select, tokens, a, b)}` };
+    columns.push(named.name);
+    for (let j = a; j < named.exprEnd; j++) {
+      const t = tokens[j]!;
+      if (t.kind === 'word' && (AGGREGATES.has(t.value) || OTHER_AGGREGATES.has(t.value)) && tokens[j + 1]?.kind === 'open' && tokens[j - 1]?.kind !== 'dot') {
+        return { kind: 'recompute', reason: `it aggregates (${t.value}) without GROUP BY` };
+      }
+    }
+    const col = columnRef(tokens, a, named.exprEnd);
+    if (col) passthrough.set(named.name, col);
+  }
+  if (src.input.kind === 'model') return { kind: 'recompute', reason: 'a row-wise model over another model is recomputed' };
+  const c = selectClauses(tokens)!;
+  const template = select.slice(0, tokens[c.from[0]]!.start) + `{{input}} AS ${quoteIdent(src.alias)}` + select.slice(tokens[c.from[1] - 1]!.end);
+  return { kind: 'rows', input: src.input, alias: src.alias, template, columns, passthrough };
+}
+
+function aggregatePlan(
+  select: string,
+  tokens: Token[],
+  items: [number, number][],
+  groupBy: [number, number],
+  where: string | undefined,
+  src: { input: Input; alias: string; appendOnly: boolean },
+): Plan {
+  if (src.input.kind === 'silver' && !src.appendOnly) return { kind: 'recompute', reason: `silver.${src.input.dataset} is updated in place (dedup mode 'latest'): its partial aggregates cannot take a row back` };
+  const keys: string[] = [];
+  for (const [a, b] of splitCommas(tokens, groupBy[0], groupBy[1], 0)) {
+    const col = columnRef(tokens, a, b);
+    if (!col) return { kind: 'recompute', reason: `it groups by an expression (${textOf(select, tokens, a, b)}), not a column` };
+    keys.push(col);
+  }
+  const aggregates: Aggregate[] = [];
+  const outputs: AggregatePlan['outputs'] = [];
+  for (const [a, b] of items) {
+    const named = itemName(tokens, a, b);
+    if (!named) return { kind: 'recompute', reason: `an output has no name (write <expr> AS <column>): ${textOf(select, tokens, a, b)}` };
+    const found: Aggregate[] = [];
+    const fresh: Aggregate[] = [];
+    for (let j = a; j < named.exprEnd; j++) {
+      const t = tokens[j]!;
+      if (t.kind !== 'word' || tokens[j + 1]?.kind !== 'open' || tokens[j - 1]?.kind === 'dot') continue;
+      if (OTHER_AGGREGATES.has(t.value)) return { kind: 'recompute', reason: `${t.value}() cannot be merged from partial results` };
+      if (!AGGREGATES.has(t.value)) continue;
+      const agg = readAggregate(select, tokens, j, `__a${aggregates.length + fresh.length + 1}`);
+      if ('reason' in agg) return { kind: 'recompute', reason: agg.reason };
+      // The same aggregate written twice (count(*) FILTER … in a count and in a rate) is one state column.
+      const same = [...aggregates, ...fresh].find((x) => sameAggregate(x, agg.aggregate));
+      found.push(same ? { ...same, span: agg.aggregate.span } : agg.aggregate);
+      if (!same) fresh.push(agg.aggregate);
+      j = agg.end - 1;
+    }
+    const exprStart = tokens[a]!.start;
+    const exprEnd = tokens[named.exprEnd - 1]!.end;
+    let expr = '';
+    let at = exprStart;
+    for (const f of found) {
+      expr += select.slice(at, f.span[0]) + stateRef(f, src.alias);
+      at = f.span[1];
+    }
+    expr += select.slice(at, exprEnd);
+    // An output without aggregates is an expression over the keys (to_char(event_date, 'FMDay')):
+    // the state row has the keys under their names, so it reads them as it is.
+    aggregates.push(...fresh);
+    outputs.push({ column: named.name, expr });
+  }
+  if (src.input.kind === 'model') {
+    const bad = aggregates.find((x) => x.fn !== 'count' && x.fn !== 'sum');
+    if (bad) return { kind: 'recompute', reason: `${bad.fn}() over another model cannot take back a changed row (only count and sum can)` };
+  }
+  return { kind: 'aggregate', input: src.input, alias: src.alias, keys, where, aggregates, outputs };
+}
+
+const squash = (s: string | undefined) => (s ?? '').replace(/\s+/g, ' ').trim();
+
+function sameAggregate(a: Aggregate, b: Aggregate): boolean {
+  return a.fn === b.fn && squash(a.arg) === squash(b.arg) && squash(a.filter) === squash(b.filter);
+}
+
+/** The state expression that replaces an aggregate call in an output. */
+function stateRef(a: Aggregate, alias: string): string {
+  const col = `${quoteIdent(alias)}.${a.column}`;
+  if (a.fn === 'sum') return `(CASE WHEN ${quoteIdent(alias)}.${a.column}n > 0 THEN ${col} END)`;
+  return col;
+}
+
+/** Reads `fn ( [DISTINCT] arg | * ) [FILTER ( WHERE cond )]` starting at tokens[j]. */
+function readAggregate(select: string, tokens: Token[], j: number, column: string): { aggregate: Aggregate; end: number } | { reason: string } {
+  const fn = tokens[j]!.value;
+  const open = j + 1;
+  const close = closing(tokens, open);
+  let argFrom = open + 1;
+  let distinct = false;
+  if (tokens[argFrom]?.value === 'distinct' && tokens[argFrom]!.kind === 'word') {
+    distinct = true;
+    argFrom++;
+  }
+  const star = close - argFrom === 1 && tokens[argFrom]!.value === '*';
+  if (tokens.slice(argFrom, close).some((t) => t.kind === 'word' && t.value === 'order' && t.depth === tokens[open]!.depth + 1)) return { reason: `${fn}(… ORDER BY …) is ordered` };
+  if (splitCommas(tokens, argFrom, close, tokens[open]!.depth + 1).length > 1) return { reason: `${fn}() has several arguments` };
+  for (let k = argFrom; k < close; k++) {
+    const t = tokens[k]!;
+    if (t.kind === 'word' && (AGGREGATES.has(t.value) || OTHER_AGGREGATES.has(t.value)) && tokens[k + 1]?.kind === 'open') return { reason: `${fn}() nests another aggregate` };
+  }
+  let end = close + 1;
+  let filter: string | undefined;
+  if (tokens[end]?.value === 'filter' && tokens[end + 1]?.kind === 'open' && tokens[end + 2]?.value === 'where') {
+    const fclose = closing(tokens, end + 1);
+    filter = textOf(select, tokens, end + 3, fclose);
+    end = fclose + 1;
+  }
+  if (tokens[end]?.value === 'over') return { reason: 'it uses a window function' };
+  if (distinct && fn !== 'count') return { reason: `${fn}(DISTINCT …) cannot be merged` };
+  if (star && fn !== 'count') return { reason: `${fn}(*) is not an aggregate` };
+  const arg = star ? undefined : textOf(select, tokens, argFrom, close);
+  const aggregate: Aggregate = {
+    fn: distinct ? 'count_distinct' : (fn as Aggregate['fn']),
+    arg,
+    filter,
+    column,
+    span: [tokens[j]!.start, tokens[end - 1]!.end],
+  };
+  return { aggregate, end };
+}
+
+export function quoteIdent(name: string): string {
+  return /^[a-z_][a-z0-9_]*$/.test(name) ? name : `"${name.replace(/"/g, '""')}"`;
+}
+
+/** The silver datasets and models a SELECT reads (by `silver.<x>`, `gold.<x>`, `gold_state.<x>`). */
+export function selectInputs(sql: string): { silver: string[]; tables: string[] } {
+  const refs = tableRefs(tokenize(sql), ['silver', 'gold', 'gold_state']);
+  const silver = [...new Set(refs.filter((r) => r.schema === 'silver').map((r) => r.name))].sort();
+  const tables = [...new Set(refs.filter((r) => r.schema !== 'silver').map((r) => r.name))].sort();
+  return { silver, tables };
+}
