@@ -1,3 +1,5 @@
+import { isIP } from 'node:net';
+
 /**
  * Every setting the platform reads, in one place. The Bicep in infra/ must set exactly these
  * names on the function app (tests/infra/settings.test.ts compares the two), and
@@ -70,6 +72,30 @@ export const SETTINGS = {
   engineMemoryLimit: 'MEDALLION_ENGINE_MEMORY',
   /** DuckDB threads (default: number of CPUs). */
   engineThreads: 'MEDALLION_ENGINE_THREADS',
+
+  // SaaS API sources (shared/sources/, docs/sources.md). A source whose base URL is empty is off.
+  /** Pipedrive company address, e.g. https://acme.pipedrive.com (its first label is the bronze scope). */
+  pipedriveBaseUrl: 'PIPEDRIVE_BASE_URL',
+  /** Pipedrive API token, sent in the x-api-token header; in Azure a Key Vault reference. Never logged. */
+  pipedriveApiToken: 'PIPEDRIVE_API_TOKEN',
+  /** Zendesk account address, e.g. https://acme.zendesk.com (its subdomain is the bronze scope). */
+  zendeskBaseUrl: 'ZENDESK_BASE_URL',
+  /** E-mail address of the Zendesk user the API token belongs to ({email}/token:{api_token}). */
+  zendeskEmail: 'ZENDESK_EMAIL',
+  /** Zendesk API token; in Azure a Key Vault reference. Never logged. */
+  zendeskApiToken: 'ZENDESK_API_TOKEN',
+  /** NCRONTAB schedule of the Pipedrive extraction timer (default every 30 minutes, on the hour and half hour). */
+  pipedriveExtractSchedule: 'PIPEDRIVE_EXTRACT_SCHEDULE',
+  /** NCRONTAB schedule of the Zendesk extraction timer (default every 30 minutes, at :15 and :45). */
+  zendeskExtractSchedule: 'ZENDESK_EXTRACT_SCHEDULE',
+  /** Minutes before the watermark each incremental run starts reading again (default 10; silver dedup absorbs the overlap). */
+  extractOverlapMinutes: 'EXTRACT_OVERLAP_MINUTES',
+  /** Uncompressed bytes after which a bronze part file is closed and the next one begun (default 64 MiB). */
+  extractPartMaxBytes: 'EXTRACT_PART_MAX_BYTES',
+  /** Longest Retry-After (seconds) an extraction waits out; a longer one fails the entity as rate_limited (default 600). */
+  extractMaxWaitSeconds: 'EXTRACT_MAX_WAIT_SECONDS',
+  /** Requests per minute the extractor allows itself on Zendesk's incremental exports (default 10, Zendesk's limit). */
+  zendeskIncrementalRequestsPerMinute: 'ZENDESK_INCREMENTAL_REQUESTS_PER_MINUTE',
 } as const;
 
 export type SettingKey = keyof typeof SETTINGS;
@@ -220,4 +246,152 @@ export function medallionHome(env: Env = process.env): string {
 export function engineOptions(env: Env = process.env): { memoryLimit: string; threads?: number } {
   const threads = get(env, 'engineThreads');
   return { memoryLimit: get(env, 'engineMemoryLimit') ?? '400MB', threads: threads ? Number(threads) : undefined };
+}
+
+// ------------------------------------------------------------------------------------------
+// SaaS API sources (Pipedrive, Zendesk): shared/sources/, docs/sources.md
+// ------------------------------------------------------------------------------------------
+
+export type SourceName = 'pipedrive' | 'zendesk';
+export const SOURCE_NAMES: readonly SourceName[] = ['pipedrive', 'zendesk'];
+
+interface SourceBase {
+  /** The base URL as configured, without a trailing slash. */
+  baseUrl: string;
+  /**
+   * The account the data belongs to, the `scope=` folder of its bronze paths: the first label of
+   * the host name (acme.pipedrive.com → acme, acme.zendesk.com → acme). For a base URL on
+   * localhost or an IP address (the local stand-in API) it is the last segment of the URL's path
+   * (http://127.0.0.1:4010/pipedrive/acme → acme), or 'local' when the path is empty.
+   */
+  scope: string;
+}
+
+export interface PipedriveSettings extends SourceBase {
+  source: 'pipedrive';
+  apiToken: string;
+}
+
+export interface ZendeskSettings extends SourceBase {
+  source: 'zendesk';
+  email: string;
+  apiToken: string;
+  /** Pacing of the incremental export endpoints (Zendesk allows 10 requests per minute). */
+  incrementalRequestsPerMinute: number;
+}
+
+export type SourceSettings = PipedriveSettings | ZendeskSettings;
+
+/** How every extraction behaves (both sources). */
+export interface ExtractSettings {
+  overlapMinutes: number;
+  partMaxBytes: number;
+  maxWaitSeconds: number;
+}
+
+/** Azure App Service leaves a Key Vault reference it cannot resolve in the setting as written. */
+const KEY_VAULT_REFERENCE = /^@Microsoft\.KeyVault\(/i;
+
+function secret(env: Env, key: SettingKey, keyVaultSecretName: string): string | undefined {
+  const value = get(env, key);
+  if (value !== undefined && KEY_VAULT_REFERENCE.test(value)) {
+    throw new ConfigError(
+      `${SETTINGS[key]} is a Key Vault reference that did not resolve: set the secret '${keyVaultSecretName}' in the platform's Key Vault and check that the app identity may read it (docs/sources.md)`,
+    );
+  }
+  return value;
+}
+
+/** Where a source's scope comes from: see SourceBase.scope. Throws ConfigError when it is not a usable folder name. */
+export function sourceScope(baseUrl: URL, setting: string): string {
+  const host = baseUrl.hostname.toLowerCase().replace(/^\[|\]$/g, '');
+  const local = host === 'localhost' || isIP(host) !== 0;
+  const raw = local ? (baseUrl.pathname.split('/').filter(Boolean).at(-1) ?? 'local') : host.split('.')[0]!;
+  const scope = raw.toLowerCase();
+  if (!/^[a-z0-9][a-z0-9_-]{0,62}$/.test(scope)) {
+    throw new ConfigError(`${setting}: the account name '${raw}' taken from the address is not usable as a bronze folder (letters, digits, '-', '_')`);
+  }
+  return scope;
+}
+
+function baseUrlOf(env: Env, key: SettingKey, example: string): { url: URL; text: string } | undefined {
+  const raw = get(env, key);
+  if (raw === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`${SETTINGS[key]} '${raw}' is not a URL; expected something like ${example}`);
+  }
+  if (url.username || url.password || url.search || url.hash) {
+    throw new ConfigError(`${SETTINGS[key]} must be a plain address like ${example} (no credentials, query or fragment: the token has its own setting)`);
+  }
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  const loopback = host === 'localhost' || host === '127.0.0.1' || host === '::1';
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
+    throw new ConfigError(`${SETTINGS[key]} must use https (plain http only to localhost, where the stand-in API runs), got '${url.protocol}'`);
+  }
+  return { url, text: url.toString().replace(/\/+$/, '') };
+}
+
+/**
+ * The settings of one source, or undefined when its base URL is not set (the source is off).
+ * Throws ConfigError (one line, never the token) when the source is set up only in part.
+ */
+export function sourceSettings(source: SourceName, env: Env = process.env): SourceSettings | undefined {
+  if (source === 'pipedrive') {
+    const base = baseUrlOf(env, 'pipedriveBaseUrl', 'https://<company>.pipedrive.com');
+    if (!base) return undefined;
+    const apiToken = secret(env, 'pipedriveApiToken', 'pipedrive-api-token');
+    if (!apiToken) throw new ConfigError(`${SETTINGS.pipedriveBaseUrl} is set, so ${SETTINGS.pipedriveApiToken} is required too (Pipedrive: Personal preferences > API)`);
+    return { source, baseUrl: base.text, scope: sourceScope(base.url, SETTINGS.pipedriveBaseUrl), apiToken };
+  }
+  const base = baseUrlOf(env, 'zendeskBaseUrl', 'https://<subdomain>.zendesk.com');
+  if (!base) return undefined;
+  const email = get(env, 'zendeskEmail');
+  const apiToken = secret(env, 'zendeskApiToken', 'zendesk-api-token');
+  if (!email || !apiToken) {
+    throw new ConfigError(`${SETTINGS.zendeskBaseUrl} is set, so ${SETTINGS.zendeskEmail} and ${SETTINGS.zendeskApiToken} are required too (Admin Center > Apps and integrations > Zendesk API)`);
+  }
+  if (!/^[^\s@/:]+@[^\s@/:]+$/.test(email)) throw new ConfigError(`${SETTINGS.zendeskEmail} '${email}' is not an e-mail address`);
+  return {
+    source,
+    baseUrl: base.text,
+    scope: sourceScope(base.url, SETTINGS.zendeskBaseUrl),
+    email,
+    apiToken,
+    incrementalRequestsPerMinute: positiveInt(env, 'zendeskIncrementalRequestsPerMinute', 10),
+  };
+}
+
+function nonNegativeInt(env: Env, key: SettingKey, fallback: number, max: number): number {
+  const raw = get(env, key);
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > max) throw new ConfigError(`${SETTINGS[key]} must be a whole number between 0 and ${max}, got '${raw}'`);
+  return n;
+}
+
+export function extractSettings(env: Env = process.env): ExtractSettings {
+  const partMaxBytes = positiveInt(env, 'extractPartMaxBytes', 64 * 1024 * 1024);
+  if (partMaxBytes < 1024) throw new ConfigError(`${SETTINGS.extractPartMaxBytes} must be at least 1024 bytes, got '${partMaxBytes}'`);
+  return {
+    overlapMinutes: nonNegativeInt(env, 'extractOverlapMinutes', 10, 7 * 24 * 60),
+    partMaxBytes,
+    maxWaitSeconds: nonNegativeInt(env, 'extractMaxWaitSeconds', 600, 24 * 3600),
+  };
+}
+
+function schedule(env: Env, key: SettingKey, fallback: string): string {
+  const value = get(env, key) ?? fallback;
+  if (value.split(/\s+/).length !== 6) throw new ConfigError(`${SETTINGS[key]} must be an NCRONTAB expression with six fields (second minute hour day month weekday), got '${value}'`);
+  return value;
+}
+
+export function pipedriveExtractSchedule(env: Env = process.env): string {
+  return schedule(env, 'pipedriveExtractSchedule', '0 0,30 * * * *');
+}
+
+export function zendeskExtractSchedule(env: Env = process.env): string {
+  return schedule(env, 'zendeskExtractSchedule', '0 15,45 * * * *');
 }

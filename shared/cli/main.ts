@@ -7,6 +7,7 @@ import { UsageError } from './args';
 import type { CliCommand } from './command';
 import { datasetCommand } from './commands/dataset';
 import { devCommand } from './commands/dev';
+import { extractCommand } from './commands/extract';
 import { generateCommand } from './commands/generate';
 import { goldCommand } from './commands/gold';
 import { healthCommand } from './commands/health';
@@ -18,7 +19,7 @@ import { stackCommand } from './commands/stack';
 import { statusCommand } from './commands/status';
 import { type CliContext, defaultContext } from './context';
 
-export const COMMANDS: CliCommand[] = [ingestCommand, statusCommand, sqlCommand, goldCommand, datasetCommand, devCommand, produceCommand, generateCommand, stackCommand, replayCommand, healthCommand];
+export const COMMANDS: CliCommand[] = [ingestCommand, extractCommand, statusCommand, sqlCommand, goldCommand, datasetCommand, devCommand, produceCommand, generateCommand, stackCommand, replayCommand, healthCommand];
 
 function help(ctx: CliContext): void {
   ctx.out('medallion — bronze → silver → gold on Azure Functions (local stack: Azurite + PostgreSQL)\n');

@@ -1,0 +1,520 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type ExtractSettings, type SourceName, sourceSettings } from '../shared/config';
+import { readSmall } from '../shared/lake/lake';
+import { silentLogger } from '../shared/log';
+import type { Platform } from '../shared/platform';
+import { type ExtractDeps, extractSource, type SourceReport } from '../shared/sources/extract';
+import { seededRandom, type StandIn, startStandIn, type StandInOptions, STAND_IN_ENTITIES } from '../shared/sources/standIn';
+import { freshPlatform } from './support/platform';
+
+/**
+ * Extraction into bronze against the stand-in API (shared/sources/standIn): full and incremental
+ * runs with inserts, updates and deletions between and during runs, 429 storms and other faults,
+ * a 401, kill -9 of the real CLI, the bronze paths, and what goes over the wire. Every check reads
+ * the bronze files back with this file's own reader (list, gunzip, JSON.parse per line) and
+ * compares them with the stand-in's own current state.
+ */
+
+const ROOT = path.resolve(__dirname, '..');
+const CLI = path.join(ROOT, 'bin', 'medallion.js');
+
+/** The seed's pattern, written out independently of shared/sources/bronze.ts. */
+const PATH_PATTERN = /^(pipedrive|zendesk)\/scope=([a-z0-9_-]+)\/entity=([a-z_]+)\/ingestion_date=(\d{4})-(\d{2})-(\d{2})\/run_id=(\d{8}T\d{9}Z)\/part-(\d+)\.jsonl\.gz$/;
+
+interface BronzeLine {
+  path: string;
+  line: number;
+  text: string;
+  record: Record<string, unknown>;
+}
+
+/** Every line of every bronze file of an entity: the independent reader. */
+async function readBronze(p: Platform, source: SourceName, scope: string, entity: string): Promise<BronzeLine[]> {
+  const out: BronzeLine[] = [];
+  for await (const f of p.lake.list('bronze', `${source}/scope=${scope}/entity=${entity}/`)) {
+    const text = gunzipSync(await readSmall(await p.lake.read('bronze', f.path), 256 * 1024 * 1024)).toString('utf8');
+    expect(text.endsWith('\n'), f.path).toBe(true);
+    const lines = text.slice(0, -1).split('\n');
+    lines.forEach((l, i) => out.push({ path: f.path, line: i + 1, text: l, record: JSON.parse(l) as Record<string, unknown> }));
+  }
+  return out;
+}
+
+async function bronzePaths(p: Platform): Promise<string[]> {
+  const paths: string[] = [];
+  for await (const f of p.lake.list('bronze', '')) paths.push(f.path);
+  return paths;
+}
+
+const canonical = (v: unknown) => JSON.stringify(v);
+
+/** Records of the stand-in's current state that no bronze line holds exactly (as JSON values). */
+async function missingFromBronze(p: Platform, standIn: StandIn, source: SourceName, scope: string, entity: string): Promise<Record<string, unknown>[]> {
+  const have = new Set((await readBronze(p, source, scope, entity)).map((l) => canonical(l.record)));
+  return standIn.store.state(source, entity).filter((r) => !have.has(canonical(r)));
+}
+
+async function expectBronzeHoldsState(p: Platform, standIn: StandIn, source: SourceName, scope = 'acme'): Promise<void> {
+  for (const entity of STAND_IN_ENTITIES[source]) {
+    const missing = await missingFromBronze(p, standIn, source, scope, entity);
+    expect(missing.map((r) => r.id), `${source}/${entity}: current records missing from bronze`).toEqual([]);
+  }
+}
+
+async function watermarks(p: Platform, source: SourceName): Promise<Record<string, number | null>> {
+  const r = await p.pool.query(`SELECT entity, watermark FROM ops.extract_watermarks WHERE source = $1 ORDER BY entity`, [source]);
+  return Object.fromEntries(r.rows.map((x) => [x.entity, x.watermark === null ? null : (x.watermark as Date).getTime()]));
+}
+
+/** Watermarks never ahead of written data: every current record changed before its entity's watermark is in bronze. */
+async function expectWatermarksCovered(p: Platform, standIn: StandIn, source: SourceName): Promise<void> {
+  const marks = await watermarks(p, source);
+  for (const [entity, w] of Object.entries(marks)) {
+    if (w === null) continue;
+    const have = new Set((await readBronze(p, source, 'acme', entity)).map((l) => canonical(l.record)));
+    const behind = standIn.store
+      .records(source, entity)
+      .filter((r) => r.ts < w)
+      .map((r) => JSON.parse(JSON.stringify(r.data)) as Record<string, unknown>)
+      .filter((r) => !have.has(canonical(r)));
+    expect(behind.map((r) => r.id), `${source}/${entity}: records older than the watermark ${new Date(w).toISOString()} missing from bronze`).toEqual([]);
+  }
+}
+
+/** A virtual clock the extractor sleeps on and the stand-in reads: a 429 storm costs no real time. */
+function virtualClock(start = Date.UTC(2025, 5, 2, 12, 0, 0, 250)) {
+  const c = {
+    t: start,
+    sleeps: [] as number[],
+    now: () => c.t,
+    sleep: async (ms: number) => {
+      c.sleeps.push(ms);
+      c.t += ms;
+    },
+    advance: (ms: number) => {
+      c.t += ms;
+    },
+  };
+  return c;
+}
+
+const SETTINGS: ExtractSettings = { overlapMinutes: 10, partMaxBytes: 64 * 1024, maxWaitSeconds: 600 };
+
+describe('extraction into bronze against the stand-in API', () => {
+  let platform: Platform;
+  let standIn: StandIn;
+  let clock: ReturnType<typeof virtualClock>;
+  let work: string;
+
+  async function setUp(options: StandInOptions = {}): Promise<void> {
+    ({ platform } = await freshPlatform());
+    clock = virtualClock();
+    standIn = await startStandIn({ seed: 11, now: clock.now, pipedriveToken: 'pd-test-token-0001', zendeskEmail: 'ops@example.com', zendeskToken: 'zd-test-token-0002', ...options });
+  }
+
+  function deps(extra: Partial<ExtractDeps> = {}): ExtractDeps {
+    return { lake: platform.lake, pool: platform.pool, log: silentLogger, workRoot: work, now: clock.now, sleep: clock.sleep, random: seededRandom(3), ...extra };
+  }
+
+  function run(source: SourceName, options: Parameters<typeof extractSource>[3] = {}, env: Record<string, string> = standIn.env(), settings = SETTINGS, extra: Partial<ExtractDeps> = {}): Promise<SourceReport> {
+    return extractSource(deps(extra), sourceSettings(source, env)!, settings, options);
+  }
+
+  beforeAll(() => {
+    work = mkdtempSync(path.join(os.tmpdir(), 'extract-'));
+  });
+  afterEach(async () => {
+    await standIn?.close();
+    await platform?.close();
+  });
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  it('first full extract: every record of both sources lands in bronze exactly as served, in the seed\'s path pattern, parts capped', async () => {
+    await setUp();
+    for (const source of ['pipedrive', 'zendesk'] as const) {
+      const report = await run(source);
+      expect(report.status, JSON.stringify(report.entities.filter((e) => e.status !== 'succeeded'))).toBe('succeeded');
+      expect(report.scope).toBe('acme');
+      for (const entity of STAND_IN_ENTITIES[source]) {
+        const lines = await readBronze(platform, source, 'acme', entity);
+        const state = standIn.store.state(source, entity);
+        // The first run holds the whole state (the time-based organizations export may repeat items).
+        expect(new Set(lines.map((l) => canonical(l.record))), `${source}/${entity}`).toEqual(new Set(state.map(canonical)));
+        const e = report.entities.find((x) => x.entity === entity)!;
+        expect(e.records).toBe(lines.length);
+      }
+    }
+    const paths = await bronzePaths(platform);
+    expect(paths.length).toBeGreaterThan(12);
+    for (const p of paths) {
+      const m = PATH_PATTERN.exec(p);
+      expect(m, p).not.toBeNull();
+      expect(m![2]).toBe('acme');
+      // ingestion_date is the UTC day of run_id.
+      expect(`${m![4]}${m![5]}${m![6]}`).toBe(m![7]!.slice(0, 8));
+      expect((await platform.lake.stat('bronze', p))!.size).toBeGreaterThan(0);
+    }
+    // Parts are capped by uncompressed size (a part only passes the cap when one record alone does).
+    for (const p of paths.filter((x) => x.includes('entity=deals'))) {
+      const text = gunzipSync(await readSmall(await platform.lake.read('bronze', p))).toString('utf8');
+      expect(Buffer.byteLength(text), p).toBeLessThanOrEqual(SETTINGS.partMaxBytes);
+    }
+    expect(paths.filter((x) => x.includes('entity=deals')).length).toBeGreaterThan(3);
+    // Watermarks: the newest record time written, never after the run's start.
+    const marks = await watermarks(platform, 'pipedrive');
+    const newestDeal = Math.max(...standIn.store.records('pipedrive', 'deals').map((r) => r.ts));
+    expect(marks.deals).toBe(newestDeal);
+    await expectWatermarksCovered(platform, standIn, 'pipedrive');
+    await expectWatermarksCovered(platform, standIn, 'zendesk');
+    const runs = await platform.pool.query(`SELECT status, count(*)::int AS n FROM ops.extract_runs GROUP BY status`);
+    expect(runs.rows).toEqual([{ status: 'succeeded', n: 13 }]);
+  });
+
+  it('records are written as the API wrote them: decimals, ids beyond 2^53, and one line per record even from indented answers', async () => {
+    await setUp({ pretty: true });
+    expect((await run('pipedrive', { entities: ['deals'] })).status).toBe('succeeded');
+    expect((await run('zendesk', { entities: ['tickets'] })).status).toBe('succeeded');
+    const deals = await readBronze(platform, 'pipedrive', 'acme', 'deals');
+    expect(deals.length).toBe(standIn.store.records('pipedrive', 'deals').length);
+    for (const l of deals) {
+      expect(l.text).toMatch(/"value":\d+\.\d\d,/);
+      expect(l.text).not.toMatch(/\n|": /);
+    }
+    const tickets = await readBronze(platform, 'zendesk', 'acme', 'tickets');
+    for (const l of tickets) {
+      const id = BigInt(l.record.id as number);
+      expect(l.text).toContain(`"value":${9_007_199_254_740_993n + id}`);
+    }
+  });
+
+  it('incremental runs with inserts, updates and deletions between runs: bronze holds every current version; each run reads only its window', async () => {
+    await setUp();
+    await run('pipedrive');
+    await run('zendesk');
+    const firstCount = (await readBronze(platform, 'pipedrive', 'acme', 'deals')).length;
+    for (let round = 0; round < 3; round++) {
+      clock.advance(15 * 60_000);
+      for (const [source, entity] of [
+        ['pipedrive', 'deals'],
+        ['pipedrive', 'persons'],
+        ['pipedrive', 'organizations'],
+        ['pipedrive', 'activities'],
+        ['pipedrive', 'users'],
+        ['pipedrive', 'stages'],
+        ['zendesk', 'tickets'],
+        ['zendesk', 'users'],
+        ['zendesk', 'organizations'],
+        ['zendesk', 'groups'],
+      ] as const) {
+        for (let i = 0; i < 5; i++) standIn.store.insert(source, entity);
+        for (let i = 0; i < 7; i++) standIn.store.update(source, entity);
+        for (let i = 0; i < 3; i++) standIn.store.remove(source, entity);
+        clock.advance(1500);
+      }
+      clock.advance(2 * 60_000); // past Zendesk's last minute
+      const before = await watermarks(platform, 'pipedrive');
+      const pd = await run('pipedrive');
+      const zd = await run('zendesk');
+      expect(pd.status).toBe('succeeded');
+      expect(zd.status).toBe('succeeded');
+      const deals = pd.entities.find((e) => e.entity === 'deals')!;
+      expect(deals.mode).toBe('incremental');
+      expect(deals.windowStart).toBe(before.deals! - 10 * 60_000);
+      expect(deals.records).toBeGreaterThanOrEqual(15);
+      expect(deals.records).toBeLessThan(firstCount / 4);
+      const after = await watermarks(platform, 'pipedrive');
+      for (const e of Object.keys(before)) expect(after[e]!, e).toBeGreaterThanOrEqual(before[e]!);
+      await expectBronzeHoldsState(platform, standIn, 'pipedrive');
+      await expectBronzeHoldsState(platform, standIn, 'zendesk');
+    }
+    // Deletions are in bronze as the APIs show them.
+    const deals = await readBronze(platform, 'pipedrive', 'acme', 'deals');
+    expect(deals.some((l) => l.record.status === 'deleted' && l.record.is_deleted === true)).toBe(true);
+    const tickets = await readBronze(platform, 'zendesk', 'acme', 'tickets');
+    expect(tickets.some((l) => l.record.status === 'deleted')).toBe(true);
+  });
+
+  it('changes while a run pages through an entity are in bronze after the next run (overlap + watermark bound)', async () => {
+    await setUp();
+    await run('pipedrive');
+    await run('zendesk');
+    clock.advance(20 * 60_000);
+    // Every deal and ticket changes, so the next run pages through several pages of each.
+    for (const source of ['pipedrive', 'zendesk'] as const) {
+      const entity = source === 'pipedrive' ? 'deals' : 'tickets';
+      for (const r of standIn.store.records(source, entity)) if (!r.deleted) standIn.store.update(source, entity, r.id);
+    }
+    clock.advance(2 * 60_000);
+    // During the next runs: after each page of deals / tickets, change records already read, not
+    // yet read, insert and delete some; and let the clock move a little.
+    const pageRequests = new Map<string, number>();
+    standIn.configure({
+      onRequest: (r) => {
+        if (r.entity !== 'deals' && r.entity !== 'tickets' && r.entity !== 'persons') return;
+        const source = r.source!;
+        const n = (pageRequests.get(`${source}/${r.entity}`) ?? 0) + 1;
+        pageRequests.set(`${source}/${r.entity}`, n);
+        if (n === 1) return;
+        clock.advance(700);
+        const ids = standIn.store.records(source, r.entity!).filter((x) => !x.deleted).map((x) => x.id);
+        standIn.store.update(source, r.entity!, ids[n % ids.length]);
+        standIn.store.update(source, r.entity!, ids[(n * 7) % ids.length]);
+        standIn.store.insert(source, r.entity!);
+        standIn.store.remove(source, r.entity!, ids[(n * 13) % ids.length]);
+      },
+    });
+    const pd = await run('pipedrive', {}, standIn.env(), { ...SETTINGS, overlapMinutes: 0 });
+    const zd = await run('zendesk', {}, standIn.env(), { ...SETTINGS, overlapMinutes: 0 });
+    expect(pd.status).toBe('succeeded');
+    expect(zd.status).toBe('succeeded');
+    expect(pageRequests.get('pipedrive/deals')).toBeGreaterThan(1);
+    expect(pageRequests.get('zendesk/tickets')).toBeGreaterThan(1);
+    await expectWatermarksCovered(platform, standIn, 'pipedrive');
+    await expectWatermarksCovered(platform, standIn, 'zendesk');
+    // The next run (no more changes), even with no overlap at all, picks up what changed during the previous one.
+    standIn.configure({ onRequest: undefined });
+    clock.advance(2 * 60_000);
+    expect((await run('pipedrive', {}, standIn.env(), { ...SETTINGS, overlapMinutes: 0 })).status).toBe('succeeded');
+    expect((await run('zendesk', {}, standIn.env(), { ...SETTINGS, overlapMinutes: 0 })).status).toBe('succeeded');
+    await expectBronzeHoldsState(platform, standIn, 'pipedrive');
+    await expectBronzeHoldsState(platform, standIn, 'zendesk');
+  });
+
+  it('a 429 storm, 5xx answers, dropped connections and cut-off bodies: everything is extracted, every Retry-After is waited out', async () => {
+    await setUp();
+    standIn.storm({ rate: 0.4, retryAfterSeconds: 7, count: 60 });
+    standIn.fail({ status: 503, times: 2 });
+    standIn.fail({ status: 502, times: 1 });
+    standIn.fail({ reset: true, times: 2 });
+    standIn.fail({ truncate: true, times: 1, match: (r) => r.entity === 'deals' });
+    standIn.fail({ status: 429, retryAfterSeconds: 45, times: 1, match: (r) => r.entity === 'tickets' });
+    const pd = await run('pipedrive');
+    const zd = await run('zendesk');
+    expect(pd.status, JSON.stringify(pd.entities.map((e) => e.error).filter(Boolean))).toBe('succeeded');
+    expect(zd.status, JSON.stringify(zd.entities.map((e) => e.error).filter(Boolean))).toBe('succeeded');
+    const stats = standIn.stats();
+    expect(stats.rateLimited).toBeGreaterThanOrEqual(15);
+    expect(stats.earlyRetries).toBe(0);
+    expect(stats.faults).toBe(7);
+    // Every 429 and every other fault (503 ×2, 502, two resets, a cut-off body) cost exactly one retry.
+    const retries = [...pd.entities, ...zd.entities].reduce((n, e) => n + e.retries, 0);
+    expect(retries).toBe(stats.rateLimited + 6);
+    // Each Retry-After was waited out, as the stand-in saw it: the next request of the same kind
+    // came no earlier than the time it named.
+    const reqs = standIn.requests();
+    const limited = reqs.filter((r) => r.status === 429);
+    expect(limited.length).toBe(stats.rateLimited);
+    for (const r of limited) {
+      const next = reqs.find((x) => x.seq > r.seq && x.bucket === r.bucket);
+      expect(next, `request after #${r.seq}`).toBeDefined();
+      expect(next!.at - r.at, `#${r.seq} said Retry-After ${r.retryAfter}`).toBeGreaterThanOrEqual(r.retryAfter! * 1000);
+    }
+    expect(limited.some((r) => r.retryAfter === 45)).toBe(true);
+    await expectBronzeHoldsState(platform, standIn, 'pipedrive');
+    await expectBronzeHoldsState(platform, standIn, 'zendesk');
+  });
+
+  it('a storm that does not end fails the entity as rate_limited, keeps the watermark, and the next run completes', async () => {
+    await setUp();
+    await run('pipedrive', { entities: ['deals'] });
+    const before = await watermarks(platform, 'pipedrive');
+    clock.advance(30 * 60_000);
+    for (let i = 0; i < 20; i++) standIn.store.update('pipedrive', 'deals');
+    standIn.storm({ rate: 1, retryAfterSeconds: 2, source: 'pipedrive' });
+    const failed = await run('pipedrive', { entities: ['deals'] });
+    expect(failed.entities[0]).toMatchObject({ status: 'failed', failureKind: 'rate_limited' });
+    expect(await watermarks(platform, 'pipedrive')).toEqual(before);
+    // A Retry-After longer than EXTRACT_MAX_WAIT_SECONDS is not slept through.
+    standIn.storm({ rate: 1, retryAfterSeconds: 7200, source: 'pipedrive', count: 1 });
+    const long = await run('pipedrive', { entities: ['deals'] });
+    expect(long.entities[0]!.failureKind).toBe('rate_limited');
+    expect(long.entities[0]!.error).toMatch(/asked to wait 7200 s .*EXTRACT_MAX_WAIT_SECONDS/);
+    expect(clock.sleeps.some((s) => s >= 600_000)).toBe(false);
+    standIn.storm(undefined);
+    clock.advance(7200_000);
+    expect((await run('pipedrive', { entities: ['deals'] })).status).toBe('succeeded');
+    expect(await missingFromBronze(platform, standIn, 'pipedrive', 'acme', 'deals')).toEqual([]);
+    const runs = await platform.pool.query(`SELECT status, failure_kind FROM ops.extract_runs WHERE entity = 'deals' ORDER BY run_id`);
+    expect(runs.rows.map((r) => `${r.status}:${r.failure_kind}`)).toEqual(['succeeded:null', 'failed:rate_limited', 'failed:rate_limited', 'succeeded:null']);
+  });
+
+  it('a 401 stops the source with one actionable line, records the run as failed (auth), and leaves every watermark as it was', async () => {
+    await setUp();
+    await run('pipedrive', { entities: ['users', 'deals'] });
+    await run('zendesk', { entities: ['groups', 'tickets'] });
+    const before = { pd: await watermarks(platform, 'pipedrive'), zd: await watermarks(platform, 'zendesk') };
+    const files = (await bronzePaths(platform)).length;
+    clock.advance(30 * 60_000);
+    standIn.store.update('pipedrive', 'deals');
+    const wrongToken = 'pd-wrong-token-9999';
+    const pd = await run('pipedrive', {}, { ...standIn.env(), PIPEDRIVE_API_TOKEN: wrongToken });
+    expect(pd.status).toBe('failed');
+    expect(pd.stopped?.kind).toBe('auth');
+    expect(pd.entities[0]).toMatchObject({ entity: 'users', status: 'failed', failureKind: 'auth', records: 0 });
+    expect(pd.entities.slice(1).every((e) => e.status === 'skipped')).toBe(true);
+    expect(pd.stopped!.message).toMatch(/Pipedrive refused the credentials \(401 Unauthorized\) at GET \/pipedrive\/acme\/api\/v1\/users: check PIPEDRIVE_API_TOKEN/);
+    expect(pd.stopped!.message).not.toContain(wrongToken);
+    expect(pd.stopped!.message.split('\n')).toHaveLength(1);
+    const zd = await run('zendesk', {}, { ...standIn.env(), ZENDESK_EMAIL: 'someone.else@example.com' });
+    expect(zd.stopped?.kind).toBe('auth');
+    expect(zd.stopped!.message).toMatch(/Zendesk refused the credentials \(401 Unauthorized\).*check ZENDESK_EMAIL and ZENDESK_API_TOKEN/);
+    // One request per source: no retries of a refused token.
+    expect(standIn.requests().filter((r) => r.status === 401)).toHaveLength(2);
+    expect({ pd: await watermarks(platform, 'pipedrive'), zd: await watermarks(platform, 'zendesk') }).toEqual(before);
+    expect((await bronzePaths(platform)).length).toBe(files);
+    const failedRuns = await platform.pool.query(`SELECT source, entity, failure_kind, error FROM ops.extract_runs WHERE status = 'failed' ORDER BY source`);
+    expect(failedRuns.rows.map((r) => [r.source, r.entity, r.failure_kind])).toEqual([
+      ['pipedrive', 'users', 'auth'],
+      ['zendesk', 'groups', 'auth'],
+    ]);
+  });
+
+  it('wire: auth headers, no token in URLs, limit ≤ 500, page sizes, update-time order, and no Zendesk start_time inside the last minute', async () => {
+    await setUp();
+    await run('pipedrive');
+    await run('zendesk');
+    clock.advance(40 * 60_000);
+    standIn.store.update('pipedrive', 'deals');
+    standIn.store.update('zendesk', 'tickets');
+    await run('pipedrive');
+    await run('zendesk');
+    const reqs = standIn.requests();
+    const pd = reqs.filter((r) => r.source === 'pipedrive');
+    const zd = reqs.filter((r) => r.source === 'zendesk');
+    expect(pd.length).toBeGreaterThan(10);
+    for (const r of pd) {
+      expect(r.headers.xApiToken).toBe('pd-test-token-0001');
+      expect(r.headers.authorization).toBeUndefined();
+      expect(Object.keys(r.query)).not.toContain('api_token');
+      expect(r.status).toBe(200);
+      if (r.path.includes('/api/v2/')) {
+        expect(Number(r.query.limit)).toBe(500);
+      } else expect(r.path).toBe('/pipedrive/acme/api/v1/users');
+      if (/\/(deals|persons|organizations|activities)$/.test(r.path)) {
+        expect(r.query).toMatchObject({ sort_by: 'update_time', sort_direction: 'asc' });
+        if (r.entity === 'deals') expect(r.query.status!.split(',')).toContain('deleted');
+      }
+    }
+    // The second run of an incremental entity asks from its watermark minus the overlap, in RFC 3339.
+    const secondDeals = pd.filter((r) => r.entity === 'deals' && r.query.updated_since);
+    expect(secondDeals.length).toBeGreaterThan(0);
+    for (const r of secondDeals) expect(r.query.updated_since).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    const basic = `Basic ${Buffer.from('ops@example.com/token:zd-test-token-0002').toString('base64')}`;
+    for (const r of zd) {
+      expect(r.headers.authorization).toBe(basic);
+      expect(r.headers.xApiToken).toBeUndefined();
+      expect(r.status).toBe(200);
+      if (r.bucket === 'zendesk-incremental') {
+        expect(Number(r.query.per_page)).toBeLessThanOrEqual(1000);
+        if (r.query.start_time !== undefined) expect(Number(r.query.start_time) * 1000).toBeLessThanOrEqual(r.at - 60_000);
+      } else expect(Number(r.query['page[size]'])).toBeLessThanOrEqual(100);
+    }
+    // Paced below 10 requests per minute on the incremental exports: the stand-in never had to say 429.
+    const incremental = zd.filter((r) => r.bucket === 'zendesk-incremental');
+    for (let i = 1; i < incremental.length; i++) expect(incremental[i]!.at - incremental[i - 1]!.at).toBeGreaterThanOrEqual(6000);
+    expect(standIn.stats().rateLimited).toBe(0);
+  });
+
+  it('--full reads everything again, --since after the watermark leaves it alone, and a watermark never moves back', async () => {
+    await setUp();
+    await run('pipedrive', { entities: ['deals'] });
+    const w1 = (await watermarks(platform, 'pipedrive')).deals!;
+    clock.advance(60 * 60_000);
+    const full = await run('pipedrive', { entities: ['deals'], full: true });
+    expect(full.entities[0]).toMatchObject({ mode: 'full', records: standIn.store.records('pipedrive', 'deals').length });
+    expect((await watermarks(platform, 'pipedrive')).deals).toBe(w1);
+    standIn.store.update('pipedrive', 'deals');
+    clock.advance(5000);
+    const since = await run('pipedrive', { entities: ['deals'], since: clock.now() - 60_000 });
+    expect(since.entities[0]).toMatchObject({ mode: 'since', status: 'succeeded', records: 1 });
+    expect(since.entities[0]!.watermarkNote).toMatch(/kept/);
+    expect((await watermarks(platform, 'pipedrive')).deals).toBe(w1);
+    const back = await run('pipedrive', { entities: ['deals'], since: w1 - 86_400_000 });
+    expect(back.entities[0]!.watermarkAfter).toBeGreaterThan(w1);
+  });
+
+  describe('kill -9 of `medallion extract` mid-run, then the same command again', () => {
+    let children: ChildProcess[] = [];
+    beforeAll(() => {
+      try {
+        execFileSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'ignore' });
+      } catch {
+        // Type errors in files other developers are editing: the output is still written.
+      }
+    });
+    afterEach(() => {
+      for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+      children = [];
+    });
+
+    it.each(['pipedrive', 'zendesk'] as const)('%s: killed at three points, bronze holds every current record and the watermarks never run ahead of it', async (source) => {
+      const fresh = await freshPlatform();
+      platform = fresh.platform;
+      let seen = 0;
+      let killAt = Infinity;
+      let child: ChildProcess | undefined;
+      standIn = await startStandIn({
+        seed: 21,
+        // Enough records for dozens of pages per run (Pipedrive pages are 500 records, Zendesk exports 1000).
+        counts: { pipedrive: { deals: 10_000, activities: 8_000, persons: 3_000 }, zendesk: { tickets: 30_000, users: 4_000 } },
+        zendeskRecentSeconds: 1,
+        limits: { zendeskIncrementalPerMinute: 0, pipedrivePer2s: 0 },
+        onRequest: () => {
+          seen++;
+          if (seen >= killAt && child && child.exitCode === null) {
+            child.kill('SIGKILL');
+            killAt = Infinity;
+          }
+        },
+      });
+      const env = {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? os.tmpdir(),
+        ...fresh.env,
+        ...standIn.env(),
+        ZENDESK_INCREMENTAL_REQUESTS_PER_MINUTE: '60000',
+        EXTRACT_PART_MAX_BYTES: '262144',
+        EXTRACT_OVERLAP_MINUTES: '1',
+        MEDALLION_WORK_DIR: path.join(work, `kill-${source}`),
+      };
+      const start = () => {
+        const c = spawn(process.execPath, [CLI, 'extract', source], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+        children.push(c);
+        let err = '';
+        c.stderr!.on('data', (b: Buffer) => (err += b.toString()));
+        return { c, done: new Promise<{ code: number | null; signal: NodeJS.Signals | null; err: string }>((resolve) => c.on('close', (code, signal) => resolve({ code, signal, err }))) };
+      };
+      for (const after of [5, 14, 9]) {
+        killAt = seen + after;
+        const { c, done } = start();
+        child = c;
+        const ended = await done;
+        expect(ended.signal, `killed after ${after} requests: ${ended.err}`).toBe('SIGKILL');
+        await expectWatermarksCovered(platform, standIn, source);
+        // Changes between the killed run and the next one.
+        const entity = source === 'pipedrive' ? 'deals' : 'tickets';
+        for (let i = 0; i < 10; i++) standIn.store.update(source, entity);
+        standIn.store.insert(source, entity);
+        standIn.store.remove(source, entity);
+        await new Promise((r) => setTimeout(r, 1100));
+      }
+      const { c, done } = start();
+      child = c;
+      const last = await done;
+      expect(last.code, last.err).toBe(0);
+      await expectBronzeHoldsState(platform, standIn, source);
+      await expectWatermarksCovered(platform, standIn, source);
+      const runs = await platform.pool.query(`SELECT status, count(*)::int AS n FROM ops.extract_runs GROUP BY status ORDER BY status`);
+      const byStatus = Object.fromEntries(runs.rows.map((r) => [r.status, r.n]));
+      expect(byStatus.succeeded).toBeGreaterThanOrEqual(STAND_IN_ENTITIES[source].length);
+      expect(byStatus.running ?? 0, 'the killed runs were recognised as abandoned (their process is gone)').toBe(0);
+      expect(byStatus.abandoned).toBeGreaterThanOrEqual(1);
+      for (const p of await bronzePaths(platform)) expect(p).toMatch(PATH_PATTERN);
+    });
+  });
+});
