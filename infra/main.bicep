@@ -246,6 +246,36 @@ param healthQuarantineRate string = '0.05'
 param maxFileAttempts int = 5
 
 // ------------------------------------------------------------------------------------------
+// SaaS API sources (tokens in Key Vault: set them after deployment, docs/sources.md)
+// ------------------------------------------------------------------------------------------
+
+@description('Optional. Pipedrive company address, e.g. https://acme.pipedrive.com. Empty: Pipedrive extraction is off. Its API token goes into the vault as pipedrive-api-token.')
+param pipedriveBaseUrl string = ''
+
+@description('Optional. Zendesk account address, e.g. https://acme.zendesk.com. Empty: Zendesk extraction is off. Its API token goes into the vault as zendesk-api-token.')
+param zendeskBaseUrl string = ''
+
+@description('Optional. E-mail address of the Zendesk user the API token belongs to.')
+param zendeskEmail string = ''
+
+@description('Optional. NCRONTAB schedule (UTC) of the Pipedrive extraction (PIPEDRIVE_EXTRACT_SCHEDULE).')
+param pipedriveExtractSchedule string = '0 0,30 * * * *'
+
+@description('Optional. NCRONTAB schedule (UTC) of the Zendesk extraction (ZENDESK_EXTRACT_SCHEDULE).')
+param zendeskExtractSchedule string = '0 15,45 * * * *'
+
+@description('Optional. Minutes before the watermark each incremental extraction reads again (EXTRACT_OVERLAP_MINUTES).')
+@minValue(0)
+param extractOverlapMinutes int = 10
+
+@description('Optional. Uncompressed bytes after which an extraction closes a bronze part file (EXTRACT_PART_MAX_BYTES).')
+@minValue(1024)
+param extractPartMaxBytes int = 67108864
+
+@description('Optional. Purge protection on the Key Vault. Off by default so that `azd down --purge` removes the vault; turn it on for production.')
+param keyVaultPurgeProtection bool = false
+
+// ------------------------------------------------------------------------------------------
 // Monitoring
 // ------------------------------------------------------------------------------------------
 
@@ -292,6 +322,7 @@ var names = {
   appInsights: 'appi-medallion-${resourceToken}'
   systemTopic: 'evgt-lake-${resourceToken}'
   vnet: 'vnet-medallion-${resourceToken}'
+  keyVault: 'kv-med-${resourceToken}'
 }
 
 var functionsSubnetName = 'snet-functions'
@@ -468,6 +499,21 @@ module rbac 'app/rbac.bicep' = {
   }
 }
 
+// The vault of the SaaS API tokens; the app identity may read them, the deployer set them.
+module keyVault 'app/keyvault.bicep' = {
+  name: 'keyvault'
+  scope: rg
+  params: {
+    name: names.keyVault
+    location: location
+    tags: allTags
+    readerPrincipalId: identity.outputs.principalId
+    writerPrincipalId: grantDeployerAccess ? principalId : ''
+    writerPrincipalType: principalType
+    enablePurgeProtection: keyVaultPurgeProtection
+  }
+}
+
 module functionApp 'app/functionapp.bicep' = {
   name: 'functionapp'
   scope: rg
@@ -502,6 +548,14 @@ module functionApp 'app/functionapp.bicep' = {
     healthCheckSchedule: healthCheckSchedule
     healthQuarantineRate: healthQuarantineRate
     maxFileAttempts: maxFileAttempts
+    keyVaultName: keyVault.outputs.name
+    pipedriveBaseUrl: pipedriveBaseUrl
+    zendeskBaseUrl: zendeskBaseUrl
+    zendeskEmail: zendeskEmail
+    pipedriveExtractSchedule: pipedriveExtractSchedule
+    zendeskExtractSchedule: zendeskExtractSchedule
+    extractOverlapMinutes: extractOverlapMinutes
+    extractPartMaxBytes: extractPartMaxBytes
     virtualNetworkSubnetId: isPrivate
       ? resourceId(subscription().subscriptionId, rg.name, 'Microsoft.Network/virtualNetworks/subnets', names.vnet, functionsSubnetName)
       : ''
@@ -597,6 +651,12 @@ output AZURE_POSTGRES_CONNECTION_BUDGET string = '${connectionBudget.outputs.wor
 
 @description('False when the app can open more connections than the budget (lower maximumInstanceCount or choose a larger SKU); the postprovision hook warns.')
 output AZURE_POSTGRES_CONNECTION_BUDGET_FITS bool = connectionBudget.outputs.fits
+
+@description('Name of the Key Vault holding the SaaS API tokens (az keyvault secret set --vault-name <it> --name pipedrive-api-token | zendesk-api-token).')
+output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
+
+@description('Address of that Key Vault.')
+output AZURE_KEY_VAULT_URI string = keyVault.outputs.uri
 
 @description('Name of the Application Insights component.')
 output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsName

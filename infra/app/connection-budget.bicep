@@ -44,9 +44,9 @@ param maximumInstanceCount int
 @minValue(1)
 param scaleOutGroups int = 2
 
-@description('Optional. Timer-triggered functions of the app, each one instance at a time: goldRefresh (GOLD_REFRESH_SCHEDULE) and the health checks (HEALTH_CHECK_SCHEDULE).')
+@description('Optional. Timer-triggered functions of the app, each one instance at a time: goldRefresh (GOLD_REFRESH_SCHEDULE), the health checks (HEALTH_CHECK_SCHEDULE) and the API extractions extractPipedrive and extractZendesk (PIPEDRIVE_EXTRACT_SCHEDULE, ZENDESK_EXTRACT_SCHEDULE).')
 @minValue(0)
-param timerFunctionCount int = 2
+param timerFunctionCount int = 4
 
 @description('Optional. Connections kept free for people and tools: the deploy-time migration (infra/hooks/postprovision), psql sessions of the Entra administrator, Azure tooling.')
 @minValue(0)

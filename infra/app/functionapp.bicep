@@ -127,6 +127,32 @@ param maxFileAttempts int = 5
 @description('Optional. DuckDB memory limit for one file\'s transform (MEDALLION_ENGINE_MEMORY). Empty derives it from instanceMemoryMB.')
 param engineMemoryLimit string = ''
 
+@description('Required. Name of the Key Vault holding the API tokens of the SaaS sources (keyvault.bicep); the app reads them through Key Vault references, as its user-assigned identity.')
+param keyVaultName string
+
+@description('Optional. Pipedrive company address, e.g. https://acme.pipedrive.com (PIPEDRIVE_BASE_URL). Empty: Pipedrive extraction is off. Its API token is the vault secret pipedrive-api-token.')
+param pipedriveBaseUrl string = ''
+
+@description('Optional. Zendesk account address, e.g. https://acme.zendesk.com (ZENDESK_BASE_URL). Empty: Zendesk extraction is off. Its API token is the vault secret zendesk-api-token.')
+param zendeskBaseUrl string = ''
+
+@description('Optional. E-mail address of the Zendesk user the API token belongs to (ZENDESK_EMAIL).')
+param zendeskEmail string = ''
+
+@description('Optional. NCRONTAB schedule (UTC) of the Pipedrive extraction (PIPEDRIVE_EXTRACT_SCHEDULE).')
+param pipedriveExtractSchedule string = '0 0,30 * * * *'
+
+@description('Optional. NCRONTAB schedule (UTC) of the Zendesk extraction (ZENDESK_EXTRACT_SCHEDULE).')
+param zendeskExtractSchedule string = '0 15,45 * * * *'
+
+@description('Optional. Minutes before the watermark each incremental extraction reads again (EXTRACT_OVERLAP_MINUTES).')
+@minValue(0)
+param extractOverlapMinutes int = 10
+
+@description('Optional. Uncompressed bytes after which an extraction closes a bronze part file (EXTRACT_PART_MAX_BYTES).')
+@minValue(1024)
+param extractPartMaxBytes int = 67108864
+
 @description('Optional. Resource id of a subnet delegated to Microsoft.App/environments for VNet integration (private networking). Empty: no VNet integration.')
 param virtualNetworkSubnetId string = ''
 
@@ -180,6 +206,8 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     serverFarmId: plan.id
     httpsOnly: true
     publicNetworkAccess: 'Enabled'
+    // Key Vault references resolve as the user-assigned identity (it has Key Vault Secrets User).
+    keyVaultReferenceIdentity: identityResourceId
     virtualNetworkSubnetId: empty(virtualNetworkSubnetId) ? null : virtualNetworkSubnetId
     siteConfig: {
       minTlsVersion: '1.2'
@@ -205,6 +233,12 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       }
     }
   }
+}
+
+// Names of the vault entries holding the SaaS API tokens (set with az keyvault secret set; docs/sources.md).
+var sourceTokenNames = {
+  pipedrive: 'pipedrive-api-token'
+  zendesk: 'zendesk-api-token'
 }
 
 // Every setting the app reads. The names outside the host/runtime group must be values of
@@ -258,6 +292,18 @@ var appSettings = {
   MAX_FILE_ATTEMPTS: string(maxFileAttempts)
   MEDALLION_ENGINE_MEMORY: empty(engineMemoryLimit) ? derivedEngineMemory[string(instanceMemoryMB)] : engineMemoryLimit
   MEDALLION_ENGINE_THREADS: derivedEngineThreads[string(instanceMemoryMB)]
+
+  // SaaS API sources (shared/sources/): addresses and schedules here, the tokens in Key Vault
+  // (https://learn.microsoft.com/azure/app-service/app-service-key-vault-references).
+  PIPEDRIVE_BASE_URL: pipedriveBaseUrl
+  PIPEDRIVE_API_TOKEN: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${sourceTokenNames.pipedrive})'
+  ZENDESK_BASE_URL: zendeskBaseUrl
+  ZENDESK_EMAIL: zendeskEmail
+  ZENDESK_API_TOKEN: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${sourceTokenNames.zendesk})'
+  PIPEDRIVE_EXTRACT_SCHEDULE: pipedriveExtractSchedule
+  ZENDESK_EXTRACT_SCHEDULE: zendeskExtractSchedule
+  EXTRACT_OVERLAP_MINUTES: string(extractOverlapMinutes)
+  EXTRACT_PART_MAX_BYTES: string(extractPartMaxBytes)
 }
 
 resource appSettingsConfig 'Microsoft.Web/sites/config@2024-04-01' = {

@@ -1,5 +1,5 @@
 metadata name = 'Monitoring'
-metadata description = 'Log Analytics workspace, Application Insights with Entra-only ingestion, log alert rules for function failures, failed files (any dataset, misrouted ones included), the quarantine rate and failed health checks, and the per-dataset workbook.'
+metadata description = 'Log Analytics workspace, Application Insights with Entra-only ingestion, log alert rules for function failures, failed files (any dataset, misrouted ones included), the quarantine rate, failed health checks and failed API extraction runs, and the per-dataset workbook.'
 
 @description('Required. Name of the Log Analytics workspace.')
 param logAnalyticsName string
@@ -108,6 +108,24 @@ let checks = union isfuzzy=true
 | where isnotempty(p.status)
 | extend check = tostring(p.check), dataset = iff(isempty(tostring(p.dataset)), '(no dataset)', tostring(p.dataset)), status = tostring(p.status),
     value = tostring(p.value), threshold = tostring(p.threshold), detail = tostring(p.message);
+'''
+
+// One record per API extraction run of one entity (shared/sources/extract.ts), written as a trace
+// (or customEvent) named `medallion.extract` with { source, scope, entity, run_id, status,
+// failure_kind, records, parts, watermark_before, watermark_after, error }. A failed run left its
+// watermark where its written parts put it; failure_kind says what to do (docs/sources.md).
+var failedExtractRunsKql = '''
+union isfuzzy=true
+    (customEvents
+    | where name == 'medallion.extract'
+    | extend p = customDimensions),
+    (traces
+    | where message startswith 'medallion.extract ' or message startswith 'WARN medallion.extract '
+    | extend j = indexof(message, '{')
+    | extend p = iff(isnotempty(customDimensions.status), customDimensions, iff(j >= 0, parse_json(substring(message, j)), dynamic(null)))
+    | project-away j)
+| where tostring(p.status) == 'failed'
+| project timestamp, source = tostring(p.source), entity = tostring(p.entity), failure_kind = tostring(p.failure_kind), detail = tostring(p.error)
 '''
 
 var failedHealthChecksKql = '''
@@ -342,6 +360,63 @@ resource healthCheckAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = 
             }
             {
               name: 'dataset'
+              operator: 'Include'
+              values: [
+                '*'
+              ]
+            }
+          ]
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    autoMitigate: true
+    actions: {
+      actionGroups: notify ? [resourceId('Microsoft.Insights/actionGroups', actionGroupName)] : []
+    }
+  }
+  dependsOn: [
+    actionGroup
+  ]
+}
+
+// A failed API extraction run (Pipedrive, Zendesk), per source and failure kind: 'auth' means the
+// token or e-mail must be fixed (the source stopped), the others clear with the next run.
+resource extractFailuresAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
+  name: 'alert-extract-failures-${applicationInsightsName}'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: 'Medallion: API extraction failed'
+    description: 'An extraction run of a SaaS source (medallion.extract, status failed) in the last evaluation window; failure_kind auth means the source stopped until its credentials are fixed.'
+    severity: 1
+    enabled: true
+    evaluationFrequency: alertWindow
+    windowSize: alertWindow
+    scopes: [
+      appInsights.id
+    ]
+    criteria: {
+      allOf: [
+        {
+          query: failedExtractRunsKql
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: 0
+          dimensions: [
+            {
+              name: 'source'
+              operator: 'Include'
+              values: [
+                '*'
+              ]
+            }
+            {
+              name: 'failure_kind'
               operator: 'Include'
               values: [
                 '*'

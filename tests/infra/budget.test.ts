@@ -61,16 +61,16 @@ describe('connection budget (infra/app/connection-budget.bicep)', () => {
   });
 
   it.each([
-    // sku, maximumInstanceCount, poolMax, instances, budget, fits
-    [B1ms, 10, 1, 22, 30, true],
-    [B1ms, 40, 1, 82, 30, false],
-    [B1ms, 100, 1, 202, 30, false],
-    [B2s, 10, 8, 22, 409, true],
-    [B2s, 40, 4, 82, 409, true],
-    [B2s, 100, 2, 202, 409, true],
-    [D2ds, 10, 8, 22, 4995, true],
-    [D2ds, 40, 8, 82, 4995, true],
-    [D2ds, 100, 8, 202, 4995, true],
+    // sku, maximumInstanceCount, poolMax, instances (2 scale groups x the limit + 4 timers), budget, fits
+    [B1ms, 10, 1, 24, 30, true],
+    [B1ms, 40, 1, 84, 30, false],
+    [B1ms, 100, 1, 204, 30, false],
+    [B2s, 10, 8, 24, 409, true],
+    [B2s, 40, 4, 84, 409, true],
+    [B2s, 100, 2, 204, 409, true],
+    [D2ds, 10, 8, 24, 4995, true],
+    [D2ds, 40, 8, 84, 4995, true],
+    [D2ds, 100, 8, 204, 4995, true],
   ])('%o with maximumInstanceCount %i: pool %i per instance', (sku, maximumInstanceCount, poolMax, instances, connectionBudget, fits) => {
     const o = outputs({ ...sku, maximumInstanceCount });
     expect(o).toMatchObject({ poolMax, instances, connectionBudget, fits, worstCaseConnections: poolMax * instances });

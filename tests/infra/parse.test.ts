@@ -54,6 +54,7 @@ const REVIEWED_API_VERSIONS: Record<string, string> = {
   'Microsoft.Insights/actionGroups': '2023-01-01',
   'Microsoft.Insights/scheduledQueryRules': '2023-12-01',
   'Microsoft.Insights/workbooks': '2023-06-01',
+  'Microsoft.KeyVault/vaults': '2023-07-01',
 };
 
 /** Names every Bicep file may use without declaring them (functions, namespaces, keywords). */
