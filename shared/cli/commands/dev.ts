@@ -1,4 +1,5 @@
 import { watchBronze } from '../../pipeline/watch';
+import { startDevStandIn } from '../../sources/standIn/dev';
 import { numberFlag, parseArgs } from '../args';
 import type { CliCommand } from '../command';
 import { withPlatform } from '../context';
@@ -6,17 +7,20 @@ import { describeReport } from '../format';
 
 export const devCommand: CliCommand = {
   name: 'dev',
-  usage: 'medallion dev [--interval <seconds>]',
-  summary: 'keep the local stack up and process files as they land in bronze (Storage Explorer, azcopy, any client)',
+  usage: 'medallion dev [--interval <seconds>] [--stand-in [--stand-in-port <port>]]',
+  summary: 'keep the local stack up and process files as they land in bronze (Storage Explorer, azcopy, any client); --stand-in also serves the stand-in Pipedrive/Zendesk API that `medallion extract` can read',
   async run(argv, ctx) {
-    const args = parseArgs(argv);
+    const args = parseArgs(argv, ['stand-in']);
     const interval = numberFlag(args, 'interval', 2);
+    const standInPort = args.flags['stand-in-port'] === undefined ? undefined : numberFlag(args, 'stand-in-port', 4010);
     return withPlatform(
       ctx,
       async (p, env) => {
         ctx.out('medallion dev: watching bronze; drop files under:');
         for (const c of p.contracts.all()) ctx.out(`  bronze/${c.bronzePrefix}   (${c.name})`);
         ctx.out(`lake connection string (Azure Storage Explorer → Attach → Local emulator, or any SDK):\n  ${env.LakeStorage ?? '(configured lake)'}`);
+        const standIn = args.flags['stand-in'] === true ? await startDevStandIn({ port: standInPort }) : undefined;
+        for (const line of standIn?.lines ?? []) ctx.out(line);
         ctx.out('Ctrl-C to stop.');
         const controller = new AbortController();
         const stop = () => controller.abort();
@@ -32,6 +36,7 @@ export const devCommand: CliCommand = {
         } finally {
           process.removeListener('SIGINT', stop);
           process.removeListener('SIGTERM', stop);
+          await standIn?.standIn.close();
         }
         ctx.out('stopped');
         return 0;
