@@ -6,7 +6,8 @@ import type { Lake } from '../lake/lake';
 import type { Logger } from '../log';
 import type { PipelineHooks } from '../platform';
 import { exportGoldGroups } from './export';
-import { goldGraph } from './models';
+import { BadContractError } from '../pipeline/failures';
+import { goldGraph, GoldModelError } from './models';
 import { refreshIncremental } from './refresh';
 
 export interface GoldDeps {
@@ -32,14 +33,19 @@ export interface GoldDeps {
 export function createGoldHooks(deps: GoldDeps): PipelineHooks {
   const touched = new Map<string, string[]>();
   return {
-    afterSilverLoad: async (client, { contract, runId }) => {
-      const graph = goldGraph(deps.contracts.all());
-      if (!graph.downstreamOf([contract.name]).length) return;
-      const r = await refreshIncremental(client, graph, contract.name, [runId], { env: deps.env });
-      if (r) {
-        if (touched.size > 1000) touched.clear(); // runs whose transaction rolled back never reach afterCommit
-        touched.set(runId, r.models);
-        deps.log.info('medallion.gold_refresh', { dataset: r.dataset, mode: r.mode, run_id: runId, rows_in: r.rowsIn, models: r.models.join(','), duration_ms: r.ms });
+    afterSilverLoad: async (client, args) => {
+      const { contract, runId } = args;
+      try {
+        const graph = goldGraph(deps.contracts.all());
+        if (!graph.downstreamOf([contract.name]).length) return;
+        const r = await refreshIncremental(client, graph, contract.name, [runId], { env: deps.env });
+        if (r) {
+          if (touched.size > 1000) touched.clear(); // runs whose transaction rolled back never reach afterCommit
+          touched.set(runId, r.models);
+          deps.log.info('medallion.gold_refresh', { dataset: r.dataset, mode: r.mode, run_id: runId, rows_in: r.rowsIn, models: r.models.join(','), duration_ms: r.ms });
+        }
+      } catch (e) {
+        throw definitionError(e, args.path);
       }
     },
     afterCommit: async ({ contract, runId }) => {
@@ -50,4 +56,16 @@ export function createGoldHooks(deps: GoldDeps): PipelineHooks {
       await exportGoldGroups(deps, graph, models);
     },
   };
+}
+
+/**
+ * A model whose SQL does not run (42xxx: undefined column, syntax…; 22xxx/23xxx: its data breaks
+ * its own types or keys) fails the file like a bad contract: retrying cannot help, fixing the model
+ * and replaying can. Anything else (a deadlock, the database going away) stays transient.
+ */
+function definitionError(e: unknown, path: string): unknown {
+  if (!(e instanceof GoldModelError)) return e;
+  const code = (e.cause as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string' && !/^(22|23|42|P0)/.test(code)) return e;
+  return new BadContractError(`${e.message.split('\n')[0]}; fix the model, then run \`medallion replay ${path}\``);
 }

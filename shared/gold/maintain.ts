@@ -30,6 +30,14 @@ export function stateTable(m: PlannedModel, what: string): string {
   return `gold_state.${qi(`${m.table}__${what}`)}`;
 }
 
+/**
+ * An internal aggregate model is a view over its state (gold_state.<table>__agg): nothing reads it
+ * but other models, so its rows need not be written twice.
+ */
+export function viewBacked(m: PlannedModel): boolean {
+  return m.schema === 'gold_state' && m.plan.kind === 'aggregate';
+}
+
 export interface TableShape {
   columns: string[];
   key: string[];
@@ -122,13 +130,38 @@ export async function createAggregateState(db: Db, m: PlannedModel, plan: Aggreg
   const alias = qi(plan.alias);
   const cols = plan.aggregates.flatMap((a) => partials(a, true).map((p, i) => `${p} AS ${stateColumns(a)[i]}`));
   const agg = stateTable(m, 'agg');
-  await db.query(`CREATE TABLE ${agg} AS SELECT ${list(plan.keys, `${alias}.`)}, ${[...cols, 'count(*) AS __rows'].join(', ')} FROM ${input} ${alias} GROUP BY ${list(plan.keys, `${alias}.`)} WITH NO DATA`);
+  // UNLOGGED: state is derived; a server crash empties it, which ensureGold detects (gold_state.alive) and rebuilds.
+  await db.query(`CREATE UNLOGGED TABLE ${agg} AS SELECT ${list(plan.keys, `${alias}.`)}, ${[...cols, 'count(*) AS __rows'].join(', ')} FROM ${input} ${alias} GROUP BY ${list(plan.keys, `${alias}.`)} WITH NO DATA`);
   await db.query(`ALTER TABLE ${agg} ADD PRIMARY KEY (${list(plan.keys)})`);
   for (const a of plan.aggregates.filter((x) => x.fn === 'count_distinct')) {
     const set = stateTable(m, `set${a.column.slice(3)}`);
-    await db.query(`CREATE TABLE ${set} AS SELECT ${list(plan.keys, `${alias}.`)}, (${a.arg}) AS __v FROM ${input} ${alias} WITH NO DATA`);
+    await db.query(`CREATE UNLOGGED TABLE ${set} AS SELECT ${list(plan.keys, `${alias}.`)}, (${a.arg}) AS __v FROM ${input} ${alias} WITH NO DATA`);
     await db.query(`ALTER TABLE ${set} ADD PRIMARY KEY (${list([...plan.keys, '__v'])})`);
   }
+  if (viewBacked(m)) await replaceWithView(db, m, plan);
+}
+
+/** Swaps an internal model's table for a view over its state, keeping its column types and comments. */
+async function replaceWithView(db: Db, m: PlannedModel, plan: AggregatePlan): Promise<void> {
+  const cols = await db.query<{ attname: string; type: string; comment: string | null }>(
+    `SELECT attname, format_type(atttypid, atttypmod) AS type, col_description(attrelid, attnum) AS comment
+     FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
+    [modelRef(m)],
+  );
+  const table = await db.query<{ comment: string | null }>(`SELECT obj_description($1::regclass, 'pg_class') AS comment`, [modelRef(m)]);
+  const types = new Map(cols.rows.map((r) => [r.attname, r.type]));
+  const missing = plan.outputs.filter((o) => !types.has(o.column)).map((o) => o.column);
+  if (missing.length) throw new GoldModelError(`gold model ${m.file}: its -- @select produces ${missing.join(', ')}, which ${modelRef(m)} has no column for`);
+  await db.query(`DROP TABLE ${modelRef(m)}`);
+  await db.query(
+    `CREATE VIEW ${modelRef(m)} AS SELECT ${plan.outputs.map((o) => `CAST(${o.expr} AS ${types.get(o.column)}) AS ${qi(o.column)}`).join(', ')} FROM ${stateTable(m, 'agg')} ${qi(plan.alias)}`,
+  );
+  if (table.rows[0]?.comment) await db.query(`COMMENT ON VIEW ${modelRef(m)} IS ${quoteLiteral(table.rows[0].comment)}`);
+  for (const c of cols.rows) if (c.comment) await db.query(`COMMENT ON COLUMN ${modelRef(m)}.${qi(c.attname)} IS ${quoteLiteral(c.comment)}`);
+}
+
+function quoteLiteral(s: string): string {
+  return `'${s.replace(/'/g, "''")}'`;
 }
 
 const distinctSets = (m: PlannedModel, plan: AggregatePlan) => plan.aggregates.filter((a) => a.fn === 'count_distinct').map((a) => ({ a, set: stateTable(m, `set${a.column.slice(3)}`) }));
@@ -146,7 +179,7 @@ async function run(ctx: MaintainContext, m: PlannedModel, sql: string, params: u
   try {
     return await ctx.db.query(sql, params);
   } catch (e) {
-    const err = new GoldModelError(`gold model ${m.table}: ${e instanceof Error ? e.message : String(e)}`);
+    const err = new GoldModelError(`gold model ${m.table} (${m.file}): ${e instanceof Error ? e.message : String(e)}`);
     (err as { cause?: unknown }).cause = e;
     throw err;
   }
@@ -156,14 +189,28 @@ async function run(ctx: MaintainContext, m: PlannedModel, sql: string, params: u
 async function fullAggregate(ctx: MaintainContext, m: PlannedModel, plan: AggregatePlan, input: string, shape: TableShape): Promise<void> {
   const alias = qi(plan.alias);
   const sets = distinctSets(m, plan);
-  await run(ctx, m, `TRUNCATE ${[modelRef(m), stateTable(m, 'agg'), ...sets.map((s) => s.set)].join(', ')}`);
+  await run(ctx, m, `TRUNCATE ${[...(viewBacked(m) ? [] : [modelRef(m)]), stateTable(m, 'agg'), ...sets.map((s) => s.set)].join(', ')}`);
   const stateCols = [...plan.keys.map(qi), ...plan.aggregates.flatMap(stateColumns), '__rows'];
   const exprs = [list(plan.keys, `${alias}.`), ...plan.aggregates.flatMap((a) => partials(a, true)), 'count(*)'];
-  await run(ctx, m, `INSERT INTO ${stateTable(m, 'agg')} (${stateCols.join(', ')}) SELECT ${exprs.join(', ')} FROM ${input} ${alias} WHERE ${and(plan.where)} GROUP BY ${list(plan.keys, `${alias}.`)}`);
+  // Bulk loads: the primary key is built once after the rows are in (a sorted build), not row by row.
+  await withoutKey(ctx, m, stateTable(m, 'agg'), plan.keys, () =>
+    run(ctx, m, `INSERT INTO ${stateTable(m, 'agg')} (${stateCols.join(', ')}) SELECT ${exprs.join(', ')} FROM ${input} ${alias} WHERE ${and(plan.where)} GROUP BY ${list(plan.keys, `${alias}.`)}`),
+  );
   for (const { a, set } of sets) {
-    await run(ctx, m, `INSERT INTO ${set} SELECT DISTINCT ${list(plan.keys, `${alias}.`)}, ${a.arg} FROM ${input} ${alias} WHERE ${and(plan.where, a.filter, `${a.arg} IS NOT NULL`)}`);
+    await withoutKey(ctx, m, set, [...plan.keys, '__v'], () =>
+      run(ctx, m, `INSERT INTO ${set} SELECT DISTINCT ${list(plan.keys, `${alias}.`)}, ${a.arg} FROM ${input} ${alias} WHERE ${and(plan.where, a.filter, `${a.arg} IS NOT NULL`)}`),
+    );
   }
-  await upsertFromState(ctx, m, plan, shape, undefined);
+  if (!viewBacked(m)) await upsertFromState(ctx, m, plan, shape, undefined);
+}
+
+/** Runs a bulk load into an empty state table with its primary key dropped, then builds the key. */
+async function withoutKey(ctx: MaintainContext, m: PlannedModel, table: string, key: string[], load: () => Promise<unknown>): Promise<void> {
+  const name = await ctx.db.query<{ conname: string }>(`SELECT conname FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'p'`, [table]);
+  const pk = name.rows[0]?.conname;
+  if (pk) await run(ctx, m, `ALTER TABLE ${table} DROP CONSTRAINT ${qi(pk)}`);
+  await load();
+  await run(ctx, m, `ALTER TABLE ${table} ADD PRIMARY KEY (${list(key)})`);
 }
 
 /** Writes gold rows from the state: all keys, or the keys of `delta` (only rows whose values change). */
@@ -192,6 +239,11 @@ async function incrementalAggregate(ctx: MaintainContext, m: PlannedModel, plan:
   const stateCols = plan.aggregates.flatMap(stateColumns);
   const exprs = plan.aggregates.flatMap((a) => (weighted ? weightedPartials(a) : partials(a, false)));
   await run(ctx, m, `DROP TABLE IF EXISTS ${delta}`);
+  let t = Date.now();
+  const step = (name: string) => {
+    ctx.timings[`${m.table}:${name}`] = (ctx.timings[`${m.table}:${name}`] ?? 0) + Date.now() - t;
+    t = Date.now();
+  };
   const made = await run(
     ctx,
     m,
@@ -200,6 +252,7 @@ async function incrementalAggregate(ctx: MaintainContext, m: PlannedModel, plan:
   );
   if (!made.rowCount) return false;
   await run(ctx, m, `ANALYZE ${delta}`);
+  step('delta');
   for (const { a, set } of distinctSets(m, plan)) {
     // New distinct values per key: the pairs this run adds for the first time.
     await run(
@@ -211,7 +264,14 @@ async function incrementalAggregate(ctx: MaintainContext, m: PlannedModel, plan:
        ), n AS (SELECT ${list(plan.keys)}, count(*) AS n FROM added GROUP BY ${list(plan.keys)})
        UPDATE ${delta} __d SET ${a.column} = n.n FROM n WHERE ${joinOn(plan.keys, '__d', 'n')}`,
     );
+    step(`set${a.column.slice(3)}`);
   }
+  const key = viewBacked(m) ? plan.keys : shape.key;
+  const affected = `EXISTS (SELECT 1 FROM ${delta} __d WHERE ${joinOn(key, '__d', '__g')})`;
+  const selectCols = plan.outputs.map((o) => o.column);
+  // The rows about to change, as they are now (before the state moves: a view-backed model reads it).
+  const chg = keepChanges ? await startChanges(ctx, m, selectCols, affected) : undefined;
+  step('changes');
   const all = [...stateCols, '__rows'];
   const merges = [...plan.aggregates.flatMap((a) => stateColumns(a).map((c) => `${c} = ${mergeExpr(a, c)}`)), '__rows = t.__rows + excluded.__rows'];
   await run(
@@ -220,15 +280,18 @@ async function incrementalAggregate(ctx: MaintainContext, m: PlannedModel, plan:
     `INSERT INTO ${stateTable(m, 'agg')} AS t (${list(plan.keys)}, ${all.join(', ')}) SELECT ${list(plan.keys)}, ${all.join(', ')} FROM ${delta}
      ON CONFLICT (${list(plan.keys)}) DO UPDATE SET ${merges.join(', ')}`,
   );
-  const selectCols = plan.outputs.map((o) => o.column);
-  const chg = keepChanges ? await startChanges(ctx, m, selectCols, `EXISTS (SELECT 1 FROM ${delta} __d WHERE ${joinOn(shape.key, '__d', '__g')})`) : undefined;
   if (weighted) {
     // A key whose rows were all taken back disappears.
     await run(ctx, m, `DELETE FROM ${stateTable(m, 'agg')} t USING ${delta} __d WHERE ${joinOn(plan.keys, 't', '__d')} AND t.__rows = 0`);
-    await run(ctx, m, `DELETE FROM ${modelRef(m)} g USING ${delta} __d WHERE ${joinOn(shape.key, 'g', '__d')} AND NOT EXISTS (SELECT 1 FROM ${stateTable(m, 'agg')} t WHERE ${joinOn(plan.keys, 't', 'g')})`);
+    if (!viewBacked(m)) {
+      await run(ctx, m, `DELETE FROM ${modelRef(m)} g USING ${delta} __d WHERE ${joinOn(key, 'g', '__d')} AND NOT EXISTS (SELECT 1 FROM ${stateTable(m, 'agg')} t WHERE ${joinOn(plan.keys, 't', 'g')})`);
+    }
   }
-  await upsertFromState(ctx, m, plan, shape, delta);
-  if (chg) await endChanges(ctx, m, chg, selectCols, `EXISTS (SELECT 1 FROM ${delta} __d WHERE ${joinOn(shape.key, '__d', '__g')})`);
+  step('state');
+  if (!viewBacked(m)) await upsertFromState(ctx, m, plan, shape, delta);
+  step('upsert');
+  if (chg) await endChanges(ctx, m, chg, selectCols, affected);
+  step('changes');
   return true;
 }
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Contract } from '../contracts/contract';
 import { datasetFolder, resolveDatasetsDir } from '../contracts/load';
@@ -120,21 +120,25 @@ export function goldModelsDir(dataset: string): string {
   return folder ? path.join(folder, 'gold') : path.join(resolveDatasetsDir(), dataset, 'gold');
 }
 
-const fileCache = new Map<string, GoldModel[]>();
+const fileCache = new Map<string, { stamp: string; models: GoldModel[] }>();
 
-/** The models whose files sit in the dataset's gold folder (none: []), in file order. Read once per process. */
+/**
+ * The models whose files sit in the dataset's gold folder (none: []), in file order. Re-read only
+ * when a file is added, removed or changed (names, sizes and modification times).
+ */
 export function goldModels(dataset: string, dir = goldModelsDir(dataset)): GoldModel[] {
   const key = `${dataset}\n${dir}`;
+  const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.sql')).sort() : [];
+  const stamp = files
+    .map((f) => {
+      const st = statSync(path.join(dir, f));
+      return `${f}:${st.size}:${st.mtimeMs}`;
+    })
+    .join('|');
   const hit = fileCache.get(key);
-  if (hit) return hit;
-  let models: GoldModel[] = [];
-  if (existsSync(dir)) {
-    models = readdirSync(dir)
-      .filter((f) => f.endsWith('.sql'))
-      .sort()
-      .map((f) => parseGoldModel(dataset, path.join(dir, f), readFileSync(path.join(dir, f), 'utf8')));
-  }
-  fileCache.set(key, models);
+  if (hit?.stamp === stamp) return hit.models;
+  const models = files.map((f) => parseGoldModel(dataset, path.join(dir, f), readFileSync(path.join(dir, f), 'utf8')));
+  fileCache.set(key, { stamp, models });
   return models;
 }
 
@@ -225,18 +229,16 @@ export class GoldGraph {
   }
 }
 
-const graphCache = new Map<string, GoldGraph>();
+const graphCache = new Map<string, { models: GoldModel[][]; graph: GoldGraph }>();
 
-/** The gold graph of these contracts (cached per process by their names and folders). */
+/** The gold graph of these contracts (rebuilt when a model file changes). */
 export function goldGraph(contracts: readonly Contract[]): GoldGraph {
-  const key = contracts
-    .map((c) => `${c.name}:${c.dedup.mode}:${goldModelsDir(c.name)}`)
-    .sort()
-    .join('\n');
-  let g = graphCache.get(key);
-  if (!g) {
-    g = new GoldGraph(contracts);
-    graphCache.set(key, g);
-  }
-  return g;
+  const sorted = [...contracts].sort((a, b) => a.name.localeCompare(b.name));
+  const key = sorted.map((c) => `${c.name}:${c.dedup.mode}:${goldModelsDir(c.name)}`).join('\n');
+  const models = sorted.map((c) => goldModels(c.name));
+  const hit = graphCache.get(key);
+  if (hit && hit.models.every((m, i) => m === models[i])) return hit.graph;
+  const graph = new GoldGraph(sorted, (d) => models[sorted.findIndex((c) => c.name === d)] ?? []);
+  graphCache.set(key, { models, graph });
+  return graph;
 }

@@ -7,6 +7,7 @@ import { closing, selectClauses, splitCommas, tableRefs, textOf, tokenize, type 
  *    input rows are re-projected;
  *  - recompute: anything else: the SELECT is computed in full and merged when an input changed.
  */
+
 export type Plan = AggregatePlan | RowsPlan | RecomputePlan;
 
 /** The model's one input for the aggregate and rows strategies. */
@@ -106,7 +107,7 @@ export function planModel(select: string, ctx: PlanContext, options: { forceReco
   if (!c) return { kind: 'recompute', reason: 'it is not a single SELECT … FROM …' };
   if (c.others.length) return { kind: 'recompute', reason: `it uses ${c.others.map((o) => o.toUpperCase()).join(', ')}` };
   if (c.distinct) return { kind: 'recompute', reason: 'it uses SELECT DISTINCT' };
-  if (tokens.some((t) => t.kind === 'word' && t.value === 'select' && t.start > 0)) return { kind: 'recompute', reason: 'it has a subquery' };
+  if (tokens.some((t, i) => i > 0 && t.kind === 'word' && t.value === 'select')) return { kind: 'recompute', reason: 'it has a subquery' };
   if (tokens.some((t) => t.kind === 'word' && t.value === 'over')) return { kind: 'recompute', reason: 'it uses a window function' };
   const src = singleInput(tokens, c.from, ctx);
   if ('reason' in src) return { kind: 'recompute', reason: src.reason };

@@ -70,6 +70,9 @@ CREATE OR REPLACE FUNCTION gold_state.ts_key(t timestamptz) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')
 $$;
+-- One row while the unlogged state tables are intact (a crash empties it: see checkStateAlive).
+CREATE UNLOGGED TABLE IF NOT EXISTS gold_state.alive (ok boolean PRIMARY KEY);
+INSERT INTO gold_state.alive VALUES (true) ON CONFLICT DO NOTHING;
 `;
 
 const FRAMEWORK_KEY = '__framework__';
@@ -122,15 +125,28 @@ async function uncommented(db: Db, ref: string): Promise<string[]> {
   return res.rows.map((r) => r.attname);
 }
 
-/** Drops a model's table (in either schema) and the framework's state tables for it. */
+/** Drops a model's table or view (in either schema) and the framework's state tables for it. */
 async function dropModel(db: Db, table: string): Promise<void> {
-  const state = await db.query<{ relname: string }>(
-    `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE n.nspname = 'gold_state' AND c.relkind IN ('r', 'p') AND (starts_with(c.relname, $1) OR c.relname = $2)`,
+  const rels = await db.query<{ nspname: string; relname: string; relkind: string }>(
+    `SELECT n.nspname, c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.relkind IN ('r', 'p', 'v')
+       AND ((n.nspname = 'gold_state' AND (starts_with(c.relname, $1) OR c.relname = $2)) OR (n.nspname = 'gold' AND c.relname = $2))
+     ORDER BY c.relkind = 'v' DESC`,
     [`${table}__`, table],
   );
-  const names = [`gold.${quote(table)}`, ...state.rows.map((r) => `gold_state.${quote(r.relname)}`)];
-  await db.query(`DROP TABLE IF EXISTS ${names.join(', ')}`);
+  for (const r of rels.rows) await db.query(`DROP ${r.relkind === 'v' ? 'VIEW' : 'TABLE'} IF EXISTS ${quote(r.nspname)}.${quote(r.relname)}`);
+}
+
+/**
+ * The framework's state tables are UNLOGGED (derived data, no WAL): a server crash or an HA
+ * failover empties them. gold_state.alive is unlogged too: when it is empty, state was lost, and
+ * every model is marked for a full build.
+ */
+async function checkStateAlive(db: Db): Promise<void> {
+  const alive = await db.query<{ ok: boolean }>(`SELECT EXISTS (SELECT 1 FROM gold_state.alive) AS ok`);
+  if (alive.rows[0]?.ok) return;
+  await db.query(`UPDATE ops.gold_models SET built_at = NULL WHERE table_name <> $1`, [FRAMEWORK_KEY]);
+  await db.query(`INSERT INTO gold_state.alive VALUES (true) ON CONFLICT DO NOTHING`);
 }
 
 function quote(name: string): string {
@@ -147,6 +163,14 @@ export async function ensureGold(db: Db, graph: GoldGraph): Promise<{ unbuilt: S
   const models = graph.models;
   if (!models.length) return { unbuilt: new Set() };
   let state = await deployed(db);
+  if (state && state.get(FRAMEWORK_KEY)?.hash === FRAMEWORK_HASH) {
+    const alive = await db.query<{ ok: boolean }>(`SELECT EXISTS (SELECT 1 FROM gold_state.alive) AS ok`);
+    if (!alive.rows[0]?.ok) {
+      await db.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [DDL_LOCK]);
+      await checkStateAlive(db);
+      state = await deployed(db);
+    }
+  }
   if (!upToDate(state, models)) {
     await db.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [DDL_LOCK]);
     state = await deployed(db);

@@ -76,11 +76,12 @@ export function tokenize(sql: string): Token[] {
       const m = /^[0-9]+(\.[0-9]*)?([eE][+-]?[0-9]+)?/.exec(sql.slice(i))![0];
       push('number', m, i, i + m.length);
       i += m.length;
-    } else if (c === '(') {
+    } else if (c === '(' || c === '[') {
+      // Brackets nest like parentheses (ARRAY[a, b] has commas of its own).
       push('open', c, i, i + 1);
       depth++;
       i++;
-    } else if (c === ')') {
+    } else if (c === ')' || c === ']') {
       depth--;
       if (depth < 0) throw new SqlTextError('a closing parenthesis has no opening one');
       push('close', c, i, i + 1);
@@ -92,7 +93,7 @@ export function tokenize(sql: string): Token[] {
     } else if (c === ';') {
       push('semicolon', c, i, ++i);
     } else {
-      const m = /^(::|<=|>=|<>|!=|\|\||[-+*/%<>=~!@#^&|`?:[\]])/.exec(sql.slice(i));
+      const m = /^(::|<=|>=|<>|!=|\|\||[-+*/%<>=~!@#^&|`?:])/.exec(sql.slice(i));
       const op = m ? m[0] : c;
       push('op', op, i, i + op.length);
       i += op.length;

@@ -43,13 +43,14 @@ COMMENT ON COLUMN gold.product_performance.revenue_rank_global IS 'rank() over a
 COMMENT ON COLUMN gold.product_performance.performance_tier IS 'By revenue percentile, with n = number of products and share = (revenue_rank_global - 1) / n = share of products with strictly more revenue: Top 10% (share < 0.10), Top 25% (0.10-0.25), Top 50% (0.25-0.50), else Bottom 50%. Products with total_revenue = 0 are always Bottom 50%.';
 
 -- @select
--- The attributes come from the product's latest event: the greatest (event_time, event_id), read
--- as the third element of the greatest ARRAY[time key, event id, value].
+-- The attributes come from the product's latest event: the greatest (event_time, event_id). One
+-- max() over ARRAY[time key, event id, category_id, category_l1, brand] finds it; the outputs read
+-- its elements 3, 4 and 5.
 SELECT
   product_id,
-  ((max(ARRAY[gold_state.ts_key(event_time), event_id, category_id::text]))[3])::bigint AS category_id,
-  (max(ARRAY[gold_state.ts_key(event_time), event_id, category_l1]))[3] AS category_l1,
-  (max(ARRAY[gold_state.ts_key(event_time), event_id, brand]))[3] AS brand,
+  ((max(ARRAY[gold_state.ts_key(event_time), event_id, category_id::text, category_l1, brand]))[3])::bigint AS category_id,
+  (max(ARRAY[gold_state.ts_key(event_time), event_id, category_id::text, category_l1, brand]))[4] AS category_l1,
+  (max(ARRAY[gold_state.ts_key(event_time), event_id, category_id::text, category_l1, brand]))[5] AS brand,
   gold_state.money_avg(sum(round(price::numeric, 2)) FILTER (WHERE event_type = 'purchase'), count(*) FILTER (WHERE event_type = 'purchase')) AS avg_price,
   count(*) FILTER (WHERE event_type = 'view') AS total_views,
   count(*) FILTER (WHERE event_type = 'cart') AS total_cart_adds,

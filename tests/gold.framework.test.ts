@@ -1,0 +1,147 @@
+import { cpSync, createReadStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../shared/cli/main';
+import { rebuildGold } from '../shared/gold/refresh';
+import { silentLogger } from '../shared/log';
+import { createScratchDatabase } from '../shared/local/scratchDatabase';
+import { ingestBronzeFile } from '../shared/pipeline/ingestFile';
+import { createPlatform, type Platform } from '../shared/platform';
+import { csv, goldInput, splitInput } from './support/goldFiles';
+import { expectedGold, goldMismatches, readGold } from './support/goldReference';
+import { TELCO, testEnv, wipeLake } from './support/platform';
+import { referenceSilver } from './support/reference';
+import { inject } from 'vitest';
+
+const ROOT = path.resolve(__dirname, '..');
+
+/** The one file a user adds: a model that reads two datasets (an example, not part of the platform). */
+const DAILY_ACTIVITY = `-- Per UTC day with events: how many e-commerce events, and how many customers the platform knows.
+-- @ddl
+CREATE TABLE gold.daily_activity (
+  day             date   NOT NULL PRIMARY KEY,
+  events          bigint NOT NULL,
+  customers_known bigint NOT NULL
+);
+COMMENT ON TABLE gold.daily_activity IS 'One row per UTC day with at least one e-commerce event.';
+COMMENT ON COLUMN gold.daily_activity.day IS 'silver.ecommerce_events.event_date.';
+COMMENT ON COLUMN gold.daily_activity.events IS 'count(*) of the day''s events.';
+COMMENT ON COLUMN gold.daily_activity.customers_known IS 'count(*) of silver.customers (current customers), the same on every row.';
+-- @select
+SELECT event_date AS day, count(*) AS events, (SELECT count(*) FROM silver.customers) AS customers_known
+FROM silver.ecommerce_events
+GROUP BY event_date
+`;
+
+function cli(env: Record<string, string>) {
+  const out: string[] = [];
+  const err: string[] = [];
+  return { out, err, ctx: { env, out: (l: string) => out.push(l), err: (l: string) => err.push(l), log: silentLogger } };
+}
+
+describe('gold framework: a model is one SQL file, across datasets; state survives what PostgreSQL can lose', () => {
+  let dir: string;
+  let lines: string[];
+  let platform: Platform;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'gold-fw-'));
+    for (const d of ['ecommerce_events', 'customers']) cpSync(path.join(ROOT, 'shared', 'datasets', d), path.join(dir, 'datasets', d), { recursive: true });
+    lines = await goldInput(dir);
+    const { name } = await createScratchDatabase(inject('databaseUrl'), 't');
+    await wipeLake();
+    env = { ...testEnv(name), MEDALLION_DATASETS_DIR: path.join(dir, 'datasets') };
+  });
+  afterAll(async () => {
+    await platform?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('adding a model that joins two datasets is one SQL file: built, refreshed by either dataset, rebuilt identically', async () => {
+    writeFileSync(path.join(dir, 'datasets', 'ecommerce_events', 'gold', 'daily_activity.sql'), DAILY_ACTIVITY);
+    platform = await createPlatform(env, { log: silentLogger, datasetsDir: path.join(dir, 'datasets') });
+    const pieces = splitInput(lines, 2, 77);
+    // Events first: no customer yet.
+    await platform.lake.write('bronze', 'ecommerce_events/fw/a.csv', Readable.from([Buffer.from(csv(pieces[0]!))]));
+    expect((await ingestBronzeFile(platform, 'ecommerce_events/fw/a.csv')).outcome).toBe('succeeded');
+    const perDay = (ls: string[]) => {
+      const ref = referenceSilver(csv(ls));
+      const days = new Map<string, number>();
+      for (const e of ref.kept) days.set(e.eventTime.slice(0, 10), (days.get(e.eventTime.slice(0, 10)) ?? 0) + 1);
+      return days;
+    };
+    const read = async () =>
+      (await platform.pool.query<{ day: string; events: string; customers_known: string }>(`SELECT day::text, events, customers_known FROM gold.daily_activity ORDER BY day`)).rows.map((r) => [r.day, Number(r.events), Number(r.customers_known)]);
+    expect(await read()).toEqual([...perDay(pieces[0]!)].sort().map(([d, n]) => [d, n, 0]));
+
+    // The customers dataset lands: the model reads it, so its refresh follows.
+    await platform.lake.write('bronze', 'customers/telco.csv', createReadStream(TELCO));
+    expect((await ingestBronzeFile(platform, 'customers/telco.csv')).outcome).toBe('succeeded');
+    expect(await read()).toEqual([...perDay(pieces[0]!)].sort().map(([d, n]) => [d, n, 7043]));
+
+    await platform.lake.write('bronze', 'ecommerce_events/fw/b.csv', Readable.from([Buffer.from(csv(pieces[1]!))]));
+    expect((await ingestBronzeFile(platform, 'ecommerce_events/fw/b.csv')).outcome).toBe('succeeded');
+    const all = [...perDay([...pieces[0]!, ...pieces[1]!])].sort().map(([d, n]) => [d, n, 7043]);
+    expect(await read()).toEqual(all);
+    expect(goldMismatches(await readGold(platform.pool), expectedGold(referenceSilver(csv(lines)).kept))).toEqual([]);
+
+    await rebuildGold(platform.pool, platform.contracts);
+    expect(await read()).toEqual(all);
+
+    // The export went next to the other e-commerce tables; `medallion gold models` lists it.
+    const files: string[] = [];
+    for await (const f of platform.lake.list('gold', 'ecommerce_events/')) files.push(f.path);
+    expect(files).toContain('ecommerce_events/daily_activity.parquet');
+    const models = cli(env);
+    expect(await main(['gold', 'models', '--json'], models.ctx)).toBe(0);
+    const listed = JSON.parse(models.out.join('\n')) as { model: string; reads: string; strategy: string }[];
+    expect(listed.find((m) => m.model === 'gold.daily_activity')).toMatchObject({ reads: 'silver.customers, silver.ecommerce_events', strategy: 'recompute' });
+    expect(listed.find((m) => m.model === 'gold.customer_metrics')).toMatchObject({ strategy: 'aggregate' });
+    expect(listed.find((m) => m.model === 'gold.customers')).toMatchObject({ strategy: 'rows' });
+  });
+
+  it('state lost by a server crash (unlogged tables emptied) is noticed and rebuilt: gold stays exact', async () => {
+    const state = await platform.pool.query<{ relname: string }>(
+      `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'gold_state' AND c.relkind = 'r' AND c.relpersistence = 'u'`,
+    );
+    expect(state.rows.map((r) => r.relname)).toEqual(expect.arrayContaining(['alive', 'customer_metrics__agg', 'funnel_sessions__agg']));
+    // What crash recovery does to unlogged tables: they come back empty.
+    await platform.pool.query(`TRUNCATE ${state.rows.map((r) => `gold_state."${r.relname}"`).join(', ')}`);
+    const extra = splitInput(lines, 3, 5)[0]!;
+    await platform.lake.write('bronze', 'ecommerce_events/fw/c.csv', Readable.from([Buffer.from(csv(extra))]));
+    expect((await ingestBronzeFile(platform, 'ecommerce_events/fw/c.csv')).outcome).toBe('succeeded');
+    expect(goldMismatches(await readGold(platform.pool), expectedGold(referenceSilver(csv(lines)).kept))).toEqual([]);
+    const alive = await platform.pool.query(`SELECT count(*)::int AS n FROM gold_state.alive`);
+    expect(alive.rows[0].n).toBe(1);
+    // And the next file is incremental again, still exact.
+    await platform.lake.write('bronze', 'ecommerce_events/fw/d.csv', Readable.from([Buffer.from(csv(splitInput(lines, 3, 6)[1]!))]));
+    expect((await ingestBronzeFile(platform, 'ecommerce_events/fw/d.csv')).outcome).toBe('succeeded');
+    const last = await platform.pool.query(`SELECT sections_ms FROM ops.gold_refreshes ORDER BY id DESC LIMIT 1`);
+    expect(Object.keys(last.rows[0].sections_ms).some((k) => k.endsWith('.full'))).toBe(false);
+    expect(goldMismatches(await readGold(platform.pool), expectedGold(referenceSilver(csv(lines)).kept))).toEqual([]);
+  });
+
+  it('an edited model file is rebuilt alone with the next file; a broken one fails the load with a one-line message naming the file', async () => {
+    const file = path.join(dir, 'datasets', 'ecommerce_events', 'gold', 'daily_activity.sql');
+    writeFileSync(file, readFileSync(file, 'utf8').replace('count(*) AS events', 'count(*) FILTER (WHERE true) AS events'));
+    const p2 = await createPlatform(env, { log: silentLogger, datasetsDir: path.join(dir, 'datasets') });
+    try {
+      await p2.lake.write('bronze', 'ecommerce_events/fw/e.csv', Readable.from([Buffer.from(csv(lines.slice(0, 5)))]));
+      expect((await ingestBronzeFile(p2, 'ecommerce_events/fw/e.csv')).outcome).toBe('succeeded');
+      const last = await p2.pool.query(`SELECT sections_ms FROM ops.gold_refreshes ORDER BY id DESC LIMIT 1`);
+      expect(Object.keys(last.rows[0].sections_ms).filter((k) => k.endsWith('.full'))).toEqual(['daily_activity.full']);
+      // A typo in the SELECT: the file's load fails as a whole (gold commits with silver or not at all), saying which model.
+      writeFileSync(file, readFileSync(file, 'utf8').replace('count(*) FILTER (WHERE true) AS events', 'count(no_such_column) AS events'));
+      await p2.lake.write('bronze', 'ecommerce_events/fw/f.csv', Readable.from([Buffer.from(csv(lines.slice(5, 12)))]));
+      const failed = await ingestBronzeFile(p2, 'ecommerce_events/fw/f.csv');
+      expect(failed.outcome).not.toBe('succeeded');
+      expect(failed.message).toMatch(/gold model .*daily_activity.*no_such_column/);
+      expect(failed.message).not.toMatch(/\n/);
+    } finally {
+      await p2.close();
+    }
+  });
+});

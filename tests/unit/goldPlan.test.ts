@@ -1,0 +1,118 @@
+import { describe, expect, it } from 'vitest';
+import type { Contract } from '../../shared/contracts/contract';
+import { GoldGraph, GoldModelError, parseGoldModel } from '../../shared/gold/models';
+import { type AggregatePlan, planModel } from '../../shared/gold/plan';
+import { tokenize } from '../../shared/gold/sqlText';
+
+const ctx = { appendOnly: (d: string) => d !== 'customers', isModel: (t: string) => t === 'm1' || t === 'funnel' };
+
+function aggregate(sql: string): AggregatePlan {
+  const p = planModel(sql, ctx);
+  if (p.kind !== 'aggregate') throw new Error(`expected aggregate, got ${p.kind}: ${'reason' in p ? p.reason : ''}`);
+  return p;
+}
+
+describe('gold planner: the strategy derived from one SELECT', () => {
+  it('an aggregate over an append-only dataset: keys, aggregates (deduplicated), outputs over the state', () => {
+    const p = aggregate(`-- leading comment, with a comma, and (parentheses
+      SELECT user_id,
+             count(*) AS n,
+             count(*) FILTER (WHERE t = 'a,b') AS n_ab,
+             coalesce(sum(round(price::numeric, 2)) FILTER (WHERE t = 'p'), 0) AS revenue,
+             gold_state.money_avg(sum(round(price::numeric, 2)) FILTER (WHERE t = 'p'), count(*) FILTER (WHERE t = 'p')) AS avg,
+             count(DISTINCT s) AS sessions,
+             (max(ARRAY[gold_state.ts_key(at), id, brand]))[3] AS brand
+      FROM silver.events e
+      GROUP BY e.user_id`);
+    expect(p.input).toEqual({ kind: 'silver', dataset: 'events' });
+    expect(p.alias).toBe('e');
+    expect(p.keys).toEqual(['user_id']);
+    // count(*), count(*) FILTER 'a,b', sum FILTER p, count(*) FILTER p, count(DISTINCT s), max(ARRAY…): the repeated sum/count are one column each.
+    expect(p.aggregates.map((a) => a.fn)).toEqual(['count', 'count', 'sum', 'count', 'count_distinct', 'max']);
+    expect(p.aggregates[1]!.filter).toBe("t = 'a,b'");
+    expect(p.aggregates[5]!.arg).toBe('ARRAY[gold_state.ts_key(at), id, brand]');
+    const out = Object.fromEntries(p.outputs.map((o) => [o.column, o.expr]));
+    expect(out.revenue).toBe('coalesce((CASE WHEN e.__a3n > 0 THEN e.__a3 END), 0)');
+    expect(out.avg).toBe('gold_state.money_avg((CASE WHEN e.__a3n > 0 THEN e.__a3 END), e.__a4)');
+    expect(out.sessions).toBe('e.__a5');
+    expect(out.brand).toBe('(e.__a6)[3]');
+  });
+
+  it('a projection without GROUP BY is row-wise; its copied columns are known (for the primary key)', () => {
+    const p = planModel(`SELECT customer_id, round(x::numeric, 2) AS x, c.y FROM silver.customers c WHERE c.y IS NOT NULL`, ctx);
+    expect(p.kind).toBe('rows');
+    if (p.kind !== 'rows') return;
+    expect(p.columns).toEqual(['customer_id', 'x', 'y']);
+    expect([...p.passthrough]).toEqual([
+      ['customer_id', 'customer_id'],
+      ['y', 'y'],
+    ]);
+    expect(p.template).toContain('{{input}} AS c WHERE');
+  });
+
+  it('recompute, with the reason, for what partial state cannot follow', () => {
+    const reason = (sql: string) => {
+      const p = planModel(sql, ctx);
+      return p.kind === 'recompute' ? p.reason : `not recompute: ${p.kind}`;
+    };
+    expect(reason('SELECT a, count(*) AS n FROM silver.x JOIN silver.y USING (a) GROUP BY a')).toMatch(/joins/);
+    expect(reason('SELECT a, avg(b) AS m FROM silver.x GROUP BY a')).toMatch(/avg\(\) cannot be merged/);
+    expect(reason('SELECT a, count(*) AS n FROM silver.customers GROUP BY a')).toMatch(/updated in place/);
+    expect(reason('SELECT a, min(b) AS m FROM gold.m1 GROUP BY a')).toMatch(/min\(\) over another model/);
+    expect(reason('SELECT a, rank() OVER (ORDER BY b) AS r FROM silver.x')).toMatch(/window/);
+    expect(reason('SELECT a, count(*) AS n FROM (SELECT a FROM silver.x) s GROUP BY a')).toMatch(/subquery|single table/);
+    expect(reason('SELECT lower(a), count(*) AS n FROM silver.x GROUP BY lower(a)')).toMatch(/no name|expression/);
+    expect(reason('SELECT a, count(*) + 1 FROM silver.x GROUP BY a')).toMatch(/no name/);
+    expect(reason('SELECT a, count(*) AS n FROM silver.x GROUP BY a HAVING count(*) > 1')).toMatch(/HAVING/);
+    expect(planModel('SELECT a, count(*) AS n FROM silver.x GROUP BY a', ctx, { forceRecompute: true }).kind).toBe('recompute');
+  });
+
+  it('count and sum over another model are kept from its changed rows (weighted)', () => {
+    const p = aggregate('SELECT d, count(*) FILTER (WHERE v) AS nv, sum(r) AS r FROM gold_state.funnel GROUP BY d');
+    expect(p.input).toEqual({ kind: 'model', table: 'funnel' });
+  });
+
+  it('the tokenizer keeps strings, quoted names, comments and dollar quotes opaque', () => {
+    const t = tokenize(`SELECT 'a''(b' AS "we""ird", $x$ ) ( $x$ -- ) not here\n /* ( */ FROM silver.x`);
+    expect(t.filter((x) => x.kind === 'open' || x.kind === 'close')).toEqual([]);
+    expect(t.find((x) => x.kind === 'quoted')!.value).toBe('we"ird');
+    expect(() => tokenize("SELECT 'open")).toThrow(/never closed/);
+    expect(() => tokenize('SELECT (1')).toThrow(/never closed/);
+  });
+});
+
+describe('gold graph: models across datasets', () => {
+  const contract = (name: string, mode: 'first' | 'latest' = 'first') => ({ name, dedup: { mode } }) as unknown as Contract;
+  const model = (dataset: string, table: string, select: string) =>
+    parseGoldModel(dataset, `/d/${dataset}/gold/${table}.sql`, `-- @ddl\nCREATE TABLE gold.${table} (k int PRIMARY KEY);\n-- @select\n${select}`);
+
+  it('orders models by what they read, across datasets, and finds what a dataset feeds', () => {
+    const files: Record<string, ReturnType<typeof model>[]> = {
+      a: [model('a', 'top', 'SELECT k FROM gold.mid ORDER BY k LIMIT 5'), model('a', 'base', 'SELECT k, count(*) AS n FROM silver.a GROUP BY k')],
+      b: [model('b', 'mid', 'SELECT b.k FROM gold.base x JOIN silver.b b USING (k)')],
+    };
+    const g = new GoldGraph([contract('a'), contract('b')], (d) => files[d] ?? []);
+    expect(g.models.map((m) => m.table)).toEqual(['base', 'mid', 'top']);
+    expect(g.downstreamOf(['b']).map((m) => m.table)).toEqual(['mid', 'top']);
+    expect(g.downstreamOf(['a']).map((m) => m.table)).toEqual(['base', 'mid', 'top']);
+    expect(g.get('base')!.readers).toEqual(['mid']);
+    expect(g.get('mid')!.plan.kind).toBe('recompute');
+    expect([...g.exportGroups().keys()].sort()).toEqual(['a', 'b']);
+  });
+
+  it('refuses a cycle, an unknown dataset or model, and one table declared twice', () => {
+    const cyc = { a: [model('a', 'p', 'SELECT k FROM gold.q'), model('a', 'q', 'SELECT k FROM gold.p')] } as Record<string, ReturnType<typeof model>[]>;
+    expect(() => new GoldGraph([contract('a')], (d) => cyc[d] ?? [])).toThrow(/cycle: p → q → p|cycle: q → p → q/);
+    expect(() => new GoldGraph([contract('a')], () => [model('a', 'p', 'SELECT k FROM silver.nope')])).toThrow(/silver\.nope, but there is no dataset 'nope'/);
+    expect(() => new GoldGraph([contract('a')], () => [model('a', 'p', 'SELECT k FROM gold.nope')])).toThrow(/reads nope, which is no gold model/);
+    expect(() => new GoldGraph([contract('a'), contract('b')], (d) => [model(d, 'same', 'SELECT 1 AS k')])).toThrow(GoldModelError);
+  });
+
+  it('parses the file: sections, header flags, one-line errors', () => {
+    const m = parseGoldModel('a', '/d/a/gold/x.sql', '-- Says what x is.\r\n-- @internal\r\n-- @ddl\r\nCREATE TABLE gold_state.x (k int);\r\n-- @select\r\nSELECT k FROM silver.a;\r\n');
+    expect(m).toMatchObject({ schema: 'gold_state', description: 'Says what x is.', select: 'SELECT k FROM silver.a', reads: { silver: ['a'], models: [] } });
+    expect(() => parseGoldModel('a', '/d/a/gold/x.sql', '-- @strategy: magic\n-- @ddl\nCREATE TABLE gold.x (k int);\n-- @select\nSELECT 1')).toThrow(/only strategy a model can force is 'recompute'/);
+    expect(() => parseGoldModel('a', '/d/a/gold/x.sql', '-- @ddl\nCREATE TABLE gold.x (k int);\n-- @select\nDELETE FROM gold.x')).toThrow(/must be one SELECT/);
+    expect(() => parseGoldModel('a', '/d/a/gold/X-1.sql', '-- @ddl\nCREATE TABLE gold.x (k int);\n-- @select\nSELECT 1')).toThrow(/lower snake_case/);
+  });
+});
