@@ -91,6 +91,29 @@ export type SourceFormat =
     }
   | { type: 'jsonl' };
 
+/**
+ * A column whose values name a record of another dataset (a foreign key into that dataset's
+ * silver table), e.g. a deal's `account` → `crm_accounts.account`. Checked in the transform
+ * against the referenced silver table as it is at that moment: a non-NULL value found there is
+ * resolved; one that is not (or a referenced table that does not exist yet) is kept in silver and
+ * counted in the ledger's warnings as `unresolved_<column>` (like a `warn` expectation). NULL is
+ * not a reference (whether it is allowed is an expectation's job). Nothing is re-written when the
+ * referenced record arrives later: joins (gold) resolve it then.
+ */
+export interface Reference {
+  /** A typed column of this contract (string, int or bigint). */
+  column: string;
+  /** The referenced dataset (another contract's name): its silver table is read. */
+  dataset: string;
+  /** The column of the referenced dataset's silver table the value must be found in (same type). */
+  key: string;
+}
+
+/** The ledger warning a reference counts its unresolved values under. */
+export function unresolvedWarning(r: Pick<Reference, 'column'>): string {
+  return `unresolved_${r.column}`;
+}
+
 /** Source columns (CSV headers, JSON keys) that the contract does not name. */
 export type UnknownColumns = 'rescue' | 'ignore' | 'fail';
 
@@ -118,6 +141,8 @@ export interface Contract {
    * still lists them); 'fail' refuses the file.
    */
   unknownColumns?: UnknownColumns;
+  /** Columns that name records of other datasets: unresolved values are kept and counted (see Reference). */
+  references?: Reference[];
 }
 
 export const IDENTIFIER = /^[a-z][a-z0-9_]{0,62}$/;

@@ -1,7 +1,7 @@
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { decimalOf, duckType, ident, isSilverType } from '../engine/sql';
 import { normalizeName } from '../pipeline/stageInput';
-import { type Contract, ContractError, IDENTIFIER, type SilverType, type TypedColumn } from './contract';
+import { type Contract, ContractError, IDENTIFIER, type SilverType, type TypedColumn, unresolvedWarning } from './contract';
 
 /**
  * Contract validation: every mistake a user can make in a contract, found before any data moves,
@@ -41,12 +41,15 @@ const TYPE_SYNONYMS: Record<string, string> = {
   time: 'timestamp',
 };
 
-const CONTRACT_KEYS = ['name', 'description', 'bronzePrefix', 'format', 'source', 'typed', 'expectations', 'dedup', 'derived', 'partitionBy', 'rangeColumn', 'unknownColumns'];
-const OPTIONAL_CONTRACT_KEYS = new Set(['unknownColumns']);
+const CONTRACT_KEYS = ['name', 'description', 'bronzePrefix', 'format', 'source', 'typed', 'expectations', 'dedup', 'derived', 'partitionBy', 'rangeColumn', 'unknownColumns', 'references'];
+const OPTIONAL_CONTRACT_KEYS = new Set(['unknownColumns', 'references']);
 const COLUMN_KEYS = ['name', 'type', 'sql', 'description', 'pii', 'from', 'onInvalid', 'bounds'];
 const SOURCE_KEYS = ['name', 'aliases', 'required'];
 const EXPECTATION_KEYS = ['name', 'check', 'action', 'description'];
 const CSV_KEYS = ['type', 'delimiter', 'quote', 'multiLine'];
+const REFERENCE_KEYS = ['column', 'dataset', 'key'];
+/** Types a reference compares (as text, identically in DuckDB and PostgreSQL). */
+const REFERENCE_TYPES: readonly string[] = ['string', 'int', 'bigint'];
 
 function quoteList(values: readonly string[]): string {
   return values.map((v) => `'${v}'`).join(', ');
@@ -295,6 +298,54 @@ export function contractProblems(c: Contract): string[] {
     if (typeof e.name === 'string') seen.add(e.name);
     if (!actions.includes(e.action as string)) fail(`${label}.action '${String(e.action)}' is not an action; ${suggest(String(e.action), actions)} (warn: keep and count, drop: quarantine the row, fail: reject the file)`);
     if (!isText(e.check)) fail(`${label}.check must be a DuckDB predicate over the typed columns, e.g. 'quantity > 0'`);
+  }
+
+  // references (the referenced dataset and its key are checked by referenceProblems, against the registry)
+  if (c.references !== undefined && !Array.isArray(c.references)) fail(`references must be a list, e.g. [{ column: 'account', dataset: 'crm_accounts', key: 'account' }]`);
+  const referenced = new Set<string>();
+  for (const [i, r] of (Array.isArray(c.references) ? c.references : []).entries()) {
+    if (!isObject(r)) {
+      fail(`references[${i}] must be { column, dataset, key }`);
+      continue;
+    }
+    const label = `references[${i}]`;
+    unknownKeys(r, REFERENCE_KEYS, label);
+    const col = (Array.isArray(c.typed) ? c.typed : []).find((t) => isObject(t) && t.name === r.column);
+    if (typeof r.column !== 'string' || !silver.has(r.column)) fail(`${label}.column '${String(r.column)}' is not a silver column: ${notColumn(`${label}.column`, r.column, 'a typed column')}`);
+    else if (!col) fail(`${label}.column '${r.column}' is a derived column; a reference must be a typed (source) column`);
+    else if (!REFERENCE_TYPES.includes(col.type)) fail(`${label}.column '${r.column}' is ${col.type}; a reference must be a ${quoteList(REFERENCE_TYPES)} column`);
+    else if (referenced.has(r.column)) fail(`${label}: column '${r.column}' is referenced twice; keep one reference per column`);
+    if (typeof r.column === 'string') referenced.add(r.column);
+    if (typeof r.dataset !== 'string' || !IDENTIFIER.test(r.dataset)) fail(`${label}.dataset '${String(r.dataset)}' must be a dataset name (lower snake_case), e.g. 'crm_accounts'`);
+    else if (r.dataset === c.name) fail(`${label}.dataset '${r.dataset}' is this dataset; a reference names another dataset (rows of the same file are not in silver yet)`);
+    if (typeof r.key !== 'string' || !IDENTIFIER.test(r.key)) fail(`${label}.key '${String(r.key)}' must be a column of '${String(r.dataset)}' (lower snake_case), e.g. 'account'`);
+    if (typeof r.column === 'string' && seen.has(unresolvedWarning({ column: r.column }))) {
+      fail(`${label}: its warning '${unresolvedWarning({ column: r.column })}' has the name of an expectation; rename the expectation`);
+    }
+  }
+  return out;
+}
+
+/**
+ * Problems of the contract's references against the other datasets (empty: none): each
+ * referenced dataset must be a known one (or one whose contract does not load right now, in
+ * `broken`: its silver table is read as it is) and its key a silver column of the same type as
+ * the referencing column. Checked when a file of the dataset is transformed.
+ */
+export function referenceProblems(c: Contract, lookup: (dataset: string) => Contract | undefined, known: readonly string[], broken: ReadonlySet<string> = new Set()): string[] {
+  const out: string[] = [];
+  for (const [i, r] of (c.references ?? []).entries()) {
+    const label = `references[${i}] '${r.column}'`;
+    const target = lookup(r.dataset);
+    if (!target) {
+      if (!broken.has(r.dataset)) out.push(`${label}: dataset '${r.dataset}' is not a dataset; ${suggest(r.dataset, known.filter((k) => k !== c.name))}`);
+      continue;
+    }
+    const key = [...target.typed, ...target.derived].find((x) => x.name === r.key);
+    const own = c.typed.find((x) => x.name === r.column);
+    const keys = [...target.typed, ...target.derived].map((x) => x.name);
+    if (!key) out.push(`${label}: '${r.key}' is not a column of '${r.dataset}'; ${suggest(r.key, keys)}`);
+    else if (own && key.type !== own.type) out.push(`${label}: '${r.column}' is ${own.type} but '${r.dataset}.${r.key}' is ${key.type}; a reference and its key have the same type`);
   }
   return out;
 }

@@ -1,4 +1,4 @@
-import type { Contract, SourceFormat, TypedColumn } from '../contracts/contract';
+import { type Contract, type SourceFormat, type TypedColumn, unresolvedWarning } from '../contracts/contract';
 import { JSONL_SEPARATOR } from '../pipeline/stageInput';
 import { canonicalText, decimalOf, duckType, ident, literal } from './sql';
 
@@ -281,14 +281,31 @@ export function countsQuery(input: CompileInput): string {
   return `SELECT ${aggregates.join(', ')} FROM staged`;
 }
 
-/** Warnings counted on the records that go to silver (after dedup), so they reconcile with it. */
+/**
+ * The engine table holding the keys of the contract's `i`-th reference (column `key`, text): the
+ * referenced silver table's current keys, loaded by the transform before the warnings are counted.
+ */
+export function referenceKeysTable(i: number): string {
+  return `ref_keys_${i}`;
+}
+
+/**
+ * Warnings counted on the records that go to silver (after dedup), so they reconcile with it:
+ * `warn` expectations, `onInvalid: 'warn'` columns, and references whose non-NULL value is not
+ * among the referenced keys (`unresolved_<column>`; compared as text).
+ */
 export function warningsQuery(input: CompileInput, withExisting: boolean): string | undefined {
   const warns = input.contract.expectations.filter((e) => e.action === 'warn');
   const inv = invalidColumns(input).warn;
-  if (!warns.length && !inv.length) return undefined;
+  const refs = input.contract.references ?? [];
+  if (!warns.length && !inv.length && !refs.length) return undefined;
   const aggregates = [
     ...warns.map((e) => `count(*) FILTER (WHERE ${ident(`__x_${e.name}`)}) AS ${ident(e.name)}`),
     ...inv.map((c) => `count(*) FILTER (WHERE ${ident(`__inv_${c.name}`)}) AS ${ident(invalidReason(c.name))}`),
+    ...refs.map(
+      (r, i) =>
+        `count(*) FILTER (WHERE ${ident(r.column)} IS NOT NULL AND CAST(${ident(r.column)} AS VARCHAR) NOT IN (SELECT key FROM ${referenceKeysTable(i)})) AS ${ident(unresolvedWarning(r))}`,
+    ),
   ];
   return `SELECT ${aggregates.join(', ')} FROM ${keptRelation(withExisting && input.contract.dedup.mode === 'first')}`;
 }

@@ -1,6 +1,7 @@
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import type { Reference } from '../contracts/contract';
 import {
   type CompileInput,
   countsQuery,
@@ -8,6 +9,7 @@ import {
   dupRecsQuery,
   engineRejectCountQuery,
   quarantineSelect,
+  referenceKeysTable,
   silverSelect,
   stagedQuery,
   warningsQuery,
@@ -38,6 +40,21 @@ export interface TransformPlan extends CompileInput {
    * [min, max], or undefined when there are none. Only called for 'first' dedup.
    */
   existingIds?: (range: { min: string; max: string }) => Promise<string | undefined>;
+  /**
+   * Returns a local file of the current keys of the contract's `i`-th reference (lines
+   * of referenceKeyLine), or undefined when there are none (the referenced table does not exist
+   * yet: every non-NULL value is unresolved).
+   */
+  referenceKeys?: (reference: Reference, i: number) => Promise<string | undefined>;
+}
+
+/**
+ * The PostgreSQL expression of one line of a reference-keys file for the key column `column`
+ * (quoted): 'x' and the key's UTF-8 bytes in hex, so any text survives the trip and an empty key
+ * is not a blank line. Compared with the referencing column's text in the engine.
+ */
+export function referenceKeyLine(column: string): string {
+  return `'x' || encode(convert_to(${column}::text, 'UTF8'), 'hex')`;
 }
 
 export interface TransformResult {
@@ -199,6 +216,16 @@ export async function transformFile(plan: TransformPlan, engine: EngineOptions):
       await con.run(`COPY (${quarantineSelect(input, origins)}) TO ${literal(quarantineFile)} (FORMAT PARQUET, COMPRESSION ZSTD)`);
     }
     lap('quarantine');
+
+    for (const [i, reference] of (contract.references ?? []).entries()) {
+      const keysFile = await plan.referenceKeys?.(reference, i);
+      await con.run(
+        keysFile
+          ? `CREATE OR REPLACE TABLE ${referenceKeysTable(i)} AS SELECT DISTINCT decode(unhex(substr(h, 2))) AS key FROM read_csv(${literal(keysFile)}, header = false, columns = {'h': 'VARCHAR'}, delim = chr(0), quote = '', escape = '', auto_detect = false) WHERE h LIKE 'x%'`
+          : `CREATE OR REPLACE TABLE ${referenceKeysTable(i)} (key VARCHAR)`,
+      );
+    }
+    lap('references');
 
     const warnings: Record<string, number> = {};
     const wq = warningsQuery(input, withExisting);

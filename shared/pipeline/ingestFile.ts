@@ -5,12 +5,13 @@ import { mkdir, mkdtemp, open, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import type pg from 'pg';
-import type { Contract } from '../contracts/contract';
+import type { Contract, Reference } from '../contracts/contract';
+import { referenceProblems } from '../contracts/validate';
 import { copyCsvInto, copyQueryToFile } from '../db/copy';
-import { qi, quarantineTable, silverTable } from '../db/schema';
+import { qi, quarantineTable, SILVER_SCHEMA, silverTable } from '../db/schema';
 import { loadSilverRows } from '../db/silverLoad';
 import { csvSettings, quarantineColumns, resolveFormat, silverColumns } from '../engine/compile';
-import { ExpectationFailedError, parquetToCsv, type TransformResult, transformFile } from '../engine/transform';
+import { ExpectationFailedError, parquetToCsv, referenceKeyLine, type TransformResult, transformFile } from '../engine/transform';
 import type { LakeFile, Zone } from '../lake/lake';
 import { safeLakePath } from '../lake/paths';
 import type { Platform } from '../platform';
@@ -97,6 +98,29 @@ async function exportExistingIds(client: pg.PoolClient, contract: Contract, rang
     );
   }
   return (await stat(file)).size > 0 ? file : undefined;
+}
+
+/**
+ * Writes the current keys of a reference's dataset (its silver table as of now) to a local file,
+ * one line each (referenceKeyLine); undefined when there are none, or the table or its key column
+ * does not exist (e.g. the dataset's contract never loaded): then every reference is unresolved.
+ */
+async function exportReferenceKeys(client: pg.PoolClient, reference: Reference, file: string): Promise<string | undefined> {
+  const found = await client.query(`SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name = $3`, [
+    SILVER_SCHEMA,
+    reference.dataset,
+    reference.key,
+  ]);
+  if (!found.rowCount) return undefined;
+  const key = qi(reference.key);
+  await copyQueryToFile(client, `SELECT DISTINCT ${referenceKeyLine(key)} FROM ${qi(SILVER_SCHEMA)}.${qi(reference.dataset)} WHERE ${key} IS NOT NULL`, file);
+  return (await stat(file)).size > 0 ? file : undefined;
+}
+
+/** The contract's references against the loaded datasets: an unknown dataset or key is the contract's fault. */
+function checkReferences(p: Platform, contract: Contract): void {
+  const problems = referenceProblems(contract, (name) => p.contracts.get(name), p.contracts.all().map((c) => c.name), new Set(p.contracts.broken.keys()));
+  if (problems.length) throw new BadContractError(`contract '${contract.name}': ${problems.join('; ')}; fix shared/datasets/${contract.name}/contract.ts, then replay the file`);
 }
 
 /** A named pipe (Linux, macOS); false where there is none (then a plain file is used). */
@@ -207,6 +231,13 @@ async function transform(run: Run, staged: StagedInput, columns: ColumnMatch | u
     run.nested
       ? exportExistingIds(run.nested, run.contract, range, path.join(run.work, 'existing_ids.txt'))
       : withClient(run.p, (c) => exportExistingIds(c, run.contract, range, path.join(run.work, 'existing_ids.txt')));
+  // The keys of each referenced dataset as silver holds them now (a short COPY each): references
+  // not among them are counted as unresolved (kept in silver).
+  checkReferences(run.p, run.contract);
+  const referenceKeys = (reference: Reference, i: number) => {
+    const file = path.join(run.work, `reference_keys_${i}.txt`);
+    return run.nested ? exportReferenceKeys(run.nested, reference, file) : withClient(run.p, (c) => exportReferenceKeys(c, reference, file));
+  };
   try {
     return await transformFile(
       {
@@ -220,6 +251,7 @@ async function transform(run: Run, staged: StagedInput, columns: ColumnMatch | u
         staging: { rowsRead: staged.rowsRead, rejected: staged.rejected, rejectReasons: staged.rejectReasons },
         outDir: path.join(run.work, `out-${ingestedAt.getTime()}`),
         existingIds,
+        referenceKeys,
       },
       run.p.engine,
     );
