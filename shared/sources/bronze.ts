@@ -4,7 +4,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
-import { createGzip, type Gzip } from 'node:zlib';
+import { createGzip, type Gzip, type ZlibOptions } from 'node:zlib';
 import type { SourceName } from '../config';
 import type { Lake } from '../lake/lake';
 import { safeLakePath } from '../lake/paths';
@@ -62,7 +62,13 @@ interface OpenPart {
   records: number;
   bytes: number;
   maxTimestamp?: number;
+  /** Lines not yet handed to gzip (zlib works chunk by chunk: one write per line would be slow). */
+  pending: string[];
+  pendingBytes: number;
 }
+
+/** Lines are handed to gzip in batches of about this many bytes. */
+const BATCH_BYTES = 1024 * 1024;
 
 /**
  * Writes the records of one entity run into size-capped gzip parts: each part is built in a
@@ -84,13 +90,23 @@ export class BronzePartWriter {
 
   /** Appends one record (its JSON text, one line). */
   async add(json: string, timestamp: number | undefined): Promise<void> {
-    const line = Buffer.from(`${json}\n`, 'utf8');
-    if (this.current && this.current.records > 0 && this.current.bytes + line.length > this.maxBytes) await this.close();
+    const size = Buffer.byteLength(json, 'utf8') + 1;
+    if (this.current && this.current.records > 0 && this.current.bytes + size > this.maxBytes) await this.close();
     const p = this.current ?? (await this.open());
     p.records++;
-    p.bytes += line.length;
+    p.bytes += size;
     if (timestamp !== undefined && (p.maxTimestamp === undefined || timestamp > p.maxTimestamp)) p.maxTimestamp = timestamp;
-    if (!p.gzip.write(line)) await once(p.gzip, 'drain');
+    p.pending.push(json);
+    p.pendingBytes += size;
+    if (p.pendingBytes >= BATCH_BYTES) await this.drain(p);
+  }
+
+  private async drain(p: OpenPart): Promise<void> {
+    if (!p.pending.length) return;
+    const chunk = Buffer.from(`${p.pending.join('\n')}\n`, 'utf8');
+    p.pending = [];
+    p.pendingBytes = 0;
+    if (!p.gzip.write(chunk)) await once(p.gzip, 'drain');
   }
 
   /** Uploads the part being written (if it holds records). */
@@ -111,16 +127,20 @@ export class BronzePartWriter {
   private async open(): Promise<OpenPart> {
     await mkdir(this.workDir, { recursive: true });
     const file = path.join(this.workDir, `extract-${randomUUID()}.jsonl.gz`);
-    const gzip = createGzip({ level: 6 });
+    // A generous write buffer lets zlib compress (on the thread pool) while the next page is fetched.
+    // (ZlibBase hands its options to the Transform it is, so the stream option applies.)
+    const options: ZlibOptions & { writableHighWaterMark: number } = { level: 6, writableHighWaterMark: 8 * BATCH_BYTES };
+    const gzip = createGzip(options);
     const out = createWriteStream(file);
     gzip.pipe(out);
-    this.current = { part: this.nextPart++, file, gzip, out, records: 0, bytes: 0 };
+    this.current = { part: this.nextPart++, file, gzip, out, records: 0, bytes: 0, pending: [], pendingBytes: 0 };
     return this.current;
   }
 
   private async close(): Promise<void> {
     const p = this.current!;
     this.current = undefined;
+    await this.drain(p);
     p.gzip.end();
     await finished(p.out);
     const lakePath = bronzePartPath({ ...this.target, part: p.part });

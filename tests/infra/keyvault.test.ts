@@ -23,7 +23,12 @@ let monitoring: BicepFile;
 let settings: Map<string, Node>;
 
 beforeAll(async () => {
-  [kv, main, functionApp, monitoring] = await Promise.all(['infra/app/keyvault.bicep', 'infra/main.bicep', 'infra/app/functionapp.bicep', 'infra/app/monitoring.bicep'].map((f) => loadBicep(f)));
+  [kv, main, functionApp, monitoring] = (await Promise.all(['infra/app/keyvault.bicep', 'infra/main.bicep', 'infra/app/functionapp.bicep', 'infra/app/monitoring.bicep'].map((f) => loadBicep(f)))) as [
+    BicepFile,
+    BicepFile,
+    BicepFile,
+    BicepFile,
+  ];
   const cfg = functionApp.resourcesOfType('Microsoft.Web/sites/config').find((r) => stringValue(functionApp.get(r.body, 'name')) === 'appsettings')!;
   expect(objectEntries(cfg.body).get('properties')?.text).toBe('appSettings');
   settings = objectEntries(functionApp.vars.get('appSettings')!);
