@@ -11,6 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import { computeVersion, LeadModelError, MODEL_FORMAT, MODEL_FORMAT_VERSION, type LeadModel } from './artefact';
+import { LEAD_LOG1P_FEATURES } from './leadFeatures';
 import { fitLogistic, sigmoid } from './logistic';
 import { classifierMetrics } from './metrics';
 
@@ -41,7 +42,7 @@ export interface TrainOptions extends SplitOptions {
   maxIterations?: number;
   /** Input features; default: the sorted union of the rows' feature keys. */
   features?: string[];
-  /** Features to pass through sign(x)·ln(1 + |x|) first (heavy-tailed counts and amounts). */
+  /** Features to pass through sign(x)·ln(1 + |x|) first; default LEAD_LOG1P_FEATURES (the amounts and counts). */
   log1p?: string[];
 }
 
@@ -169,7 +170,7 @@ export function train(rows: readonly LeadRow[], options: TrainOptions): LeadMode
   const positives = split.train.filter((r) => r.label === 1).length;
   if (!split.holdout.length || positives === 0 || positives === split.train.length)
     throw new LeadModelError('invalid_training_data', `need won and lost deals before the cutoff and a holdout after it (train ${split.train.length} rows, ${positives} won; holdout ${split.holdout.length})`);
-  const enc = fitEncoding(split.train, features, options.log1p);
+  const enc = fitEncoding(split.train, features, options.log1p ?? LEAD_LOG1P_FEATURES);
   const l2 = options.l2 ?? 1;
   const fit = fitLogistic(split.train.map((r) => encode(enc, r.features)), split.train.map((r) => r.label), { l2, maxIterations: options.maxIterations ?? 100, tolerance: 1e-10 });
   const model: LeadModel = {
