@@ -8,13 +8,15 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describeReport, table } from '../shared/cli/format';
-import { formatGoldHighlights, goldHighlights } from '../shared/gold/highlights';
+import { crmHighlights, formatCrmHighlights, formatGoldHighlights, goldHighlights } from '../shared/gold/highlights';
 import { medallionHome } from '../shared/config';
 import { runHealthChecks } from '../shared/ops/health';
 import { ingestBronzeFile } from '../shared/pipeline/ingestFile';
 import { startLocalStack } from '../shared/local/stack';
 import { silentLogger } from '../shared/log';
 import { createPlatform, type Platform } from '../shared/platform';
+import { writeCrmInteractions } from '../shared/samples/crmInteractions';
+import { writeCrmSample } from '../shared/samples/crmSample';
 import { writeEcommerceSample } from '../shared/samples/ecommerceSample';
 import { generateCustomerStream } from '../shared/streaming/generator';
 import { produceToBronze } from '../shared/streaming/toBronze';
@@ -109,9 +111,27 @@ async function main(): Promise<void> {
     const { records } = generateCustomerStream({ count: 1_000, updates: 0.3, seed: 7, start: new Date(Date.now() - 1_000 * 1_000), stepMs: 1_000 });
     const stream = await produceToBronze(platform.lake, records, { partitions: 2, batchSize: 250, ingest: (file) => ingestBronzeFile(platform!, file) });
     for (const f of stream.files) if (f.report) out(describeReport(f.report));
+    heading('CRM lead scoring (seed 000): a generated CRM export, deals first, the accounts later, then the interactions');
+    const crmDir = path.join(home, 'input', 'crm');
+    writeCrmSample(crmDir, { seed: 2016 });
+    await writeCrmInteractions(path.join(crmDir, 'interactions.csv'), { crmDir, seed: 42 });
+    for (const [file, bronze, note] of [
+      ['sales_pipeline.csv', 'crm/sales_pipeline/2017-12-31.csv', 'deals name accounts, products and agents not loaded yet: counted as unresolved, kept'],
+      ['products.csv', 'crm/products/catalogue.csv', 'the pipeline spells GTX Pro as GTXPro: normalised'],
+      ['sales_teams.csv', 'crm/sales_teams/teams.csv', ''],
+      ['accounts.csv', 'crm/accounts/accounts.csv', 'the late dimension: gold re-resolves the deals that named these accounts'],
+      ['interactions.csv', 'crm/interactions/2017.csv', 'calls, e-mails, WhatsApp, meetings; a few blank channels and unknown accounts'],
+    ] as const) {
+      out(`\n→ bronze/${bronze}${note ? `   (${note})` : ''}`);
+      await platform.lake.write('bronze', bronze, createReadStream(path.join(crmDir, file)));
+      out(describeReport(await ingestBronzeFile(platform, bronze)));
+    }
     await printSummary(platform);
     heading('Gold highlights (gold.customer_metrics, gold.conversion_funnel; Parquet in gold/ecommerce_events/)');
     out(formatGoldHighlights(await goldHighlights(platform.pool)));
+    heading('Lead scoring (gold.customer_features; Parquet in gold/crm_deals/, the model in gold/models/lead_scoring/)');
+    const crm = await crmHighlights(platform.pool);
+    if (crm) out(formatCrmHighlights(crm));
     heading('Health checks (medallion health; the healthCheck timer runs the same hourly)');
     const health = await runHealthChecks(platform);
     out(table(health.results.map((r) => ({ check: r.check, dataset: r.dataset ?? '', target: r.target ?? '', status: r.status, message: r.message }))));

@@ -10,6 +10,8 @@ import type { EngineOptions } from './engine/transform';
 import { createLake } from './lake/createLake';
 import type { Lake } from './lake/lake';
 import { createGoldHooks } from './gold/hooks';
+import { goldGraph } from './gold/models';
+import { deployGold } from './gold/schema';
 import { consoleLogger, type Logger } from './log';
 
 /** Extension points of the file pipeline (the gold layer registers here). */
@@ -84,6 +86,8 @@ export async function createPlatform(env: Env = process.env, overrides: Platform
   for (const [name, message] of contracts.broken) blockedDatasets.set(name, message);
   const log = overrides.log ?? consoleLogger;
   for (const message of blockedDatasets.values()) log.warn(message);
+  const goldProblem = await withDeadlockRetry(() => deployGold(pool, () => goldGraph(contracts.all())));
+  if (goldProblem) log.warn(goldProblem);
   return {
     hooks: overrides.hooks ?? createGoldHooks({ lake, pool, contracts, log, engine, workRoot, env }),
     lake,

@@ -9,6 +9,7 @@ import { exportGoldGroups } from './export';
 import { BadContractError } from '../pipeline/failures';
 import { goldGraph, GoldModelError } from './models';
 import { refreshIncremental } from './refresh';
+import { type StepFile, writeStepFiles } from './steps';
 
 export interface GoldDeps {
   lake: Lake;
@@ -31,7 +32,7 @@ export interface GoldDeps {
  * Datasets no model reads are left alone.
  */
 export function createGoldHooks(deps: GoldDeps): PipelineHooks {
-  const touched = new Map<string, string[]>();
+  const touched = new Map<string, { models: string[]; files: StepFile[] }>();
   return {
     afterSilverLoad: async (client, args) => {
       const { contract, runId } = args;
@@ -41,7 +42,7 @@ export function createGoldHooks(deps: GoldDeps): PipelineHooks {
         const r = await refreshIncremental(client, graph, contract.name, [runId], { env: deps.env });
         if (r) {
           if (touched.size > 1000) touched.clear(); // runs whose transaction rolled back never reach afterCommit
-          touched.set(runId, r.models);
+          touched.set(runId, { models: r.models, files: r.files });
           deps.log.info('medallion.gold_refresh', { dataset: r.dataset, mode: r.mode, run_id: runId, rows_in: r.rowsIn, models: r.models.join(','), duration_ms: r.ms });
         }
       } catch (e) {
@@ -50,8 +51,10 @@ export function createGoldHooks(deps: GoldDeps): PipelineHooks {
     },
     afterCommit: async ({ contract, runId }) => {
       const graph = goldGraph(deps.contracts.all());
-      const models = touched.get(runId) ?? graph.downstreamOf([contract.name]).map((m) => m.table);
+      const done = touched.get(runId);
       touched.delete(runId);
+      if (done?.files.length) await writeStepFiles(deps.lake, done.files);
+      const models = done?.models ?? graph.downstreamOf([contract.name]).map((m) => m.table);
       if (!models.length) return;
       await exportGoldGroups(deps, graph, models);
     },

@@ -6,6 +6,7 @@ import { lockKey as datasetLockKey } from '../pipeline/locks';
 import { buildModel, inputRef, type MaintainContext, refreshModel } from './maintain';
 import { type GoldGraph, goldGraph, type PlannedModel } from './models';
 import { ensureGold, markBuilt } from './schema';
+import { GOLD_STEPS, type StepFile } from './steps';
 
 export { datasetLockKey };
 
@@ -22,6 +23,8 @@ export interface GoldRefreshResult {
   rowsIn: number;
   ms: number;
   sectionsMs: Record<string, number>;
+  /** Files the refresh's steps want in the lake once it has committed (writeStepFiles). */
+  files: StepFile[];
 }
 
 export interface GoldRunOptions {
@@ -95,7 +98,7 @@ async function runRowsColumns(db: pg.PoolClient, dataset: string, models: Planne
   return res.rows.map((r) => r.attname).filter((c) => c === 'ingestion_run_id' || new RegExp(`(^|[^a-z0-9_])${c}($|[^a-z0-9_])`).test(text));
 }
 
-async function record(db: pg.PoolClient, r: Omit<GoldRefreshResult, 'refreshId'>, appliedDatasets: string[]): Promise<string> {
+async function record(db: pg.PoolClient, r: Omit<GoldRefreshResult, 'refreshId' | 'files'>, appliedDatasets: string[]): Promise<string> {
   const res = await db.query<{ id: string }>(
     `INSERT INTO ops.gold_refreshes (dataset, mode, run_ids, rows_in, tx_ms, sections_ms, models) VALUES ($1, $2, $3::uuid[], $4, $5, $6, $7::text[]) RETURNING id`,
     [r.dataset, r.mode, r.runIds, r.rowsIn, r.ms, JSON.stringify(r.sectionsMs), r.models],
@@ -120,6 +123,16 @@ async function record(db: pg.PoolClient, r: Omit<GoldRefreshResult, 'refreshId'>
 
 function context(db: pg.PoolClient): MaintainContext {
   return { db, runRows: new Map(), changed: new Map(), timings: {} };
+}
+
+/** Runs the steps that follow a model that was just written or rebuilt (same transaction). */
+async function runSteps(ctx: MaintainContext, table: string, files: StepFile[]): Promise<void> {
+  for (const step of GOLD_STEPS.filter((s) => s.after === table)) {
+    const t = Date.now();
+    const out = await step.run(ctx.db);
+    ctx.timings[`${step.name}.step`] = Date.now() - t;
+    files.push(...out.files);
+  }
 }
 
 async function dropTemps(db: pg.PoolClient): Promise<void> {
@@ -159,6 +172,7 @@ export async function refreshIncremental(db: pg.PoolClient, scope: GoldScope, da
   }
   const targetNames = new Set(targets.map((m) => m.table));
   const written: string[] = [];
+  const files: StepFile[] = [];
   const built: string[] = [];
   await withSettings(db, GOLD_SETTINGS, async () => {
     for (const m of targets) {
@@ -166,17 +180,21 @@ export async function refreshIncremental(db: pg.PoolClient, scope: GoldScope, da
         await buildModel(ctx, m, (i) => inputRef(i, graph));
         built.push(m.table);
         written.push(m.table);
+        await runSteps(ctx, m.table, files);
         continue;
       }
       const inputsChanged = m.reads.silver.includes(dataset) || m.reads.models.some((t) => ctx.changed.has(t));
       if (!inputsChanged) continue;
-      if (await refreshModel(ctx, m, changesNeeded(graph, m, targetNames))) written.push(m.table);
+      if (await refreshModel(ctx, m, changesNeeded(graph, m, targetNames))) {
+        written.push(m.table);
+        await runSteps(ctx, m.table, files);
+      }
     }
   });
   await markBuilt(db, built);
   await dropTemps(db);
   const ms = Date.now() - t0;
-  const result = { dataset, mode: 'incremental' as const, runIds, models: written, rowsIn, ms, sectionsMs: ctx.timings };
+  const result = { dataset, mode: 'incremental' as const, runIds, models: written, rowsIn, ms, sectionsMs: ctx.timings, files };
   // A model built in full reflects every run of what it reads: recorded, so no run is applied twice.
   const refreshId = await record(db, result, [...new Set(built.flatMap((t) => graph.get(t)!.reads.silver))]);
   return { ...result, refreshId };
@@ -197,14 +215,18 @@ export async function rebuildInTransaction(db: pg.PoolClient, scope: GoldScope, 
   await applySqlSettings(db, options);
   const ctx = context(db);
   ctx.timings.ensure = Date.now() - t0;
+  const files: StepFile[] = [];
   await withSettings(db, FULL_SETTINGS, async () => {
-    for (const m of targets) await buildModel(ctx, m, (i) => inputRef(i, graph));
+    for (const m of targets) {
+      await buildModel(ctx, m, (i) => inputRef(i, graph));
+      await runSteps(ctx, m.table, files);
+    }
   });
   await markBuilt(db, targets.map((m) => m.table));
   await dropTemps(db);
   const ms = Date.now() - t0;
   const applied = datasets ?? [...new Set(targets.flatMap((m) => m.reads.silver))];
-  const result = { dataset: datasets?.length === 1 ? datasets[0]! : '*', mode: 'full' as const, runIds, models: targets.map((m) => m.table), rowsIn: 0, ms, sectionsMs: ctx.timings };
+  const result = { dataset: datasets?.length === 1 ? datasets[0]! : '*', mode: 'full' as const, runIds, models: targets.map((m) => m.table), rowsIn: 0, ms, sectionsMs: ctx.timings, files };
   const refreshId = await record(db, result, applied);
   return { ...result, refreshId };
 }

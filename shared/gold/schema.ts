@@ -54,6 +54,25 @@ CREATE TABLE IF NOT EXISTS ops.gold_exports (
 );
 COMMENT ON TABLE ops.gold_exports IS 'The latest gold refresh of each dataset whose tables are in the lake (gold/<dataset>/<table>.parquet).';
 
+CREATE TABLE IF NOT EXISTS ops.ml_models (
+  model          text             NOT NULL,
+  version        text             NOT NULL,
+  trained_at     timestamptz      NOT NULL DEFAULT now(),
+  scored_at      timestamptz      NOT NULL DEFAULT now(),
+  trained_rows   integer          NOT NULL,
+  positives      integer          NOT NULL,
+  holdout_rows   integer          NOT NULL,
+  auc            double precision,
+  brier          double precision,
+  log_loss       double precision,
+  ece            double precision,
+  calibration    jsonb            NOT NULL,
+  holdout_cutoff timestamptz,
+  lake_path      text             NOT NULL,
+  PRIMARY KEY (model, version)
+);
+COMMENT ON TABLE ops.ml_models IS 'Classifiers trained by gold steps (lead_scoring): one row per model version (a hash of its training data and parameters), with its holdout metrics (time-based holdout: the latest closed deals) and where its artefact is in the lake.';
+
 -- 100 * numerator / denominator as a percentage (0-100 scale); NULL when the denominator is 0.
 CREATE OR REPLACE FUNCTION gold_state.pct(numerator bigint, denominator bigint) RETURNS double precision
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
@@ -215,4 +234,27 @@ export async function ensureGold(db: Db, graph: GoldGraph): Promise<{ unbuilt: S
 /** Records that models were fully built (after their build, same transaction). */
 export async function markBuilt(db: Db, tables: string[]): Promise<void> {
   if (tables.length) await db.query(`UPDATE ops.gold_models SET built_at = now() WHERE table_name = ANY($1::text[])`, [tables]);
+}
+
+/**
+ * Creates the tables of new or changed models at start-up (empty until the next refresh builds
+ * them), so a model can be queried before a file of its inputs lands. A broken model file does not
+ * stop the platform: the message is returned, and the refresh that needs the model fails with it.
+ */
+export async function deployGold(pool: pg.Pool, graph: () => GoldGraph): Promise<string | undefined> {
+  const db = await pool.connect();
+  try {
+    const g = graph();
+    if (!g.models.length) return undefined;
+    await db.query('BEGIN');
+    await ensureGold(db, g);
+    await db.query('COMMIT');
+    return undefined;
+  } catch (e) {
+    await db.query('ROLLBACK').catch(() => undefined);
+    if (e instanceof GoldModelError) return e.message.split('\n')[0];
+    throw e;
+  } finally {
+    db.release();
+  }
 }

@@ -4,6 +4,7 @@ import type { ContractRegistry } from '../contracts/registry';
 import { type GoldExportDeps, type GoldExportResult, exportGoldGroups } from './export';
 import { goldGraph } from './models';
 import { type GoldRefreshResult, rebuildGold, refreshPending } from './refresh';
+import { writeStepFiles } from './steps';
 
 export interface GoldServiceDeps extends GoldExportDeps {
   pool: pg.Pool;
@@ -48,6 +49,7 @@ export async function refreshGold(deps: GoldServiceDeps, options: { full?: boole
       if (r) refreshes.push(r);
     }
   }
+  for (const r of refreshes) await writeStepFiles(deps.lake, r.files);
   const tables = options.dataset ? graph.closure(graph.downstreamOf(datasets).map((m) => m.table)).map((m) => m.table) : graph.models.map((m) => m.table);
   const exports = await exportGoldGroups(deps, graph, tables, { force: options.full });
   return { refreshes, exports };

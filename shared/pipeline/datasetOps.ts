@@ -8,6 +8,7 @@ import { quarantineTable } from '../db/schema';
 import { exportGoldGroups } from '../gold/export';
 import { goldGraph } from '../gold/models';
 import { rebuildInTransaction } from '../gold/refresh';
+import { type StepFile, writeStepFiles } from '../gold/steps';
 import { FsLake } from '../lake/fsLake';
 import type { Zone } from '../lake/lake';
 import type { Platform } from '../platform';
@@ -44,6 +45,7 @@ export async function rebuildDataset(p: Platform, contract: Contract, progress: 
   let oldOutputs: Output[] = [];
   let newOutputs: Output[] = [];
   let committed = false;
+  let stepFiles: StepFile[] = [];
   try {
     await client.query('BEGIN');
     await lockDataset(client, contract.name);
@@ -69,7 +71,7 @@ export async function rebuildDataset(p: Platform, contract: Contract, progress: 
     newOutputs = written.rows.flatMap((r) => r.outputs);
     if (goldGraph(p.contracts.all()).downstreamOf([contract.name]).length) {
       progress('rebuilding gold');
-      await rebuildInTransaction(client, p.contracts, [contract.name]);
+      stepFiles = (await rebuildInTransaction(client, p.contracts, [contract.name]))?.files ?? [];
     }
     await client.query('COMMIT');
     committed = true;
@@ -86,6 +88,7 @@ export async function rebuildDataset(p: Platform, contract: Contract, progress: 
   const stale = oldOutputs.filter((o) => !keep.has(key(o)));
   if (committed) {
     for (const o of stale) await p.lake.delete(o.zone as Zone, o.path);
+    await writeStepFiles(p.lake, stepFiles);
     const graph = goldGraph(p.contracts.all());
     const rebuilt = graph.closure(graph.downstreamOf([contract.name]).map((m) => m.table)).map((m) => m.table);
     if (rebuilt.length) await exportGoldGroups({ lake: p.lake, pool: p.pool, engine: p.engine, workRoot: p.workRoot }, graph, rebuilt, { force: true });

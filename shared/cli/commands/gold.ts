@@ -1,4 +1,4 @@
-import { formatGoldHighlights, goldHighlights } from '../../gold/highlights';
+import { crmHighlights, formatCrmHighlights, formatGoldHighlights, goldHighlights } from '../../gold/highlights';
 import { goldGraph } from '../../gold/models';
 import type { GoldRefreshResult } from '../../gold/refresh';
 import type { GoldExportResult } from '../../gold/export';
@@ -56,14 +56,15 @@ export const goldCommand: CliCommand = {
         ).catch(() => ({ rows: [] as Record<string, unknown>[] }));
         const recent = await p.pool
           .query(
-            `SELECT id, dataset, mode, cardinality(run_ids) AS runs, rows_in, tx_ms, export_ms, started_at
-             FROM ops.gold_refreshes WHERE dataset = ANY($1) ORDER BY id DESC LIMIT 10`,
-            [datasets],
+            `SELECT id, dataset, mode, cardinality(run_ids) AS runs, rows_in, cardinality(models) AS models, tx_ms, export_ms, started_at
+             FROM ops.gold_refreshes WHERE models && $1::text[] ORDER BY id DESC LIMIT 10`,
+            [names],
           )
           .catch(() => ({ rows: [] as Record<string, unknown>[] }));
         const highlights = datasets.includes('ecommerce_events') ? await goldHighlights(p.pool) : undefined;
+        const crm = names.includes('customer_features') ? await crmHighlights(p.pool) : undefined;
         if (args.flags.json) {
-          ctx.out(JSON.stringify({ tables: tables.rows, refreshes: recent.rows, highlights }, null, 2));
+          ctx.out(JSON.stringify({ tables: tables.rows, refreshes: recent.rows, highlights, crm }, null, 2));
           return 0;
         }
         ctx.out('Gold tables (query them with: medallion sql "SELECT * FROM gold.<table> LIMIT 10"):');
@@ -71,6 +72,7 @@ export const goldCommand: CliCommand = {
         ctx.out('\nRecent refreshes (ops.gold_refreshes):');
         ctx.out(table(recent.rows));
         if (highlights) ctx.out(`\n${formatGoldHighlights(highlights)}`);
+        if (crm) ctx.out(`\n${formatCrmHighlights(crm)}`);
         return 0;
       });
     }
