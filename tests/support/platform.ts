@@ -1,4 +1,5 @@
-import { existsSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { inject } from 'vitest';
 import { BlobServiceClient } from '@azure/storage-blob';
@@ -29,11 +30,23 @@ export async function wipeLake(): Promise<void> {
   }
 }
 
-/** A platform on a brand-new database and an empty lake. */
-export async function freshPlatform(): Promise<{ platform: Platform; env: Record<string, string>; database: string }> {
+/**
+ * A platform on a brand-new database and an empty lake. `datasets`: only these of the repository's
+ * datasets (copied to a scratch folder that MEDALLION_DATASETS_DIR names), for tests whose
+ * expectations list every dataset.
+ */
+export async function freshPlatform(options: { datasets?: string[] } = {}): Promise<{ platform: Platform; env: Record<string, string>; database: string }> {
   const { name: database } = await createScratchDatabase(inject('databaseUrl'), 't');
   await wipeLake();
   const env = testEnv(database);
-  const platform = await createPlatform(env, { log: silentLogger });
+  if (options.datasets) {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'datasets-'));
+    for (const d of options.datasets) cpSync(path.join(REPO_DATASETS, d), path.join(dir, d), { recursive: true });
+    env.MEDALLION_DATASETS_DIR = dir;
+  }
+  const platform = await createPlatform(env, { log: silentLogger, datasetsDir: env.MEDALLION_DATASETS_DIR });
   return { platform, env, database };
 }
+
+/** The repository's own dataset folders (contracts and gold SQL). */
+export const REPO_DATASETS = path.resolve(__dirname, '..', '..', 'shared', 'datasets');
