@@ -86,8 +86,7 @@ export async function createPlatform(env: Env = process.env, overrides: Platform
   for (const [name, message] of contracts.broken) blockedDatasets.set(name, message);
   const log = overrides.log ?? consoleLogger;
   for (const message of blockedDatasets.values()) log.warn(message);
-  const goldProblem = await withDeadlockRetry(() => deployGold(pool, () => goldGraph(contracts.all())));
-  if (goldProblem) log.warn(goldProblem);
+  for (const problem of await withDeadlockRetry(() => deployGold(pool, () => goldGraph(contracts.all())))) log.warn(problem);
   return {
     hooks: overrides.hooks ?? createGoldHooks({ lake, pool, contracts, log, engine, workRoot, env }),
     lake,

@@ -160,6 +160,13 @@ export class GoldGraph {
   readonly models: PlannedModel[];
   private readonly byTable: Map<string, PlannedModel>;
 
+  /**
+   * Models left out, with why: one reads a dataset whose contract does not load (or no dataset),
+   * a model that is left out, or sits in a cycle. The others work as usual: one broken dataset or
+   * model never stops the rest of gold.
+   */
+  readonly unavailable: Map<string, string>;
+
   constructor(contracts: readonly Contract[], modelsOf: (dataset: string) => GoldModel[] = goldModels) {
     const all = new Map<string, GoldModel>();
     for (const c of contracts) {
@@ -170,33 +177,52 @@ export class GoldGraph {
       }
     }
     const known = new Map(contracts.map((c) => [c.name, c]));
+    const unavailable = new Map<string, string>();
+    const why = (m: GoldModel): string | undefined => {
+      const d = m.reads.silver.find((x) => !known.has(x));
+      if (d) return `gold model ${m.file}: it reads silver.${d}, but there is no dataset '${d}' (or its contract does not load)`;
+      const t = m.reads.models.find((x) => !all.has(x));
+      if (t) return `gold model ${m.file}: it reads ${t}, which is no gold model`;
+      return undefined;
+    };
     for (const m of all.values()) {
-      for (const d of m.reads.silver) if (!known.has(d)) throw new GoldModelError(`gold model ${m.file}: it reads silver.${d}, but there is no dataset '${d}' (datasets: ${[...known.keys()].join(', ')})`);
-      for (const t of m.reads.models) if (!all.has(t)) throw new GoldModelError(`gold model ${m.file}: it reads ${t}, which is no gold model (models: ${[...all.keys()].join(', ')})`);
+      const reason = why(m);
+      if (reason) unavailable.set(m.table, reason);
     }
     const ordered: GoldModel[] = [];
     const state = new Map<string, 'visiting' | 'done'>();
-    const visit = (m: GoldModel, trail: string[]) => {
+    const visit = (m: GoldModel, trail: string[]): void => {
       if (state.get(m.table) === 'done') return;
-      if (state.get(m.table) === 'visiting') throw new GoldModelError(`gold models read each other in a cycle: ${[...trail, m.table].join(' → ')}`);
+      if (state.get(m.table) === 'visiting') {
+        const cycle = [...trail.slice(trail.indexOf(m.table)), m.table];
+        for (const t of cycle) unavailable.set(t, `gold models read each other in a cycle: ${cycle.join(' → ')}`);
+        return;
+      }
       state.set(m.table, 'visiting');
-      for (const dep of m.reads.models) visit(all.get(dep)!, [...trail, m.table]);
+      for (const dep of m.reads.models) {
+        const d = all.get(dep);
+        if (d) visit(d, [...trail, m.table]);
+        const blocked = unavailable.get(dep);
+        if (blocked && !unavailable.has(m.table)) unavailable.set(m.table, `gold model ${m.file}: it reads ${dep}, which is unavailable (${blocked})`);
+      }
       state.set(m.table, 'done');
       ordered.push(m);
     };
     for (const m of [...all.values()].sort((a, b) => a.table.localeCompare(b.table))) visit(m, []);
+    this.unavailable = unavailable;
     const ctx = {
       appendOnly: (d: string) => known.get(d)?.dedup.mode === 'first',
       isModel: (t: string) => all.has(t),
     };
-    this.models = ordered.map((m, order) => {
+    const usable = ordered.filter((m) => !unavailable.has(m.table));
+    this.models = usable.map((m, order) => {
       let plan: Plan;
       try {
         plan = planModel(m.select, ctx, { forceRecompute: m.forceRecompute });
       } catch (e) {
         throw new GoldModelError(`gold model ${m.file}: its -- @select cannot be read: ${e instanceof Error ? e.message : String(e)}`);
       }
-      return { ...m, plan, order, readers: ordered.filter((r) => r.reads.models.includes(m.table)).map((r) => r.table) };
+      return { ...m, plan, order, readers: usable.filter((r) => r.reads.models.includes(m.table)).map((r) => r.table) };
     });
     this.byTable = new Map(this.models.map((m) => [m.table, m]));
   }

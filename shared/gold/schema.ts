@@ -241,18 +241,19 @@ export async function markBuilt(db: Db, tables: string[]): Promise<void> {
  * them), so a model can be queried before a file of its inputs lands. A broken model file does not
  * stop the platform: the message is returned, and the refresh that needs the model fails with it.
  */
-export async function deployGold(pool: pg.Pool, graph: () => GoldGraph): Promise<string | undefined> {
+export async function deployGold(pool: pg.Pool, graph: () => GoldGraph): Promise<string[]> {
   const db = await pool.connect();
   try {
     const g = graph();
-    if (!g.models.length) return undefined;
+    const problems = [...g.unavailable.values()];
+    if (!g.models.length) return problems;
     await db.query('BEGIN');
     await ensureGold(db, g);
     await db.query('COMMIT');
-    return undefined;
+    return problems;
   } catch (e) {
     await db.query('ROLLBACK').catch(() => undefined);
-    if (e instanceof GoldModelError) return e.message.split('\n')[0];
+    if (e instanceof GoldModelError) return [e.message.split('\n')[0]!];
     throw e;
   } finally {
     db.release();

@@ -100,11 +100,16 @@ describe('gold graph: models across datasets', () => {
     expect([...g.exportGroups().keys()].sort()).toEqual(['a', 'b']);
   });
 
-  it('refuses a cycle, an unknown dataset or model, and one table declared twice', () => {
-    const cyc = { a: [model('a', 'p', 'SELECT k FROM gold.q'), model('a', 'q', 'SELECT k FROM gold.p')] } as Record<string, ReturnType<typeof model>[]>;
-    expect(() => new GoldGraph([contract('a')], (d) => cyc[d] ?? [])).toThrow(/cycle: p → q → p|cycle: q → p → q/);
-    expect(() => new GoldGraph([contract('a')], () => [model('a', 'p', 'SELECT k FROM silver.nope')])).toThrow(/silver\.nope, but there is no dataset 'nope'/);
-    expect(() => new GoldGraph([contract('a')], () => [model('a', 'p', 'SELECT k FROM gold.nope')])).toThrow(/reads nope, which is no gold model/);
+  it('leaves out (with the reason) a model in a cycle, over an unknown dataset or model, and what reads it; refuses one table declared twice', () => {
+    const cyc = { a: [model('a', 'p', 'SELECT k FROM gold.q'), model('a', 'q', 'SELECT k FROM gold.p'), model('a', 'fine', 'SELECT k, count(*) AS n FROM silver.a GROUP BY k')] } as Record<string, ReturnType<typeof model>[]>;
+    const g = new GoldGraph([contract('a')], (d) => cyc[d] ?? []);
+    expect(g.models.map((m) => m.table)).toEqual(['fine']);
+    expect(g.unavailable.get('p')).toMatch(/cycle: (p → q → p|q → p → q)/);
+    const missing = new GoldGraph([contract('a')], () => [model('a', 'p', 'SELECT k FROM silver.nope'), model('a', 'r', 'SELECT k FROM gold.p'), model('a', 's', 'SELECT k FROM gold.nope')]);
+    expect(missing.models).toEqual([]);
+    expect(missing.unavailable.get('p')).toMatch(/silver\.nope, but there is no dataset 'nope'/);
+    expect(missing.unavailable.get('r')).toMatch(/it reads p, which is unavailable/);
+    expect(missing.unavailable.get('s')).toMatch(/reads nope, which is no gold model/);
     expect(() => new GoldGraph([contract('a'), contract('b')], (d) => [model(d, 'same', 'SELECT 1 AS k')])).toThrow(GoldModelError);
   });
 
