@@ -269,7 +269,10 @@ function arg(name: string): string | undefined {
 if (require.main === module) {
   const num = (s: string | undefined) => (s === undefined ? undefined : Number(s));
   benchLeadModels({ crmDir: arg('crm'), syntheticRows: num(arg('synthetic-rows')), seed: num(arg('seed')), forest: process.argv.includes('--forest') })
-    .then((rows) => console.log(formatLeadBench(rows)))
+    .then((rows) => {
+      console.log(formatLeadBench(rows));
+      for (const lib of ['ml-xgboost', 'ml-random-forest']) if (!tryRequire(lib)) console.error(`${lib} is not installed: left out (npm install --no-save ml-random-forest@2.1.0 ml-xgboost@1.1.2)`);
+    })
     .catch((e: unknown) => {
       console.error(e);
       process.exitCode = 1;
