@@ -6,14 +6,14 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { goldRefresh } from '../functions/goldRefresh';
 import { setPlatformForTests } from '../functions/support/platform';
-import { benchGold } from '../scripts/benchGold';
+import { benchGold, describeGoldBench } from '../scripts/benchGold';
 import { main } from '../shared/cli/main';
 import { silentLogger } from '../shared/log';
 import { ensureGold } from '../shared/gold/schema';
 import { GoldGraph, parseGoldModel } from '../shared/gold/models';
 import { goldHighlights } from '../shared/gold/highlights';
 import { ingestBronzeFile } from '../shared/pipeline/ingestFile';
-import { createPlatform, type Platform } from '../shared/platform';
+import type { Platform } from '../shared/platform';
 import { csv, goldInput } from './support/goldFiles';
 import { expectedGold, goldMismatches, readGold } from './support/goldReference';
 import { freshPlatform } from './support/platform';
@@ -150,22 +150,39 @@ describe('gold operations: CLI, timer function, pending runs, model changes', ()
   });
 
   it('the gold benchmark runs with a small N (smoke)', async () => {
-    const { env: benchEnv } = await freshPlatform().then(async (f) => (await f.platform.close(), f));
     const result = await benchGold({
-      platform: () => createPlatform(benchEnv, { log: silentLogger }),
+      // Each layout on its own fresh database, as in the bench.
+      platform: async () => (await freshPlatform()).platform,
       workDir: dir,
       files: 2,
       rowsPerFile: 1500,
       samples: 2,
     });
-    expect(result.files).toHaveLength(2);
-    expect(result.files[1]!.silverTotal).toBe(result.files[0]!.silverRows + result.files[1]!.silverRows);
-    for (const f of result.files) {
-      expect(f.inTxSamplesMs).toHaveLength(2); // one rolled back (savepoint), one committed
-      expect(f.exportSamplesMs).toHaveLength(2);
-      expect(f.inTxMs).toBeGreaterThan(0);
-      expect(f.exportMs).toBeGreaterThan(0);
+    expect(result.layouts.map((l) => l.layout)).toEqual(['new-week', 'same-week']);
+    for (const l of result.layouts) {
+      expect(l.files).toHaveLength(2);
+      expect(l.files[1]!.silverTotal).toBe(l.files[0]!.silverRows + l.files[1]!.silverRows);
+      for (const f of l.files) {
+        expect(f.inTxSamplesMs).toHaveLength(2); // one rolled back (savepoint), one committed
+        expect(f.exportSamplesMs).toHaveLength(2);
+        expect(f.inTxMs).toBeGreaterThan(0);
+        expect(f.exportMs).toBeGreaterThan(0);
+        expect(f.endToEndMs).toBeGreaterThan(0);
+        expect(f.copyMs).toBeGreaterThan(0);
+        expect(f.duckParseMs).toBeGreaterThan(0);
+        expect(f.duckComputeMs).toBeGreaterThan(0);
+        expect(Object.keys(f.sectionsMs).length).toBeGreaterThan(0);
+      }
+      expect(l.fullRebuildMs).toBeGreaterThan(0);
+      // The DuckDB baseline computes the same four tables as gold.
+      expect(l.crossCheck).toHaveLength(4);
+      for (const c of l.crossCheck) expect(c.duckdb, c.table).toBe(c.gold);
     }
-    expect(result.fullRebuildMs).toBeGreaterThan(0);
+    // Same users in every file of layout B, half shared between neighbours in A.
+    expect(result.layouts[1]!.files[1]!.customers).toBeLessThan(result.layouts[0]!.files[1]!.customers);
+    expect(result.figures).toHaveLength(10);
+    const printed = describeGoldBench(result);
+    for (const f of result.figures) expect(printed).toContain(f.figure);
+    expect(printed).toMatch(/customer_metrics/);
   });
 });
