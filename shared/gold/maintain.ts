@@ -3,6 +3,7 @@ import { qi } from '../db/schema';
 import type { PlannedModel } from './models';
 import { GoldModelError } from './models';
 import type { Aggregate, AggregatePlan, Input, RowsPlan } from './plan';
+import { KEY_LOOKUP, withSettings } from './settings';
 
 /**
  * The SQL each strategy runs (shared/gold/README.md): a full build from the model's inputs, and
@@ -154,7 +155,8 @@ async function replaceWithView(db: Db, m: PlannedModel, plan: AggregatePlan): Pr
   if (missing.length) throw new GoldModelError(`gold model ${m.file}: its -- @select produces ${missing.join(', ')}, which ${modelRef(m)} has no column for`);
   await db.query(`DROP TABLE ${modelRef(m)}`);
   await db.query(
-    `CREATE VIEW ${modelRef(m)} AS SELECT ${plan.outputs.map((o) => `CAST(${o.expr} AS ${types.get(o.column)}) AS ${qi(o.column)}`).join(', ')} FROM ${stateTable(m, 'agg')} ${qi(plan.alias)}`,
+    // Keys as they are (a cast would hide the state's primary key from the planner), the rest cast to the declared types.
+    `CREATE VIEW ${modelRef(m)} AS SELECT ${plan.outputs.map((o) => (plan.keys.includes(o.column) && o.expr === o.column ? qi(o.column) : `CAST(${o.expr} AS ${types.get(o.column)}) AS ${qi(o.column)}`)).join(', ')} FROM ${stateTable(m, 'agg')} ${qi(plan.alias)}`,
   );
   if (table.rows[0]?.comment) await db.query(`COMMENT ON VIEW ${modelRef(m)} IS ${quoteLiteral(table.rows[0].comment)}`);
   for (const c of cols.rows) if (c.comment) await db.query(`COMMENT ON COLUMN ${modelRef(m)}.${qi(c.attname)} IS ${quoteLiteral(c.comment)}`);
@@ -190,15 +192,24 @@ async function fullAggregate(ctx: MaintainContext, m: PlannedModel, plan: Aggreg
   const alias = qi(plan.alias);
   const sets = distinctSets(m, plan);
   await run(ctx, m, `TRUNCATE ${[...(viewBacked(m) ? [] : [modelRef(m)]), stateTable(m, 'agg'), ...sets.map((s) => s.set)].join(', ')}`);
+  // The distinct sets first (hash aggregation), then the other aggregates (hash aggregation: no
+  // DISTINCT inside them, which would force PostgreSQL to sort), then each distinct count from its
+  // set. Bulk loads: the primary key is built once after the rows are in (a sorted build).
+  for (const { a, set } of sets) {
+    await withoutKey(ctx, m, set, [...plan.keys, '__v'], () =>
+      run(ctx, m, `INSERT INTO ${set} SELECT ${list(plan.keys, `${alias}.`)}, ${a.arg} FROM ${input} ${alias} WHERE ${and(plan.where, a.filter, `${a.arg} IS NOT NULL`)} GROUP BY 1${plan.keys.map((_, i) => `, ${i + 2}`).join('')}`),
+    );
+  }
   const stateCols = [...plan.keys.map(qi), ...plan.aggregates.flatMap(stateColumns), '__rows'];
-  const exprs = [list(plan.keys, `${alias}.`), ...plan.aggregates.flatMap((a) => partials(a, true)), 'count(*)'];
-  // Bulk loads: the primary key is built once after the rows are in (a sorted build), not row by row.
+  const exprs = [list(plan.keys, `${alias}.`), ...plan.aggregates.flatMap((a) => partials(a, false)), 'count(*)'];
   await withoutKey(ctx, m, stateTable(m, 'agg'), plan.keys, () =>
     run(ctx, m, `INSERT INTO ${stateTable(m, 'agg')} (${stateCols.join(', ')}) SELECT ${exprs.join(', ')} FROM ${input} ${alias} WHERE ${and(plan.where)} GROUP BY ${list(plan.keys, `${alias}.`)}`),
   );
   for (const { a, set } of sets) {
-    await withoutKey(ctx, m, set, [...plan.keys, '__v'], () =>
-      run(ctx, m, `INSERT INTO ${set} SELECT DISTINCT ${list(plan.keys, `${alias}.`)}, ${a.arg} FROM ${input} ${alias} WHERE ${and(plan.where, a.filter, `${a.arg} IS NOT NULL`)}`),
+    await run(
+      ctx,
+      m,
+      `UPDATE ${stateTable(m, 'agg')} t SET ${a.column} = n.n FROM (SELECT ${list(plan.keys)}, count(*) AS n FROM ${set} GROUP BY ${list(plan.keys)}) n WHERE ${joinOn(plan.keys, 't', 'n')}`,
     );
   }
   if (!viewBacked(m)) await upsertFromState(ctx, m, plan, shape, undefined);
@@ -224,11 +235,8 @@ async function upsertFromState(ctx: MaintainContext, m: PlannedModel, plan: Aggr
       ? `ON CONFLICT (${list(shape.key)}) DO UPDATE SET ${update.map((c) => `${qi(c)} = excluded.${qi(c)}`).join(', ')} WHERE (${list(update, '__t.')}) IS DISTINCT FROM (${list(update, 'excluded.')})`
       : `ON CONFLICT DO NOTHING`
     : '';
-  const res = await run(
-    ctx,
-    m,
-    `INSERT INTO ${modelRef(m)} AS __t (${list(cols)}) SELECT ${plan.outputs.map((o) => o.expr).join(', ')} FROM ${stateTable(m, 'agg')} ${alias} ${where} ${conflict}`,
-  );
+  const sql = `INSERT INTO ${modelRef(m)} AS __t (${list(cols)}) SELECT ${plan.outputs.map((o) => o.expr).join(', ')} FROM ${stateTable(m, 'agg')} ${alias} ${where} ${conflict}`;
+  const res = delta ? await withSettings(ctx.db, KEY_LOOKUP, () => run(ctx, m, sql)) : await run(ctx, m, sql);
   return res.rowCount ?? 0;
 }
 
@@ -282,10 +290,12 @@ async function incrementalAggregate(ctx: MaintainContext, m: PlannedModel, plan:
   );
   if (weighted) {
     // A key whose rows were all taken back disappears.
-    await run(ctx, m, `DELETE FROM ${stateTable(m, 'agg')} t USING ${delta} __d WHERE ${joinOn(plan.keys, 't', '__d')} AND t.__rows = 0`);
-    if (!viewBacked(m)) {
-      await run(ctx, m, `DELETE FROM ${modelRef(m)} g USING ${delta} __d WHERE ${joinOn(key, 'g', '__d')} AND NOT EXISTS (SELECT 1 FROM ${stateTable(m, 'agg')} t WHERE ${joinOn(plan.keys, 't', 'g')})`);
-    }
+    await withSettings(ctx.db, KEY_LOOKUP, async () => {
+      await run(ctx, m, `DELETE FROM ${stateTable(m, 'agg')} t USING ${delta} __d WHERE ${joinOn(plan.keys, 't', '__d')} AND t.__rows = 0`);
+      if (!viewBacked(m)) {
+        await run(ctx, m, `DELETE FROM ${modelRef(m)} g USING ${delta} __d WHERE ${joinOn(key, 'g', '__d')} AND NOT EXISTS (SELECT 1 FROM ${stateTable(m, 'agg')} t WHERE ${joinOn(plan.keys, 't', 'g')})`);
+      }
+    });
   }
   step('state');
   if (!viewBacked(m)) await upsertFromState(ctx, m, plan, shape, delta);
@@ -299,12 +309,12 @@ async function incrementalAggregate(ctx: MaintainContext, m: PlannedModel, plan:
 async function startChanges(ctx: MaintainContext, m: PlannedModel, cols: string[], where: string): Promise<string> {
   const chg = `pg_temp.${qi(`chg__${m.table}`)}`;
   await run(ctx, m, `DROP TABLE IF EXISTS ${chg}`);
-  await run(ctx, m, `CREATE TEMP TABLE ${chg} ON COMMIT DROP AS SELECT ${list(cols, '__g.')}, -1 AS __w FROM ${modelRef(m)} __g WHERE ${where}`);
+  await withSettings(ctx.db, KEY_LOOKUP, () => run(ctx, m, `CREATE TEMP TABLE ${chg} ON COMMIT DROP AS SELECT ${list(cols, '__g.')}, -1 AS __w FROM ${modelRef(m)} __g WHERE ${where}`));
   return chg;
 }
 
 async function endChanges(ctx: MaintainContext, m: PlannedModel, chg: string, cols: string[], where: string): Promise<void> {
-  await run(ctx, m, `INSERT INTO ${chg} SELECT ${list(cols, '__g.')}, 1 FROM ${modelRef(m)} __g WHERE ${where}`);
+  await withSettings(ctx.db, KEY_LOOKUP, () => run(ctx, m, `INSERT INTO ${chg} SELECT ${list(cols, '__g.')}, 1 FROM ${modelRef(m)} __g WHERE ${where}`));
   ctx.changed.set(m.table, chg);
 }
 

@@ -4,6 +4,9 @@ import type { Contract } from '../contracts/contract';
 import { qi } from '../db/schema';
 import { lockKey as datasetLockKey } from '../pipeline/locks';
 import { buildModel, inputRef, type MaintainContext, refreshModel } from './maintain';
+import { withSettings } from './settings';
+
+export { withSettings };
 import { type GoldGraph, goldGraph, type PlannedModel } from './models';
 import { ensureGold, markBuilt } from './schema';
 import { GOLD_STEPS, type StepFile } from './steps';
@@ -41,21 +44,16 @@ export function graphOf(scope: GoldScope): GoldGraph {
 }
 
 export const GOLD_SETTINGS = { work_mem: '64MB' };
+/**
+ * After a file, every statement touches the keys of that file: read state and gold through their
+ * primary keys, never by scanning them (a scan grows with history; the planner's row estimates for
+ * the per-file temp tables can make it pick one). A statement with no usable index still scans.
+ */
+const INCREMENTAL_SETTINGS = { enable_seqscan: 'off' };
+/** Full builds and recomputes read whole inputs: scans are right there. */
+const SCAN_ALLOWED = { enable_seqscan: 'on' };
 /** A full rebuild sorts and hashes all of silver: more memory per sort. */
 export const FULL_SETTINGS = { work_mem: '256MB', maintenance_work_mem: '256MB' };
-
-/**
- * Runs `fn` with transaction-local settings, restored afterwards (the caller's transaction goes on).
- */
-export async function withSettings<T>(db: pg.PoolClient, settings: Record<string, string>, fn: () => Promise<T>): Promise<T> {
-  const names = Object.keys(settings);
-  const prev = await db.query<Record<string, string | null>>(`SELECT ${names.map((n, i) => `current_setting($${i + 1}, true) AS ${qi(n)}`).join(', ')}`, names);
-  for (const n of names) await db.query(`SELECT set_config($1, $2, true)`, [n, settings[n]]);
-  // Restored only on success: after an error the transaction is aborted and rolls them back anyway.
-  const out = await fn();
-  for (const n of names) await db.query(`SELECT set_config($1, $2, true)`, [n, prev.rows[0]![n] ?? '']);
-  return out;
-}
 
 /** What every model can read with current_setting(): platform settings models depend on. */
 export function goldSqlSettings(options: GoldRunOptions = {}): Record<string, string> {
@@ -174,10 +172,10 @@ export async function refreshIncremental(db: pg.PoolClient, scope: GoldScope, da
   const written: string[] = [];
   const files: StepFile[] = [];
   const built: string[] = [];
-  await withSettings(db, GOLD_SETTINGS, async () => {
+  await withSettings(db, { ...GOLD_SETTINGS, ...INCREMENTAL_SETTINGS }, async () => {
     for (const m of targets) {
       if (full.has(m.table)) {
-        await buildModel(ctx, m, (i) => inputRef(i, graph));
+        await withSettings(db, SCAN_ALLOWED, () => buildModel(ctx, m, (i) => inputRef(i, graph)));
         built.push(m.table);
         written.push(m.table);
         await runSteps(ctx, m.table, files);
@@ -185,7 +183,8 @@ export async function refreshIncremental(db: pg.PoolClient, scope: GoldScope, da
       }
       const inputsChanged = m.reads.silver.includes(dataset) || m.reads.models.some((t) => ctx.changed.has(t));
       if (!inputsChanged) continue;
-      if (await refreshModel(ctx, m, changesNeeded(graph, m, targetNames))) {
+      const refresh = () => refreshModel(ctx, m, changesNeeded(graph, m, targetNames));
+      if (await (m.plan.kind === 'recompute' ? withSettings(db, SCAN_ALLOWED, refresh) : refresh())) {
         written.push(m.table);
         await runSteps(ctx, m.table, files);
       }
