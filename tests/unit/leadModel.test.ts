@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { computeVersion, LeadModelError, modelPath, parseModel, serializeModel, type LeadModel } from '../../shared/ml/artefact';
-import { accountFeaturesAsOf, type DealRecord, indexHistory, LEAD_LOG1P_FEATURES, leadTrainingRows } from '../../shared/ml/leadFeatures';
+import { accountFeaturesAsOf, dealFeaturesAsOf, type DealRecord, indexHistory, LEAD_HORIZON_DAYS, LEAD_LOG1P_FEATURES, leadTrainingRows, leadTrainingSet, openDeals } from '../../shared/ml/leadFeatures';
 import { type LeadRow, score, sortRows, timeSplit, train } from '../../shared/ml/leadModel';
 import { calibrationBins, rocAuc } from '../../shared/ml/metrics';
 import { mulberry32 } from '../../shared/ml/random';
@@ -184,7 +184,21 @@ describe('lead features: point in time', () => {
     const training = leadTrainingRows(deals, null);
     const c = training.find((r) => r.id === 'C')!;
     // As of 2017-02-15: A won (1000), B still open; engaged so far: A, B.
-    expect(c.features).toEqual({ conversion_rate: 0.5, days_since_last_interaction: null, engagement_score: null, total_interactions: null, total_revenue: 1000, win_rate: 1 });
+    expect(c.features).toEqual({
+      conversion_rate: 0.5,
+      days_since_last_interaction: null,
+      engagement_score: null,
+      total_interactions: null,
+      total_revenue: 1000,
+      win_rate: 1,
+      // No interactions dataset: the deal-level features are missing.
+      deal_call_meeting_share: null,
+      deal_interactions: null,
+      deal_mean_response_hours: null,
+      deal_negative_share: null,
+      deal_positive_share: null,
+      deal_response_share: null,
+    });
     expect(c.label).toBe(1);
     expect(c.time).toEqual(d('2017-04-01'));
     expect(training.find((r) => r.id === 'A')!.features.win_rate).toBeNull(); // nothing closed before it
@@ -203,5 +217,43 @@ describe('lead features: point in time', () => {
     expect(f.engagement_score).toBeCloseTo(10 * (0.5 * 0.5 + 0.2 * 0.5 + 0.3 * 1), 12);
     expect(f.win_rate).toBe(0.5); // A won, B lost; C still open on 2017-03-09
     expect(accountFeaturesAsOf(indexHistory(deals, []), 'Nobody', d('2017-03-09'))).toMatchObject({ total_interactions: 0, total_revenue: 0, win_rate: null });
+  });
+
+  it('deal features: the same account AND agent, inside [engage, engage + H) only; deals closed before the horizon are not training rows', () => {
+    expect(LEAD_HORIZON_DAYS).toBe(14);
+    const t = (s: string) => new Date(`${s}Z`);
+    const agentDeals: DealRecord[] = [
+      { id: 'E', account: 'Acme', salesAgent: 'Ann', stage: 'Won', engageDate: d('2017-05-01'), closeDate: d('2017-06-01'), closeValue: 10 },
+      { id: 'F', account: 'Acme', salesAgent: 'Ann', stage: 'Lost', engageDate: d('2017-05-01'), closeDate: d('2017-05-10'), closeValue: 0 },
+      { id: 'G', account: 'Acme', salesAgent: 'Ann', stage: 'Engaging', engageDate: d('2017-05-01'), closeDate: null, closeValue: null },
+      { id: 'P', account: 'Acme', salesAgent: 'Ann', stage: 'Prospecting', engageDate: null, closeDate: null, closeValue: null },
+      { id: 'Q', account: null, salesAgent: 'Ann', stage: 'Prospecting', engageDate: null, closeDate: null, closeValue: null },
+    ];
+    const ix = [
+      { account: 'Acme', salesAgent: 'Ann', at: t('2017-04-30T10:00:00'), channel: 'call', outcome: 'positive', responseHours: 1 }, // before engage
+      { account: 'Acme', salesAgent: 'Ann', at: t('2017-05-02T10:00:00'), channel: 'Meeting', outcome: 'positive', responseHours: 2 },
+      { account: 'Acme', salesAgent: 'Ann', at: t('2017-05-05T10:00:00'), channel: 'email', outcome: 'negative', responseHours: null },
+      { account: 'Acme', salesAgent: 'Ann', at: t('2017-05-08T10:00:00'), channel: 'call', outcome: 'neutral', responseHours: 6 },
+      { account: 'Acme', salesAgent: 'Bob', at: t('2017-05-03T10:00:00'), channel: 'call', outcome: 'positive', responseHours: 1 }, // another agent
+      { account: 'Acme', salesAgent: 'Ann', at: t('2017-05-15T00:00:00'), channel: 'call', outcome: 'positive', responseHours: 1 }, // at the horizon: excluded
+    ];
+    const index = indexHistory(agentDeals, ix);
+    expect(dealFeaturesAsOf(index, agentDeals[0]!)).toEqual({
+      deal_call_meeting_share: 2 / 3,
+      deal_interactions: 3,
+      deal_mean_response_hours: 4,
+      deal_negative_share: 1 / 3,
+      deal_positive_share: 1 / 3,
+      deal_response_share: 2 / 3,
+    });
+    // Scored before the horizon: only what happened before "now".
+    expect(dealFeaturesAsOf(index, agentDeals[2]!, d('2017-05-06'))).toMatchObject({ deal_interactions: 2, deal_negative_share: 0.5 });
+    // No engage date: every deal feature missing.
+    expect(Object.values(dealFeaturesAsOf(index, agentDeals[3]!, d('2017-06-01'))).every((v) => v === null)).toBe(true);
+    const set = leadTrainingSet(agentDeals, ix);
+    expect(set.rows.map((r) => r.id)).toEqual(['E']);
+    expect(set.closedBeforeHorizon).toBe(1);
+    expect(set.rows[0]!.features.total_interactions).toBe(1); // the account as of its engage date
+    expect(openDeals(agentDeals).map((x) => x.id)).toEqual(['G', 'P']);
   });
 });
