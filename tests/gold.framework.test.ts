@@ -49,7 +49,7 @@ describe('gold framework: a model is one SQL file, across datasets; state surviv
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'gold-fw-'));
-    for (const d of ['ecommerce_events', 'customers']) cpSync(path.join(ROOT, 'shared', 'datasets', d), path.join(dir, 'datasets', d), { recursive: true });
+    for (const d of ['ecommerce_events', 'customers', 'crm_products']) cpSync(path.join(ROOT, 'shared', 'datasets', d), path.join(dir, 'datasets', d), { recursive: true });
     lines = await goldInput(dir);
     const { name } = await createScratchDatabase(inject('databaseUrl'), 't');
     await wipeLake();
@@ -124,7 +124,7 @@ describe('gold framework: a model is one SQL file, across datasets; state surviv
     expect(goldMismatches(await readGold(platform.pool), expectedGold(referenceSilver(csv(lines)).kept))).toEqual([]);
   });
 
-  it('an edited model file is rebuilt alone with the next file; a broken one fails the load with a one-line message naming the file', async () => {
+  it('an edited model file is rebuilt alone with the next file; a broken one fails only the files it reads, with a one-line message naming the file; a deleted one is dropped', async () => {
     const file = path.join(dir, 'datasets', 'ecommerce_events', 'gold', 'daily_activity.sql');
     writeFileSync(file, readFileSync(file, 'utf8').replace('count(*) AS events', 'count(*) FILTER (WHERE true) AS events'));
     const p2 = await createPlatform(env, { log: silentLogger, datasetsDir: path.join(dir, 'datasets') });
@@ -140,6 +140,19 @@ describe('gold framework: a model is one SQL file, across datasets; state surviv
       expect(failed.outcome).not.toBe('succeeded');
       expect(failed.message).toMatch(/gold model .*daily_activity.*no_such_column/);
       expect(failed.message).not.toMatch(/\n/);
+      // The same process, the same pooled connections: a file of a dataset the model does not read lands.
+      await p2.lake.write('bronze', 'crm/products/fw.csv', Readable.from([Buffer.from('product,series,sales_price\r\nGTX Basic,GTX,550\r\n')]));
+      const other = await ingestBronzeFile(p2, 'crm/products/fw.csv');
+      expect(other.outcome, other.message).toBe('succeeded');
+      // A column without a comment is set aside the same way, named in one line; deleting the file drops its table.
+      writeFileSync(file, readFileSync(file, 'utf8').replace(/COMMENT ON COLUMN gold\.daily_activity\.events IS [^\n]*\n/, '').replace('count(no_such_column) AS events', 'count(*) AS events'));
+      await p2.lake.write('bronze', 'ecommerce_events/fw/g.csv', Readable.from([Buffer.from(csv(lines.slice(12, 20)))]));
+      const uncommented = await ingestBronzeFile(p2, 'ecommerce_events/fw/g.csv');
+      expect(uncommented.message).toMatch(/daily_activity\.sql: every column needs a COMMENT ON COLUMN; missing for events/);
+      rmSync(file);
+      expect((await ingestBronzeFile(p2, 'ecommerce_events/fw/g.csv')).outcome).toBe('succeeded');
+      const table = await p2.pool.query(`SELECT to_regclass('gold.daily_activity') IS NULL AS gone`);
+      expect(table.rows[0].gone).toBe(true);
     } finally {
       await p2.close();
     }

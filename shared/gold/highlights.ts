@@ -26,8 +26,8 @@ export async function goldHighlights(pool: pg.Pool | pg.PoolClient, options: { l
     ? (
         await pool.query(
           `SELECT category_l1, total_sessions, sessions_with_view, sessions_with_cart, sessions_with_purchase,
-                  round(session_view_to_cart_rate::numeric, 2) AS view_to_cart_pct, round(session_cart_to_purchase_rate::numeric, 2) AS cart_to_purchase_pct,
-                  round(cart_abandonment_rate::numeric, 2) AS abandonment_pct, total_revenue
+                  round(session_view_to_cart_rate::numeric, 2) AS session_view_to_cart_rate, round(session_cart_to_purchase_rate::numeric, 2) AS session_cart_to_purchase_rate,
+                  round(cart_abandonment_rate::numeric, 2) AS cart_abandonment_rate, total_revenue
            FROM gold.conversion_funnel WHERE event_date = $1 ORDER BY total_sessions DESC, category_l1`,
           [busiestDay],
         )

@@ -134,6 +134,17 @@ export async function createAggregateState(db: Db, m: PlannedModel, plan: Aggreg
   // UNLOGGED: state is derived; a server crash empties it, which ensureGold detects (gold_state.alive) and rebuilds.
   await db.query(`CREATE UNLOGGED TABLE ${agg} AS SELECT ${list(plan.keys, `${alias}.`)}, ${[...cols, 'count(*) AS __rows'].join(', ')} FROM ${input} ${alias} GROUP BY ${list(plan.keys, `${alias}.`)} WITH NO DATA`);
   await db.query(`ALTER TABLE ${agg} ADD PRIMARY KEY (${list(plan.keys)})`);
+  // A floating-point sum depends on the order rows are added: maintained per file it would drift
+  // from a full rebuild in the last digits. Exact types only.
+  const sums = plan.aggregates.filter((a) => a.fn === 'sum').map((a) => a.column);
+  if (sums.length) {
+    const floats = await db.query<{ attname: string }>(
+      `SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attname = ANY($2) AND atttypid IN ('float4'::regtype, 'float8'::regtype)`,
+      [agg, sums],
+    );
+    const bad = plan.aggregates.find((a) => floats.rows.some((r) => r.attname === a.column));
+    if (bad) throw new GoldModelError(`gold model ${m.file}: sum(${bad.arg}) adds floating-point values, which a per-file refresh cannot keep equal to a rebuild; sum an exact type instead, e.g. sum(round((${bad.arg})::numeric, 2))`);
+  }
   for (const a of plan.aggregates.filter((x) => x.fn === 'count_distinct')) {
     const set = stateTable(m, `set${a.column.slice(3)}`);
     await db.query(`CREATE UNLOGGED TABLE ${set} AS SELECT ${list(plan.keys, `${alias}.`)}, (${a.arg}) AS __v FROM ${input} ${alias} WITH NO DATA`);

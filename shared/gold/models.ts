@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Contract } from '../contracts/contract';
 import { datasetFolder, resolveDatasetsDir } from '../contracts/load';
 import { type Plan, planModel, selectInputs } from './plan';
-import { SqlTextError } from './sqlText';
+import { SqlTextError, tokenize } from './sqlText';
 
 /**
  * A gold model: one SQL file `shared/datasets/<dataset>/gold/<table>.sql` with its DDL and one
@@ -86,6 +86,7 @@ export function parseGoldModel(dataset: string, file: string, text: string): Gol
   if (!/^\s*(select|with)\b/i.test(select.replace(/^(\s*--[^\n]*(\n|$))*/, ''))) fail('the -- @select section must be one SELECT');
   let reads: GoldModel['reads'];
   try {
+    if (tokenize(select).some((t) => t.kind === 'semicolon')) fail('the -- @select section must be one SELECT (it has more than one statement)');
     const inputs = selectInputs(select);
     reads = { silver: inputs.silver, models: inputs.tables.filter((t) => t !== table) };
   } catch (e) {

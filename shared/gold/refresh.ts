@@ -7,7 +7,7 @@ import { buildModel, inputRef, type MaintainContext, refreshModel } from './main
 import { withSettings } from './settings';
 
 export { withSettings };
-import { type GoldGraph, goldGraph, type PlannedModel } from './models';
+import { type GoldGraph, goldGraph, GoldModelError, type PlannedModel } from './models';
 import { ensureGold, markBuilt } from './schema';
 import { GOLD_STEPS, type StepFile } from './steps';
 
@@ -28,6 +28,8 @@ export interface GoldRefreshResult {
   sectionsMs: Record<string, number>;
   /** Files the refresh's steps want in the lake once it has committed (writeStepFiles). */
   files: StepFile[];
+  /** Models left as they were because their file is broken (one line each, naming the file). */
+  broken?: string[];
 }
 
 export interface GoldRunOptions {
@@ -69,8 +71,19 @@ async function applySqlSettings(db: pg.PoolClient, options: GoldRunOptions): Pro
 
 /** Local buffers for temp tables can only be sized before a session's first temp table. */
 async function sizeTempBuffers(db: pg.PoolClient): Promise<void> {
-  const res = await db.query<{ fresh: boolean }>(`SELECT pg_my_temp_schema() = 0 AS fresh`);
-  if (res.rows[0]?.fresh) await db.query(`SELECT set_config('temp_buffers', '64MB', false)`);
+  // PostgreSQL refuses the change once the session has touched a temp table, even in a transaction
+  // that rolled back; the block swallows that refusal (a subtransaction) so the caller's goes on.
+  await db.query(`DO $$ BEGIN PERFORM set_config('temp_buffers', '64MB', false); EXCEPTION WHEN OTHERS THEN NULL; END $$`);
+}
+
+/** The models `m` reads, directly or through other models. */
+function ancestors(graph: GoldGraph, m: PlannedModel): string[] {
+  const out = new Set<string>();
+  const visit = (t: string) => {
+    for (const r of graph.get(t)?.reads.models ?? []) if (!out.has(r)) (out.add(r), visit(r));
+  };
+  visit(m.table);
+  return [...out];
 }
 
 /** One refresh of a model at a time: transaction-scoped locks, taken in dependency order (no cycles). */
@@ -149,8 +162,13 @@ export async function refreshIncremental(db: pg.PoolClient, scope: GoldScope, da
   const downstream = graph.downstreamOf([dataset]);
   if (!downstream.length || !runIds.length) return undefined;
   const t0 = Date.now();
-  const { unbuilt } = await ensureGold(db, graph);
-  const full = new Set(graph.closure(unbuilt).map((m) => m.table));
+  const { unbuilt, broken } = await ensureGold(db, graph);
+  const hit = downstream.find((m) => broken.has(m.table));
+  if (hit) throw new GoldModelError(broken.get(hit.table)!);
+  // Built in full here: the models this file feeds that were never built, the never-built models
+  // they read, and what reads those. A model this file does not feed waits for its own inputs.
+  const relevant = new Set(downstream.flatMap((m) => [m.table, ...ancestors(graph, m)]));
+  const full = new Set(graph.closure([...unbuilt].filter((t) => relevant.has(t))).map((m) => m.table));
   const targets = graph.models.filter((m) => full.has(m.table) || downstream.includes(m));
   await lockModels(db, targets);
   await sizeTempBuffers(db);
@@ -205,10 +223,12 @@ export async function refreshIncremental(db: pg.PoolClient, scope: GoldScope, da
  */
 export async function rebuildInTransaction(db: pg.PoolClient, scope: GoldScope, datasets?: string[], runIds: string[] = [], options: GoldRunOptions = {}): Promise<GoldRefreshResult | undefined> {
   const graph = graphOf(scope);
-  const targets = datasets ? graph.closure(graph.downstreamOf(datasets).map((m) => m.table)) : graph.models;
-  if (!targets.length) return undefined;
+  const wanted = datasets ? graph.closure(graph.downstreamOf(datasets).map((m) => m.table)) : graph.models;
+  if (!wanted.length) return undefined;
   const t0 = Date.now();
-  await ensureGold(db, graph);
+  const { broken } = await ensureGold(db, graph);
+  // A broken model (and what reads it) is left as it was; the others are rebuilt. Reported.
+  const targets = wanted.filter((m) => !broken.has(m.table));
   await lockModels(db, targets);
   await dropTemps(db);
   await applySqlSettings(db, options);
@@ -227,7 +247,8 @@ export async function rebuildInTransaction(db: pg.PoolClient, scope: GoldScope, 
   const applied = datasets ?? [...new Set(targets.flatMap((m) => m.reads.silver))];
   const result = { dataset: datasets?.length === 1 ? datasets[0]! : '*', mode: 'full' as const, runIds, models: targets.map((m) => m.table), rowsIn: 0, ms, sectionsMs: ctx.timings, files };
   const refreshId = await record(db, result, applied);
-  return { ...result, refreshId };
+  const skipped = wanted.filter((m) => broken.has(m.table)).map((m) => broken.get(m.table)!);
+  return { ...result, refreshId, ...(skipped.length ? { broken: skipped } : {}) };
 }
 
 /** Runs `fn` in its own transaction holding the locks of `datasets` (sorted: no lock-order cycles). */

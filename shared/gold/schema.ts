@@ -176,11 +176,14 @@ function quote(name: string): string {
  * Makes sure every model's table (and the state its strategy keeps) exists and matches its file,
  * inside the caller's transaction. Cheap when nothing changed (one catalog query). A new or
  * changed model is (re)created — a changed one is dropped first: gold is derived data — and left
- * unbuilt. Returns the models that need a full build.
+ * unbuilt. A model whose DDL fails (or lacks a column comment, or whose SELECT does not run) is
+ * set aside in `broken` with the reason, with every model that reads it; the others go on. The
+ * table of a model whose file was deleted is dropped. Returns the models that need a full build.
  */
-export async function ensureGold(db: Db, graph: GoldGraph): Promise<{ unbuilt: Set<string> }> {
+export async function ensureGold(db: Db, graph: GoldGraph): Promise<{ unbuilt: Set<string>; broken: Map<string, string> }> {
   const models = graph.models;
-  if (!models.length) return { unbuilt: new Set() };
+  const broken = new Map<string, string>();
+  if (!models.length) return { unbuilt: new Set(), broken };
   let state = await deployed(db);
   if (state && state.get(FRAMEWORK_KEY)?.hash === FRAMEWORK_HASH) {
     const alive = await db.query<{ ok: boolean }>(`SELECT EXISTS (SELECT 1 FROM gold_state.alive) AS ok`);
@@ -190,7 +193,8 @@ export async function ensureGold(db: Db, graph: GoldGraph): Promise<{ unbuilt: S
       state = await deployed(db);
     }
   }
-  if (!upToDate(state, models)) {
+  const gone = (st: Map<string, Deployed> | undefined) => [...(st?.keys() ?? [])].filter((t) => t !== FRAMEWORK_KEY && !graph.get(t) && !graph.unavailable.has(t));
+  if (!upToDate(state, models) || gone(state).length) {
     await db.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [DDL_LOCK]);
     state = await deployed(db);
     if (state?.get(FRAMEWORK_KEY)?.hash !== FRAMEWORK_HASH) {
@@ -202,33 +206,57 @@ export async function ensureGold(db: Db, graph: GoldGraph): Promise<{ unbuilt: S
       );
       state = await deployed(db);
     }
+    // A model file that was deleted: its table and state go too (the lake's Parquet file stays).
+    for (const t of gone(state)) {
+      await dropModel(db, t);
+      await db.query(`DELETE FROM ops.gold_models WHERE table_name = $1`, [t]);
+    }
     for (const m of models) {
       const d = state?.get(m.table);
       if (d && d.hash === deployHash(m) && d.present) continue;
-      await dropModel(db, m.table);
+      if (m.reads.models.some((t) => broken.has(t))) {
+        broken.set(m.table, `gold model ${m.file}: it reads ${m.reads.models.find((t) => broken.has(t))}, which is broken`);
+        continue;
+      }
+      await db.query('SAVEPOINT gold_model_ddl');
       try {
-        await db.query(m.ddl);
+        await deployModel(db, graph, m);
+        await db.query('RELEASE SAVEPOINT gold_model_ddl');
       } catch (e) {
-        throw new GoldModelError(`gold model ${m.file}: its -- @ddl section failed: ${e instanceof Error ? e.message : String(e)}`);
+        await db.query('ROLLBACK TO SAVEPOINT gold_model_ddl');
+        if (!(e instanceof GoldModelError)) throw e;
+        broken.set(m.table, e.message.split('\n')[0]!);
       }
-      const missing = await uncommented(db, modelRef(m));
-      if (missing.length) throw new GoldModelError(`gold model ${m.file}: every column needs a COMMENT ON COLUMN; missing for ${missing.join(', ')}`);
-      if (m.plan.kind === 'aggregate') {
-        try {
-          await createAggregateState(db, m, m.plan, inputRef(m.plan.input, graph));
-        } catch (e) {
-          throw new GoldModelError(`gold model ${m.file}: its -- @select does not run: ${e instanceof Error ? e.message : String(e)}`);
-        }
-      }
-      await db.query(
-        `INSERT INTO ops.gold_models (table_name, dataset, sql_hash, built_at) VALUES ($1, $2, $3, NULL)
-         ON CONFLICT (table_name) DO UPDATE SET dataset = excluded.dataset, sql_hash = excluded.sql_hash, created_at = now(), built_at = NULL`,
-        [m.table, m.dataset, deployHash(m)],
-      );
     }
     state = await deployed(db);
   }
-  return { unbuilt: new Set(models.filter((m) => !state?.get(m.table)?.built).map((m) => m.table)) };
+  for (const m of graph.closure(broken.keys())) if (!broken.has(m.table)) broken.set(m.table, `gold model ${m.file}: it reads a broken model (${[...broken.keys()].join(', ')})`);
+  return { unbuilt: new Set(models.filter((m) => !broken.has(m.table) && !state?.get(m.table)?.built).map((m) => m.table)), broken };
+}
+
+/** (Re)creates one model: drop, DDL, the comment rule, its aggregate state; recorded as unbuilt. */
+async function deployModel(db: Db, graph: GoldGraph, m: PlannedModel): Promise<void> {
+  await dropModel(db, m.table);
+  try {
+    await db.query(m.ddl);
+  } catch (e) {
+    throw new GoldModelError(`gold model ${m.file}: its -- @ddl section failed: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const missing = await uncommented(db, modelRef(m));
+  if (missing.length) throw new GoldModelError(`gold model ${m.file}: every column needs a COMMENT ON COLUMN; missing for ${missing.join(', ')}`);
+  if (m.plan.kind === 'aggregate') {
+    try {
+      await createAggregateState(db, m, m.plan, inputRef(m.plan.input, graph));
+    } catch (e) {
+      if (e instanceof GoldModelError) throw e;
+      throw new GoldModelError(`gold model ${m.file}: its -- @select does not run: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  await db.query(
+    `INSERT INTO ops.gold_models (table_name, dataset, sql_hash, built_at) VALUES ($1, $2, $3, NULL)
+     ON CONFLICT (table_name) DO UPDATE SET dataset = excluded.dataset, sql_hash = excluded.sql_hash, created_at = now(), built_at = NULL`,
+    [m.table, m.dataset, deployHash(m)],
+  );
 }
 
 /** Records that models were fully built (after their build, same transaction). */
@@ -248,9 +276,9 @@ export async function deployGold(pool: pg.Pool, graph: () => GoldGraph): Promise
     const problems = [...g.unavailable.values()];
     if (!g.models.length) return problems;
     await db.query('BEGIN');
-    await ensureGold(db, g);
+    const { broken } = await ensureGold(db, g);
     await db.query('COMMIT');
-    return problems;
+    return [...problems, ...broken.values()];
   } catch (e) {
     await db.query('ROLLBACK').catch(() => undefined);
     if (e instanceof GoldModelError) return [e.message.split('\n')[0]!];

@@ -10,7 +10,7 @@ import { table } from '../format';
 
 function describeRefresh(r: GoldRefreshResult): string {
   const what = r.mode === 'full' ? `full rebuild of ${r.models.length} model(s)` : `${r.runIds.length} pending run(s) of ${r.dataset}, ${r.rowsIn} new silver rows, ${r.models.length} model(s) changed`;
-  return `✔ ${what} in ${r.ms} ms (refresh ${r.refreshId})`;
+  return [`✔ ${what} in ${r.ms} ms (refresh ${r.refreshId})`, ...(r.broken ?? []).map((b) => `✖ left as it was: ${b}`)].join('\n');
 }
 
 function describeExport(e: GoldExportResult): string {
