@@ -67,6 +67,16 @@ export interface Expectation {
 export type Dedup =
   /** Keep the first occurrence (file order) of each key; later files never re-add a key. */
   | { mode: 'first'; key: string[]; idColumn: string }
+  /**
+   * Raw staging (JSON lines only, e.g. the API sources' `stg_<source>.<entity>_raw`): no dedup by
+   * content. Every line of every file is one row holding the record as JSONB with its lineage,
+   * keyed by (scope, blob_path, line_no): a line delivered again replaces its row only when the
+   * record changed (otherwise it counts as a duplicate), so a re-delivered file changes nothing.
+   * `key` (typed columns, required: a record without them is quarantined as `missing_<column>`)
+   * and `orderBy` name the record's business key and version: what a reader uses to pick the
+   * latest version of each record (the table is indexed on them), never a uniqueness constraint.
+   */
+  | { mode: 'line'; key: string[]; orderBy: string }
   /** Keep the latest version of each key by `orderBy` (later ties win); older arrivals never overwrite newer. */
   | {
       mode: 'latest';
@@ -123,6 +133,19 @@ export interface Contract {
   description: string;
   /** Bronze paths that start with this prefix belong to the dataset (e.g. 'ecommerce_events/'). */
   bronzePrefix: string;
+  /**
+   * Narrows the paths under `bronzePrefix` that belong to the dataset, for folders that hold
+   * several datasets: folder segments where `*` is any segment and `name=*` any value of a
+   * Hive-style key; e.g. the segments `pipedrive`, `scope=*`, `entity=deals` route
+   * `pipedrive/scope=acme/entity=deals/...` to the dataset (shared/contracts/bronzePath.ts).
+   */
+  bronzePattern?: string;
+  /**
+   * The table rows land in, `schema.table` (default `silver.<name>`); the quarantine table is
+   * `schema.<table>_quarantine`. Only for `dedup.mode: 'line'` datasets (staging tables such as
+   * 'stg_pipedrive.deals_raw'); the schema is `silver` or a `stg_*` schema.
+   */
+  table?: string;
   format: SourceFormat;
   source: SourceColumn[];
   /** Silver columns taken from the source, typed and standardized, in output order. */
@@ -157,4 +180,16 @@ export class ContractError extends Error {
  */
 export function validateContract(c: Contract): Contract {
   return validateShape(c);
+}
+
+/** The schema silver tables live in by default. */
+export const DEFAULT_SCHEMA = 'silver';
+
+/** The table a dataset's rows land in: `table` (`schema.name`) when the contract names one, else `silver.<name>`. */
+export function tableOf(c: Pick<Contract, 'name' | 'table'>): { schema: string; name: string } {
+  if (typeof c.table === 'string' && c.table.includes('.')) {
+    const [schema, name] = c.table.split('.') as [string, string];
+    return { schema, name };
+  }
+  return { schema: DEFAULT_SCHEMA, name: c.name };
 }

@@ -1,5 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
-import { type Contract, ContractError, IDENTIFIER, validateContract } from './contract';
+import { hiveValues, pathMatchesPattern, patternsOverlap } from './bronzePath';
+import { type Contract, ContractError, IDENTIFIER, tableOf, validateContract } from './contract';
 import { loadContractFile, rememberDatasetFolder, resolveDatasetsDir } from './load';
 import { checkContractSql } from './validate';
 
@@ -23,8 +24,22 @@ export class ContractRegistry {
       if (this.byName.has(c.name)) throw new ContractError(`two contracts are named '${c.name}'`);
       this.byName.set(c.name, c);
     }
-    const prefixes = contracts.map((c) => c.bronzePrefix);
-    for (const a of prefixes) for (const b of prefixes) if (a !== b && b.startsWith(a)) throw new ContractError(`bronze prefixes '${a}' and '${b}' overlap`);
+    // No bronze path may belong to two datasets (shared/contracts/bronzePath.ts).
+    for (const [i, a] of contracts.entries()) {
+      for (const b of contracts.slice(i + 1)) {
+        if (patternsOverlap(bronzeMatch(a), bronzeMatch(b))) {
+          throw new ContractError(`the bronze paths of '${a.name}' (${bronzeMatch(a)}) and '${b.name}' (${bronzeMatch(b)}) overlap: a file under both would belong to two datasets`);
+        }
+      }
+    }
+    const tables = new Map<string, string>();
+    for (const c of contracts) {
+      const t = tableOf(c);
+      const key = `${t.schema}.${t.name}`;
+      const other = tables.get(key);
+      if (other) throw new ContractError(`'${other}' and '${c.name}' both land in ${key}`);
+      tables.set(key, c.name);
+    }
   }
 
   all(): Contract[] {
@@ -35,21 +50,37 @@ export class ContractRegistry {
     return IDENTIFIER.test(name) ? this.byName.get(name) : undefined;
   }
 
-  /** Why the dataset a bronze path seems to belong to (its first folder) is not loaded, if it is broken. */
+  /**
+   * Why the dataset a bronze path seems to belong to is not loaded, if it is broken: the dataset
+   * named like its first folder, or, for a folder of several datasets (`<source>/…/entity=<e>/…`),
+   * the one named `<source>_<e>` (the API sources' staging datasets).
+   */
   brokenFor(bronzePath: string): string | undefined {
-    return this.broken.get(bronzePath.split('/')[0] ?? '');
+    const first = bronzePath.split('/')[0] ?? '';
+    const entity = hiveValues(bronzePath).entity;
+    return this.broken.get(first) ?? (entity ? this.broken.get(`${first}_${entity}`) : undefined);
   }
 
-  /** The contract owning a bronze path (by prefix), if any. */
+  /** The contract owning a bronze path (by prefix, then pattern), if any. */
   forPath(bronzePath: string): Contract | undefined {
-    return this.all().find((c) => bronzePath.startsWith(c.bronzePrefix));
+    return this.all().find((c) => ownsPath(c, bronzePath));
   }
 
   describePrefixes(): string {
     return this.all()
-      .map((c) => `'${c.bronzePrefix}' (${c.name})`)
+      .map((c) => `'${bronzeMatch(c)}' (${c.name})`)
       .join(', ');
   }
+}
+
+/** What a contract's bronze paths look like: its pattern, else its prefix. */
+export function bronzeMatch(c: Pick<Contract, 'bronzePrefix' | 'bronzePattern'>): string {
+  return c.bronzePattern ?? c.bronzePrefix;
+}
+
+/** Whether a bronze path belongs to the contract: under its prefix and, when it has one, matching its pattern. */
+export function ownsPath(c: Pick<Contract, 'bronzePrefix' | 'bronzePattern'>, bronzePath: string): boolean {
+  return bronzePath.startsWith(c.bronzePrefix) && (c.bronzePattern === undefined || pathMatchesPattern(c.bronzePattern, bronzePath));
 }
 
 /** The datasets folder contracts are loaded from by default (see resolveDatasetsDir). */

@@ -1,7 +1,8 @@
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { decimalOf, duckType, ident, isSilverType } from '../engine/sql';
 import { normalizeName } from '../pipeline/stageInput';
-import { type Contract, ContractError, IDENTIFIER, type SilverType, type TypedColumn, unresolvedWarning } from './contract';
+import { bronzePatternProblems } from './bronzePath';
+import { type Contract, ContractError, DEFAULT_SCHEMA, IDENTIFIER, type SilverType, type TypedColumn, unresolvedWarning } from './contract';
 
 /**
  * Contract validation: every mistake a user can make in a contract, found before any data moves,
@@ -13,6 +14,10 @@ import { type Contract, ContractError, IDENTIFIER, type SilverType, type TypedCo
 const SILVER_TYPES = "'string', 'bigint', 'int', 'double', 'boolean', 'timestamp', 'date' or 'decimal(p,s)' (1 ≤ p ≤ 38, 0 ≤ s ≤ p)";
 /** Columns every silver table has besides the contract's (lineage + rescued values). */
 const RESERVED_COLUMNS = ['source_file', 'source_line', 'ingestion_run_id', 'ingested_at', '_rescued'];
+/** Columns a `dedup.mode: 'line'` (staging) table has besides the contract's (shared/engine/compile.ts LINE_COLUMNS). */
+const LINE_RESERVED_COLUMNS = ['scope', 'blob_path', 'line_no', 'record', 'run_id', 'extracted_at'];
+/** Schemas a contract's `table` may name: silver, or a staging schema (created by infra/hooks/app-role.sql in Azure). */
+const TABLE_SCHEMA = /^(silver|stg_[a-z0-9_]+)$/;
 export const MAX_MULTILINE_RECORD_LINES = 10_000;
 
 /** Type names from other systems → the silver type to write. */
@@ -41,8 +46,8 @@ const TYPE_SYNONYMS: Record<string, string> = {
   time: 'timestamp',
 };
 
-const CONTRACT_KEYS = ['name', 'description', 'bronzePrefix', 'format', 'source', 'typed', 'expectations', 'dedup', 'derived', 'partitionBy', 'rangeColumn', 'unknownColumns', 'references'];
-const OPTIONAL_CONTRACT_KEYS = new Set(['unknownColumns', 'references']);
+const CONTRACT_KEYS = ['name', 'description', 'bronzePrefix', 'bronzePattern', 'table', 'format', 'source', 'typed', 'expectations', 'dedup', 'derived', 'partitionBy', 'rangeColumn', 'unknownColumns', 'references'];
+const OPTIONAL_CONTRACT_KEYS = new Set(['bronzePattern', 'table', 'unknownColumns', 'references']);
 const COLUMN_KEYS = ['name', 'type', 'sql', 'description', 'pii', 'from', 'onInvalid', 'bounds'];
 const SOURCE_KEYS = ['name', 'aliases', 'required'];
 const EXPECTATION_KEYS = ['name', 'check', 'action', 'description'];
@@ -120,6 +125,21 @@ export function contractProblems(c: Contract): string[] {
   ) {
     fail(`bronzePrefix '${c.bronzePrefix}' must look like 'folder/' or 'folder/sub/' (no leading '/', ending in '/', no spaces, '.' or '..'); write '${c.name}/'`);
   }
+  if (c.bronzePattern !== undefined) for (const p of bronzePatternProblems(c.bronzePattern, c.bronzePrefix)) fail(p);
+
+  // table (staging datasets only)
+  const lineMode = isObject(c.dedup as unknown) && (c.dedup as { mode?: unknown }).mode === 'line';
+  if (c.table !== undefined) {
+    const [schema, table, ...rest] = typeof c.table === 'string' ? c.table.split('.') : [];
+    if (typeof c.table !== 'string' || rest.length || !schema || !table || !IDENTIFIER.test(schema) || !IDENTIFIER.test(table)) {
+      fail(`table '${String(c.table)}' must be 'schema.table' in lower snake_case, e.g. 'stg_pipedrive.deals_raw'`);
+    } else if (!TABLE_SCHEMA.test(schema)) {
+      fail(`table '${c.table}': schema '${schema}' is not one rows may land in; use '${DEFAULT_SCHEMA}' or a staging schema 'stg_<source>'`);
+    } else if (table.length + '_quarantine'.length > 63) {
+      fail(`table '${c.table}': the name is too long for its quarantine table '${table}_quarantine' (PostgreSQL names are at most 63 characters)`);
+    }
+    if (!lineMode) fail(`table '${String(c.table)}': only dedup.mode 'line' (staging) datasets name their table; other datasets land in ${DEFAULT_SCHEMA}.<name>, where gold models read them`);
+  }
 
   // format
   const format = c.format as unknown;
@@ -146,6 +166,7 @@ export function contractProblems(c: Contract): string[] {
   } else {
     unknownKeys(format, ['type'], 'format (jsonl)');
   }
+  if (lineMode && isObject(format) && format.type !== 'jsonl') fail(`dedup.mode 'line' keeps each line's JSON record: format must be { type: 'jsonl' }`);
 
   // unknownColumns
   const unknownModes = ['rescue', 'ignore', 'fail'];
@@ -202,6 +223,7 @@ export function contractProblems(c: Contract): string[] {
     if (typeof col.name !== 'string' || !IDENTIFIER.test(col.name)) fail(`${where} column name '${String(col.name)}' must be lower snake_case, e.g. 'unit_price'`);
     else if (silver.has(col.name)) fail(`column '${col.name}' is declared twice (in ${silver.get(col.name)!.kind} and ${kind}); rename or remove one`);
     else if (RESERVED_COLUMNS.includes(col.name)) fail(`${label}: '${col.name}' is a column the platform adds to every silver table; choose another name`);
+    else if (lineMode && LINE_RESERVED_COLUMNS.includes(col.name)) fail(`${label}: '${col.name}' is a column the platform adds to every staging (dedup.mode 'line') table; choose another name`);
     const typeOk = typeof col.type === 'string' && isSilverType(col.type);
     const typeHint = (t: string): string | undefined => TYPE_SYNONYMS[t.toLowerCase().replace(/\(.*$/, '')] ?? closest(t, ['string', 'bigint', 'int', 'double', 'boolean', 'timestamp', 'date']);
     if (!typeOk) {
@@ -248,11 +270,13 @@ export function contractProblems(c: Contract): string[] {
 
   // dedup
   const dedup = c.dedup as unknown;
-  if (!isObject(dedup)) fail(`dedup must be { mode: 'first' | 'latest', key: [...], idColumn: '...' }`);
+  if (!isObject(dedup)) fail(`dedup must be { mode: 'first' | 'latest', key: [...], idColumn: '...' } or { mode: 'line', key: [...], orderBy: '...' }`);
   else {
-    unknownKeys(dedup, dedup.mode === 'latest' ? ['mode', 'key', 'idColumn', 'orderBy', 'lateAfterMinutes'] : ['mode', 'key', 'idColumn'], 'dedup');
-    if (dedup.mode !== 'first' && dedup.mode !== 'latest') fail(`dedup.mode '${String(dedup.mode)}' is not a mode; ${suggest(String(dedup.mode), ['first', 'latest'])}`);
-    if (typeof dedup.idColumn !== 'string' || !IDENTIFIER.test(dedup.idColumn)) fail(`dedup.idColumn '${String(dedup.idColumn)}' must be lower snake_case, e.g. '${c.name}_id'`);
+    unknownKeys(dedup, dedup.mode === 'latest' ? ['mode', 'key', 'idColumn', 'orderBy', 'lateAfterMinutes'] : dedup.mode === 'line' ? ['mode', 'key', 'orderBy'] : ['mode', 'key', 'idColumn'], 'dedup');
+    if (dedup.mode !== 'first' && dedup.mode !== 'latest' && dedup.mode !== 'line') fail(`dedup.mode '${String(dedup.mode)}' is not a mode; ${suggest(String(dedup.mode), ['first', 'latest', 'line'])}`);
+    if (dedup.mode === 'line') {
+      // no id column: rows are keyed by their lineage (scope, blob_path, line_no)
+    } else if (typeof dedup.idColumn !== 'string' || !IDENTIFIER.test(dedup.idColumn)) fail(`dedup.idColumn '${String(dedup.idColumn)}' must be lower snake_case, e.g. '${c.name}_id'`);
     else if (silver.has(dedup.idColumn)) fail(`dedup.idColumn '${dedup.idColumn}': the id column is generated (a hash of the key); do not declare it as a column, or pick another idColumn name`);
     else if (RESERVED_COLUMNS.includes(dedup.idColumn)) fail(`dedup.idColumn '${dedup.idColumn}' is a column the platform adds; pick another name, e.g. '${c.name}_id'`);
     if (!Array.isArray(dedup.key) || dedup.key.length === 0) fail(`dedup.key must list the typed columns that identify a record, e.g. ['order_id']`);
@@ -263,7 +287,7 @@ export function contractProblems(c: Contract): string[] {
       if (typeof k !== 'string' || !silver.has(k)) fail(`dedup key column '${String(k)}' is not a silver column: ${notColumn('dedup.key', k, 'a typed column')}`);
       else if (silver.get(k)!.kind !== 'typed') fail(`dedup key column '${k}' is a derived column; the key must be typed (source) columns — move '${k}' to typed or key on the columns it is derived from`);
     }
-    if (dedup.mode === 'latest') {
+    if (dedup.mode === 'latest' || dedup.mode === 'line') {
       if (typeof dedup.orderBy !== 'string' || !silver.has(dedup.orderBy)) fail(`dedup orderBy '${String(dedup.orderBy)}' is not a silver column: ${notColumn('dedup.orderBy', dedup.orderBy, 'a timestamp or number column')}`);
       else if (silver.get(dedup.orderBy)!.type === 'boolean') fail(`dedup.orderBy '${dedup.orderBy}' is boolean; order by a timestamp or number column`);
       const late = dedup.lateAfterMinutes;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
-import type { Contract } from '../contracts/contract';
-import { datasetDdl, qi, quarantineTable, SILVER_SCHEMA, silverTable } from './schema';
+import { type Contract, tableOf } from '../contracts/contract';
+import { datasetDdl, qi, quarantineTable, silverTable } from './schema';
 
 /**
  * Silver schema migrations: a dataset's silver and quarantine tables are DIFFED against what its
@@ -46,9 +46,12 @@ COMMENT ON TABLE ops.dataset_contracts IS 'Per dataset: the fingerprint of the c
 export interface CanonicalContract {
   typed: { name: string; type: string; sql: string }[];
   derived: { name: string; type: string; sql: string }[];
-  dedup: { mode: string; key: string[]; idColumn: string; orderBy?: string };
+  /** idColumn: absent for 'line' (staging) datasets, whose rows are keyed by their lineage. */
+  dedup: { mode: string; key: string[]; idColumn?: string; orderBy?: string };
   partitionBy: string[];
   rangeColumn: string;
+  /** The contract's `table` (only when it names one, so the fingerprints of other datasets stay as they were). */
+  table?: string;
 }
 
 export function canonicalContract(c: Contract): CanonicalContract {
@@ -56,9 +59,13 @@ export function canonicalContract(c: Contract): CanonicalContract {
   return {
     typed: cols(c.typed),
     derived: cols(c.derived),
-    dedup: { mode: c.dedup.mode, key: [...c.dedup.key], idColumn: c.dedup.idColumn, ...(c.dedup.mode === 'latest' ? { orderBy: c.dedup.orderBy } : {}) },
+    dedup:
+      c.dedup.mode === 'line'
+        ? { mode: c.dedup.mode, key: [...c.dedup.key], orderBy: c.dedup.orderBy }
+        : { mode: c.dedup.mode, key: [...c.dedup.key], idColumn: c.dedup.idColumn, ...(c.dedup.mode === 'latest' ? { orderBy: c.dedup.orderBy } : {}) },
     partitionBy: [...c.partitionBy],
     rangeColumn: c.rangeColumn,
+    ...(c.table !== undefined ? { table: c.table } : {}),
   };
 }
 
@@ -272,6 +279,7 @@ async function opsTablesExist(client: pg.ClientBase): Promise<boolean> {
  * from the catalog and rolled back.
  */
 export async function planDataset(client: pg.ClientBase, contract: Contract): Promise<DatasetSchemaState> {
+  const target = tableOf(contract);
   let expectedSilver: TableInfo | undefined;
   let expectedQuarantine: TableInfo | undefined;
   await client.query('SAVEPOINT medallion_schema_diff');
@@ -281,19 +289,19 @@ export async function planDataset(client: pg.ClientBase, contract: Contract): Pr
     await client.query(datasetDdl(contract, 'pg_temp'));
     const temp = await client.query<{ nspname: string }>('SELECT nspname FROM pg_namespace WHERE oid = pg_my_temp_schema()');
     const scratch = temp.rows[0]!.nspname;
-    expectedSilver = await tableInfo(client, scratch, contract.name);
-    expectedQuarantine = await tableInfo(client, scratch, `${contract.name}_quarantine`);
+    expectedSilver = await tableInfo(client, scratch, target.name);
+    expectedQuarantine = await tableInfo(client, scratch, `${target.name}_quarantine`);
   } finally {
     await client.query('ROLLBACK TO SAVEPOINT medallion_schema_diff');
     await client.query('RELEASE SAVEPOINT medallion_schema_diff');
   }
-  if (!expectedSilver || !expectedQuarantine) throw new Error(`datasetDdl('${contract.name}') did not create ${contract.name} and ${contract.name}_quarantine`);
+  if (!expectedSilver || !expectedQuarantine) throw new Error(`datasetDdl('${contract.name}') did not create ${target.name} and ${target.name}_quarantine`);
   const fingerprint = contractFingerprint(contract);
   const stored = (await opsTablesExist(client))
     ? (await client.query<{ fingerprint: string | null; contract: CanonicalContract | null }>('SELECT fingerprint, contract FROM ops.dataset_contracts WHERE dataset = $1', [contract.name])).rows[0]
     : undefined;
-  const actualSilver = await tableInfo(client, SILVER_SCHEMA, contract.name);
-  const actualQuarantine = await tableInfo(client, SILVER_SCHEMA, `${contract.name}_quarantine`);
+  const actualSilver = await tableInfo(client, target.schema, target.name);
+  const actualQuarantine = await tableInfo(client, target.schema, `${target.name}_quarantine`);
   const base = { dataset: contract.name, fingerprint, appliedFingerprint: stored?.fingerprint ?? undefined };
   if (!actualSilver) return { ...base, status: 'new', changes: [] };
   const silver = silverTable(contract);

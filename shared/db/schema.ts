@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
-import type { Contract } from '../contracts/contract';
+import { type Contract, tableOf } from '../contracts/contract';
 import { RESCUED_COLUMN } from '../engine/compile';
 import { pgType } from '../engine/sql';
 import { contractFingerprint, migrateDatasets, OPS_MIGRATION_DDL } from './migrate';
@@ -12,12 +12,19 @@ export function qi(name: string): string {
 /** The schema silver tables live in (a different one only for a scratch copy, e.g. a contract diff). */
 export const SILVER_SCHEMA = 'silver';
 
-export function silverTable(contract: Contract, schema = SILVER_SCHEMA): string {
-  return `${qi(schema)}.${qi(contract.name)}`;
+/**
+ * The dataset's table, quoted: `silver.<name>`, or the contract's `table` (a staging table such as
+ * `stg_pipedrive.deals_raw`); `schema` overrides the schema (a scratch copy, e.g. `pg_temp`).
+ */
+export function silverTable(contract: Contract, schema?: string): string {
+  const t = tableOf(contract);
+  return `${qi(schema ?? t.schema)}.${qi(t.name)}`;
 }
 
-export function quarantineTable(contract: Contract, schema = SILVER_SCHEMA): string {
-  return `${qi(schema)}.${qi(`${contract.name}_quarantine`)}`;
+/** The dataset's quarantine table: `<schema>.<table>_quarantine` next to its table. */
+export function quarantineTable(contract: Contract, schema?: string): string {
+  const t = tableOf(contract);
+  return `${qi(schema ?? t.schema)}.${qi(`${t.name}_quarantine`)}`;
 }
 
 const LEDGER_DDL = `
@@ -75,8 +82,70 @@ COMMENT ON COLUMN ops.file_runs.blank_lines IS 'Blank lines of the file (not row
 COMMENT ON COLUMN ops.file_runs.unknown_columns IS 'Source columns the contract does not name (rescued into _rescued unless the contract ignores them).';
 `;
 
+/** The quarantine table's DDL (every dataset's has the same shape: source columns as text, raw line, reason, lineage). */
+function quarantineDdl(contract: Contract, q: string): string {
+  return `CREATE TABLE IF NOT EXISTS ${q} (
+  ${[...contract.source.map((s) => `${qi(s.name)} text`), 'raw_line text', 'quarantine_reason text NOT NULL', 'quarantine_detail text', 'source_hash text NOT NULL', 'source_file text NOT NULL', 'source_line bigint NOT NULL', 'ingestion_run_id uuid NOT NULL', 'ingested_at timestamptz NOT NULL'].join(',\n  ')}
+);
+CREATE UNIQUE INDEX IF NOT EXISTS ${qi(`${contract.name}_quarantine_key`)} ON ${q} (source_hash, source_line);
+CREATE INDEX IF NOT EXISTS ${qi(`${contract.name}_quarantine_file_idx`)} ON ${q} (source_file, source_line);
+CREATE INDEX IF NOT EXISTS ${qi(`${contract.name}_quarantine_reason_idx`)} ON ${q} (quarantine_reason);`;
+}
+
+/**
+ * DDL of a staging dataset (`dedup.mode: 'line'`): one row per line of each bronze file, the
+ * record as JSONB with its lineage, keyed by (scope, blob_path, line_no); the business key and
+ * version columns indexed for readers that pick the latest version of each record.
+ */
+function lineDatasetDdl(contract: Contract, schema: string | undefined): string {
+  if (contract.dedup.mode !== 'line') throw new Error(`'${contract.name}' is not a staging (dedup.mode 'line') dataset`);
+  const { key, orderBy } = contract.dedup;
+  const table = silverTable(contract, schema);
+  const q = quarantineTable(contract, schema);
+  const cols = [...contract.typed, ...contract.derived];
+  const target = schema ?? tableOf(contract).schema;
+  const lines = [
+    'scope text COLLATE "C" NOT NULL',
+    'blob_path text COLLATE "C" NOT NULL',
+    'line_no bigint NOT NULL',
+    ...cols.map((c) => `${qi(c.name)} ${pgType(c.type)}${key.includes(c.name) ? ' NOT NULL' : ''}`),
+    'record jsonb NOT NULL',
+    'run_id text NOT NULL',
+    'extracted_at timestamptz NOT NULL',
+    'ingestion_run_id uuid NOT NULL',
+    'ingested_at timestamptz NOT NULL',
+  ];
+  const comments = [
+    `COMMENT ON TABLE ${table} IS ${lit(contract.description)};`,
+    `COMMENT ON COLUMN ${table}.scope IS 'Account the record belongs to: the scope= folder of its bronze path (the API base URL''s subdomain).';`,
+    `COMMENT ON COLUMN ${table}.blob_path IS 'Bronze path of the file the record came from (in the bronze zone, as ops.file_runs.path).';`,
+    `COMMENT ON COLUMN ${table}.line_no IS 'Physical line of the record in that file (1-based); the exact text of the record is that line.';`,
+    ...cols.map((c) => `COMMENT ON COLUMN ${table}.${qi(c.name)} IS ${lit(c.description)};`),
+    `COMMENT ON COLUMN ${table}.record IS 'The record as the API returned it, as JSONB: the same JSON value as the line (numbers exact, e.g. 1500.00 and ids beyond 2^53); jsonb normalises whitespace and key order, and keeps the last of a repeated nested key.';`,
+    `COMMENT ON COLUMN ${table}.run_id IS 'Extraction run that wrote the file: the run_id= folder of its path (YYYYMMDDTHHMMSSmmmZ, the UTC start of the run).';`,
+    `COMMENT ON COLUMN ${table}.extracted_at IS 'Start of that extraction run (UTC), from run_id.';`,
+    `COMMENT ON COLUMN ${table}.ingestion_run_id IS 'Ledger run that staged the row (ops.file_runs.run_id).';`,
+    `COMMENT ON COLUMN ${table}.ingested_at IS 'Start of that ledger run.';`,
+  ];
+  // CREATE only when missing: the app role may own its schemas without the database's CREATE right
+  // (infra/hooks/app-role.sql creates the staging schemas in Azure).
+  const createSchema = target === 'pg_temp' ? '' : `DO $$ BEGIN IF to_regnamespace(${lit(target)}) IS NULL THEN CREATE SCHEMA ${qi(target)}; END IF; END $$;`;
+  return `
+${createSchema}
+CREATE TABLE IF NOT EXISTS ${table} (
+  ${lines.join(',\n  ')},
+  PRIMARY KEY (scope, blob_path, line_no)
+);
+CREATE INDEX IF NOT EXISTS ${qi(`${contract.name}_key_idx`)} ON ${table} (${[...key, orderBy].map(qi).join(', ')});
+CREATE INDEX IF NOT EXISTS ${qi(`${contract.name}_run_idx`)} ON ${table} (ingestion_run_id);
+${quarantineDdl(contract, q)}
+${comments.join('\n')}
+`;
+}
+
 /** DDL of a dataset's silver and quarantine tables, derived from its contract. */
-export function datasetDdl(contract: Contract, schema = SILVER_SCHEMA): string {
+export function datasetDdl(contract: Contract, schema?: string): string {
+  if (contract.dedup.mode === 'line') return lineDatasetDdl(contract, schema);
   const id = contract.dedup.idColumn;
   const cols = [...contract.typed, ...contract.derived];
   // Keys may be NULL (the id hashes NULL distinctly). 'first': the range column leads the key so
@@ -110,12 +179,7 @@ CREATE TABLE IF NOT EXISTS ${table} (
 CREATE INDEX IF NOT EXISTS ${qi(`${contract.name}_run_idx`)} ON ${table} (ingestion_run_id);
 ${contract.dedup.mode === 'latest' ? `CREATE INDEX IF NOT EXISTS ${qi(`${contract.name}_order_idx`)} ON ${table} (${qi(contract.dedup.orderBy)});` : ''}
 ${contract.dedup.mode === 'latest' && contract.rangeColumn !== contract.dedup.orderBy ? `CREATE INDEX IF NOT EXISTS ${qi(`${contract.name}_range_idx`)} ON ${table} (${qi(contract.rangeColumn)});` : ''}
-CREATE TABLE IF NOT EXISTS ${q} (
-  ${[...contract.source.map((s) => `${qi(s.name)} text`), 'raw_line text', 'quarantine_reason text NOT NULL', 'quarantine_detail text', 'source_hash text NOT NULL', 'source_file text NOT NULL', 'source_line bigint NOT NULL', 'ingestion_run_id uuid NOT NULL', 'ingested_at timestamptz NOT NULL'].join(',\n  ')}
-);
-CREATE UNIQUE INDEX IF NOT EXISTS ${qi(`${contract.name}_quarantine_key`)} ON ${q} (source_hash, source_line);
-CREATE INDEX IF NOT EXISTS ${qi(`${contract.name}_quarantine_file_idx`)} ON ${q} (source_file, source_line);
-CREATE INDEX IF NOT EXISTS ${qi(`${contract.name}_quarantine_reason_idx`)} ON ${q} (quarantine_reason);
+${quarantineDdl(contract, q)}
 ${comments.join('\n')}
 `;
 }

@@ -46,7 +46,18 @@ function contentColumns(contract: Contract): string[] {
  * files, as in a Spark streaming watermark); late rows are applied like any other and counted in
  * `warnings.late_records`.
  */
-export async function loadSilverRows(tx: pg.PoolClient, contract: Contract, csvPath: string, columns: string[], expected: number): Promise<SilverLoadResult> {
+export async function loadSilverRows(
+  tx: pg.PoolClient,
+  contract: Contract,
+  csvPath: string,
+  columns: string[],
+  expected: number,
+  file?: { path: string; scope?: string },
+): Promise<SilverLoadResult> {
+  if (contract.dedup.mode === 'line') {
+    if (!file?.scope) throw new Error(`'${contract.name}' is a staging dataset: its load needs the file's path and scope`);
+    return loadLineRows(tx, contract, csvPath, columns, expected, { path: file.path, scope: file.scope });
+  }
   if (contract.dedup.mode === 'first') {
     const loaded = expected > 0 ? await copyCsvInto(tx, silverTable(contract), columns, csvPath) : 0;
     if (loaded !== expected) throw new Error(`silver load copied ${loaded} rows, expected ${expected}`);
@@ -88,4 +99,49 @@ export async function loadSilverRows(tx: pg.PoolClient, contract: Contract, csvP
   const loaded = res.rowCount ?? 0;
   await tx.query(`DROP TABLE ${stage}`);
   return { loaded, superseded: expected - loaded, warnings };
+}
+
+/**
+ * Staging (`dedup.mode: 'line'`) datasets: the file's rows (one per kept line; CSV, `columns`
+ * order) upserted by (scope, blob_path, line_no). A line already staged with the same content
+ * (the record as JSONB, and the contract's columns) is left alone and counted as a duplicate, so
+ * the same file delivered again changes nothing; a line whose content changed (a new version of
+ * the file at the same path) replaces its row. Rows of this path whose line the new version no
+ * longer stages (the file got shorter, or the line is now quarantined) are removed, so staging
+ * holds each file as its current version has it; counted in `warnings.lines_removed` when any.
+ */
+async function loadLineRows(
+  tx: pg.PoolClient,
+  contract: Contract,
+  csvPath: string,
+  columns: string[],
+  expected: number,
+  file: { path: string; scope: string },
+): Promise<SilverLoadResult> {
+  const table = silverTable(contract);
+  const stage = qi(`${contract.name}__load`);
+  await tx.query(`CREATE TEMP TABLE ${stage} (LIKE ${table} INCLUDING DEFAULTS) ON COMMIT DROP`);
+  const copied = expected > 0 ? await copyCsvInto(tx, stage, columns, csvPath) : 0;
+  if (copied !== expected) throw new Error(`staging load copied ${copied} rows, expected ${expected}`);
+  const removed = await tx.query(
+    `DELETE FROM ${table} t WHERE t.scope = $1 AND t.blob_path = $2 AND NOT EXISTS (SELECT 1 FROM ${stage} s WHERE s.line_no = t.line_no)`,
+    [file.scope, file.path],
+  );
+  let loaded = 0;
+  if (expected > 0) {
+    const key = ['scope', 'blob_path', 'line_no'];
+    const cols = columns.map(qi);
+    const content = ['record', ...contentColumns(contract)].map(qi);
+    const updates = columns.filter((c) => !key.includes(c)).map((c) => `${qi(c)} = EXCLUDED.${qi(c)}`);
+    const res = await tx.query(
+      `INSERT INTO ${table} AS t (${cols.join(', ')})
+       SELECT ${cols.join(', ')} FROM ${stage}
+       ON CONFLICT (${key.join(', ')}) DO UPDATE SET ${updates.join(', ')}
+       WHERE (${content.map((c) => `t.${c}`).join(', ')}) IS DISTINCT FROM (${content.map((c) => `EXCLUDED.${c}`).join(', ')})`,
+    );
+    loaded = res.rowCount ?? 0;
+  }
+  await tx.query(`DROP TABLE ${stage}`);
+  const gone = removed.rowCount ?? 0;
+  return { loaded, superseded: expected - loaded, warnings: gone ? { lines_removed: gone } : undefined };
 }

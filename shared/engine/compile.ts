@@ -21,7 +21,19 @@ export interface CompileInput {
   headerWidth?: number;
   /** CSV: header columns the contract does not name (rescued into `_rescued` unless the contract says otherwise). */
   unknownColumns?: { position: number; name: string }[];
-  lineage: { sourceFile: string; runId: string; ingestedAt: Date; sourceHash: string };
+  lineage: { sourceFile: string; runId: string; ingestedAt: Date; sourceHash: string; extract?: ExtractLineage };
+}
+
+/**
+ * Staging (`dedup.mode: 'line'`) datasets: what the bronze path says about the file
+ * (shared/pipeline/stagingPath.ts): the account and the extraction run that wrote it.
+ */
+export interface ExtractLineage {
+  scope: string;
+  /** The extraction run (the path's run_id=, YYYYMMDDTHHMMSSmmmZ). */
+  runId: string;
+  /** The start of that run. */
+  extractedAt: Date;
 }
 
 /** DuckDB's own rejects of the staged file (rare: the staging pass sends it well-formed records only). */
@@ -46,6 +58,8 @@ function expand(sql: string, input: CompileInput): string {
  * stream plus the Telco CSV). Other names use the contract's format.
  */
 export function resolveFormat(contract: Contract, bronzePath: string): SourceFormat {
+  // Staging datasets keep each line's JSON record: their files are JSON lines whatever their name.
+  if (contract.dedup.mode === 'line') return contract.format;
   const name = bronzePath.toLowerCase().replace(/\.gz$/, '');
   if (name.endsWith('.csv')) return contract.format.type === 'csv' ? contract.format : { type: 'csv' };
   if (/\.(jsonl|ndjson|json)$/.test(name)) return { type: 'jsonl' };
@@ -224,6 +238,8 @@ function reasonExpr(input: CompileInput): string {
   for (const c of invalidColumns(input).quarantine) whens.push(`WHEN ${ident(`__inv_${c.name}`)} THEN ${literal(invalidReason(c.name))}`);
   for (const e of contract.expectations.filter((x) => x.action === 'drop')) whens.push(`WHEN NOT ${passes(e.check)} THEN ${literal(e.name)}`);
   if (contract.dedup.mode === 'first') whens.push(`WHEN ${ident(contract.rangeColumn)} IS NULL THEN ${literal(`missing_${contract.rangeColumn}`)}`);
+  // 'line': a record without its business key (e.g. a JSON record without its id) cannot be told apart from others.
+  if (contract.dedup.mode === 'line') for (const k of contract.dedup.key) whens.push(`WHEN ${ident(k)} IS NULL THEN ${literal(`missing_${k}`)}`);
   return `CASE ${whens.join(' ')} END`;
 }
 
@@ -235,10 +251,19 @@ function detailExpr(input: CompileInput): string {
     const shown = src ? `'value ' || coalesce(CAST(to_json(__src.${ident(src)}) AS VARCHAR), 'NULL')` : `'value ' || coalesce(CAST(${ident(c.name)} AS VARCHAR), 'NULL')`;
     whens.push(`WHEN ${ident(`__inv_${c.name}`)} THEN ${literal(`${c.name}: `)} || ${shown} || ${literal(` is not a valid ${c.type}${c.type === 'timestamp' || c.type === 'date' ? ' in the plausible range' : ''}`)}`);
   }
+  if (input.contract.dedup.mode === 'line') {
+    for (const k of input.contract.dedup.key) {
+      const col = input.contract.typed.find((c) => c.name === k);
+      const src = col ? sourceOf(col, input.contract) : undefined;
+      whens.push(`WHEN __reason = ${literal(`missing_${k}`)} THEN ${literal(`${k} is missing: the record has no ${src ? `'${src}'` : 'value for it'} (absent or null)`)}`);
+    }
+  }
   return whens.length ? `CASE ${whens.join(' ')} END` : 'CAST(NULL AS VARCHAR)';
 }
 
 function idExpr(input: CompileInput): string {
+  // 'line': every line is its own row (no content key), so the line number is its id in the file.
+  if (input.contract.dedup.mode === 'line') return 'CAST(__line AS VARCHAR)';
   const parts = input.contract.dedup.key.map((k) => {
     const col = input.contract.typed.find((c) => c.name === k);
     if (!col) throw new Error(`dedup key '${k}' of '${input.contract.name}' must be a typed (source) column`);
@@ -258,9 +283,11 @@ export function stagedQuery(input: CompileInput): string {
   const flags = others.map((e) => `, NOT ${passes(e.check)} AS ${ident(`__x_${e.name}`)}`).join('');
   const warnInvalid = invalidColumns(input).warn.map((c) => `, ${ident(`__inv_${c.name}`)}`).join('');
   const typed = input.contract.typed.map((c) => ident(c.name)).join(', ');
+  // 'line' datasets keep every record's text (it is the row's content); others only a refused one's.
+  const raw = input.contract.dedup.mode === 'line' ? '__raw' : 'CASE WHEN __reason IS NOT NULL THEN __raw END';
   return `CREATE OR REPLACE TABLE staged AS
 SELECT __line, ${typed}, __rescued, __reason${others.map((e) => `, ${ident(`__x_${e.name}`)}`).join('')}${warnInvalid},
-  CASE WHEN __reason IS NOT NULL THEN __raw END AS __raw,
+  ${raw} AS __raw,
   CASE WHEN __reason IS NOT NULL THEN __src END AS __src,
   CASE WHEN __reason IS NOT NULL THEN ${detailExpr(input)} END AS __detail,
   CASE WHEN __reason IS NULL THEN ${idExpr(input)} END AS __id
@@ -310,8 +337,15 @@ export function warningsQuery(input: CompileInput, withExisting: boolean): strin
   return `SELECT ${aggregates.join(', ')} FROM ${keptRelation(withExisting && input.contract.dedup.mode === 'first')}`;
 }
 
-/** Silver output columns, in table order (id, typed, derived, rescued, lineage). */
+/**
+ * Silver output columns, in table order (id, typed, derived, rescued, lineage); for staging
+ * (`dedup.mode: 'line'`) datasets: scope, blob_path, line_no, typed, derived, record, run_id,
+ * extracted_at, ingestion_run_id, ingested_at (shared/db/schema.ts creates the same table).
+ */
 export function silverColumns(contract: Contract): { name: string; duckType: string }[] {
+  if (contract.dedup.mode === 'line') {
+    return [...LINE_HEAD_COLUMNS, ...[...contract.typed, ...contract.derived].map((c) => ({ name: c.name, duckType: duckType(c.type) })), ...LINE_TAIL_COLUMNS];
+  }
   return [
     { name: contract.dedup.idColumn, duckType: 'VARCHAR' },
     ...[...contract.typed, ...contract.derived].map((c) => ({ name: c.name, duckType: duckType(c.type) })),
@@ -319,6 +353,22 @@ export function silverColumns(contract: Contract): { name: string; duckType: str
     ...LINEAGE_COLUMNS,
   ];
 }
+
+/** Staging tables: the columns before the contract's (the row's key). */
+export const LINE_HEAD_COLUMNS = [
+  { name: 'scope', duckType: 'VARCHAR' },
+  { name: 'blob_path', duckType: 'VARCHAR' },
+  { name: 'line_no', duckType: 'BIGINT' },
+];
+
+/** Staging tables: the columns after the contract's (the record, then its lineage). */
+export const LINE_TAIL_COLUMNS = [
+  { name: 'record', duckType: 'VARCHAR' },
+  { name: 'run_id', duckType: 'VARCHAR' },
+  { name: 'extracted_at', duckType: 'TIMESTAMP' },
+  { name: 'ingestion_run_id', duckType: 'VARCHAR' },
+  { name: 'ingested_at', duckType: 'TIMESTAMP' },
+];
 
 export const LINEAGE_COLUMNS = [
   { name: 'source_file', duckType: 'VARCHAR' },
@@ -343,6 +393,8 @@ function lineageSelect(input: CompileInput, line = '__line'): string {
  */
 export function dupRecsQuery(input: CompileInput): string {
   const { dedup } = input.contract;
+  // 'line': no two lines are the same row (a line number is unique in its file).
+  if (dedup.mode === 'line') return 'CREATE OR REPLACE TABLE dup_recs AS SELECT CAST(NULL AS BIGINT) AS __line WHERE false';
   const win =
     dedup.mode === 'first'
       ? `min(__line) OVER (PARTITION BY __id) <> __line`
@@ -360,6 +412,24 @@ export function silverSelect(input: CompileInput, withExisting: boolean): string
   const { contract } = input;
   const existing = withExisting && contract.dedup.mode === 'first';
   const derived = contract.derived.length ? `, ${typedSelect(contract.derived, input)}` : '';
+  if (contract.dedup.mode === 'line') {
+    const x = input.lineage.extract;
+    if (!x) throw new Error(`'${contract.name}' is a staging dataset: its rows need the file's scope and extraction run`);
+    const cols = [
+      `${literal(x.scope)} AS scope`,
+      `${literal(input.lineage.sourceFile)} AS blob_path`,
+      'CAST(__line AS BIGINT) AS line_no',
+      ...contract.typed.map((c) => ident(c.name)),
+      ...contract.derived.map((c) => ident(c.name)),
+      // The line's text exactly as the file has it (CAST of DuckDB's JSON keeps the text as read).
+      'CAST(__raw AS VARCHAR) AS record',
+      `${literal(x.runId)} AS run_id`,
+      `${tsLiteral(x.extractedAt)} AS extracted_at`,
+      `${literal(input.lineage.runId)} AS ingestion_run_id`,
+      `${tsLiteral(input.lineage.ingestedAt)} AS ingested_at`,
+    ];
+    return `SELECT ${cols.join(', ')} FROM (SELECT *${derived} FROM ${keptRelation(false)})`;
+  }
   const cols = [
     `__id AS ${ident(contract.dedup.idColumn)}`,
     ...contract.typed.map((c) => ident(c.name)),

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { type Env, healthQuarantineRate, maxFileAttempts } from '../config';
-import type { Contract } from '../contracts/contract';
+import { type Contract, tableOf } from '../contracts/contract';
 import { qi, silverTable } from '../db/schema';
 import type { Platform } from '../platform';
 import { ensureOpsSchema } from './schema';
@@ -187,6 +187,8 @@ async function duplicateCount(pool: pg.Pool, table: string, columns: string[]): 
 
 async function silverKeyColumns(pool: pg.Pool, contract: Contract): Promise<string[]> {
   if (contract.dedup.mode === 'first') return [contract.dedup.idColumn];
+  // 'line' (staging): one row per line of each file; the same record in several files is expected.
+  if (contract.dedup.mode === 'line') return ['scope', 'blob_path', 'line_no'];
   // 'latest': the business key columns, when silver has them all (else the id derived from them).
   const res = await pool.query<{ attname: string }>(
     `SELECT attname FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped`,
@@ -200,7 +202,8 @@ export async function checkDuplicateKeys(pool: pg.Pool, contracts: Contract[]): 
   const out: HealthResult[] = [];
   for (const c of contracts) {
     const table = silverTable(c);
-    const target = `silver.${c.name}`;
+    const t = tableOf(c);
+    const target = `${t.schema}.${t.name}`;
     if (!(await tableExists(pool, table))) {
       out.push(result('duplicate_keys', c.name, false, 0, 0, `${target} does not exist yet`, target));
       continue;

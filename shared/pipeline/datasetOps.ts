@@ -3,6 +3,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type pg from 'pg';
 import type { Contract } from '../contracts/contract';
+import { ownsPath } from '../contracts/registry';
 import { resetDatasetTables } from '../db/migrate';
 import { quarantineTable } from '../db/schema';
 import { exportGoldGroups } from '../gold/export';
@@ -14,6 +15,7 @@ import type { Zone } from '../lake/lake';
 import type { Platform } from '../platform';
 import { type FileReport, ingestInTransaction } from './ingestFile';
 import { lockKey } from './locks';
+import { bronzePathFor } from './stagingPath';
 
 /** Locks the dataset for the caller's transaction (waits for a running ingest to commit). */
 async function lockDataset(client: pg.PoolClient, dataset: string): Promise<void> {
@@ -57,7 +59,7 @@ export async function rebuildDataset(p: Platform, contract: Contract, progress: 
     oldOutputs = old.rows.flatMap((r) => r.outputs);
     const firstLanded = new Map(old.rows.filter((r) => r.first).map((r) => [r.path, r.first!.getTime()]));
     const bronze: string[] = [];
-    for await (const f of p.lake.list('bronze', contract.bronzePrefix)) bronze.push(f.path);
+    for await (const f of p.lake.list('bronze', contract.bronzePrefix)) if (ownsPath(contract, f.path)) bronze.push(f.path);
     bronze.sort((a, b) => (firstLanded.get(a) ?? Infinity) - (firstLanded.get(b) ?? Infinity) || (a < b ? -1 : a > b ? 1 : 0));
 
     await resetDatasetTables(client, contract);
@@ -116,7 +118,7 @@ export async function checkFile(p: Platform, contract: Contract, localFile: stri
   const dir = await mkdtemp(path.join(p.workRoot, 'check-'));
   const lake = new FsLake(path.join(dir, 'lake'));
   await lake.ensureZones();
-  const target = `${contract.bronzePrefix}${path.basename(localFile)}`;
+  const target = bronzePathFor(contract, path.basename(localFile));
   await lake.write('bronze', target, createReadStream(localFile));
   await mkdir(path.join(dir, 'work'), { recursive: true });
   const scratch: Platform = { ...p, lake, workRoot: path.join(dir, 'work'), hooks: { afterSilverLoad: p.hooks.afterSilverLoad }, close: async () => undefined };

@@ -10,7 +10,7 @@ import { referenceProblems } from '../contracts/validate';
 import { copyCsvInto, copyQueryToFile } from '../db/copy';
 import { qi, quarantineTable, SILVER_SCHEMA, silverTable } from '../db/schema';
 import { loadSilverRows } from '../db/silverLoad';
-import { csvSettings, quarantineColumns, resolveFormat, silverColumns } from '../engine/compile';
+import { csvSettings, type ExtractLineage, quarantineColumns, resolveFormat, silverColumns } from '../engine/compile';
 import { ExpectationFailedError, parquetToCsv, referenceKeyLine, type TransformResult, transformFile } from '../engine/transform';
 import type { LakeFile, Zone } from '../lake/lake';
 import { safeLakePath } from '../lake/paths';
@@ -31,6 +31,7 @@ import {
   recordRedelivery,
 } from './ledger';
 import { type ColumnMatch, matchColumns, parseHeader, type StagedInput, stageInput } from './stageInput';
+import { extractLineage } from './stagingPath';
 
 export type FileOutcome = 'succeeded' | 'failed' | 'skipped' | 'missing';
 
@@ -82,6 +83,7 @@ const TIMESTAMP_TEXT = /^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}:\d{2}(\.\d+)?)?([+-]\
 
 /** Writes silver ids whose range column lies in [min, max] to a local file (none: undefined). */
 async function exportExistingIds(client: pg.PoolClient, contract: Contract, range: { min: string; max: string }, file: string): Promise<string | undefined> {
+  if (contract.dedup.mode !== 'first') throw new Error(`'${contract.name}' has no cross-file id look-up (dedup mode '${contract.dedup.mode}')`);
   if (!TIMESTAMP_TEXT.test(range.min) || !TIMESTAMP_TEXT.test(range.max)) {
     // Not a time range: fall back to all ids of the dataset (correct, only slower).
     await copyQueryToFile(client, `SELECT ${qi(contract.dedup.idColumn)} FROM ${silverTable(contract)}`, file);
@@ -188,6 +190,8 @@ interface Run {
   attempt: number;
   /** Set when the run is part of a caller's transaction (a dataset rebuild, a dry run): no own transaction, lock or after-commit. */
   nested?: pg.PoolClient;
+  /** Staging (dedup.mode 'line') datasets: the account and extraction run the file's path names. */
+  extract?: ExtractLineage;
 }
 
 function lap(run: Run, name: string, since: number): void {
@@ -200,7 +204,8 @@ async function stageFile(run: Run): Promise<{ staged: StagedInput; columns?: Col
   const t0 = Date.now();
   const format = resolveFormat(run.contract, run.path);
   const settings = csvSettings(format);
-  const staged = await stageInput(await run.p.lake.read('bronze', run.path), path.join(run.work, 'input'), { type: format.type, ...settings });
+  const strictJson = run.contract.dedup.mode === 'line' && format.type === 'jsonl';
+  const staged = await stageInput(await run.p.lake.read('bronze', run.path), path.join(run.work, 'input'), { type: format.type, ...settings, strictJson });
   const columns = format.type === 'csv' ? checkColumns(run.contract, staged.header, settings.delimiter, settings.quote) : undefined;
   lap(run, 'download', t0);
   return { staged, columns };
@@ -247,7 +252,7 @@ async function transform(run: Run, staged: StagedInput, columns: ColumnMatch | u
         columnPositions: columns?.positions,
         headerWidth: columns?.width,
         unknownColumns: columns?.unknown,
-        lineage: { sourceFile: run.path, runId: run.runId, ingestedAt, sourceHash: staged.contentHash },
+        lineage: { sourceFile: run.path, runId: run.runId, ingestedAt, sourceHash: staged.contentHash, extract: run.extract },
         staging: { rowsRead: staged.rowsRead, rejected: staged.rejected, rejectReasons: staged.rejectReasons },
         outDir: path.join(run.work, `out-${ingestedAt.getTime()}`),
         existingIds,
@@ -350,7 +355,7 @@ async function load(run: Run, tx: pg.PoolClient, staged: StagedInput, columns: C
     const feeding = streamed ? feedPipe(silverCsv, () => parquetToCsv(silverParquet, silverCols, silverCsv, p.engine)) : Promise.resolve();
     let silver: Awaited<ReturnType<typeof loadSilverRows>>;
     try {
-      [silver] = await Promise.all([loadSilverRows(tx, contract, silverCsv, silverCols, result.silverRows), feeding]);
+      [silver] = await Promise.all([loadSilverRows(tx, contract, silverCsv, silverCols, result.silverRows, { path: run.path, scope: run.extract?.scope }), feeding]);
     } catch (e) {
       // The writer of the pipe may be waiting for a reader that will never come (COPY failed):
       // open and close the reading end so it gets EOF/EPIPE and ends.
@@ -539,6 +544,13 @@ async function runFile(p: Platform, rawPath: string, options: IngestOptions, nes
     return failed(p, ids, new GaveUpError(`gave up after ${claim.row.attempts - 1} attempts${last}; fix the cause, then run \`medallion replay ${bronzePath}\``));
   }
 
+  let extract: ExtractLineage | undefined;
+  try {
+    if (contract.dedup.mode === 'line') extract = extractLineage(bronzePath);
+  } catch (e) {
+    return failed(p, ids, e);
+  }
+
   await mkdir(p.workRoot, { recursive: true });
   const run: Run = {
     p,
@@ -553,6 +565,7 @@ async function runFile(p: Platform, rawPath: string, options: IngestOptions, nes
     written: [],
     attempt: 0,
     nested,
+    extract,
   };
   if (nested) await nested.query('SAVEPOINT medallion_stages');
   try {

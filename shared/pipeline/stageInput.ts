@@ -6,6 +6,7 @@ import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { BadFileError } from './failures';
+import { checkJsonLine } from './jsonLine';
 
 /** @deprecated the old name of BadFileError (a problem with the file as a whole). */
 export const FileRejectedError = BadFileError;
@@ -30,6 +31,12 @@ export interface StageFormat {
   quote: string;
   /** Physical lines one CSV record may span (1 = a record never spans lines). */
   maxRecordLines: number;
+  /**
+   * JSON lines whose record lands in a PostgreSQL jsonb column (staging datasets): each line is
+   * checked against RFC 8259 and what jsonb can hold (shared/pipeline/jsonLine.ts); a line that
+   * fails is refused here as `malformed_row` or `unsupported_json`.
+   */
+  strictJson?: boolean;
 }
 
 export interface StagedInput {
@@ -65,7 +72,7 @@ export interface LineReject {
   raw: string;
 }
 
-export type LineRejectReason = 'nul_byte' | 'invalid_utf8' | 'line_too_long' | 'unclosed_quote' | 'malformed_row';
+export type LineRejectReason = 'nul_byte' | 'invalid_utf8' | 'line_too_long' | 'unclosed_quote' | 'malformed_row' | 'unsupported_json';
 
 /** A line longer than this is quarantined as line_too_long; a header longer than this refuses the file. */
 export const MAX_LINE_BYTES = 1024 * 1024;
@@ -349,7 +356,11 @@ class LineStager extends Transform {
     if (overflow) return this.reject(n, 'line_too_long', `the line is longer than ${MAX_LINE_BYTES} bytes; its first ${RAW_KEEP_BYTES} bytes are kept`, b);
     if (!trusted && b.indexOf(0) !== -1) return this.reject(n, 'nul_byte', 'the line contains a NUL byte (shown as ␀)', b);
     if (!trusted && !isUtf8(b)) return this.reject(n, 'invalid_utf8', 'the line is not valid UTF-8 (bad bytes shown as U+FFFD)', b);
-    if (this.format.type === 'jsonl') return this.stage(n, [b]);
+    if (this.format.type === 'jsonl') {
+      const problem = this.format.strictJson ? checkJsonLine(b) : undefined;
+      if (problem) return this.reject(n, problem.reason, problem.detail, b);
+      return this.stage(n, [b]);
+    }
     if (trusted && this.chunkUnquoted) {
       let fields = 1;
       const d = this.d;

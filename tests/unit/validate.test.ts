@@ -69,7 +69,7 @@ describe('validateContract: every shape mistake, named by field with what to wri
     rejects((c) => c.derived.push({ name: 'quantity', type: 'int', sql: '1', description: '' }), /column 'quantity' is declared twice/);
     rejects((c) => c.expectations.push({ ...c.expectations[0]! }), /expectation 'positive_quantity' is declared twice/);
     rejects((c) => c.typed.push({ name: 'source_file', type: 'string', sql: "''", description: '' }), /typed column 'source_file': 'source_file' is a column the platform adds/);
-    rejects((c) => (c.dedup.idColumn = 'quantity'), /dedup\.idColumn 'quantity': the id column is generated/);
+    rejects((c) => (c.dedup = { mode: 'first', key: c.dedup.key, idColumn: 'quantity' }), /dedup\.idColumn 'quantity': the id column is generated/);
   });
 
   it('keys, partitions, range and orderBy that are not silver columns', () => {

@@ -1,3 +1,4 @@
+import { bronzeMatch } from '../../contracts/registry';
 import { watchBronze } from '../../pipeline/watch';
 import { startDevStandIn } from '../../sources/standIn/dev';
 import { numberFlag, parseArgs } from '../args';
@@ -17,7 +18,7 @@ export const devCommand: CliCommand = {
       ctx,
       async (p, env) => {
         ctx.out('medallion dev: watching bronze; drop files under:');
-        for (const c of p.contracts.all()) ctx.out(`  bronze/${c.bronzePrefix}   (${c.name})`);
+        for (const c of p.contracts.all()) ctx.out(`  bronze/${bronzeMatch(c)}   (${c.name})`);
         ctx.out(`lake connection string (Azure Storage Explorer → Attach → Local emulator, or any SDK):\n  ${env.LakeStorage ?? '(configured lake)'}`);
         const standIn = args.flags['stand-in'] === true ? await startDevStandIn({ port: standInPort }) : undefined;
         for (const line of standIn?.lines ?? []) ctx.out(line);

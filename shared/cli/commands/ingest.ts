@@ -5,6 +5,7 @@ import type { ContractRegistry } from '../../contracts/registry';
 import { resolveFormat } from '../../engine/compile';
 import { hasControlCharacters, printablePath, safeLakePath } from '../../lake/paths';
 import { ingestBronzeFile } from '../../pipeline/ingestFile';
+import { bronzePathFor } from '../../pipeline/stagingPath';
 import { normalizeName, parseHeader, readFirstLine } from '../../pipeline/stageInput';
 import { parseArgs, stringFlag, UsageError } from '../args';
 import type { CliCommand } from '../command';
@@ -102,7 +103,7 @@ export const ingestCommand: CliCommand = {
             refuse(file, `cannot tell which dataset it belongs to from its header; pass --dataset (${known()})`);
             continue;
           }
-          const target = safeLakePath(`${contract.bronzePrefix}${path.basename(file)}`);
+          const target = safeLakePath(bronzePathFor(contract, path.basename(file)));
           const label = `file ${i + 1} of ${files.length}: ${path.basename(file)}`;
           const size = statSync(file).size;
           const t0 = Date.now();

@@ -1,0 +1,49 @@
+import { fillPattern, hiveValues } from '../contracts/bronzePath';
+import type { Contract } from '../contracts/contract';
+import type { ExtractLineage } from '../engine/compile';
+import { runIdFor, runIdTime } from '../sources/bronze';
+import { BadFileError } from './failures';
+
+/** The extractors' run ids: the UTC start of the run, YYYYMMDDTHHMMSSmmmZ (shared/sources/bronze.ts runIdFor). */
+const RUN_ID = /^\d{8}T\d{9}Z$/;
+
+/**
+ * What the bronze path of a staging (`dedup.mode: 'line'`) file says about it: the account
+ * (`scope=`) and the extraction run that wrote it (`run_id=`, whose time is `extracted_at`), as
+ * the extractors name their files (seed 004):
+ *
+ *   {source}/scope={scope}/entity={entity}/ingestion_date={YYYY-MM-DD}/run_id={YYYYMMDDTHHMMSSmmmZ}/part-{N}.jsonl.gz
+ *
+ * A file without them cannot be staged with its lineage: it is refused as a whole (bad_file).
+ */
+export function extractLineage(bronzePath: string): ExtractLineage {
+  const hive = hiveValues(bronzePath);
+  const example = 'pipedrive/scope=acme/entity=deals/ingestion_date=2025-06-02/run_id=20250602T120000250Z/part-00000.jsonl.gz';
+  if (!hive.scope) throw new BadFileError(`the path has no scope= folder: a staging file's path names its account and extraction run, e.g. ${example}`);
+  if (!hive.run_id) throw new BadFileError(`the path has no run_id= folder: a staging file's path names its account and extraction run, e.g. ${example}`);
+  if (!RUN_ID.test(hive.run_id)) throw new BadFileError(`run_id=${hive.run_id} is not an extraction run id (YYYYMMDDTHHMMSSmmmZ, the UTC start of the run, e.g. 20250602T120000250Z)`);
+  const t = runIdTime(hive.run_id);
+  if (Number.isNaN(t) || new Date(t).toISOString().replace(/[-:.]/g, '') !== hive.run_id) {
+    throw new BadFileError(`run_id=${hive.run_id} is not a valid time (YYYYMMDDTHHMMSSmmmZ, UTC)`);
+  }
+  return { scope: hive.scope, runId: hive.run_id, extractedAt: new Date(t) };
+}
+
+/**
+ * Where a local file given to `medallion ingest` / `medallion dataset check` goes in bronze: under
+ * the dataset's prefix; for a dataset with a `bronzePattern`, under the pattern with each wildcard
+ * filled in as `local`; for a staging dataset, in a run folder of its own
+ * (`ingestion_date=<day>/run_id=<now>/`), as the extractors write.
+ */
+export function bronzePathFor(contract: Contract, fileName: string, now: number = Date.now()): string {
+  let folder = contract.bronzePattern ? fillPattern(contract.bronzePattern, 'local') : contract.bronzePrefix;
+  if (contract.dedup.mode === 'line') {
+    const hive = hiveValues(`${folder}x`);
+    if (!hive.scope) folder += 'scope=local/';
+    if (!hive.run_id) {
+      const runId = runIdFor(now);
+      folder += `ingestion_date=${new Date(runIdTime(runId)).toISOString().slice(0, 10)}/run_id=${runId}/`;
+    }
+  }
+  return `${folder}${fileName}`;
+}
