@@ -147,6 +147,13 @@ describe('medallion sql is read-only for real', () => {
     const ro = cli(env);
     await main(['sql', '--json', 'SHOW transaction_read_only'], ro.ctx);
     expect(JSON.parse(ro.out.join('\n'))).toEqual([{ transaction_read_only: 'on' }]);
+    // Columns that share a name are all printed (a later one no longer hides an earlier one).
+    const dup = cli(env);
+    expect(await main(['sql', '--json', 'SELECT 1 AS x, 2 AS x, count(*), count(*) FILTER (WHERE false) FROM public.cli_t'], dup.ctx)).toBe(0);
+    expect(JSON.parse(dup.out.join('\n'))).toEqual([{ x: 1, x_2: 2, count: '1', count_2: '0' }]);
+    const table = cli(env);
+    expect(await main(['sql', 'SELECT 1 AS x, 2 AS x'], table.ctx)).toBe(0);
+    expect(table.out.join('\n')).toMatch(/x\s+x_2/);
   });
 
   it('a statement timeout stops a long query', async () => {

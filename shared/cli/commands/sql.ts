@@ -123,6 +123,8 @@ export async function readOnlyQuery(pool: pg.Pool, text: string, options: { time
       text,
       values: [],
       queryMode: 'extended',
+      // Arrays, not objects: two columns with one name (count(*), count(*) FILTER …) both survive.
+      rowMode: 'array',
       // A client-side backstop in case the server-side timeout was switched off by the query.
       query_timeout: timeoutMs + 10_000,
     } as pg.QueryConfig);
@@ -135,6 +137,17 @@ export async function readOnlyQuery(pool: pg.Pool, text: string, options: { time
     // Never hand this connection back to the pool: the query may have changed session settings.
     client.release(true);
   }
+}
+
+/** Rows as objects; a repeated column name gets a suffix (count, count_2) instead of hiding the first. */
+export function namedRows(res: pg.QueryResult): Record<string, unknown>[] {
+  const seen = new Map<string, number>();
+  const names = res.fields.map((f) => {
+    const n = (seen.get(f.name) ?? 0) + 1;
+    seen.set(f.name, n);
+    return n === 1 ? f.name : `${f.name}_${n}`;
+  });
+  return (res.rows as unknown[][]).map((r) => Object.fromEntries(names.map((n, i) => [n, r[i]])));
 }
 
 export const sqlCommand: CliCommand = {
@@ -167,7 +180,7 @@ export const sqlCommand: CliCommand = {
         ctx.err(line);
         return 1;
       }
-      const rows = res.rows as Record<string, unknown>[];
+      const rows = namedRows(res);
       ctx.out(args.flags.json ? JSON.stringify(rows, null, 2) : table(rows));
       return 0;
     });
