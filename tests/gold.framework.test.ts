@@ -97,8 +97,9 @@ describe('gold framework: a model is one SQL file, across datasets; state surviv
     expect(files).toContain('ecommerce_events/daily_activity.parquet');
     const models = cli(env);
     expect(await main(['gold', 'models', '--json'], models.ctx)).toBe(0);
-    const listed = JSON.parse(models.out.join('\n')) as { model: string; reads: string; strategy: string }[];
-    expect(listed.find((m) => m.model === 'gold.daily_activity')).toMatchObject({ reads: 'silver.customers, silver.ecommerce_events', strategy: 'recompute' });
+    const listed = JSON.parse(models.out.join('\n')) as { model: string; reads: string[]; strategy: string }[];
+    expect(listed.find((m) => m.model === 'gold.daily_activity')).toMatchObject({ reads: ['silver.customers', 'silver.ecommerce_events'], strategy: 'recompute' });
+    expect(listed.find((m) => m.model === 'gold.conversion_funnel')).toMatchObject({ reads: ['gold_state.funnel_sessions'], strategy: 'aggregate' });
     expect(listed.find((m) => m.model === 'gold.customer_metrics')).toMatchObject({ strategy: 'aggregate' });
     expect(listed.find((m) => m.model === 'gold.customers')).toMatchObject({ strategy: 'rows' });
   });

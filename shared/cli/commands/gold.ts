@@ -79,15 +79,15 @@ export const goldCommand: CliCommand = {
     if (sub === 'models') {
       return withPlatform(ctx, async (p) => {
         const graph = goldGraph(p.contracts.all());
-        const rows: { model: string; folder: string; reads: string; strategy: string; why: string }[] = graph.models.map((m) => ({
+        const rows: { model: string; folder: string; reads: string[]; strategy: string; why: string }[] = graph.models.map((m) => ({
           model: `${m.schema}.${m.table}`,
           folder: m.dataset,
-          reads: [...m.reads.silver.map((d) => `silver.${d}`), ...m.reads.models].join(', '),
+          reads: [...m.reads.silver.map((d) => `silver.${d}`), ...m.reads.models.map((t) => `${graph.get(t)?.schema ?? 'gold'}.${t}`)],
           strategy: m.plan.kind,
           why: m.plan.kind === 'recompute' ? m.plan.reason : m.plan.kind === 'aggregate' ? `${m.plan.aggregates.length} aggregate(s) by ${m.plan.keys.join(', ')}` : 'row-wise',
         }));
-        for (const [t, reason] of graph.unavailable) rows.push({ model: t, folder: '', reads: '', strategy: 'unavailable', why: reason });
-        ctx.out(args.flags.json ? JSON.stringify(rows, null, 2) : table(rows));
+        for (const [t, reason] of graph.unavailable) rows.push({ model: t, folder: '', reads: [], strategy: 'unavailable', why: reason });
+        ctx.out(args.flags.json ? JSON.stringify(rows, null, 2) : table(rows.map((r) => ({ ...r, reads: r.reads.join(', ') }))));
         return 0;
       });
     }
