@@ -292,7 +292,7 @@ export async function refreshPending(pool: pg.Pool, scope: GoldScope, dataset: s
     if (graph.downstreamOf([dataset]).some((m) => unbuilt.has(m.table))) return rebuildInTransaction(db, graph, [dataset], [], options);
     const pending = await db.query<{ run_id: string }>(
       `SELECT f.run_id FROM ops.file_runs f
-       WHERE f.dataset = $1 AND f.status = 'succeeded'
+       WHERE f.dataset = $1 AND f.status = 'succeeded' AND f.redelivery_of IS NULL -- a re-delivery added no row
          AND NOT EXISTS (SELECT 1 FROM ops.gold_applied_runs a WHERE a.dataset = $1 AND a.run_id = f.run_id)
        ORDER BY f.finished_at`,
       [dataset],
