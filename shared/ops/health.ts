@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import { type Env, healthQuarantineRate, maxFileAttempts } from '../config';
+import { type Env, healthQuarantineRate, maxFileAttempts, SOURCE_NAMES } from '../config';
 import { type Contract, tableOf } from '../contracts/contract';
 import { qi, silverTable } from '../db/schema';
 import type { Platform } from '../platform';
+import { checkExtractFreshness } from '../sources/health';
 import { ensureOpsSchema } from './schema';
 
 /**
@@ -33,10 +34,15 @@ import { ensureOpsSchema } from './schema';
  *   and whose path has not succeeded since — bad_file, bad_contract, or transient once the
  *   pipeline gave up (attempts >= MAX_FILE_ATTEMPTS; a transient failure still being retried is
  *   not counted). Must be 0 (fix, then `medallion replay --failed`).
+ * - extract_freshness: the API sources (shared/sources/health.ts): for every entity of every
+ *   configured source, minutes since a run last read it to its end; dataset = the source, target
+ *   = scope/entity. The staging datasets of those sources (`<source>_<entity>`) are not judged by
+ *   `freshness`: an entity that did not change writes no bronze file, so their freshness is the
+ *   extraction's.
  */
-export type HealthCheckName = 'freshness' | 'row_count_variance' | 'duplicate_keys' | 'stuck_runs' | 'quarantine_rate' | 'failed_files';
+export type HealthCheckName = 'freshness' | 'row_count_variance' | 'duplicate_keys' | 'stuck_runs' | 'quarantine_rate' | 'failed_files' | 'extract_freshness';
 
-export const HEALTH_CHECKS: HealthCheckName[] = ['freshness', 'row_count_variance', 'duplicate_keys', 'stuck_runs', 'quarantine_rate', 'failed_files'];
+export const HEALTH_CHECKS: HealthCheckName[] = ['freshness', 'row_count_variance', 'duplicate_keys', 'stuck_runs', 'quarantine_rate', 'failed_files', 'extract_freshness'];
 
 export interface HealthResult {
   check: HealthCheckName;
@@ -104,7 +110,12 @@ function minutesText(m: number): string {
   return `${(m / 1440).toFixed(1)} days`;
 }
 
-export async function checkFreshness(pool: pg.Pool, datasets: string[], exp: Map<string, Expectations>): Promise<HealthResult[]> {
+/** The API source whose extractions feed a staging dataset (its files are under `<source>/`), if any. */
+function apiSourceOf(c: Contract): string | undefined {
+  return c.dedup.mode === 'line' ? SOURCE_NAMES.find((s) => c.bronzePrefix === `${s}/`) : undefined;
+}
+
+export async function checkFreshness(pool: pg.Pool, datasets: string[], exp: Map<string, Expectations>, contracts: Contract[] = []): Promise<HealthResult[]> {
   const res = await pool.query<{ dataset: string; newest: Date; age: number }>(
     `SELECT dataset, max(finished_at) AS newest, extract(epoch FROM now() - max(finished_at)) / 60 AS age
      FROM ops.file_runs WHERE status = 'succeeded' AND dataset = ANY($1::text[]) GROUP BY dataset`,
@@ -114,6 +125,9 @@ export async function checkFreshness(pool: pg.Pool, datasets: string[], exp: Map
   return datasets.map((d) => {
     const limit = exp.get(d)!.maxAgeMinutes;
     const r = byName.get(d);
+    const contract = contracts.find((c) => c.name === d);
+    const source = contract ? apiSourceOf(contract) : undefined;
+    if (source) return result('freshness', d, false, null, null, `not judged by files: an unchanged ${source} entity writes none (see extract_freshness of ${source})`);
     if (!r) return result('freshness', d, true, null, limit, 'no file has landed');
     const age = Math.max(0, Number(r.age));
     const stale = age > limit;
@@ -347,12 +361,13 @@ export async function runHealthChecks(p: Platform, options: { env?: Env; dataset
       results.push(result(check, null, true, null, null, `the check could not run: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`));
     }
   };
-  await guarded('freshness', () => checkFreshness(p.pool, datasets, exp));
+  await guarded('freshness', () => checkFreshness(p.pool, datasets, exp, contracts));
   await guarded('row_count_variance', () => checkRowCountVariance(p.pool, datasets, exp));
   await guarded('duplicate_keys', () => checkDuplicateKeys(p.pool, contracts));
   await guarded('stuck_runs', () => checkStuckRuns(p.pool, datasets, exp));
   await guarded('quarantine_rate', () => checkQuarantineRate(p.pool, datasets, exp));
   await guarded('failed_files', () => checkFailedFiles(p.pool, datasets, maxFileAttempts(env)));
+  if (!options.datasets) await guarded('extract_freshness', () => checkExtractFreshness(p.pool, env));
 
   await p.pool.query(
     `INSERT INTO ops.health_checks (run_id, checked_at, "check", dataset, target, status, value, threshold, message)
