@@ -1,0 +1,521 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ExtractSettings, type SourceName, sourceSettings } from '../shared/config';
+import { readSmall } from '../shared/lake/lake';
+import { silentLogger } from '../shared/log';
+import { runHealthChecks } from '../shared/ops/health';
+import { ingestBronzeFile } from '../shared/pipeline/ingestFile';
+import { rebuildDataset } from '../shared/pipeline/datasetOps';
+import type { LedgerRow } from '../shared/pipeline/ledger';
+import type { Platform } from '../shared/platform';
+import { extractSource } from '../shared/sources/extract';
+import { seededRandom, type StandIn, startStandIn, STAND_IN_ENTITIES } from '../shared/sources/standIn';
+import { freshPlatform } from './support/platform';
+
+/**
+ * Silver of the API sources (issue 11 point 2): bronze parts extracted from the stand-in API go
+ * through the same pipeline as any file (ingestBronzeFile: ledger, quarantine) into
+ * stg_<source>.<entity>_raw. Everything is checked against this file's own reading of bronze
+ * (list, gunzip, split on line ends, JSON.parse with the numbers' source text) and its own
+ * writing of what PostgreSQL jsonb prints for a JSON value.
+ */
+
+/** Where each entity's update time is, as this test reads the providers' records. */
+const UPDATED: Record<SourceName, Record<string, string>> = {
+  pipedrive: { users: 'modified', pipelines: 'update_time', stages: 'update_time', organizations: 'update_time', persons: 'update_time', deals: 'update_time', activities: 'update_time' },
+  zendesk: { groups: 'updated_at', ticket_fields: 'updated_at', ticket_forms: 'updated_at', organizations: 'updated_at', users: 'updated_at', tickets: 'updated_at' },
+};
+
+/** The seed's path pattern, written out here. */
+const PATH = /^(pipedrive|zendesk)\/scope=([^/]+)\/entity=([a-z_]+)\/ingestion_date=\d{4}-\d{2}-\d{2}\/run_id=(\d{8}T\d{9}Z)\/[^/]+$/;
+
+interface Line {
+  path: string;
+  line: number;
+  text: string;
+}
+
+/** Physical lines of a text as docs/ingestion.md counts them: \r\n, \n and a lone \r each end one. */
+function physicalLines(text: string): string[] {
+  const lines = text.split(/\r\n|\n|\r/);
+  if (lines.at(-1) === '') lines.pop();
+  return lines;
+}
+
+/** Every line of every bronze file under `prefix`: the independent reader. */
+async function readBronze(p: Platform, prefix: string): Promise<Map<string, Line[]>> {
+  const out = new Map<string, Line[]>();
+  for await (const f of p.lake.list('bronze', prefix)) {
+    const bytes = await readSmall(await p.lake.read('bronze', f.path), 256 * 1024 * 1024);
+    const text = (bytes[0] === 0x1f && bytes[1] === 0x8b ? gunzipSync(bytes) : bytes).toString('utf8');
+    out.set(
+      f.path,
+      physicalLines(text).map((t, i) => ({ path: f.path, line: i + 1, text: t })),
+    );
+  }
+  return out;
+}
+
+const NUMBER = Symbol('number');
+type Parsed = null | boolean | string | { [NUMBER]: string } | Parsed[] | { [k: string]: Parsed };
+
+/** JSON.parse keeping each number's source text (exact: 1500.00, ids beyond 2^53). */
+function parseExact(text: string): Parsed {
+  return JSON.parse(text, (_k, v, ctx?: { source?: string }) => (typeof v === 'number' ? { [NUMBER]: ctx!.source! } : v)) as Parsed;
+}
+
+/** What PostgreSQL prints for a jsonb value: keys by length then bytes, `": "` and `", "`, numbers as numeric prints them. */
+function jsonbText(v: Parsed): string {
+  if (v === null) return 'null';
+  if (typeof v === 'boolean') return String(v);
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (Array.isArray(v)) return `[${v.map(jsonbText).join(', ')}]`;
+  if (NUMBER in v) {
+    const s = (v as { [NUMBER]: string })[NUMBER];
+    // numeric prints plain decimals as written (1500.00), without the sign of a zero; no exponent is expected here.
+    expect(s, 'a plain decimal').toMatch(/^-?\d+(\.\d+)?$/);
+    return /^-0+(\.0+)?$/.test(s) ? s.slice(1) : s;
+  }
+  const keys = Object.keys(v).sort((a, b) => Buffer.byteLength(a) - Buffer.byteLength(b) || Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  return `{${keys.map((k) => `${JSON.stringify(k)}: ${jsonbText((v as Record<string, Parsed>)[k]!)}`).join(', ')}}`;
+}
+
+function numberText(v: Parsed | undefined): string | undefined {
+  return v !== null && typeof v === 'object' && NUMBER in v ? (v as { [NUMBER]: string })[NUMBER] : undefined;
+}
+
+/** The time a provider wrote (Pipedrive v1: 'YYYY-MM-DD HH:MM:SS', UTC). */
+function providerTime(v: Parsed | undefined): number | null {
+  if (typeof v !== 'string') return null;
+  return Date.parse(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/.test(v) ? `${v.replace(' ', 'T')}Z` : v);
+}
+
+/** The start of a run from its run_id, written out here. */
+function runStart(runId: string): number {
+  const m = /^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)(\d{3})Z$/.exec(runId)!;
+  return Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!, +m[7]!);
+}
+
+interface StagedRow {
+  scope: string;
+  blob_path: string;
+  line_no: string;
+  record_id: string;
+  updated_at: Date | null;
+  record: string;
+  run_id: string;
+  extracted_at: Date;
+}
+
+async function stagedRows(p: Platform, source: SourceName, entity: string): Promise<Map<string, StagedRow>> {
+  const r = await p.pool.query<StagedRow>(
+    `SELECT scope, blob_path, line_no::text, record_id::text, updated_at, record::text AS record, run_id, extracted_at FROM stg_${source}.${entity}_raw`,
+  );
+  return new Map(r.rows.map((x) => [`${x.blob_path}#${x.line_no}`, x]));
+}
+
+/** Row count and a checksum over every column of every staging table, and the quarantine counts. */
+async function stagingState(p: Platform): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const source of ['pipedrive', 'zendesk'] as const) {
+    for (const entity of STAND_IN_ENTITIES[source]) {
+      const t = `stg_${source}.${entity}_raw`;
+      const r = await p.pool.query(
+        `SELECT count(*)::text AS n, md5(coalesce(string_agg(concat_ws('|', scope, blob_path, line_no, record_id, updated_at, record::text, run_id, extracted_at, ingestion_run_id, ingested_at), E'\\n' ORDER BY scope, blob_path, line_no), '')) AS sum FROM ${t}`,
+      );
+      const q = await p.pool.query(`SELECT count(*)::text AS n FROM ${t}_quarantine`);
+      out[t] = `${r.rows[0].n} rows, ${r.rows[0].sum}, ${q.rows[0].n} quarantined`;
+    }
+  }
+  return out;
+}
+
+function virtualClock(start = Date.UTC(2025, 5, 2, 12, 0, 0, 250)) {
+  const c = { t: start, now: () => c.t, sleep: async (ms: number) => void (c.t += ms), advance: (ms: number) => void (c.t += ms) };
+  return c;
+}
+
+const SETTINGS: ExtractSettings = { overlapMinutes: 10, partMaxBytes: 16 * 1024, maxWaitSeconds: 600 };
+const COUNTS = {
+  pipedrive: { users: 12, pipelines: 3, stages: 15, organizations: 120, persons: 250, deals: 400, activities: 300 },
+  zendesk: { groups: 8, ticket_fields: 12, ticket_forms: 4, organizations: 80, users: 250, tickets: 400 },
+};
+
+describe('staging of the API sources: stand-in API → bronze → stg_<source>.<entity>_raw (real Azurite + PostgreSQL)', () => {
+  let platform: Platform;
+  let standIn: StandIn;
+  let work: string;
+  const clock = virtualClock();
+  /** Ledger rows of the parts, by path. */
+  const ledger = new Map<string, LedgerRow>();
+
+  async function extract(source: SourceName): Promise<void> {
+    const deps = { lake: platform.lake, pool: platform.pool, log: silentLogger, workRoot: work, now: clock.now, sleep: clock.sleep, random: seededRandom(5) };
+    const report = await extractSource(deps, sourceSettings(source, standIn.env())!, SETTINGS);
+    expect(report.status, JSON.stringify(report.entities.filter((e) => e.status !== 'succeeded'))).toBe('succeeded');
+  }
+
+  /** Ingests every bronze file of the sources not ingested yet, in path order. */
+  async function ingestNew(): Promise<string[]> {
+    const paths: string[] = [];
+    for (const prefix of ['pipedrive/', 'zendesk/']) for await (const f of platform.lake.list('bronze', prefix)) if (!ledger.has(f.path)) paths.push(f.path);
+    paths.sort();
+    for (const p of paths) {
+      const r = await ingestBronzeFile(platform, p);
+      expect(r.outcome, `${p}: ${r.message}`).toBe('succeeded');
+      ledger.set(p, r.ledger!);
+    }
+    return paths;
+  }
+
+  beforeAll(async () => {
+    work = mkdtempSync(path.join(os.tmpdir(), 'staging-'));
+    ({ platform } = await freshPlatform());
+    standIn = await startStandIn({ seed: 21, now: clock.now, counts: COUNTS });
+    // A full extraction, then changes (updates, inserts, deletions) and an incremental one: the
+    // overlap window puts some records in files of both runs.
+    await extract('pipedrive');
+    await extract('zendesk');
+    expect((await ingestNew()).length).toBeGreaterThan(20);
+    for (let i = 0; i < 15; i++) standIn.store.update('pipedrive', 'deals');
+    for (let i = 0; i < 5; i++) standIn.store.insert('pipedrive', 'persons');
+    for (let i = 0; i < 3; i++) standIn.store.remove('pipedrive', 'deals');
+    for (let i = 0; i < 15; i++) standIn.store.update('zendesk', 'tickets');
+    standIn.store.remove('zendesk', 'tickets');
+    standIn.store.insert('zendesk', 'users');
+    clock.advance(5 * 60_000);
+    await extract('pipedrive');
+    await extract('zendesk');
+    expect((await ingestNew()).length).toBeGreaterThan(5);
+  });
+
+  afterAll(async () => {
+    await standIn?.close();
+    await platform?.close();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('every bronze line is staged: same id, same JSON value (numbers exact), its lineage; the ledger of every file adds up', async () => {
+    let lines = 0;
+    let redelivered = 0;
+    for (const source of ['pipedrive', 'zendesk'] as const) {
+      for (const entity of STAND_IN_ENTITIES[source]) {
+        const bronze = await readBronze(platform, `${source}/scope=acme/entity=${entity}/`);
+        const staged = await stagedRows(platform, source, entity);
+        let n = 0;
+        for (const [file, fileLines] of bronze) {
+          const m = PATH.exec(file);
+          expect(m, file).not.toBeNull();
+          const l = ledger.get(file)!;
+          expect(l.dataset).toBe(`${source}_${entity}`);
+          if (l.redelivery_of) {
+            // The same bytes as a file that already landed (an unchanged snapshot of pipelines,
+            // stages, users, groups…): a re-delivery. Its lines are staged under that file.
+            const original = [...ledger.values()].find((x) => x.run_id === l.redelivery_of)!;
+            expect(bronze.get(original.path)!.map((x) => x.text), file).toEqual(fileLines.map((x) => x.text));
+            expect({ read: l.rows_read, staged: l.rows_silver, quarantined: l.rows_quarantined, dup: l.duplicates_cross_file }, file).toEqual({
+              read: fileLines.length,
+              staged: 0,
+              quarantined: 0,
+              dup: fileLines.length,
+            });
+            for (const x of fileLines) expect(staged.has(`${file}#${x.line}`)).toBe(false);
+            redelivered++;
+            continue;
+          }
+          for (const l of fileLines) {
+            const row = staged.get(`${file}#${l.line}`);
+            expect(row, `${file} line ${l.line} is not staged`).toBeDefined();
+            const record = parseExact(l.text) as Record<string, Parsed>;
+            expect(row!.record_id, `${file}:${l.line}`).toBe(numberText(record.id));
+            expect(row!.record, `${file}:${l.line}`).toBe(jsonbText(record));
+            expect(row!.updated_at?.getTime() ?? null, `${file}:${l.line}`).toBe(providerTime(record[UPDATED[source][entity]!]));
+            expect(row!.scope).toBe('acme');
+            expect(row!.run_id).toBe(m![4]);
+            expect(row!.extracted_at.getTime()).toBe(runStart(m![4]!));
+            n++;
+          }
+          // Ledger: every line read is staged (nothing to quarantine or deduplicate in the API's own records).
+          expect({ read: l.rows_read, staged: l.rows_silver, quarantined: l.rows_quarantined, dup: (l.duplicates_in_file ?? 0) + (l.duplicates_cross_file ?? 0) }, file).toEqual({
+            read: fileLines.length,
+            staged: fileLines.length,
+            quarantined: 0,
+            dup: 0,
+          });
+        }
+        expect(staged.size, `stg_${source}.${entity}_raw holds exactly the bronze lines`).toBe(n);
+        lines += n;
+        // The stand-in's current state is among the staged records (the latest version of each id).
+        const have = new Set([...staged.values()].map((r) => r.record));
+        // (records() keeps the API's number text, e.g. 1500.00, that state()'s plain JSON values round.)
+        const missing = standIn.store.records(source, entity).filter((r) => !have.has(jsonbText(parseExact(JSON.stringify(r.data)))));
+        expect(missing.map((r) => r.id), `${source}/${entity}: current records not staged`).toEqual([]);
+      }
+    }
+    expect(lines).toBeGreaterThan(1800);
+    // The second run's unchanged snapshots were re-deliveries (pipelines, stages, users; groups, ticket fields and forms).
+    expect(redelivered).toBeGreaterThanOrEqual(6);
+    // Exactness where JSON.parse would round: deal values as written, ticket custom field ids beyond 2^53.
+    const deals = await platform.pool.query(`SELECT record->>'value' AS v FROM stg_pipedrive.deals_raw`);
+    expect(deals.rows.every((r) => /^\d+\.\d\d$/.test(r.v))).toBe(true);
+    const tickets = await platform.pool.query(`SELECT record_id::numeric AS id, record->'custom_fields'->0->>'value' AS v FROM stg_zendesk.tickets_raw`);
+    for (const r of tickets.rows) expect(BigInt(r.v)).toBe(9_007_199_254_740_993n + BigInt(r.id));
+    // The same record in files of both runs (the overlap window) is staged once per file.
+    const repeated = await platform.pool.query(`SELECT count(*)::int AS n FROM (SELECT record_id FROM stg_pipedrive.deals_raw GROUP BY record_id HAVING count(DISTINCT run_id) > 1) d`);
+    expect(repeated.rows[0].n).toBeGreaterThan(0);
+    // Every succeeded run of these datasets satisfies the ledger's invariant (also enforced by a CHECK).
+    const runs = await platform.pool.query(`SELECT path, status, rows_read, rows_silver, rows_quarantined, duplicates_in_file, duplicates_cross_file FROM ops.file_runs WHERE dataset ~ '^(pipedrive|zendesk)_'`);
+    expect(runs.rows.length).toBe(ledger.size);
+    for (const r of runs.rows) {
+      expect(r.status, r.path).toBe('succeeded');
+      expect(Number(r.rows_read)).toBe(Number(r.rows_silver) + Number(r.rows_quarantined) + Number(r.duplicates_in_file) + Number(r.duplicates_cross_file));
+    }
+  });
+
+  it('re-delivery changes nothing in staging: the same part again, a new version of the same bytes, copies under other names (gzip or not)', async () => {
+    const before = await stagingState(platform);
+    const part = [...ledger.keys()].find((p) => p.includes('entity=deals/'))!;
+    const bytes = await readSmall(await platform.lake.read('bronze', part), 64 * 1024 * 1024);
+    const lines = physicalLines(gunzipSync(bytes).toString('utf8')).length;
+
+    // The same version again (Event Grid delivers at least once).
+    const again = await ingestBronzeFile(platform, part);
+    expect(again.outcome).toBe('skipped');
+
+    // A new version of the same path with the same bytes, a copy in the same run folder, an uncompressed copy.
+    await platform.lake.write('bronze', part, Readable.from([bytes]));
+    const copy = part.replace(/part-(\d+)\.jsonl\.gz$/, 'part-$1-copy.jsonl.gz');
+    await platform.lake.write('bronze', copy, Readable.from([bytes]));
+    const plain = part.replace(/\.gz$/, '');
+    await platform.lake.write('bronze', plain, Readable.from([gunzipSync(bytes)]));
+    for (const p of [part, copy, plain]) {
+      const r = await ingestBronzeFile(platform, p);
+      expect(r.outcome, `${p}: ${r.message}`).toBe('succeeded');
+      expect(r.ledger!.redelivery_of, p).toBe(ledger.get(part)!.run_id);
+      expect({ read: r.ledger!.rows_read, staged: r.ledger!.rows_silver, quarantined: r.ledger!.rows_quarantined, dup: r.ledger!.duplicates_cross_file }).toEqual({ read: lines, staged: 0, quarantined: 0, dup: lines });
+    }
+    expect(await stagingState(platform)).toEqual(before);
+
+    // A dataset rebuild replays its files (only its entity's, though pipedrive/ holds seven) into the same rows.
+    const content = async () =>
+      (
+        await platform.pool.query(
+          `SELECT count(*)::int AS n, md5(string_agg(concat_ws('|', scope, blob_path, line_no, record_id, updated_at, record::text, run_id, extracted_at), E'\\n' ORDER BY scope, blob_path, line_no)) AS sum FROM stg_pipedrive.stages_raw`,
+        )
+      ).rows[0];
+    const stagesBefore = await content();
+    const rebuilt = await rebuildDataset(platform, platform.contracts.get('pipedrive_stages')!);
+    expect(rebuilt.files.length).toBe([...ledger.keys()].filter((p) => p.includes('entity=stages/')).length);
+    expect(rebuilt.files.every((f) => f.outcome === 'succeeded')).toBe(true);
+    expect(await content()).toEqual(stagesBefore);
+  });
+
+  it('hostile lines are quarantined one by one with their reasons; the other lines of the file land', async () => {
+    const big = `{"id":900002,"pad":"${'x'.repeat(1024 * 1024 + 10)}"}`;
+    // [line text, expected reason (undefined: staged), line ending]
+    const cases: [string | Buffer, string | undefined, string?][] = [
+      ['{"id":900001,"update_time":"2025-06-01T10:00:00Z","title":"ok","value":1500.00}', undefined],
+      ['not json at all', 'malformed_row'],
+      ['{"update_time":"2025-06-01T10:00:00Z","title":"no id"}', 'missing_record_id'],
+      ['[{"id":900003}]', 'malformed_row'],
+      [big, 'line_too_long'],
+      [Buffer.concat([Buffer.from('{"id":900004,"t":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]), 'invalid_utf8'],
+      ['{"id":900005,"update_time":"2025-06-01T10:00:00Z","title":"CRLF"}', undefined, '\r\n'],
+      ['{"id":null,"title":"null id"}', 'missing_record_id'],
+      ['{"id":"abc"}', 'invalid_record_id'],
+      ['{"id":1.5}', 'invalid_record_id'],
+      ['{"id":12345678901234567890}', 'invalid_record_id'],
+      ['{"id":900006,"s":"\\u0000"}', 'unsupported_json'],
+      ['{"id":900007,"s":"\\ud800"}', 'unsupported_json'],
+      ['{"id":900008,"n":1e999999}', 'unsupported_json'],
+      [`{"id":900009,"deep":${'['.repeat(1001)}${']'.repeat(1001)}}`, 'unsupported_json'],
+      ['{"id":900010,"id":900011}', 'unsupported_json'],
+      ['{"id":900012,}', 'malformed_row'],
+      ['{"id":900013,"n":NaN}', 'malformed_row'],
+      [Buffer.from('{"id":900014,"t":"a\u0000b"}'), 'nul_byte'],
+      ['   ', undefined], // blank: not a row
+      ['{"id":900015,"update_time":"not a time"}', undefined],
+      ['"just a string"', 'malformed_row'],
+      ['{"id":900016,"title":"CR only"}', undefined, '\r'],
+      ['{"id":900017,"big":123456789012345678901234567890.000, "tab":"a\\tb"}  ', undefined],
+      ['{"id": 900018 , "nested": {"b": 1, "a": [1, {"z": null, "y": true}]}}', undefined],
+    ];
+    const body = Buffer.concat(cases.map(([t, , end]) => Buffer.concat([Buffer.isBuffer(t) ? t : Buffer.from(t), Buffer.from(end ?? '\n')])));
+    const file = 'pipedrive/scope=acme/entity=deals/ingestion_date=2025-06-03/run_id=20250603T000000000Z/part-00000.jsonl.gz';
+    await platform.lake.write('bronze', file, Readable.from([gzipSync(body)]));
+    const before = await stagedRows(platform, 'pipedrive', 'deals');
+    const r = await ingestBronzeFile(platform, file);
+    expect(r.outcome, r.message).toBe('succeeded');
+
+    // The reader: physical lines (CRLF, LF and CR each end one), blanks are not rows.
+    const physical = physicalLines(body.toString('latin1'));
+    expect(physical.length).toBe(cases.length);
+    const rows = cases.map(([t, reason], i) => ({ line: i + 1, text: t, reason })).filter((c) => !(typeof c.text === 'string' && c.text.trim() === ''));
+    const good = rows.filter((c) => c.reason === undefined);
+    const bad = rows.filter((c) => c.reason !== undefined);
+    const l = r.ledger!;
+    expect({ read: l.rows_read, staged: l.rows_silver, quarantined: l.rows_quarantined, dup: (l.duplicates_in_file ?? 0) + (l.duplicates_cross_file ?? 0), blank: l.blank_lines }).toEqual({
+      read: rows.length,
+      staged: good.length,
+      quarantined: bad.length,
+      dup: 0,
+      blank: 1,
+    });
+    const reasons: Record<string, number> = {};
+    for (const b of bad) reasons[b.reason!] = (reasons[b.reason!] ?? 0) + 1;
+    expect(l.quarantine_reasons).toEqual(reasons);
+    expect(l.warnings).toMatchObject({ invalid_updated_at: 1 });
+
+    const q = await platform.pool.query(
+      `SELECT source_line::int AS line, quarantine_reason, quarantine_detail, raw_line FROM stg_pipedrive.deals_raw_quarantine WHERE ingestion_run_id = $1 ORDER BY source_line`,
+      [l.run_id],
+    );
+    expect(q.rows.map((x) => [x.line, x.quarantine_reason])).toEqual(bad.map((b) => [b.line, b.reason]));
+    for (const x of q.rows) {
+      const text = cases[x.line - 1]![0];
+      const expected = Buffer.isBuffer(text) ? text.toString('utf8').replace(/\u0000/g, '\u2400') : text.length > 1024 * 1024 ? text.slice(0, 64 * 1024) : text;
+      expect(x.raw_line, `line ${x.line}`).toBe(expected);
+      expect(x.quarantine_detail, `line ${x.line}`).toBeTruthy();
+    }
+    expect(q.rows.find((x) => x.line === 14)!.quarantine_detail).toMatch(/numeric/);
+    expect(q.rows.find((x) => x.line === 16)!.quarantine_detail).toMatch(/"id" appears twice/);
+
+    const after = await stagedRows(platform, 'pipedrive', 'deals');
+    const added = [...after.values()].filter((x) => x.blob_path === file).sort((a, b) => Number(a.line_no) - Number(b.line_no));
+    expect(added.map((x) => Number(x.line_no))).toEqual(good.map((g) => g.line));
+    for (const row of added) {
+      const text = cases[Number(row.line_no) - 1]![0] as string;
+      expect(row.record).toBe(jsonbText(parseExact(text)));
+      expect(row.record_id).toBe(numberText((parseExact(text) as Record<string, Parsed>).id));
+    }
+    expect(added.find((x) => x.record_id === '900015')!.updated_at).toBeNull();
+    expect(added.find((x) => x.record_id === '900017')!.record).toContain('"big": 123456789012345678901234567890.000');
+    expect(after.size).toBe(before.size + good.length);
+
+    // The same hostile file again under another name: nothing changes, quarantine included.
+    const state = await stagingState(platform);
+    const copy = file.replace('part-00000', 'part-00001');
+    await platform.lake.write('bronze', copy, Readable.from([gzipSync(body)]));
+    const again = await ingestBronzeFile(platform, copy);
+    expect(again.ledger!.redelivery_of).toBe(l.run_id);
+    expect(await stagingState(platform)).toEqual(state);
+  });
+
+  it('a new version of a file at the same path replaces its lines: changed rows updated, unchanged ones counted as duplicates, vanished lines removed', async () => {
+    const file = 'zendesk/scope=acme/entity=groups/ingestion_date=2025-06-03/run_id=20250603T010000000Z/part-00000.jsonl';
+    const v1 = ['{"id":1,"name":"A","updated_at":"2025-06-01T00:00:00Z"}', '{"id":2,"name":"B","updated_at":"2025-06-01T00:00:00Z"}', '{"id":3,"name":"C","updated_at":"2025-06-01T00:00:00Z"}'];
+    await platform.lake.write('bronze', file, Readable.from([Buffer.from(`${v1.join('\n')}\n`)]));
+    const first = await ingestBronzeFile(platform, file);
+    expect(first.ledger!.rows_silver).toBe(3);
+    const v2 = [v1[0], '{"id":2,"name":"B2","updated_at":"2025-06-02T00:00:00Z"}'];
+    await platform.lake.write('bronze', file, Readable.from([Buffer.from(`${v2.join('\n')}\n`)]));
+    const second = await ingestBronzeFile(platform, file);
+    expect({ read: second.ledger!.rows_read, staged: second.ledger!.rows_silver, dup: second.ledger!.duplicates_cross_file }).toEqual({ read: 2, staged: 1, dup: 1 });
+    expect(second.ledger!.warnings).toMatchObject({ lines_removed: 1 });
+    const rows = await platform.pool.query(`SELECT line_no::int AS line, record->>'name' AS name FROM stg_zendesk.groups_raw WHERE blob_path = $1 ORDER BY line_no`, [file]);
+    expect(rows.rows).toEqual([
+      { line: 1, name: 'A' },
+      { line: 2, name: 'B2' },
+    ]);
+  });
+
+  it('routing: each entity folder is its own dataset; a path without its run folder or of an unknown entity is refused as a whole', async () => {
+    const route = (p: string) => platform.contracts.forPath(p)?.name;
+    for (const source of ['pipedrive', 'zendesk'] as const) {
+      for (const entity of STAND_IN_ENTITIES[source]) {
+        expect(route(`${source}/scope=acme/entity=${entity}/ingestion_date=2025-06-02/run_id=20250602T120000250Z/part-00000.jsonl.gz`)).toBe(`${source}_${entity}`);
+        expect(platform.contracts.get(`${source}_${entity}`)!.table).toBe(`stg_${source}.${entity}_raw`);
+      }
+    }
+    expect(route('pipedrive/scope=acme/entity=leads/x/part-00000.jsonl.gz')).toBeUndefined();
+    expect(route('pipedrive/entity=deals/part-00000.jsonl.gz')).toBeUndefined();
+
+    const line = Buffer.from('{"id":1,"update_time":"2025-06-01T00:00:00Z"}\n');
+    const noRun = 'pipedrive/scope=acme/entity=deals/manual/part-00000.jsonl';
+    await platform.lake.write('bronze', noRun, Readable.from([line]));
+    const a = await ingestBronzeFile(platform, noRun);
+    expect({ outcome: a.outcome, kind: a.failureKind }).toEqual({ outcome: 'failed', kind: 'bad_file' });
+    expect(a.message).toMatch(/no run_id= folder/);
+    const unknown = 'zendesk/scope=acme/entity=macros/ingestion_date=2025-06-02/run_id=20250602T120000250Z/part-00000.jsonl.gz';
+    await platform.lake.write('bronze', unknown, Readable.from([gzipSync(line)]));
+    const b = await ingestBronzeFile(platform, unknown);
+    expect({ outcome: b.outcome, kind: b.failureKind }).toEqual({ outcome: 'failed', kind: 'bad_file' });
+    expect(b.message).toMatch(/no dataset owns/);
+  });
+
+  it('health: the extraction freshness of each configured entity is one of the platform checks; staging datasets are not judged by files landing', async () => {
+    const env = { ...standIn.env(), HEALTH_QUARANTINE_RATE: '0.5' };
+    const run = await runHealthChecks(platform, { env });
+    const extract = run.results.filter((r) => r.check === 'extract_freshness');
+    expect(extract.map((r) => `${r.dataset}:${r.target}`).sort()).toEqual(
+      (['pipedrive', 'zendesk'] as const).flatMap((s) => STAND_IN_ENTITIES[s].map((e) => `${s}:acme/${e}`)).sort(),
+    );
+    // The extractions ran on a clock of June 2025: long ago, by the real clock the check reads.
+    expect(extract.every((r) => r.status === 'fail' && /last complete extraction [\d.]+ days ago/.test(r.message))).toBe(true);
+    const stored = await platform.pool.query(`SELECT count(*)::int AS n FROM ops.health_checks WHERE run_id = $1 AND "check" = 'extract_freshness'`, [run.runId]);
+    expect(stored.rows[0].n).toBe(extract.length);
+    const fresh = run.results.find((r) => r.check === 'freshness' && r.dataset === 'zendesk_tickets')!;
+    expect(fresh).toMatchObject({ status: 'pass', message: expect.stringMatching(/see extract_freshness of zendesk/) });
+    expect(run.results.find((r) => r.check === 'duplicate_keys' && r.target === 'stg_zendesk.tickets_raw')).toMatchObject({ status: 'pass' });
+    // Without the sources configured there is nothing to check.
+    const off = await runHealthChecks(platform, { env: {} });
+    expect(off.results.filter((r) => r.check === 'extract_freshness')).toEqual([]);
+  });
+
+  it("the line check agrees with PostgreSQL's jsonb on tricky and mutated records", async () => {
+    const { checkJsonLine } = await import('../shared/pipeline/jsonLine');
+    const lines = [
+      '{"a":1e131071}',
+      '{"a":1e131072}',
+      '{"a":1e-16383}',
+      '{"a":1e-16384}',
+      '{"a":0e1073741823}',
+      '{"a":0e1073741824}',
+      '{"a":"\\ud800\\udc00"}',
+      '{"a":"\\udc00"}',
+      '{"a":01}',
+      '{"a":-0}',
+      '{"a":1.}',
+      '{"a":.5}',
+      '{"a":"\t"}',
+      '{"a":1} ',
+      '{"a":1}\u00a0',
+      '{"\\u0000":1}',
+      `{"a":${'1'.repeat(131072)}}`,
+      `{"a":${'1'.repeat(131073)}}`,
+      `{"a":0.${'1'.repeat(16383)}}`,
+      `{"a":0.${'1'.repeat(16384)}}`,
+    ];
+    const rnd = seededRandom(99);
+    const base = '{"id":1,"title":"Northwind deal","value":1500.00,"custom_fields":{"k":{"value":12.5,"currency":"EUR"}},"tags":["a","b"],"x":null,"ok":true,"n":-0.25e-3}';
+    const bits = ['{', '}', '[', ']', ':', ',', '"', '\\', 'u', '0', '1', 'e', 'E', '-', '+', '.', ' ', '\t', 'n', 't', 'f', '\\u0000', '\\ud800', '\\udc00', '9'];
+    for (let i = 0; i < 1500; i++) {
+      let s = base;
+      for (let j = 0; j < 1 + Math.floor(rnd() * 3); j++) {
+        const at = Math.floor(rnd() * (s.length + 1));
+        const op = rnd();
+        const bit = bits[Math.floor(rnd() * bits.length)]!;
+        s = op < 0.4 ? s.slice(0, at) + s.slice(at + 1) : op < 0.8 ? s.slice(0, at) + bit + s.slice(at) : s.slice(0, at) + bit + s.slice(at + 1);
+      }
+      lines.push(s);
+    }
+    const verdict = await platform.pool.query<{ i: number; ok: boolean; object: boolean }>(
+      `SELECT i::int, pg_input_is_valid(t, 'jsonb') AS ok, pg_input_is_valid(t, 'jsonb') AND left(ltrim(t, E' \\t\\n\\r'), 1) = '{' AS object FROM unnest($1::text[]) WITH ORDINALITY AS x(t, i)`,
+      [lines],
+    );
+    const differ: string[] = [];
+    for (const v of verdict.rows) {
+      const text = lines[v.i - 1]!;
+      if (!text.trim()) continue;
+      const mine = checkJsonLine(Buffer.from(text));
+      // The check also refuses a key repeated at the top level, which jsonb takes (keeping the last value).
+      const pgTakes = v.object && !(mine?.detail.includes('appears twice') ?? false);
+      if ((mine === undefined) !== pgTakes) differ.push(`${JSON.stringify(text.slice(0, 80))}: check ${JSON.stringify(mine)}, jsonb ${v.ok}`);
+    }
+    expect(differ).toEqual([]);
+  });
+});
