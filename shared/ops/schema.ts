@@ -1,4 +1,4 @@
-import type pg from 'pg';
+import { ddlOnce } from '../db/ddlOnce';
 
 /**
  * Tables of the operations layer (health checks, replays), next to the run ledger in `ops`.
@@ -69,24 +69,5 @@ COMMENT ON TABLE ops.replays IS 'medallion replay: the failed/abandoned ledger r
 `;
 
 const OPS_LOCK = 4_242_101;
-const ready = new WeakSet<pg.Pool>();
-
 /** Creates the ops tables of this module once per pool (serialized across processes by an advisory lock). */
-export async function ensureOpsSchema(pool: pg.Pool): Promise<void> {
-  if (ready.has(pool)) return;
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    try {
-      await client.query('SELECT pg_advisory_xact_lock($1)', [OPS_LOCK]);
-      await client.query(OPS_DDL);
-      await client.query('COMMIT');
-    } catch (e) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw e;
-    }
-  } finally {
-    client.release();
-  }
-  ready.add(pool);
-}
+export const ensureOpsSchema = ddlOnce(OPS_LOCK, OPS_DDL);

@@ -1,4 +1,4 @@
-import type pg from 'pg';
+import { ddlOnce } from '../db/ddlOnce';
 
 /**
  * Bookkeeping of the API extractors, next to the file ledger in `ops`. Created idempotently on
@@ -81,24 +81,5 @@ COMMENT ON COLUMN ops.extract_watermarks.last_succeeded_run_id IS 'That run.';
 `;
 
 const EXTRACT_LOCK = 4_242_201;
-const ready = new WeakSet<pg.Pool>();
-
 /** Creates the extraction tables once per pool (serialised across processes by an advisory lock). */
-export async function ensureExtractSchema(pool: pg.Pool): Promise<void> {
-  if (ready.has(pool)) return;
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    try {
-      await client.query('SELECT pg_advisory_xact_lock($1)', [EXTRACT_LOCK]);
-      await client.query(EXTRACT_DDL);
-      await client.query('COMMIT');
-    } catch (e) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw e;
-    }
-  } finally {
-    client.release();
-  }
-  ready.add(pool);
-}
+export const ensureExtractSchema = ddlOnce(EXTRACT_LOCK, EXTRACT_DDL);

@@ -1,4 +1,5 @@
 import type { SourceName } from '../../config';
+import { rng } from '../../samples/ecommerceSample';
 
 /**
  * The data of the stand-in API: generated Pipedrive and Zendesk records (seeded: the same seed
@@ -49,17 +50,8 @@ const ID_BASE: Record<string, number> = {
   'zendesk/ticket_forms': 360_001_100_000,
 };
 
-/** mulberry32: a small seeded PRNG. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded PRNG the samples use (mulberry32). */
+export const seededRandom = rng;
 
 /** A number written as the API writes it (JSON.rawJSON: e.g. 1500.00, or an id above 2^53). */
 function rawNumber(text: string): unknown {
