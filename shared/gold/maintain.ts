@@ -106,9 +106,9 @@ function weightedPartials(a: Aggregate): string[] {
 }
 
 /** How a delta merges into the state (t = state row, excluded = delta). */
-function mergeExpr(a: Aggregate, col: string): string {
-  const t = `t.${col}`;
-  const e = `excluded.${col}`;
+function mergeExpr(a: Aggregate, col: string, state = 't', delta = 'excluded'): string {
+  const t = `${state}.${col}`;
+  const e = `${delta}.${col}`;
   switch (a.fn) {
     case 'count':
     case 'count_distinct':
@@ -286,10 +286,7 @@ async function incrementalAggregate(ctx: MaintainContext, m: PlannedModel, plan:
     step(`set${a.column.slice(3)}`);
   }
   const key = viewBacked(m) ? plan.keys : shape.key;
-  const affected = `EXISTS (SELECT 1 FROM ${delta} __d WHERE ${joinOn(key, '__d', '__g')})`;
-  const selectCols = plan.outputs.map((o) => o.column);
-  // The rows about to change, as they are now (before the state moves: a view-backed model reads it).
-  const chg = keepChanges ? await startChanges(ctx, m, selectCols, affected) : undefined;
+  if (keepChanges) await aggregateChanges(ctx, m, plan, delta);
   step('changes');
   const all = [...stateCols, '__rows'];
   const merges = [...plan.aggregates.flatMap((a) => stateColumns(a).map((c) => `${c} = ${mergeExpr(a, c)}`)), '__rows = t.__rows + excluded.__rows'];
@@ -311,9 +308,40 @@ async function incrementalAggregate(ctx: MaintainContext, m: PlannedModel, plan:
   step('state');
   if (!viewBacked(m)) await upsertFromState(ctx, m, plan, shape, delta);
   step('upsert');
-  if (chg) await endChanges(ctx, m, chg, selectCols, affected);
-  step('changes');
   return true;
+}
+
+/**
+ * The model's changed rows for its readers, before the state moves, in one pass over the file's
+ * keys: each key's rows as they are (weight −1, when the key exists) and as they will be after the
+ * merge (+1, unless every row of the key was taken back), both computed from the state row and the
+ * delta with the same output expressions the model's table is written with.
+ */
+async function aggregateChanges(ctx: MaintainContext, m: PlannedModel, plan: AggregatePlan, delta: string): Promise<void> {
+  const chg = `pg_temp.${qi(`chg__${m.table}`)}`;
+  const alias = qi(plan.alias);
+  const cols = plan.aggregates.flatMap((a) => stateColumns(a).map((c) => ({ a, c })));
+  const keys = list(plan.keys);
+  const merged = cols.map(({ a, c }) => `CASE WHEN __s.__rows IS NULL THEN __d.${c} ELSE ${mergeExpr(a, c, '__s', '__d')} END AS n${c}`);
+  const as = (prefix: string) => [keys, ...cols.map(({ c }) => `${prefix}${c} AS ${c}`)].join(', ');
+  const outputs = plan.outputs.map((o) => `${o.expr} AS ${qi(o.column)}`).join(', ');
+  await run(ctx, m, `DROP TABLE IF EXISTS ${chg}`);
+  await withSettings(ctx.db, KEY_LOOKUP, () =>
+    run(
+      ctx,
+      m,
+      `CREATE TEMP TABLE ${chg} ON COMMIT DROP AS
+       WITH j AS MATERIALIZED (
+         SELECT ${list(plan.keys, '__d.')}, __s.__rows IS NOT NULL AS __had,
+                ${[...cols.map(({ c }) => `__s.${c} AS o${c}`), ...merged, `coalesce(__s.__rows, 0) + __d.__rows AS n__rows`].join(', ')}
+         FROM ${delta} __d LEFT JOIN ${stateTable(m, 'agg')} __s ON ${joinOn(plan.keys, '__s', '__d')}
+       )
+       SELECT ${outputs}, -1 AS __w FROM (SELECT ${as('o')} FROM j WHERE __had) ${alias}
+       UNION ALL
+       SELECT ${outputs}, 1 AS __w FROM (SELECT ${as('n')} FROM j WHERE n__rows > 0) ${alias}`,
+    ),
+  );
+  ctx.changed.set(m.table, chg);
 }
 
 /** Old rows (weight −1) of the keys about to change; endChanges adds the new ones (+1). */
