@@ -71,7 +71,7 @@ export type ExtractEvent =
   | { type: 'http'; source: SourceName; entity: string; event: HttpEvent }
   | { type: 'done'; report: EntityReport };
 
-export interface EntityReport {
+export interface EntityReport extends RunCounters {
   source: SourceName;
   scope: string;
   entity: string;
@@ -80,12 +80,6 @@ export interface EntityReport {
   status: 'succeeded' | 'failed' | 'skipped';
   failureKind?: FailureKind;
   error?: string;
-  records: number;
-  bytes: number;
-  pages: number;
-  requests: number;
-  retries: number;
-  parts: string[];
   windowStart?: number;
   watermarkBefore?: number;
   watermarkAfter?: number;
