@@ -232,7 +232,7 @@ export class GoldGraph {
     return this.byTable.get(table);
   }
 
-  /** Models that read the dataset directly or through other models, in dependency order. */
+  /** Models that read the datasets directly or through other models (already closed over readers), in dependency order. */
   downstreamOf(datasets: readonly string[]): PlannedModel[] {
     const hit = new Set<string>();
     for (const m of this.models) {

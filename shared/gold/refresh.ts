@@ -223,7 +223,7 @@ export async function refreshIncremental(db: pg.PoolClient, scope: GoldScope, da
  */
 export async function rebuildInTransaction(db: pg.PoolClient, scope: GoldScope, datasets?: string[], runIds: string[] = [], options: GoldRunOptions = {}): Promise<GoldRefreshResult | undefined> {
   const graph = graphOf(scope);
-  const wanted = datasets ? graph.closure(graph.downstreamOf(datasets).map((m) => m.table)) : graph.models;
+  const wanted = datasets ? graph.downstreamOf(datasets) : graph.models;
   if (!wanted.length) return undefined;
   const t0 = Date.now();
   const { broken } = await ensureGold(db, graph);
@@ -274,7 +274,7 @@ export async function withDatasetTransaction<T>(pool: pg.Pool, datasets: string 
 /** Full rebuild in its own transaction, under the locks of every dataset the rebuilt models read. */
 export async function rebuildGold(pool: pg.Pool, scope: GoldScope, datasets?: string[], options: GoldRunOptions = {}): Promise<GoldRefreshResult | undefined> {
   const graph = graphOf(scope);
-  const targets = datasets ? graph.closure(graph.downstreamOf(datasets).map((m) => m.table)) : graph.models;
+  const targets = datasets ? graph.downstreamOf(datasets) : graph.models;
   if (!targets.length) return undefined;
   const read = [...new Set(targets.flatMap((m) => m.reads.silver))];
   return withDatasetTransaction(pool, read, (db) => rebuildInTransaction(db, graph, datasets, [], options));

@@ -14,7 +14,7 @@ export interface GoldServiceDeps extends GoldExportDeps {
 }
 
 export interface GoldRefreshReport {
-  /** undefined: nothing to refresh (no run landed since the last refresh). */
+  /** Empty: nothing to refresh (no run landed since the last refresh). */
   refreshes: GoldRefreshResult[];
   exports: GoldExportResult[];
 }
@@ -50,7 +50,7 @@ export async function refreshGold(deps: GoldServiceDeps, options: { full?: boole
     }
   }
   for (const r of refreshes) await writeStepFiles(deps.lake, r.files);
-  const tables = options.dataset ? graph.closure(graph.downstreamOf(datasets).map((m) => m.table)).map((m) => m.table) : graph.models.map((m) => m.table);
+  const tables = options.dataset ? graph.downstreamOf(datasets).map((m) => m.table) : graph.models.map((m) => m.table);
   const exports = await exportGoldGroups(deps, graph, tables, { force: options.full });
   return { refreshes, exports };
 }

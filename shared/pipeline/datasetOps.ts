@@ -92,7 +92,7 @@ export async function rebuildDataset(p: Platform, contract: Contract, progress: 
     for (const o of stale) await p.lake.delete(o.zone as Zone, o.path);
     await writeStepFiles(p.lake, stepFiles);
     const graph = goldGraph(p.contracts.all());
-    const rebuilt = graph.closure(graph.downstreamOf([contract.name]).map((m) => m.table)).map((m) => m.table);
+    const rebuilt = graph.downstreamOf([contract.name]).map((m) => m.table);
     if (rebuilt.length) await exportGoldGroups({ lake: p.lake, pool: p.pool, engine: p.engine, workRoot: p.workRoot }, graph, rebuilt, { force: true });
   }
   return { dataset: contract.name, files, removedOutputs: stale.length };
@@ -140,7 +140,7 @@ export async function checkFile(p: Platform, contract: Contract, localFile: stri
       : [];
     const gold: CheckReport['gold'] = [];
     const graph = goldGraph(p.contracts.all());
-    for (const m of graph.closure(graph.downstreamOf([contract.name]).map((x) => x.table)).filter((x) => x.schema === 'gold')) {
+    for (const m of graph.downstreamOf([contract.name]).filter((x) => x.schema === 'gold')) {
       const r = await client.query(`SELECT count(*)::int AS n FROM gold.${m.table.replace(/[^a-z0-9_]/g, '')}`).catch(() => undefined);
       if (r) gold.push({ table: `gold.${m.table}`, rows: r.rows[0].n });
     }

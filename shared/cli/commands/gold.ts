@@ -45,7 +45,7 @@ export const goldCommand: CliCommand = {
       return withPlatform(ctx, async (p) => {
         const graph = goldGraph(p.contracts.all());
         const datasets = goldDatasets(p.contracts, dataset);
-        const names = graph.closure(graph.downstreamOf(datasets).map((m) => m.table)).filter((m) => m.schema === 'gold').map((m) => m.table);
+        const names = graph.downstreamOf(datasets).filter((m) => m.schema === 'gold').map((m) => m.table);
         const tables = await p.pool.query(
           `SELECT m.dataset, m.table_name AS table, c.reltuples::bigint AS approx_rows, m.built_at,
                   (SELECT max(id) FROM ops.gold_refreshes r WHERE m.table_name = ANY(r.models)) AS last_refresh,
