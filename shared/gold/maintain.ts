@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { qi } from '../db/schema';
 import type { PlannedModel } from './models';
 import { GoldModelError } from './models';
-import type { Aggregate, AggregatePlan, Input, RowsPlan } from './plan';
+import type { Aggregate, AggregatePlan, Input, LatestPlan, RowsPlan } from './plan';
 import { KEY_LOOKUP, withSettings } from './settings';
 
 /**
@@ -20,6 +20,8 @@ export interface MaintainContext {
   runRows: Map<string, string>;
   /** Models whose rows changed in this refresh; the value is their change table, when one was kept. */
   changed: Map<string, string | undefined>;
+  /** The table a dataset's rows are in (GoldGraph.datasetTable). */
+  datasetTable: (dataset: string) => string;
   timings: Record<string, number>;
 }
 
@@ -68,8 +70,8 @@ async function tempColumns(db: Db, name: string): Promise<string[]> {
   return res.rows.map((r) => r.attname);
 }
 
-export function inputRef(input: Input, graph: { get(t: string): PlannedModel | undefined }): string {
-  if (input.kind === 'silver') return `silver.${qi(input.dataset)}`;
+export function inputRef(input: Input, graph: { get(t: string): PlannedModel | undefined; datasetTable(d: string): string }): string {
+  if (input.kind === 'silver') return graph.datasetTable(input.dataset);
   return modelRef(graph.get(input.table)!);
 }
 
@@ -408,6 +410,9 @@ export async function refreshModel(ctx: MaintainContext, m: PlannedModel, keepCh
       if (!chg) throw new GoldModelError(`gold model ${m.table}: the changes of ${plan.input.table} were not kept (internal error: refresh it in full with medallion gold refresh --full)`);
       return incrementalAggregate(ctx, m, plan, chg, true, shape, keepChanges);
     }
+    if (plan.kind === 'latest' && ctx.runRows.has(plan.input.dataset)) {
+      return incrementalLatest(ctx, m, plan, ctx.runRows.get(plan.input.dataset)!, shape, keepChanges);
+    }
     if (plan.kind === 'rows' && plan.input.kind === 'silver' && ctx.runRows.has(plan.input.dataset)) {
       const key = rowsKey(plan, shape);
       if (key) return incrementalRows(ctx, m, plan, ctx.runRows.get(plan.input.dataset)!, key, shape, keepChanges);
@@ -432,14 +437,59 @@ async function incrementalRows(ctx: MaintainContext, m: PlannedModel, plan: Rows
   return true; // the run changed these keys' input rows (deleted and inserted rows count alike)
 }
 
-/** Recompute strategy: the whole SELECT, merged (only changed rows written). */
-async function recompute(ctx: MaintainContext, m: PlannedModel, shape: TableShape, keepChanges: boolean): Promise<boolean> {
+/** The rows `sql` produces, in a temp table checked against the model's columns. */
+async function freshRows(ctx: MaintainContext, m: PlannedModel, shape: TableShape, sql: string): Promise<{ fresh: string; cols: string[] }> {
   const fresh = `pg_temp.${qi(`new__${m.table}`)}`;
   await run(ctx, m, `DROP TABLE IF EXISTS ${fresh}`);
-  await run(ctx, m, `CREATE TEMP TABLE ${fresh} ON COMMIT DROP AS ${m.select}`);
+  await run(ctx, m, `CREATE TEMP TABLE ${fresh} ON COMMIT DROP AS ${sql}`);
   const cols = await tempColumns(ctx.db, `new__${m.table}`);
   const unknown = cols.filter((c) => !shape.columns.includes(c));
   if (unknown.length) throw new GoldModelError(`gold model ${m.file}: its -- @select produces ${unknown.join(', ')}, which ${m.schema}.${m.table} has no column for (alias each output with its column name)`);
+  return { fresh, cols };
+}
+
+/**
+ * Writes `fresh` into the model: rows of the model (those matching `scope`, when given) that
+ * `fresh` no longer has are deleted, the others upserted where they differ. Returns whether a row
+ * changed.
+ */
+async function mergeFresh(ctx: MaintainContext, m: PlannedModel, shape: TableShape, fresh: string, cols: string[], scope?: string): Promise<boolean> {
+  const gone = await run(ctx, m, `DELETE FROM ${modelRef(m)} __g WHERE ${and(scope, `NOT EXISTS (SELECT 1 FROM ${fresh} __n WHERE ${joinOn(shape.key, '__n', '__g')})`)}`);
+  const update = cols.filter((c) => !shape.key.includes(c));
+  const upsert = await run(
+    ctx,
+    m,
+    `INSERT INTO ${modelRef(m)} AS __t (${list(cols)}) SELECT ${list(cols)} FROM ${fresh}
+     ON CONFLICT (${list(shape.key)}) ${update.length ? `DO UPDATE SET ${update.map((c) => `${qi(c)} = excluded.${qi(c)}`).join(', ')} WHERE (${list(update, '__t.')}) IS DISTINCT FROM (${list(update, 'excluded.')})` : 'DO NOTHING'}`,
+  );
+  await run(ctx, m, `DROP TABLE ${fresh}`);
+  return (gone.rowCount ?? 0) + (upsert.rowCount ?? 0) > 0;
+}
+
+/**
+ * Latest strategy: the SELECT over only the input rows of the keys the run's rows carry (every
+ * version of those keys, old and new), merged for those keys. A model whose primary key is not
+ * its DISTINCT ON outputs is recomputed in full.
+ */
+async function incrementalLatest(ctx: MaintainContext, m: PlannedModel, plan: LatestPlan, source: string, shape: TableShape, keepChanges: boolean): Promise<boolean> {
+  if (shape.key.length !== plan.outputKey.length || !plan.outputKey.every((k) => shape.key.includes(k))) return recompute(ctx, m, shape, keepChanges);
+  const keys = `pg_temp.${qi(`keys__${m.table}`)}`;
+  await run(ctx, m, `DROP TABLE IF EXISTS ${keys}`);
+  await run(ctx, m, `CREATE TEMP TABLE ${keys} ON COMMIT DROP AS SELECT DISTINCT ${list(plan.inputKey)} FROM ${source}`);
+  await run(ctx, m, `ANALYZE ${keys}`);
+  const input = `(SELECT __i.* FROM ${ctx.datasetTable(plan.input.dataset)} __i WHERE (${list(plan.inputKey, '__i.')}) IN (SELECT ${list(plan.inputKey)} FROM ${keys}))`;
+  const { fresh, cols } = await freshRows(ctx, m, shape, plan.template.replace('{{input}}', input));
+  const scope = `(${list(plan.outputKey, '__g.')}) IN (SELECT ${list(plan.inputKey)} FROM ${keys})`;
+  const chg = keepChanges ? await startChanges(ctx, m, cols, scope) : undefined;
+  const changed = await mergeFresh(ctx, m, shape, fresh, cols, scope);
+  if (chg) await endChanges(ctx, m, chg, cols, scope);
+  await run(ctx, m, `DROP TABLE ${keys}`);
+  return changed;
+}
+
+/** Recompute strategy: the whole SELECT, merged (only changed rows written). */
+async function recompute(ctx: MaintainContext, m: PlannedModel, shape: TableShape, keepChanges: boolean): Promise<boolean> {
+  const { fresh, cols } = await freshRows(ctx, m, shape, m.select);
   if (keepChanges) {
     const chg = `pg_temp.${qi(`chg__${m.table}`)}`;
     await run(ctx, m, `DROP TABLE IF EXISTS ${chg}`);
@@ -452,16 +502,7 @@ async function recompute(ctx: MaintainContext, m: PlannedModel, shape: TableShap
     );
     ctx.changed.set(m.table, chg);
   }
-  const gone = await run(ctx, m, `DELETE FROM ${modelRef(m)} __g WHERE NOT EXISTS (SELECT 1 FROM ${fresh} __n WHERE ${joinOn(shape.key, '__n', '__g')})`);
-  const update = cols.filter((c) => !shape.key.includes(c));
-  const upsert = await run(
-    ctx,
-    m,
-    `INSERT INTO ${modelRef(m)} AS __t (${list(cols)}) SELECT ${list(cols)} FROM ${fresh}
-     ON CONFLICT (${list(shape.key)}) ${update.length ? `DO UPDATE SET ${update.map((c) => `${qi(c)} = excluded.${qi(c)}`).join(', ')} WHERE (${list(update, '__t.')}) IS DISTINCT FROM (${list(update, 'excluded.')})` : 'DO NOTHING'}`,
-  );
-  await run(ctx, m, `DROP TABLE ${fresh}`);
-  return (gone.rowCount ?? 0) + (upsert.rowCount ?? 0) > 0;
+  return mergeFresh(ctx, m, shape, fresh, cols);
 }
 
 /** The model's population-wide columns (its -- @population SELECT over its own table). */

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import type { Contract } from '../contracts/contract';
+import { type Contract, tableOf } from '../contracts/contract';
+import { silverTable } from '../db/schema';
 import { datasetFolder, resolveDatasetsDir } from '../contracts/load';
-import { type Plan, planModel, selectInputs } from './plan';
+import { MODEL_SCHEMAS, type ModelSchema, type Plan, planModel, selectInputs } from './plan';
 import { SqlTextError, tokenize } from './sqlText';
 
 /**
@@ -15,16 +16,20 @@ export interface GoldModel {
   dataset: string;
   /** Table name (= the file name without .sql). */
   table: string;
-  /** 'gold', or 'gold_state' for an internal model (not exported). */
-  schema: 'gold' | 'gold_state';
+  /** 'gold' (exported), 'core' (seed 004's typed star schema), or 'gold_state' for an internal model (not exported). */
+  schema: ModelSchema;
   file: string;
   description: string;
   ddl: string;
   select: string;
   population?: string;
   forceRecompute: boolean;
-  /** What the SELECT reads: silver datasets and other models (by table name). */
-  reads: { silver: string[]; models: string[] };
+  /**
+   * What the SELECT reads: datasets (`silver.<x>`, and those whose table it names, e.g.
+   * stg_pipedrive.deals_raw → pipedrive_deals) and other models (by table name). `external`: the
+   * other tables it reads, as written (resolved to datasets by GoldGraph).
+   */
+  reads: { silver: string[]; models: string[]; external: string[] };
   /** SHA-256 of the file: a changed model is dropped, recreated and rebuilt. */
   hash: string;
 }
@@ -79,16 +84,17 @@ export function parseGoldModel(dataset: string, file: string, text: string): Gol
   };
   const ddl = body('ddl') ?? fail('missing the -- @ddl section');
   const select = body('select') ?? fail('missing the -- @select section (one SELECT that defines the rows)');
-  const schema = internal ? 'gold_state' : 'gold';
-  if (!new RegExp(`create\\s+table\\s+(if\\s+not\\s+exists\\s+)?${schema}\\.${table}\\b`, 'i').test(ddl)) {
-    fail(`the -- @ddl section must contain CREATE TABLE ${schema}.${table}${internal ? ' (an -- @internal model lives in gold_state)' : ''}`);
+  const created = new RegExp(`create\\s+table\\s+(?:if\\s+not\\s+exists\\s+)?(${MODEL_SCHEMAS.join('|')})\\.${table}\\b`, 'i').exec(ddl)?.[1]?.toLowerCase() as ModelSchema | undefined;
+  const schema: ModelSchema = internal ? 'gold_state' : created === 'core' ? 'core' : 'gold';
+  if (created !== schema) {
+    fail(`the -- @ddl section must contain CREATE TABLE ${internal ? 'gold_state' : 'gold (or core)'}.${table}${internal ? ' (an -- @internal model lives in gold_state)' : ''}`);
   }
   if (!/^\s*(select|with)\b/i.test(select.replace(/^(\s*--[^\n]*(\n|$))*/, ''))) fail('the -- @select section must be one SELECT');
   let reads: GoldModel['reads'];
   try {
     if (tokenize(select).some((t) => t.kind === 'semicolon')) fail('the -- @select section must be one SELECT (it has more than one statement)');
     const inputs = selectInputs(select);
-    reads = { silver: inputs.silver, models: inputs.tables.filter((t) => t !== table) };
+    reads = { silver: inputs.silver, models: inputs.tables.filter((t) => t !== table), external: inputs.external };
   } catch (e) {
     if (e instanceof SqlTextError) fail(`its -- @select cannot be read: ${e.message}`);
     throw e;
@@ -168,12 +174,21 @@ export class GoldGraph {
    */
   readonly unavailable: Map<string, string>;
 
+  /** Each dataset's table, qualified and quoted (silver."x", stg_pipedrive."deals_raw"). */
+  private readonly tables: Map<string, string>;
+
   constructor(contracts: readonly Contract[], modelsOf: (dataset: string) => GoldModel[] = goldModels) {
+    this.tables = new Map(contracts.map((c) => [c.name, silverTable(c)]));
+    // A table a model reads FROM that belongs to a dataset (a staging table) is that dataset.
+    const owner = new Map(contracts.map((c) => [`${tableOf(c).schema}.${tableOf(c).name}`, c.name]));
+    const datasetOf = (qualified: string) => owner.get(qualified);
     const all = new Map<string, GoldModel>();
     for (const c of contracts) {
-      for (const m of modelsOf(c.name)) {
-        const other = all.get(m.table);
-        if (other) throw new GoldModelError(`gold model '${m.table}' is declared twice: ${other.file} and ${m.file}`);
+      for (const found of modelsOf(c.name)) {
+        const other = all.get(found.table);
+        if (other) throw new GoldModelError(`gold model '${found.table}' is declared twice: ${other.file} and ${found.file}`);
+        const resolved = found.reads.external.map(datasetOf).filter((d): d is string => d !== undefined);
+        const m = resolved.length ? { ...found, reads: { ...found.reads, silver: [...new Set([...found.reads.silver, ...resolved])].sort() } } : found;
         all.set(m.table, m);
       }
     }
@@ -214,6 +229,7 @@ export class GoldGraph {
     const ctx = {
       appendOnly: (d: string) => known.get(d)?.dedup.mode === 'first',
       isModel: (t: string) => all.has(t),
+      datasetOf,
     };
     const usable = ordered.filter((m) => !unavailable.has(m.table));
     this.models = usable.map((m, order) => {
@@ -230,6 +246,13 @@ export class GoldGraph {
 
   get(table: string): PlannedModel | undefined {
     return this.byTable.get(table);
+  }
+
+  /** The table a dataset's rows are in, qualified and quoted (silver."orders", stg_pipedrive."deals_raw"). */
+  datasetTable(dataset: string): string {
+    const t = this.tables.get(dataset);
+    if (!t) throw new GoldModelError(`no dataset '${dataset}' in the gold graph`);
+    return t;
   }
 
   /** Models that read the datasets directly or through other models (already closed over readers), in dependency order. */

@@ -1,14 +1,16 @@
-import { closing, selectClauses, splitCommas, tableRefs, textOf, tokenize, type Token } from './sqlText';
+import { closing, fromRefs, selectClauses, splitCommas, tableRefs, textOf, tokenize, type Token } from './sqlText';
 
 /**
  * How a model is maintained, derived from its one SELECT (shared/gold/README.md):
  *  - aggregate: GROUP BY over one input with decomposable aggregates: per-key partial state;
  *  - rows: a row-wise projection of one input (no GROUP BY, no aggregate, no join): the changed
  *    input rows are re-projected;
+ *  - latest: SELECT DISTINCT ON (<input key>) … ORDER BY … over one dataset (the latest version of
+ *    each business key, e.g. core over staging): only the keys the new rows carry are recomputed;
  *  - recompute: anything else: the SELECT is computed in full and merged when an input changed.
  */
 
-export type Plan = AggregatePlan | RowsPlan | RecomputePlan;
+export type Plan = AggregatePlan | RowsPlan | LatestPlan | RecomputePlan;
 
 /** The model's one input for the aggregate and rows strategies. */
 export type Input = { kind: 'silver'; dataset: string } | { kind: 'model'; table: string };
@@ -49,6 +51,19 @@ export interface RowsPlan {
   passthrough: Map<string, string>;
 }
 
+export interface LatestPlan {
+  kind: 'latest';
+  /** A dataset (the strategy keys on the new rows of a run). */
+  input: Input & { kind: 'silver' };
+  alias: string;
+  /** The DISTINCT ON columns of the input (its business key), in order. */
+  inputKey: string[];
+  /** The output column each of them is copied to (the model's primary key). */
+  outputKey: string[];
+  /** The SELECT with its input replaced by `{{input}}`. */
+  template: string;
+}
+
 export interface RecomputePlan {
   kind: 'recompute';
   reason: string;
@@ -64,9 +79,16 @@ const OTHER_AGGREGATES = new Set([
 interface PlanContext {
   /** Whether a silver dataset only ever gains rows (dedup mode 'first'). */
   appendOnly: (dataset: string) => boolean;
-  /** Whether gold.<table> / gold_state.<table> is another model. */
+  /** Whether gold.<table> / gold_state.<table> / core.<table> is another model. */
   isModel: (table: string) => boolean;
+  /** The dataset whose table `<schema>.<name>` is (a staging table), if any. */
+  datasetOf?: (qualified: string) => string | undefined;
 }
+
+/** Schemas of models: `gold` (business tables), `gold_state` (internal), `core` (seed 004's typed star schema). */
+export const MODEL_SCHEMAS = ['gold', 'gold_state', 'core'] as const;
+export type ModelSchema = (typeof MODEL_SCHEMAS)[number];
+const isModelSchema = (s: string): s is ModelSchema => (MODEL_SCHEMAS as readonly string[]).includes(s);
 
 const isName = (t: Token | undefined) => t !== undefined && (t.kind === 'word' || t.kind === 'quoted');
 
@@ -88,8 +110,10 @@ function singleInput(tokens: Token[], [a, b]: [number, number], ctx: PlanContext
   if (rest.length > 1 || (rest.length === 1 && !isName(rest[0]))) return { reason: 'its FROM joins or has more than one table' };
   const alias = rest[0]?.value ?? name;
   if (schema === 'silver') return { input: { kind: 'silver', dataset: name }, alias, appendOnly: ctx.appendOnly(name) };
-  if ((schema === 'gold' || schema === 'gold_state') && ctx.isModel(name)) return { input: { kind: 'model', table: name }, alias, appendOnly: false };
-  return { reason: `it reads ${schema}.${name}, which is neither a silver dataset nor a gold model` };
+  if (isModelSchema(schema) && ctx.isModel(name)) return { input: { kind: 'model', table: name }, alias, appendOnly: false };
+  const dataset = ctx.datasetOf?.(`${schema}.${name}`);
+  if (dataset) return { input: { kind: 'silver', dataset }, alias, appendOnly: ctx.appendOnly(dataset) };
+  return { reason: `it reads ${schema}.${name}, which is neither a dataset's table nor a gold model` };
 }
 
 /** Output column name of a SELECT item tokens[a, b): `expr AS name` or a bare column. */
@@ -105,6 +129,8 @@ export function planModel(select: string, ctx: PlanContext, options: { forceReco
   const tokens = tokenize(select);
   const c = selectClauses(tokens);
   if (!c) return { kind: 'recompute', reason: 'it is not a single SELECT … FROM …' };
+  const on = c.distinct && tokens[c.select[0]]?.value === 'on' && tokens[c.select[0] + 1]?.kind === 'open' ? c.select[0] + 1 : undefined;
+  if (on !== undefined) return latestPlan(select, tokens, c, on, ctx);
   if (c.others.length) return { kind: 'recompute', reason: `it uses ${c.others.map((o) => o.toUpperCase()).join(', ')}` };
   if (c.distinct) return { kind: 'recompute', reason: 'it uses SELECT DISTINCT' };
   if (tokens.some((t, i) => i > 0 && t.kind === 'word' && t.value === 'select')) return { kind: 'recompute', reason: 'it has a subquery' };
@@ -115,6 +141,45 @@ export function planModel(select: string, ctx: PlanContext, options: { forceReco
   const where = c.where ? textOf(select, tokens, c.where[0], c.where[1]) : undefined;
   if (!c.groupBy) return rowsPlan(select, tokens, items, src);
   return aggregatePlan(select, tokens, items, c.groupBy, where, src);
+}
+
+/**
+ * `SELECT DISTINCT ON (k1, k2) … FROM <dataset> [alias] [WHERE …] ORDER BY k1, k2, …`: every output
+ * row depends on the input rows of one key only, so a run's new rows name the keys to recompute.
+ * The DISTINCT ON columns must be input columns copied to outputs (which form the primary key).
+ */
+function latestPlan(select: string, tokens: Token[], c: NonNullable<ReturnType<typeof selectClauses>>, open: number, ctx: PlanContext): Plan {
+  const recompute = (reason: string): Plan => ({ kind: 'recompute', reason });
+  const others = c.others.filter((o) => o !== 'order');
+  if (others.length) return recompute(`it uses DISTINCT ON with ${others.map((o) => o.toUpperCase()).join(', ')}`);
+  if (c.groupBy) return recompute('it uses DISTINCT ON with GROUP BY');
+  if (tokens.some((t, i) => i > 0 && t.kind === 'word' && t.value === 'select')) return recompute('it has a subquery');
+  if (tokens.some((t) => t.kind === 'word' && t.value === 'over')) return recompute('it uses a window function');
+  const src = singleInput(tokens, c.from, ctx);
+  if ('reason' in src) return recompute(src.reason);
+  if (src.input.kind !== 'silver') return recompute('DISTINCT ON over another model is recomputed');
+  const close = closing(tokens, open);
+  const inputKey: string[] = [];
+  for (const [a, b] of splitCommas(tokens, open + 1, close, tokens[open]!.depth + 1)) {
+    const col = columnRef(tokens, a, b);
+    if (!col) return recompute(`its DISTINCT ON has an expression (${textOf(select, tokens, a, b)}), not a column`);
+    inputKey.push(col);
+  }
+  const outputKey: string[] = [];
+  const copies = new Map<string, string>();
+  for (const [a, b] of splitCommas(tokens, close + 1, c.select[1], 0)) {
+    const named = itemName(tokens, a, b);
+    if (!named) return recompute(`an output has no name (write <expr> AS <column>): ${textOf(select, tokens, a, b)}`);
+    const col = columnRef(tokens, a, named.exprEnd);
+    if (col && !copies.has(col)) copies.set(col, named.name);
+  }
+  for (const k of inputKey) {
+    const out = copies.get(k);
+    if (!out) return recompute(`its DISTINCT ON column ${k} is not an output`);
+    outputKey.push(out);
+  }
+  const template = select.slice(0, tokens[c.from[0]]!.start) + `{{input}} AS ${quoteIdent(src.alias)}` + select.slice(tokens[c.from[1] - 1]!.end);
+  return { kind: 'latest', input: src.input, alias: src.alias, inputKey, outputKey, template };
 }
 
 function rowsPlan(select: string, tokens: Token[], items: [number, number][], src: { input: Input; alias: string }): Plan {
@@ -251,10 +316,31 @@ export function quoteIdent(name: string): string {
   return /^[a-z_][a-z0-9_]*$/.test(name) ? name : `"${name.replace(/"/g, '""')}"`;
 }
 
-/** The silver datasets and models a SELECT reads (by `silver.<x>`, `gold.<x>`, `gold_state.<x>`). */
-export function selectInputs(sql: string): { silver: string[]; tables: string[] } {
-  const refs = tableRefs(tokenize(sql), ['silver', 'gold', 'gold_state']);
+/**
+ * What a SELECT reads: silver datasets (`silver.<x>`), models (`gold.<x>`, `gold_state.<x>`,
+ * `core.<x>`), and the other tables it reads FROM or JOINs (`stg_pipedrive.deals_raw`), which
+ * the graph resolves to the datasets they belong to.
+ */
+export function selectInputs(sql: string): { silver: string[]; tables: string[]; external: string[] } {
+  const tokens = tokenize(sql);
+  const refs = tableRefs(tokens, ['silver', ...MODEL_SCHEMAS]);
   const silver = [...new Set(refs.filter((r) => r.schema === 'silver').map((r) => r.name))].sort();
   const tables = [...new Set(refs.filter((r) => r.schema !== 'silver').map((r) => r.name))].sort();
-  return { silver, tables };
+  const known = new Set(['silver', ...MODEL_SCHEMAS, 'pg_temp']);
+  const external = [...new Set(fromRefs(tokens).filter((r) => !known.has(r.schema)).map((r) => `${r.schema}.${r.name}`))].sort();
+  return { silver, tables, external };
+}
+
+/** One line on why a model has its strategy (`medallion gold models`). */
+export function strategyWhy(plan: Plan): string {
+  switch (plan.kind) {
+    case 'recompute':
+      return plan.reason;
+    case 'aggregate':
+      return `${plan.aggregates.length} aggregate(s) by ${plan.keys.join(', ')}`;
+    case 'latest':
+      return `latest row per ${plan.inputKey.join(', ')}: the keys of each run's rows are recomputed`;
+    case 'rows':
+      return 'row-wise';
+  }
 }

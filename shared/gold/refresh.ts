@@ -100,10 +100,10 @@ function changesNeeded(graph: GoldGraph, m: PlannedModel, targets: Set<string>):
 }
 
 /** Silver columns a dataset's aggregate and rows models read (the run's rows carry only these). */
-async function runRowsColumns(db: pg.PoolClient, dataset: string, models: PlannedModel[]): Promise<string[]> {
+async function runRowsColumns(db: pg.PoolClient, table: string, models: PlannedModel[]): Promise<string[]> {
   const res = await db.query<{ attname: string }>(
     `SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
-    [`silver.${qi(dataset)}`],
+    [table],
   );
   const text = models.map((m) => m.select.replace(/--[^\n]*/g, ' ')).join('\n').toLowerCase();
   return res.rows.map((r) => r.attname).filter((c) => c === 'ingestion_run_id' || new RegExp(`(^|[^a-z0-9_])${c}($|[^a-z0-9_])`).test(text));
@@ -132,8 +132,8 @@ async function record(db: pg.PoolClient, r: Omit<GoldRefreshResult, 'refreshId' 
   return id;
 }
 
-function context(db: pg.PoolClient): MaintainContext {
-  return { db, runRows: new Map(), changed: new Map(), timings: {} };
+function context(db: pg.PoolClient, graph: GoldGraph): MaintainContext {
+  return { db, runRows: new Map(), changed: new Map(), timings: {}, datasetTable: (d) => graph.datasetTable(d) };
 }
 
 /** Runs the steps that follow a model that was just written or rebuilt (same transaction). */
@@ -147,7 +147,7 @@ async function runSteps(ctx: MaintainContext, table: string, files: StepFile[]):
 }
 
 async function dropTemps(db: pg.PoolClient): Promise<void> {
-  const res = await db.query<{ relname: string }>(`SELECT relname FROM pg_class WHERE relnamespace = pg_my_temp_schema() AND relkind = 'r' AND relname ~ '^(run_rows|chg|d|new|pop|probe)__'`);
+  const res = await db.query<{ relname: string }>(`SELECT relname FROM pg_class WHERE relnamespace = pg_my_temp_schema() AND relkind = 'r' AND relname ~ '^(run_rows|chg|d|new|pop|probe|keys)__'`);
   if (res.rows.length) await db.query(`DROP TABLE IF EXISTS ${res.rows.map((r) => `pg_temp.${qi(r.relname)}`).join(', ')}`);
 }
 
@@ -174,14 +174,15 @@ export async function refreshIncremental(db: pg.PoolClient, scope: GoldScope, da
   await sizeTempBuffers(db);
   await dropTemps(db);
   await applySqlSettings(db, options);
-  const ctx = context(db);
+  const ctx = context(db, graph);
   ctx.timings.ensure = Date.now() - t0;
   let rowsIn = 0;
   const direct = downstream.filter((m) => !full.has(m.table) && m.plan.kind !== 'recompute' && m.reads.silver.includes(dataset));
   if (direct.length) {
     const t = Date.now();
-    const cols = (await runRowsColumns(db, dataset, direct)).map(qi).join(', ');
-    const res = await db.query(`CREATE TEMP TABLE ${qi(`run_rows__${dataset}`)} ON COMMIT DROP AS SELECT ${cols} FROM silver.${qi(dataset)} WHERE ingestion_run_id = ANY($1::uuid[])`, [runIds]);
+    const table = graph.datasetTable(dataset);
+    const cols = (await runRowsColumns(db, table, direct)).map(qi).join(', ');
+    const res = await db.query(`CREATE TEMP TABLE ${qi(`run_rows__${dataset}`)} ON COMMIT DROP AS SELECT ${cols} FROM ${table} WHERE ingestion_run_id = ANY($1::uuid[])`, [runIds]);
     rowsIn = res.rowCount ?? 0;
     ctx.runRows.set(dataset, `pg_temp.${qi(`run_rows__${dataset}`)}`);
     ctx.timings.run_rows = Date.now() - t;
@@ -232,7 +233,7 @@ export async function rebuildInTransaction(db: pg.PoolClient, scope: GoldScope, 
   await lockModels(db, targets);
   await dropTemps(db);
   await applySqlSettings(db, options);
-  const ctx = context(db);
+  const ctx = context(db, graph);
   ctx.timings.ensure = Date.now() - t0;
   const files: StepFile[] = [];
   await withSettings(db, FULL_SETTINGS, async () => {

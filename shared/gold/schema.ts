@@ -11,6 +11,8 @@ export const FRAMEWORK_DDL = `
 DO $$ BEGIN IF to_regnamespace('ops') IS NULL THEN CREATE SCHEMA ops; END IF; END $$; -- CREATE only when missing: the app role may own its schemas without the database's CREATE right
 DO $$ BEGIN IF to_regnamespace('gold') IS NULL THEN CREATE SCHEMA gold; END IF; END $$; -- CREATE only when missing: the app role may own its schemas without the database's CREATE right
 DO $$ BEGIN IF to_regnamespace('gold_state') IS NULL THEN CREATE SCHEMA gold_state; END IF; END $$; -- CREATE only when missing: the app role may own its schemas without the database's CREATE right
+DO $$ BEGIN IF to_regnamespace('core') IS NULL THEN CREATE SCHEMA core; END IF; END $$; -- CREATE only when missing: the app role may own its schemas without the database's CREATE right
+COMMENT ON SCHEMA core IS 'The typed star schema of the API sources (seed 004): facts and dimensions over the staging tables, the latest version of each business key; one model file each (shared/datasets/<dataset>/gold/<table>.sql).';
 COMMENT ON SCHEMA gold IS 'Business tables (one per model file shared/datasets/<dataset>/gold/<table>.sql); exported to the lake as gold/<dataset>/<table>.parquet.';
 COMMENT ON SCHEMA gold_state IS 'Internal models, the state the framework keeps to maintain gold incrementally (per-key partial aggregates, distinct values) and helper functions. Not for consumers; not exported.';
 
@@ -89,6 +91,66 @@ CREATE OR REPLACE FUNCTION gold_state.ts_key(t timestamptz) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')
 $$;
+-- Typed reads of JSON values (the core models over the API sources' staging JSONB). Each returns
+-- NULL for a missing key, a JSON null, or a value of another type, never an error: one odd record
+-- must not stop a refresh; its raw JSON stays in staging, named by the row's source_blob_path and
+-- source_line_no.
+-- An integer: a JSON number without fraction within bigint, a string of digits, or an object's "id"
+-- (Pipedrive v1 writes owner_id as {"id": …, "name": …}).
+CREATE OR REPLACE FUNCTION gold_state.jsonb_bigint(j jsonb) RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE jsonb_typeof(j)
+    WHEN 'number' THEN CASE WHEN j::numeric = trunc(j::numeric) AND abs(j::numeric) <= 9223372036854775807 THEN j::numeric::bigint END
+    WHEN 'string' THEN CASE WHEN (j #>> '{}') ~ '^\s*[-+]?\d{1,18}\s*$' THEN (j #>> '{}')::bigint END
+    WHEN 'object' THEN CASE WHEN jsonb_typeof(j -> 'id') = 'number' AND (j -> 'id')::numeric = trunc((j -> 'id')::numeric) AND abs((j -> 'id')::numeric) <= 9223372036854775807 THEN (j -> 'id')::numeric::bigint END
+  END
+$$;
+-- A decimal, exact: a JSON number, or a string holding one.
+CREATE OR REPLACE FUNCTION gold_state.jsonb_numeric(j jsonb) RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE jsonb_typeof(j)
+    WHEN 'number' THEN j::numeric
+    WHEN 'string' THEN CASE WHEN (j #>> '{}') ~ '^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d{1,4})?\s*$' THEN (j #>> '{}')::numeric END
+  END
+$$;
+-- A boolean: JSON true/false, or the numbers 0/1 (Pipedrive v1 flags).
+CREATE OR REPLACE FUNCTION gold_state.jsonb_bool(j jsonb) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE jsonb_typeof(j) WHEN 'boolean' THEN j::boolean WHEN 'number' THEN CASE j::numeric WHEN 0 THEN false WHEN 1 THEN true END END
+$$;
+-- A string as text (a number or boolean as its JSON text); objects and arrays give NULL.
+CREATE OR REPLACE FUNCTION gold_state.jsonb_text(j jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN jsonb_typeof(j) IN ('string', 'number', 'boolean') THEN j #>> '{}' END
+$$;
+-- A time: RFC 3339 / ISO 8601 with its offset, or 'YYYY-MM-DD HH:MM:SS' (Pipedrive v1), read as UTC.
+CREATE OR REPLACE FUNCTION gold_state.jsonb_timestamptz(j jsonb) RETURNS timestamptz
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+DECLARE t text := CASE WHEN jsonb_typeof(j) = 'string' THEN j #>> '{}' END;
+BEGIN
+  IF t IS NULL OR t !~ '^\d{4}-\d\d-\d\d([T ]\d\d:\d\d(:\d\d(\.\d+)?)?)?(Z|[+-]\d\d(:?\d\d)?)?$' THEN RETURN NULL; END IF;
+  RETURN CASE WHEN t ~ '(Z|[+-]\d\d(:?\d\d)?)$' AND t ~ '[T ]' THEN t::timestamptz ELSE (t || '+00')::timestamptz END;
+EXCEPTION WHEN others THEN RETURN NULL; -- e.g. 2025-02-30
+END $$;
+-- A calendar date 'YYYY-MM-DD' (or the date of a time).
+CREATE OR REPLACE FUNCTION gold_state.jsonb_date(j jsonb) RETURNS date
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE t text := CASE WHEN jsonb_typeof(j) = 'string' THEN j #>> '{}' END;
+BEGIN
+  IF t IS NULL OR t !~ '^\d{4}-\d\d-\d\d' THEN RETURN NULL; END IF;
+  RETURN substr(t, 1, 10)::date;
+EXCEPTION WHEN others THEN RETURN NULL;
+END $$;
+-- The strings of a JSON array as text[] (other elements skipped); NULL when it is no array.
+CREATE OR REPLACE FUNCTION gold_state.jsonb_text_array(j jsonb) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN jsonb_typeof(j) = 'array' THEN ARRAY(SELECT e #>> '{}' FROM jsonb_array_elements(j) e WHERE jsonb_typeof(e) = 'string') END
+$$;
+-- The integers of a JSON array as bigint[] in order; NULL when it is no array.
+CREATE OR REPLACE FUNCTION gold_state.jsonb_bigint_array(j jsonb) RETURNS bigint[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN jsonb_typeof(j) = 'array' THEN ARRAY(SELECT gold_state.jsonb_bigint(e) FROM jsonb_array_elements(j) WITH ORDINALITY AS x(e, n) ORDER BY n) END
+$$;
 -- One row while the unlogged state tables are intact (a crash empties it: see checkStateAlive).
 CREATE UNLOGGED TABLE IF NOT EXISTS gold_state.alive (ok boolean PRIMARY KEY);
 INSERT INTO gold_state.alive VALUES (true) ON CONFLICT DO NOTHING;
@@ -119,7 +181,7 @@ async function deployed(db: Db): Promise<Map<string, Deployed> | undefined> {
   if (!exists.rows[0]?.ok) return undefined;
   const res = await db.query<{ table_name: string; sql_hash: string; built: boolean; present: boolean }>(
     `SELECT table_name, sql_hash, built_at IS NOT NULL AS built,
-            coalesce(to_regclass(format('gold.%I', table_name)), to_regclass(format('gold_state.%I', table_name))) IS NOT NULL AS present
+            coalesce(to_regclass(format('gold.%I', table_name)), to_regclass(format('gold_state.%I', table_name)), to_regclass(format('core.%I', table_name))) IS NOT NULL AS present
      FROM ops.gold_models`,
   );
   return new Map(res.rows.map((r) => [r.table_name, { hash: r.sql_hash, built: r.built, present: r.present }]));
@@ -149,7 +211,7 @@ async function dropModel(db: Db, table: string): Promise<void> {
   const rels = await db.query<{ nspname: string; relname: string; relkind: string }>(
     `SELECT n.nspname, c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE c.relkind IN ('r', 'p', 'v')
-       AND ((n.nspname = 'gold_state' AND (starts_with(c.relname, $1) OR c.relname = $2)) OR (n.nspname = 'gold' AND c.relname = $2))
+       AND ((n.nspname = 'gold_state' AND (starts_with(c.relname, $1) OR c.relname = $2)) OR (n.nspname IN ('gold', 'core') AND c.relname = $2))
      ORDER BY c.relkind = 'v' DESC`,
     [`${table}__`, table],
   );

@@ -119,6 +119,20 @@ export function tableRefs(tokens: Token[], schemas: string[]): { schema: string;
   return out;
 }
 
+/** Every `<schema>.<name>` right after FROM or JOIN (a table, whatever its schema). */
+export function fromRefs(tokens: Token[]): { schema: string; name: string }[] {
+  const out: { schema: string; name: string }[] = [];
+  for (let i = 1; i + 2 < tokens.length; i++) {
+    const before = tokens[i - 1]!;
+    if (before.kind !== 'word' || (before.value !== 'from' && before.value !== 'join')) continue;
+    const [a, dot, b] = [tokens[i]!, tokens[i + 1]!, tokens[i + 2]!];
+    if ((a.kind === 'word' || a.kind === 'quoted') && dot.kind === 'dot' && (b.kind === 'word' || b.kind === 'quoted') && tokens[i + 3]?.kind !== 'open') {
+      out.push({ schema: a.value, name: b.value });
+    }
+  }
+  return out;
+}
+
 /** Index of the token that closes the parenthesis opened at `open`. */
 export function closing(tokens: Token[], open: number): number {
   const d = tokens[open]!.depth;

@@ -1,5 +1,6 @@
 import { crmHighlights, formatCrmHighlights, formatGoldHighlights, goldHighlights } from '../../gold/highlights';
 import { goldGraph } from '../../gold/models';
+import { strategyWhy } from '../../gold/plan';
 import type { GoldRefreshResult } from '../../gold/refresh';
 import type { GoldExportResult } from '../../gold/export';
 import { goldDatasets, refreshGold } from '../../gold/service';
@@ -84,7 +85,7 @@ export const goldCommand: CliCommand = {
           folder: m.dataset,
           reads: [...m.reads.silver.map((d) => `silver.${d}`), ...m.reads.models.map((t) => `${graph.get(t)?.schema ?? 'gold'}.${t}`)],
           strategy: m.plan.kind,
-          why: m.plan.kind === 'recompute' ? m.plan.reason : m.plan.kind === 'aggregate' ? `${m.plan.aggregates.length} aggregate(s) by ${m.plan.keys.join(', ')}` : 'row-wise',
+          why: strategyWhy(m.plan),
         }));
         for (const [t, reason] of graph.unavailable) rows.push({ model: t, folder: '', reads: [], strategy: 'unavailable', why: reason });
         ctx.out(args.flags.json ? JSON.stringify(rows, null, 2) : table(rows.map((r) => ({ ...r, reads: r.reads.join(', ') }))));

@@ -1,0 +1,48 @@
+-- core.pd_pipelines: Pipedrive pipelines (sales processes).
+-- The latest version of each record of stg_pipedrive.pipelines_raw (by update time, then by extraction run, file and line), typed.
+-- Maintained by the 'latest' strategy: a run's staged rows name the records to recompute.
+
+-- @ddl
+CREATE TABLE core.pd_pipelines (
+  scope                       text COLLATE "C" NOT NULL,
+  pipeline_id                 bigint NOT NULL,
+  name                        text,
+  order_nr                    integer,
+  is_deal_probability_enabled boolean,
+  is_deleted                  boolean NOT NULL,
+  add_time                    timestamptz,
+  updated_at                  timestamp,
+  extracted_at                timestamptz NOT NULL,
+  source_blob_path            text COLLATE "C" NOT NULL,
+  source_line_no              bigint NOT NULL,
+  PRIMARY KEY (scope, pipeline_id)
+);
+
+COMMENT ON TABLE core.pd_pipelines IS 'Dimension of the core star schema (seed 004): Pipedrive pipelines (sales processes). One row per (scope, pipeline_id): the latest version of each record in stg_pipedrive.pipelines_raw, typed from its JSONB; a value that is missing, JSON null or of another type is NULL here and stays readable in staging (source_blob_path, source_line_no). Deleted records stay, flagged.';
+COMMENT ON COLUMN core.pd_pipelines.scope IS 'Account the record belongs to (the scope= folder of its bronze path: the API base URL''s subdomain); part of the business key.';
+COMMENT ON COLUMN core.pd_pipelines.pipeline_id IS 'Pipedrive pipeline id in the source ($.id); with scope, the business key.';
+COMMENT ON COLUMN core.pd_pipelines.name IS '$.name.';
+COMMENT ON COLUMN core.pd_pipelines.order_nr IS '$.order_nr: position among pipelines.';
+COMMENT ON COLUMN core.pd_pipelines.is_deal_probability_enabled IS '$.is_deal_probability_enabled: deal probabilities are used in this pipeline.';
+COMMENT ON COLUMN core.pd_pipelines.is_deleted IS '$.is_deleted: true once the record was deleted in Pipedrive (it stays here, flagged; Pipedrive lists deleted records for 30 days).';
+COMMENT ON COLUMN core.pd_pipelines.add_time IS '$.add_time (RFC 3339): when the pipeline was created.';
+COMMENT ON COLUMN core.pd_pipelines.updated_at IS 'When the source last changed the record (UTC; staging''s updated_at, from $.update_time). Each row is the record''s version with the newest updated_at; on a tie, the one extracted last (then the later file and line).';
+COMMENT ON COLUMN core.pd_pipelines.extracted_at IS 'Start of the extraction run that read this version (staging extracted_at).';
+COMMENT ON COLUMN core.pd_pipelines.source_blob_path IS 'Bronze file this version was read from (staging blob_path): its raw JSON is the line source_line_no of that file, and the row of stg with the same (scope, blob_path, line_no).';
+COMMENT ON COLUMN core.pd_pipelines.source_line_no IS 'Line of that file (1-based).';
+
+-- @select
+SELECT DISTINCT ON (s.scope, s.record_id)
+       s.scope,
+       s.record_id AS pipeline_id,
+       gold_state.jsonb_text(s.record -> 'name') AS name,
+       gold_state.jsonb_bigint(s.record -> 'order_nr')::integer AS order_nr,
+       gold_state.jsonb_bool(s.record -> 'is_deal_probability_enabled') AS is_deal_probability_enabled,
+       coalesce(gold_state.jsonb_bool(s.record -> 'is_deleted'), false) AS is_deleted,
+       gold_state.jsonb_timestamptz(s.record -> 'add_time') AS add_time,
+       s.updated_at,
+       s.extracted_at,
+       s.blob_path AS source_blob_path,
+       s.line_no AS source_line_no
+FROM stg_pipedrive.pipelines_raw s
+ORDER BY s.scope, s.record_id, s.updated_at DESC NULLS LAST, s.extracted_at DESC, s.blob_path DESC, s.line_no DESC
