@@ -228,10 +228,10 @@ export async function checkDuplicateKeys(pool: pg.Pool, contracts: Contract[]): 
       result('duplicate_keys', c.name, d.keys > 0, d.keys, 0, d.keys ? `${d.keys} value(s) of (${cols.join(', ')}) on more than one row (${d.rows} rows)` : `no duplicate (${cols.join(', ')})`, target),
     );
   }
-  // Gold: every table of schema gold, on its primary key (or the one it had when last seen).
+  // Gold and core: every table of schemas gold and core, on its primary key (or the one it had when last seen).
   const models = (await tableExists(pool, 'ops.gold_models')) ? `(SELECT dataset FROM ops.gold_models m WHERE m.table_name = c.relname)` : 'NULL::text';
-  const tables = await pool.query<{ table_name: string; pk: string[] | null; remembered: string[] | null; dataset: string | null }>(
-    `SELECT c.relname AS table_name,
+  const tables = await pool.query<{ schema: string; table_name: string; pk: string[] | null; remembered: string[] | null; dataset: string | null }>(
+    `SELECT n.nspname AS schema, c.relname AS table_name,
        (SELECT array_agg(a.attname::text ORDER BY array_position(i.indkey::int2[], a.attnum))
           FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey::int2[])
          WHERE i.indrelid = c.oid AND i.indisprimary) AS pk,
@@ -239,10 +239,10 @@ export async function checkDuplicateKeys(pool: pg.Pool, contracts: Contract[]): 
        ${models} AS dataset
      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
      LEFT JOIN ops.health_gold_keys k ON k.table_name = c.relname
-     WHERE n.nspname = 'gold' AND c.relkind IN ('r', 'p') ORDER BY c.relname`,
+     WHERE n.nspname IN ('gold', 'core') AND c.relkind IN ('r', 'p') ORDER BY c.relname`,
   );
   for (const t of tables.rows) {
-    const target = `gold.${t.table_name}`;
+    const target = `${t.schema}.${t.table_name}`;
     if (t.pk?.length) {
       await pool.query(
         `INSERT INTO ops.health_gold_keys (table_name, key_columns) VALUES ($1, $2)
@@ -255,7 +255,7 @@ export async function checkDuplicateKeys(pool: pg.Pool, contracts: Contract[]): 
       out.push(result('duplicate_keys', t.dataset, false, null, 0, `${target} has no primary key: not checked`, target));
       continue;
     }
-    const d = await duplicateCount(pool, `gold.${qi(t.table_name)}`, key);
+    const d = await duplicateCount(pool, `${qi(t.schema)}.${qi(t.table_name)}`, key);
     const lost = t.pk?.length ? '' : ` (its primary key (${key.join(', ')}) has been dropped)`;
     out.push(
       result(
