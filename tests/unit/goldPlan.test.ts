@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Contract } from '../../shared/contracts/contract';
 import { GoldGraph, GoldModelError, parseGoldModel } from '../../shared/gold/models';
-import { type AggregatePlan, planModel } from '../../shared/gold/plan';
+import { type AggregatePlan, type LatestPlan, planModel } from '../../shared/gold/plan';
 import { tokenize } from '../../shared/gold/sqlText';
 
 const ctx = { appendOnly: (d: string) => d !== 'customers', isModel: (t: string) => t === 'm1' || t === 'funnel' };
@@ -113,9 +113,44 @@ describe('gold graph: models across datasets', () => {
     expect(() => new GoldGraph([contract('a'), contract('b')], (d) => [model(d, 'same', 'SELECT 1 AS k')])).toThrow(GoldModelError);
   });
 
+  it("a core model over a dataset's own table: DISTINCT ON its key is the 'latest' strategy; the table resolves to its dataset", () => {
+    const stg = { name: 'pd_deals', table: 'stg_pipedrive.deals_raw', dedup: { mode: 'line' } } as unknown as Contract;
+    const core = parseGoldModel(
+      'pd_deals',
+      '/d/pd_deals/gold/deals.sql',
+      `-- @ddl\nCREATE TABLE core.deals (scope text, deal_id bigint, PRIMARY KEY (scope, deal_id));\n-- @select\n` +
+        `SELECT DISTINCT ON (s.scope, s.record_id) s.scope, s.record_id AS deal_id, gold_state.jsonb_text(s.record -> 'title') AS title\n` +
+        `FROM stg_pipedrive.deals_raw s\nORDER BY s.scope, s.record_id, s.updated_at DESC NULLS LAST, s.line_no DESC`,
+    );
+    expect(core).toMatchObject({ schema: 'core', reads: { silver: [], models: [], external: ['stg_pipedrive.deals_raw'] } });
+    const side = parseGoldModel('pd_deals', '/d/pd_deals/gold/side.sql', `-- @ddl\nCREATE TABLE core.side (k int PRIMARY KEY);\n-- @select\nSELECT d.deal_id AS k FROM core.deals d JOIN silver.other o ON o.k = d.deal_id`);
+    const g = new GoldGraph([stg, contract('other')], (d) => (d === 'pd_deals' ? [core, side] : []));
+    expect(g.models.map((m) => [m.table, m.reads.silver])).toEqual([
+      ['deals', ['pd_deals']],
+      ['side', ['other']],
+    ]);
+    expect(g.datasetTable('pd_deals')).toBe('"stg_pipedrive"."deals_raw"');
+    expect(g.downstreamOf(['pd_deals']).map((m) => m.table)).toEqual(['deals', 'side']);
+    const plan = g.get('deals')!.plan as LatestPlan;
+    expect(plan).toMatchObject({ kind: 'latest', input: { kind: 'silver', dataset: 'pd_deals' }, alias: 's', inputKey: ['scope', 'record_id'], outputKey: ['scope', 'deal_id'] });
+    expect(plan.template).toMatch(/^SELECT DISTINCT ON \(s\.scope, s\.record_id\)[^]*\nFROM \{\{input\}\} AS s\nORDER BY s\.scope/);
+    // What stays 'recompute', with its reason: a key that is not an output, an expression, a join, a model input.
+    const why = (sql: string) => {
+      const p = planModel(sql, { ...ctx, datasetOf: (q) => (q === 'stg_pipedrive.deals_raw' ? 'pd_deals' : undefined) });
+      return p.kind === 'recompute' ? p.reason : p.kind;
+    };
+    expect(why('SELECT DISTINCT ON (s.record_id) s.scope FROM stg_pipedrive.deals_raw s ORDER BY s.record_id')).toBe('its DISTINCT ON column record_id is not an output');
+    expect(why('SELECT DISTINCT ON (lower(s.t)) s.t FROM stg_pipedrive.deals_raw s')).toBe('its DISTINCT ON has an expression (lower(s.t)), not a column');
+    expect(why('SELECT DISTINCT ON (s.k) s.k FROM stg_pipedrive.deals_raw s JOIN silver.x x ON x.k = s.k')).toBe('its FROM joins or has more than one table');
+    expect(why('SELECT DISTINCT ON (m.k) m.k FROM gold.m1 m')).toBe('DISTINCT ON over another model is recomputed');
+    expect(why('SELECT DISTINCT ON (s.k) s.k FROM stg_pipedrive.deals_raw s ORDER BY s.k LIMIT 3')).toBe('it uses DISTINCT ON with LIMIT');
+    expect(why('SELECT DISTINCT ON (s.k) s.k FROM stg_pipedrive.deals_raw s ORDER BY s.k')).toBe('latest');
+    expect(() => parseGoldModel('a', '/d/a/gold/x.sql', '-- @ddl\nCREATE TABLE other.x (k int);\n-- @select\nSELECT 1')).toThrow(/must contain CREATE TABLE gold \(or core\)\.x/);
+  });
+
   it('parses the file: sections, header flags, one-line errors', () => {
     const m = parseGoldModel('a', '/d/a/gold/x.sql', '-- Says what x is.\r\n-- @internal\r\n-- @ddl\r\nCREATE TABLE gold_state.x (k int);\r\n-- @select\r\nSELECT k FROM silver.a;\r\n');
-    expect(m).toMatchObject({ schema: 'gold_state', description: 'Says what x is.', select: 'SELECT k FROM silver.a', reads: { silver: ['a'], models: [] } });
+    expect(m).toMatchObject({ schema: 'gold_state', description: 'Says what x is.', select: 'SELECT k FROM silver.a', reads: { silver: ['a'], models: [], external: [] } });
     expect(() => parseGoldModel('a', '/d/a/gold/x.sql', '-- @strategy: magic\n-- @ddl\nCREATE TABLE gold.x (k int);\n-- @select\nSELECT 1')).toThrow(/only strategy a model can force is 'recompute'/);
     expect(() => parseGoldModel('a', '/d/a/gold/x.sql', '-- @ddl\nCREATE TABLE gold.x (k int);\n-- @select\nDELETE FROM gold.x')).toThrow(/must be one SELECT/);
     expect(() => parseGoldModel('a', '/d/a/gold/X-1.sql', '-- @ddl\nCREATE TABLE gold.x (k int);\n-- @select\nSELECT 1')).toThrow(/lower snake_case/);
