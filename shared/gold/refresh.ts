@@ -105,7 +105,8 @@ async function runRowsColumns(db: pg.PoolClient, table: string, models: PlannedM
     `SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
     [table],
   );
-  const text = models.map((m) => m.select.replace(/--[^\n]*/g, ' ')).join('\n').toLowerCase();
+  // A latest model needs only its key columns from the run's rows (it reads every version itself).
+  const text = models.map((m) => (m.plan.kind === 'latest' ? m.plan.inputKey.join(' ') : m.select.replace(/--[^\n]*/g, ' '))).join('\n').toLowerCase();
   return res.rows.map((r) => r.attname).filter((c) => c === 'ingestion_run_id' || new RegExp(`(^|[^a-z0-9_])${c}($|[^a-z0-9_])`).test(text));
 }
 
