@@ -2,7 +2,8 @@ import type pg from 'pg';
 import { qi } from '../db/schema';
 import type { PlannedModel } from './models';
 import { GoldModelError } from './models';
-import type { Aggregate, AggregatePlan, Input, LatestPlan, RowsPlan } from './plan';
+import type { Aggregate, AggregatePlan, Input, KeyedPlan, LatestPlan, RowsPlan } from './plan';
+import { replaceTableRef } from './sqlText';
 import { KEY_LOOKUP, withSettings } from './settings';
 
 /**
@@ -22,6 +23,8 @@ export interface MaintainContext {
   changed: Map<string, string | undefined>;
   /** The table a dataset's rows are in (GoldGraph.datasetTable). */
   datasetTable: (dataset: string) => string;
+  /** The dataset whose runs this incremental refresh applies. */
+  dataset?: string;
   timings: Record<string, number>;
 }
 
@@ -410,6 +413,10 @@ export async function refreshModel(ctx: MaintainContext, m: PlannedModel, keepCh
       if (!chg) throw new GoldModelError(`gold model ${m.table}: the changes of ${plan.input.table} were not kept (internal error: refresh it in full with medallion gold refresh --full)`);
       return incrementalAggregate(ctx, m, plan, chg, true, shape, keepChanges);
     }
+    if (plan.kind === 'keyed') {
+      const source = keyedSource(ctx, m, plan);
+      if (source) return incrementalKeyed(ctx, m, plan, source, shape, keepChanges);
+    }
     if (plan.kind === 'latest' && ctx.runRows.has(plan.input.dataset)) {
       return incrementalLatest(ctx, m, plan, ctx.runRows.get(plan.input.dataset)!, shape, keepChanges);
     }
@@ -480,6 +487,37 @@ async function incrementalLatest(ctx: MaintainContext, m: PlannedModel, plan: La
   const input = `(SELECT __i.* FROM ${ctx.datasetTable(plan.input.dataset)} __i WHERE (${list(plan.inputKey, '__i.')}) IN (SELECT ${list(plan.inputKey)} FROM ${keys}))`;
   const { fresh, cols } = await freshRows(ctx, m, shape, plan.template.replace('{{input}}', input));
   const scope = `(${list(plan.outputKey, '__g.')}) IN (SELECT ${list(plan.inputKey)} FROM ${keys})`;
+  const chg = keepChanges ? await startChanges(ctx, m, cols, scope) : undefined;
+  const changed = await mergeFresh(ctx, m, shape, fresh, cols, scope);
+  if (chg) await endChanges(ctx, m, chg, cols, scope);
+  await run(ctx, m, `DROP TABLE ${keys}`);
+  return changed;
+}
+
+/**
+ * Where a keyed model finds the keys that changed: the run's rows of its keyed dataset, or the
+ * change table of its keyed model — when that input is the only one that changed in this refresh
+ * (a change in a lookup input recomputes the model in full).
+ */
+function keyedSource(ctx: MaintainContext, m: PlannedModel, plan: KeyedPlan): string | undefined {
+  const input = plan.input;
+  const others = m.reads.models.filter((t) => input.kind !== 'model' || t !== input.table).some((t) => ctx.changed.has(t)) || m.reads.silver.some((d) => d === ctx.dataset && (input.kind !== 'silver' || d !== input.dataset));
+  if (others) return undefined;
+  return input.kind === 'silver' ? ctx.runRows.get(input.dataset) : ctx.changed.get(input.table);
+}
+
+/** Keyed strategy: the SELECT with its keyed input restricted to the touched keys, merged for those keys. */
+async function incrementalKeyed(ctx: MaintainContext, m: PlannedModel, plan: KeyedPlan, source: string, shape: TableShape, keepChanges: boolean): Promise<boolean> {
+  const missing = plan.columns.filter((c) => !shape.columns.includes(c));
+  if (missing.length) throw new GoldModelError(`gold model ${m.file}: its -- @keyed columns ${missing.join(', ')} are not columns of ${m.schema}.${m.table} (name them as in the input)`);
+  const keys = `pg_temp.${qi(`keys__${m.table}`)}`;
+  await run(ctx, m, `DROP TABLE IF EXISTS ${keys}`);
+  await run(ctx, m, `CREATE TEMP TABLE ${keys} ON COMMIT DROP AS SELECT DISTINCT ${list(plan.columns)} FROM ${source}`);
+  await run(ctx, m, `ANALYZE ${keys}`);
+  const ref = plan.input.kind === 'silver' ? ctx.datasetTable(plan.input.dataset) : `${plan.ref.schema}.${qi(plan.ref.name)}`;
+  const restricted = `(SELECT __k.* FROM ${ref} __k WHERE (${list(plan.columns, '__k.')}) IN (SELECT ${list(plan.columns)} FROM ${keys}))`;
+  const { fresh, cols } = await freshRows(ctx, m, shape, replaceTableRef(m.select, plan.ref.schema, plan.ref.name, restricted));
+  const scope = `(${list(plan.columns, '__g.')}) IN (SELECT ${list(plan.columns)} FROM ${keys})`;
   const chg = keepChanges ? await startChanges(ctx, m, cols, scope) : undefined;
   const changed = await mergeFresh(ctx, m, shape, fresh, cols, scope);
   if (chg) await endChanges(ctx, m, chg, cols, scope);

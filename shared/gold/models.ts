@@ -4,7 +4,7 @@ import path from 'node:path';
 import { type Contract, tableOf } from '../contracts/contract';
 import { silverTable } from '../db/schema';
 import { datasetFolder, resolveDatasetsDir } from '../contracts/load';
-import { MODEL_SCHEMAS, type ModelSchema, type Plan, planModel, selectInputs } from './plan';
+import { type Input, MODEL_SCHEMAS, type ModelSchema, type Plan, planModel, selectInputs } from './plan';
 import { SqlTextError, tokenize } from './sqlText';
 
 /**
@@ -24,6 +24,12 @@ export interface GoldModel {
   select: string;
   population?: string;
   forceRecompute: boolean;
+  /**
+   * `-- @keyed: <schema>.<table> (<columns>)`: each key of that input (a model or a dataset's table)
+   * determines the model's rows with the same values in the same-named columns; only the keys an
+   * input change touches are recomputed (the keyed strategy).
+   */
+  keyed?: { schema: string; name: string; columns: string[] };
   /**
    * What the SELECT reads: datasets (`silver.<x>`, and those whose table it names, e.g.
    * stg_pipedrive.deals_raw → pipedrive_deals) and other models (by table name). `external`: the
@@ -53,6 +59,7 @@ export function parseGoldModel(dataset: string, file: string, text: string): Gol
   const header: string[] = [];
   let internal = false;
   let forceRecompute = false;
+  let keyed: GoldModel['keyed'];
   let current: Section | undefined;
   for (const line of text.replace(/\r\n?/g, '\n').split('\n')) {
     const marker = /^--\s*@([a-z_]+)\s*(?::\s*(.*))?$/.exec(line.trim());
@@ -62,13 +69,19 @@ export function parseGoldModel(dataset: string, file: string, text: string): Gol
         internal = true;
         continue;
       }
+      if (!current && name === 'keyed') {
+        const k = /^([a-z_][a-z0-9_]*)\.([a-z_][a-z0-9_]*)\s*\(\s*([a-z_][a-z0-9_]*(?:\s*,\s*[a-z_][a-z0-9_]*)*)\s*\)$/.exec(value?.trim() ?? '');
+        if (!k) fail(`'-- @keyed: ${value ?? ''}': write -- @keyed: <schema>.<table> (<key column>, …), e.g. -- @keyed: core.zd_tickets (scope, ticket_id)`);
+        keyed = { schema: k![1]!, name: k![2]!, columns: k![3]!.split(',').map((c) => c.trim()) };
+        continue;
+      }
       if (!current && name === 'strategy') {
         if (value?.trim() !== 'recompute') fail(`'-- @strategy: ${value ?? ''}': the only strategy a model can force is 'recompute'`);
         forceRecompute = true;
         continue;
       }
       if (!(SECTIONS as readonly string[]).includes(name!)) {
-        fail(`unknown marker '-- @${name}' (sections: ${SECTIONS.map((s) => `-- @${s}`).join(', ')}; header lines: -- @internal, -- @strategy: recompute)`);
+        fail(`unknown marker '-- @${name}' (sections: ${SECTIONS.map((s) => `-- @${s}`).join(', ')}; header lines: -- @internal, -- @strategy: recompute, -- @keyed: <input> (<key columns>))`);
       }
       if (parts[name as Section]) fail(`section '-- @${name}' appears twice`);
       current = name as Section;
@@ -113,6 +126,7 @@ export function parseGoldModel(dataset: string, file: string, text: string): Gol
     select,
     population: body('population'),
     forceRecompute,
+    ...(keyed ? { keyed } : {}),
     reads: reads!,
     hash: createHash('sha256').update(text).digest('hex'),
   };
@@ -194,7 +208,19 @@ export class GoldGraph {
     }
     const known = new Map(contracts.map((c) => [c.name, c]));
     const unavailable = new Map<string, string>();
+    const keyedInput = (m: GoldModel): Input | string => {
+      const k = m.keyed!;
+      const at = `gold model ${m.file}: its -- @keyed input ${k.schema}.${k.name}`;
+      if ((MODEL_SCHEMAS as readonly string[]).includes(k.schema)) return m.reads.models.includes(k.name) ? { kind: 'model', table: k.name } : `${at} is not a model its SELECT reads`;
+      const d = k.schema === 'silver' ? k.name : datasetOf(`${k.schema}.${k.name}`);
+      return d && m.reads.silver.includes(d) ? { kind: 'silver', dataset: d } : `${at} is not a dataset its SELECT reads`;
+    };
     const why = (m: GoldModel): string | undefined => {
+      if (m.keyed && m.forceRecompute) return `gold model ${m.file}: -- @keyed and -- @strategy: recompute contradict each other`;
+      if (m.keyed) {
+        const k = keyedInput(m);
+        if (typeof k === 'string') return k;
+      }
       const d = m.reads.silver.find((x) => !known.has(x));
       if (d) return `gold model ${m.file}: it reads silver.${d}, but there is no dataset '${d}' (or its contract does not load)`;
       const t = m.reads.models.find((x) => !all.has(x));
@@ -235,7 +261,8 @@ export class GoldGraph {
     this.models = usable.map((m, order) => {
       let plan: Plan;
       try {
-        plan = planModel(m.select, ctx, { forceRecompute: m.forceRecompute });
+        const k = m.keyed ? (keyedInput(m) as Input) : undefined;
+        plan = k ? { kind: 'keyed', input: k, ref: { schema: m.keyed!.schema, name: m.keyed!.name }, columns: m.keyed!.columns } : planModel(m.select, ctx, { forceRecompute: m.forceRecompute });
       } catch (e) {
         throw new GoldModelError(`gold model ${m.file}: its -- @select cannot be read: ${e instanceof Error ? e.message : String(e)}`);
       }

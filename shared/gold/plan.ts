@@ -7,10 +7,11 @@ import { closing, fromRefs, selectClauses, splitCommas, tableRefs, textOf, token
  *    input rows are re-projected;
  *  - latest: SELECT DISTINCT ON (<input key>) … ORDER BY … over one dataset (the latest version of
  *    each business key, e.g. core over staging): only the keys the new rows carry are recomputed;
+ *  - keyed: declared in the file (-- @keyed): the rows of the input keys that changed are recomputed;
  *  - recompute: anything else: the SELECT is computed in full and merged when an input changed.
  */
 
-export type Plan = AggregatePlan | RowsPlan | LatestPlan | RecomputePlan;
+export type Plan = AggregatePlan | RowsPlan | LatestPlan | KeyedPlan | RecomputePlan;
 
 /** The model's one input for the aggregate and rows strategies. */
 export type Input = { kind: 'silver'; dataset: string } | { kind: 'model'; table: string };
@@ -62,6 +63,16 @@ export interface LatestPlan {
   outputKey: string[];
   /** The SELECT with its input replaced by `{{input}}`. */
   template: string;
+}
+
+/** Declared by the model (`-- @keyed: <input> (<columns>)`): recompute the keys an input change touches. */
+export interface KeyedPlan {
+  kind: 'keyed';
+  input: Input;
+  /** How the SELECT names the input (its references are restricted to the touched keys). */
+  ref: { schema: string; name: string };
+  /** Key columns: in the input, and (same names) in the model. */
+  columns: string[];
 }
 
 export interface RecomputePlan {
@@ -340,6 +351,8 @@ export function strategyWhy(plan: Plan): string {
       return `${plan.aggregates.length} aggregate(s) by ${plan.keys.join(', ')}`;
     case 'latest':
       return `latest row per ${plan.inputKey.join(', ')}: the keys of each run's rows are recomputed`;
+    case 'keyed':
+      return `declared keyed on ${plan.ref.schema}.${plan.ref.name} (${plan.columns.join(', ')}): the keys an input change touches are recomputed`;
     case 'rows':
       return 'row-wise';
   }

@@ -95,7 +95,7 @@ async function lockModels(db: pg.PoolClient, models: PlannedModel[]): Promise<vo
 function changesNeeded(graph: GoldGraph, m: PlannedModel, targets: Set<string>): boolean {
   return m.readers.some((r) => {
     const p = graph.get(r)!.plan;
-    return targets.has(r) && p.kind === 'aggregate' && p.input.kind === 'model' && p.input.table === m.table;
+    return targets.has(r) && (p.kind === 'aggregate' || p.kind === 'keyed') && p.input.kind === 'model' && p.input.table === m.table;
   });
 }
 
@@ -105,8 +105,8 @@ async function runRowsColumns(db: pg.PoolClient, table: string, models: PlannedM
     `SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
     [table],
   );
-  // A latest model needs only its key columns from the run's rows (it reads every version itself).
-  const text = models.map((m) => (m.plan.kind === 'latest' ? m.plan.inputKey.join(' ') : m.select.replace(/--[^\n]*/g, ' '))).join('\n').toLowerCase();
+  // A latest or keyed model needs only its key columns from the run's rows (it reads every version itself).
+  const text = models.map((m) => (m.plan.kind === 'latest' ? m.plan.inputKey.join(' ') : m.plan.kind === 'keyed' ? m.plan.columns.join(' ') : m.select.replace(/--[^\n]*/g, ' '))).join('\n').toLowerCase();
   return res.rows.map((r) => r.attname).filter((c) => c === 'ingestion_run_id' || new RegExp(`(^|[^a-z0-9_])${c}($|[^a-z0-9_])`).test(text));
 }
 
@@ -176,6 +176,7 @@ export async function refreshIncremental(db: pg.PoolClient, scope: GoldScope, da
   await dropTemps(db);
   await applySqlSettings(db, options);
   const ctx = context(db, graph);
+  ctx.dataset = dataset;
   ctx.timings.ensure = Date.now() - t0;
   let rowsIn = 0;
   const direct = downstream.filter((m) => !full.has(m.table) && m.plan.kind !== 'recompute' && m.reads.silver.includes(dataset));

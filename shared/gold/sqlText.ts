@@ -133,6 +133,30 @@ export function fromRefs(tokens: Token[]): { schema: string; name: string }[] {
   return out;
 }
 
+const NOT_ALIAS = new Set(['where', 'join', 'inner', 'left', 'right', 'full', 'cross', 'natural', 'on', 'using', 'group', 'order', 'limit', 'offset', 'union', 'except', 'intersect', 'having', 'window', 'fetch', 'for', 'tablesample']);
+
+/**
+ * Replaces every reference to the table `<schema>.<name>` with `replacement` (a parenthesised
+ * subquery), keeping its alias, or giving it the table's name as alias when it has none.
+ */
+export function replaceTableRef(sql: string, schema: string, name: string, replacement: string): string {
+  const tokens = tokenize(sql);
+  let out = '';
+  let at = 0;
+  for (let i = 0; i + 2 < tokens.length; i++) {
+    const [a, dot, b] = [tokens[i]!, tokens[i + 1]!, tokens[i + 2]!];
+    const isName = (t: Token) => t.kind === 'word' || t.kind === 'quoted';
+    if (!isName(a) || a.value !== schema || dot.kind !== 'dot' || !isName(b) || b.value !== name) continue;
+    if ((i > 0 && tokens[i - 1]!.kind === 'dot') || tokens[i + 3]?.kind === 'open' || tokens[i + 3]?.kind === 'dot') continue;
+    const next = tokens[i + 3];
+    const aliased = next !== undefined && ((next.kind === 'word' && !NOT_ALIAS.has(next.value)) || next.kind === 'quoted');
+    out += sql.slice(at, a.start) + replacement + (aliased ? '' : ` AS "${name.replace(/"/g, '""')}"`);
+    at = b.end;
+    i += 2;
+  }
+  return out + sql.slice(at);
+}
+
 /** Index of the token that closes the parenthesis opened at `open`. */
 export function closing(tokens: Token[], open: number): number {
   const d = tokens[open]!.depth;

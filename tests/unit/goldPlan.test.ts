@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Contract } from '../../shared/contracts/contract';
 import { GoldGraph, GoldModelError, parseGoldModel } from '../../shared/gold/models';
 import { type AggregatePlan, type LatestPlan, planModel } from '../../shared/gold/plan';
-import { tokenize } from '../../shared/gold/sqlText';
+import { replaceTableRef, tokenize } from '../../shared/gold/sqlText';
 
 const ctx = { appendOnly: (d: string) => d !== 'customers', isModel: (t: string) => t === 'm1' || t === 'funnel' };
 
@@ -146,6 +146,24 @@ describe('gold graph: models across datasets', () => {
     expect(why('SELECT DISTINCT ON (s.k) s.k FROM stg_pipedrive.deals_raw s ORDER BY s.k LIMIT 3')).toBe('it uses DISTINCT ON with LIMIT');
     expect(why('SELECT DISTINCT ON (s.k) s.k FROM stg_pipedrive.deals_raw s ORDER BY s.k')).toBe('latest');
     expect(() => parseGoldModel('a', '/d/a/gold/x.sql', '-- @ddl\nCREATE TABLE other.x (k int);\n-- @select\nSELECT 1')).toThrow(/must contain CREATE TABLE gold \(or core\)\.x/);
+  });
+
+  it('a model declared keyed on one input (-- @keyed): its plan, its validation, and the input restricted in its SELECT', () => {
+    const file = (table: string, header: string, select: string) =>
+      parseGoldModel('a', `/d/a/gold/${table}.sql`, `${header}\n-- @ddl\nCREATE TABLE core.${table} (scope text, ticket_id bigint, PRIMARY KEY (scope, ticket_id));\n-- @select\n${select}`);
+    const base = parseGoldModel('a', '/d/a/gold/t.sql', `-- @ddl\nCREATE TABLE core.t (scope text, ticket_id bigint, PRIMARY KEY (scope, ticket_id));\n-- @select\nSELECT DISTINCT ON (scope, ticket_id) scope, ticket_id FROM silver.a ORDER BY scope, ticket_id`);
+    const side = file('side', '-- @keyed: core.t (scope, ticket_id)', 'SELECT t.scope, t.ticket_id, f.title FROM core.t t LEFT JOIN core.f f ON f.id = t.ticket_id');
+    const fields = parseGoldModel('a', '/d/a/gold/f.sql', `-- @ddl\nCREATE TABLE core.f (id bigint PRIMARY KEY);\n-- @select\nSELECT 1::bigint AS id, 'x' AS title FROM silver.a`);
+    const wrong = file('wrong', '-- @keyed: core.nope (scope)', 'SELECT t.scope, t.ticket_id FROM core.t t');
+    const g = new GoldGraph([contract('a')], () => [base, side, fields, wrong]);
+    expect(side.keyed).toEqual({ schema: 'core', name: 't', columns: ['scope', 'ticket_id'] });
+    expect(g.get('side')!.plan).toEqual({ kind: 'keyed', input: { kind: 'model', table: 't' }, ref: { schema: 'core', name: 't' }, columns: ['scope', 'ticket_id'] });
+    expect(g.unavailable.get('wrong')).toMatch(/its -- @keyed input core\.nope is not a model its SELECT reads/);
+    expect(() => file('bad', '-- @keyed: tickets', 'SELECT 1')).toThrow(/write -- @keyed: <schema>\.<table> \(<key column>, …\)/);
+    // The keyed input is replaced where it is read, keeping (or giving) its alias; other names stay.
+    expect(replaceTableRef('SELECT t.x FROM core.t t JOIN core.tt ON true WHERE core.t.x > 0', 'core', 't', '(SUB)')).toBe('SELECT t.x FROM (SUB) t JOIN core.tt ON true WHERE core.t.x > 0');
+    expect(replaceTableRef('SELECT x FROM core.t WHERE x > 0', 'core', 't', '(SUB)')).toBe('SELECT x FROM (SUB) AS "t" WHERE x > 0');
+    expect(replaceTableRef("SELECT 'core.t' FROM core.t AS k", 'core', 't', '(SUB)')).toBe("SELECT 'core.t' FROM (SUB) AS k");
   });
 
   it('parses the file: sections, header flags, one-line errors', () => {

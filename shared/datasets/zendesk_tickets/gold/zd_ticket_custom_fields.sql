@@ -1,6 +1,9 @@
 -- core.zd_ticket_custom_fields: every custom field value of every ticket (Zendesk's custom_fields
 -- array), one row each, named and typed from the ticket fields endpoint (core.zd_ticket_fields).
 -- A value whose field is unknown (not extracted yet, or deleted) keeps its row, with a NULL title.
+-- Keyed on the ticket: after a file, only the tickets it changed are recomputed (a change of the
+-- ticket fields recomputes the table in full).
+-- @keyed: core.zd_tickets (scope, ticket_id)
 
 -- @ddl
 CREATE TABLE core.zd_ticket_custom_fields (
@@ -18,7 +21,7 @@ CREATE TABLE core.zd_ticket_custom_fields (
 );
 CREATE INDEX zd_ticket_custom_fields_field_idx ON core.zd_ticket_custom_fields (scope, field_id);
 
-COMMENT ON TABLE core.zd_ticket_custom_fields IS 'Side table of core.zd_tickets (seed 004 core schema): one row per (ticket, custom field) of each ticket''s latest version, $.custom_fields[*] = {id, value}, never dropped: a value whose field is not in core.zd_ticket_fields keeps its row with NULL field_title/field_type. When a ticket repeats a field id, its first entry is kept.';
+COMMENT ON TABLE core.zd_ticket_custom_fields IS 'Side table of core.zd_tickets (seed 004 core schema): one row per (ticket, custom field) of each ticket''s latest version, $.custom_fields[*] = {id, value}, never dropped: a value whose field is not in core.zd_ticket_fields keeps its row with NULL field_title/field_type. When a ticket repeats a field id, its first entry is kept; an entry without an integer id names no field and is left out (it stays in core.zd_tickets.custom_fields).';
 COMMENT ON COLUMN core.zd_ticket_custom_fields.scope IS 'Account (core.zd_tickets.scope).';
 COMMENT ON COLUMN core.zd_ticket_custom_fields.ticket_id IS 'The ticket (core.zd_tickets.ticket_id).';
 COMMENT ON COLUMN core.zd_ticket_custom_fields.field_id IS '$.custom_fields[*].id: the ticket field (core.zd_ticket_fields.field_id).';
