@@ -101,7 +101,7 @@ CREATE OR REPLACE FUNCTION gold_state.jsonb_bigint(j jsonb) RETURNS bigint
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT CASE jsonb_typeof(j)
     WHEN 'number' THEN CASE WHEN j::numeric = trunc(j::numeric) AND abs(j::numeric) <= 9223372036854775807 THEN j::numeric::bigint END
-    WHEN 'string' THEN CASE WHEN (j #>> '{}') ~ '^\s*[-+]?\d{1,18}\s*$' THEN (j #>> '{}')::bigint END
+    WHEN 'string' THEN CASE WHEN (j #>> '{}') ~ '^[[:space:]]*[-+]?[0-9]{1,18}[[:space:]]*$' THEN (j #>> '{}')::bigint END
     WHEN 'object' THEN CASE WHEN jsonb_typeof(j -> 'id') = 'number' AND (j -> 'id')::numeric = trunc((j -> 'id')::numeric) AND abs((j -> 'id')::numeric) <= 9223372036854775807 THEN (j -> 'id')::numeric::bigint END
   END
 $$;
@@ -110,7 +110,7 @@ CREATE OR REPLACE FUNCTION gold_state.jsonb_numeric(j jsonb) RETURNS numeric
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT CASE jsonb_typeof(j)
     WHEN 'number' THEN j::numeric
-    WHEN 'string' THEN CASE WHEN (j #>> '{}') ~ '^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d{1,4})?\s*$' THEN (j #>> '{}')::numeric END
+    WHEN 'string' THEN CASE WHEN (j #>> '{}') ~ '^[[:space:]]*[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]{1,4})?[[:space:]]*$' THEN (j #>> '{}')::numeric END
   END
 $$;
 -- A boolean: JSON true/false, or the numbers 0/1 (Pipedrive v1 flags).
@@ -128,8 +128,8 @@ CREATE OR REPLACE FUNCTION gold_state.jsonb_timestamptz(j jsonb) RETURNS timesta
 LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 DECLARE t text := CASE WHEN jsonb_typeof(j) = 'string' THEN j #>> '{}' END;
 BEGIN
-  IF t IS NULL OR t !~ '^\d{4}-\d\d-\d\d([T ]\d\d:\d\d(:\d\d(\.\d+)?)?)?(Z|[+-]\d\d(:?\d\d)?)?$' THEN RETURN NULL; END IF;
-  RETURN CASE WHEN t ~ '(Z|[+-]\d\d(:?\d\d)?)$' AND t ~ '[T ]' THEN t::timestamptz ELSE (t || '+00')::timestamptz END;
+  IF t IS NULL OR t !~ '^[0-9]{4}-[0-9][0-9]-[0-9][0-9]([T ][0-9][0-9]:[0-9][0-9](:[0-9][0-9]([.][0-9]+)?)?)?(Z|[+-][0-9][0-9](:?[0-9][0-9])?)?$' THEN RETURN NULL; END IF;
+  RETURN CASE WHEN t ~ '(Z|[+-][0-9][0-9](:?[0-9][0-9])?)$' AND t ~ '[T ]' THEN t::timestamptz ELSE (t || '+00')::timestamptz END;
 EXCEPTION WHEN others THEN RETURN NULL; -- e.g. 2025-02-30
 END $$;
 -- A calendar date 'YYYY-MM-DD' (or the date of a time).
@@ -137,7 +137,7 @@ CREATE OR REPLACE FUNCTION gold_state.jsonb_date(j jsonb) RETURNS date
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
 DECLARE t text := CASE WHEN jsonb_typeof(j) = 'string' THEN j #>> '{}' END;
 BEGIN
-  IF t IS NULL OR t !~ '^\d{4}-\d\d-\d\d' THEN RETURN NULL; END IF;
+  IF t IS NULL OR t !~ '^[0-9]{4}-[0-9][0-9]-[0-9][0-9]' THEN RETURN NULL; END IF;
   RETURN substr(t, 1, 10)::date;
 EXCEPTION WHEN others THEN RETURN NULL;
 END $$;
@@ -150,6 +150,21 @@ $$;
 CREATE OR REPLACE FUNCTION gold_state.jsonb_bigint_array(j jsonb) RETURNS bigint[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT CASE WHEN jsonb_typeof(j) = 'array' THEN ARRAY(SELECT gold_state.jsonb_bigint(e) FROM jsonb_array_elements(j) WITH ORDINALITY AS x(e, n) ORDER BY n) END
+$$;
+-- The labels of the options a choice value names (options as the API lists them: [{id, label}]):
+-- the value is one option id, an array of ids, or a text of comma-separated ids (Pipedrive v1 sets);
+-- in the value's order; NULL when the value names none.
+CREATE OR REPLACE FUNCTION gold_state.jsonb_option_labels(value jsonb, options jsonb) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN jsonb_typeof(options) = 'array' THEN (
+    SELECT array_agg(o.item ->> 'label' ORDER BY v.n)
+    FROM (SELECT e, n FROM jsonb_array_elements(CASE jsonb_typeof(value)
+                 WHEN 'array' THEN value
+                 WHEN 'number' THEN jsonb_build_array(value)
+                 WHEN 'string' THEN CASE WHEN (value #>> '{}') ~ '^[[:space:]]*[0-9]+([[:space:]]*,[[:space:]]*[0-9]+)*[[:space:]]*$' THEN to_jsonb(string_to_array(regexp_replace(value #>> '{}', '[[:space:]]', '', 'g'), ',')::numeric[]) END
+               END) WITH ORDINALITY AS x(e, n)) v
+    JOIN jsonb_array_elements(options) o(item) ON gold_state.jsonb_numeric(o.item -> 'id') = gold_state.jsonb_numeric(v.e)
+  ) END
 $$;
 -- One row while the unlogged state tables are intact (a crash empties it: see checkStateAlive).
 CREATE UNLOGGED TABLE IF NOT EXISTS gold_state.alive (ok boolean PRIMARY KEY);
