@@ -350,7 +350,7 @@ export async function deployGold(pool: pg.Pool, graph: () => GoldGraph): Promise
   const db = await pool.connect();
   try {
     const g = graph();
-    const problems = [...g.unavailable.values()];
+    const problems = [...new Set(g.unavailable.values())]; // the models of one cycle share one message
     if (!g.models.length) return problems;
     await db.query('BEGIN');
     const { broken } = await ensureGold(db, g);
