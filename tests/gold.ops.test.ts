@@ -80,6 +80,13 @@ describe('gold operations: CLI, timer function, pending runs, model changes', ()
     expect(await main(['gold', 'show'], show.ctx)).toBe(0);
     expect(show.out.join('\n')).toMatch(/Top customers by revenue/);
     expect(show.out.join('\n')).toMatch(/customer_metrics/);
+    const shown = cli(env);
+    expect(await main(['gold', 'show', '--json', '--dataset', 'ecommerce_events'], shown.ctx)).toBe(0);
+    const listed = JSON.parse(shown.out.join('\n')).tables as { table: string; rows: number }[];
+    // Every exported table with its exact row count (the internal funnel_sessions is not listed).
+    expect(listed.map((t) => [t.table, t.rows])).toEqual(
+      ['conversion_funnel', 'customer_metrics', 'daily_sales_summary', 'product_performance'].map((t) => [`gold.${t}`, before[t as keyof typeof before].length]),
+    );
 
     const h = await goldHighlights(platform.pool);
     expect(h.topCustomers.length).toBe(5);

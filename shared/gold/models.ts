@@ -100,7 +100,7 @@ export function parseGoldModel(dataset: string, file: string, text: string): Gol
   const created = new RegExp(`create\\s+table\\s+(?:if\\s+not\\s+exists\\s+)?(${MODEL_SCHEMAS.join('|')})\\.${table}\\b`, 'i').exec(ddl)?.[1]?.toLowerCase() as ModelSchema | undefined;
   const schema: ModelSchema = internal ? 'gold_state' : created === 'core' ? 'core' : 'gold';
   if (created !== schema) {
-    fail(`the -- @ddl section must contain CREATE TABLE ${internal ? 'gold_state' : 'gold (or core)'}.${table}${internal ? ' (an -- @internal model lives in gold_state)' : ''}`);
+    fail(`the -- @ddl section must contain CREATE TABLE ${internal ? `gold_state.${table} (an -- @internal model lives in gold_state)` : `gold.${table} (or core.${table})`}`);
   }
   if (!/^\s*(select|with)\b/i.test(select.replace(/^(\s*--[^\n]*(\n|$))*/, ''))) fail('the -- @select section must be one SELECT');
   let reads: GoldModel['reads'];

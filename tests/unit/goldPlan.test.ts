@@ -145,7 +145,7 @@ describe('gold graph: models across datasets', () => {
     expect(why('SELECT DISTINCT ON (m.k) m.k FROM gold.m1 m')).toBe('DISTINCT ON over another model is recomputed');
     expect(why('SELECT DISTINCT ON (s.k) s.k FROM stg_pipedrive.deals_raw s ORDER BY s.k LIMIT 3')).toBe('it uses DISTINCT ON with LIMIT');
     expect(why('SELECT DISTINCT ON (s.k) s.k FROM stg_pipedrive.deals_raw s ORDER BY s.k')).toBe('latest');
-    expect(() => parseGoldModel('a', '/d/a/gold/x.sql', '-- @ddl\nCREATE TABLE other.x (k int);\n-- @select\nSELECT 1')).toThrow(/must contain CREATE TABLE gold \(or core\)\.x/);
+    expect(() => parseGoldModel('a', '/d/a/gold/x.sql', '-- @ddl\nCREATE TABLE other.x (k int);\n-- @select\nSELECT 1')).toThrow(/must contain CREATE TABLE gold\.x \(or core\.x\)/);
   });
 
   it('a model declared keyed on one input (-- @keyed): its plan, its validation, and the input restricted in its SELECT', () => {

@@ -1,5 +1,6 @@
 import { crmHighlights, formatCrmHighlights, formatGoldHighlights, goldHighlights } from '../../gold/highlights';
 import { goldGraph } from '../../gold/models';
+import { modelRef } from '../../gold/maintain';
 import { strategyWhy } from '../../gold/plan';
 import type { GoldRefreshResult } from '../../gold/refresh';
 import type { GoldExportResult } from '../../gold/export';
@@ -46,15 +47,20 @@ export const goldCommand: CliCommand = {
       return withPlatform(ctx, async (p) => {
         const graph = goldGraph(p.contracts.all());
         const datasets = goldDatasets(p.contracts, dataset);
-        const names = graph.downstreamOf(datasets).filter((m) => m.schema === 'gold').map((m) => m.table);
-        const tables = await p.pool.query(
-          `SELECT m.dataset, m.table_name AS table, c.reltuples::bigint AS approx_rows, m.built_at,
+        const shown = graph.downstreamOf(datasets).filter((m) => m.schema !== 'gold_state');
+        const names = shown.map((m) => m.table);
+        const tables = await p.pool.query<Record<string, unknown> & { table: string }>(
+          `SELECT m.dataset, m.table_name AS table, m.built_at,
                   (SELECT max(id) FROM ops.gold_refreshes r WHERE m.table_name = ANY(r.models)) AS last_refresh,
                   (SELECT refresh_id FROM ops.gold_exports e WHERE e.dataset = m.dataset) AS exported_refresh
-           FROM ops.gold_models m LEFT JOIN pg_class c ON c.oid = to_regclass(format('gold.%I', m.table_name))
-           WHERE m.table_name = ANY($1) ORDER BY m.dataset, m.table_name`,
+           FROM ops.gold_models m WHERE m.table_name = ANY($1) ORDER BY m.dataset, m.table_name`,
           [names],
-        ).catch(() => ({ rows: [] as Record<string, unknown>[] }));
+        ).catch(() => ({ rows: [] as (Record<string, unknown> & { table: string })[] }));
+        for (const row of tables.rows) {
+          const m = graph.get(row.table)!;
+          const n = await p.pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${modelRef(m)}`).catch(() => undefined);
+          Object.assign(row, { table: `${m.schema}.${m.table}`, rows: n ? Number(n.rows[0]!.n) : null });
+        }
         const recent = await p.pool
           .query(
             `SELECT id, dataset, mode, cardinality(run_ids) AS runs, rows_in, cardinality(models) AS models, tx_ms, export_ms, started_at
@@ -68,7 +74,7 @@ export const goldCommand: CliCommand = {
           ctx.out(JSON.stringify({ tables: tables.rows, refreshes: recent.rows, highlights, crm }, null, 2));
           return 0;
         }
-        ctx.out('Gold tables (query them with: medallion sql "SELECT * FROM gold.<table> LIMIT 10"):');
+        ctx.out('Gold and core tables (query them with: medallion sql "SELECT * FROM gold.<table> LIMIT 10"):');
         ctx.out(table(tables.rows));
         ctx.out('\nRecent refreshes (ops.gold_refreshes):');
         ctx.out(table(recent.rows));
