@@ -96,6 +96,8 @@ export const SETTINGS = {
   extractMaxWaitSeconds: 'EXTRACT_MAX_WAIT_SECONDS',
   /** Requests per minute the extractor allows itself on Zendesk's incremental exports (default 10, Zendesk's limit). */
   zendeskIncrementalRequestsPerMinute: 'ZENDESK_INCREMENTAL_REQUESTS_PER_MINUTE',
+  /** Percent of an extraction run's records that may be missing from staging before extract_count_variance fails (default 10; shared/sources/health.ts). */
+  extractCountVariancePercent: 'EXTRACT_COUNT_VARIANCE_PERCENT',
 } as const;
 
 export type SettingKey = keyof typeof SETTINGS;

@@ -74,7 +74,7 @@ describe('medallion extract (CLI)', () => {
     for (const [args, message] of [
       [['extract'], /say which source: pipedrive or zendesk/],
       [['extract', 'hubspot'], /unknown source 'hubspot'/],
-      [['extract', 'pipedrive', '--entity', 'tickets'], /unknown pipedrive entity 'tickets' \(users, pipelines, stages, organizations, persons, deals, activities\)/],
+      [['extract', 'pipedrive', '--entity', 'tickets'], /unknown pipedrive entity 'tickets' \(users, pipelines, stages, deal_fields, person_fields, organization_fields, organizations, persons, deals, activities\)/],
       [['extract', 'zendesk', '--full', '--since', '7d'], /--full and --since exclude each other/],
       [['extract', 'zendesk', '--since', 'last tuesday'], /--since 'last tuesday' is not a time/],
     ] as const) {
@@ -119,7 +119,7 @@ describe('medallion extract (CLI)', () => {
     const first = await runCli(['extract', 'pipedrive'], { ...env, ...standIn.env() });
     expect(first.code, first.stderr).toBe(0);
     expect(first.stderr).toBe('');
-    for (const e of ['users', 'pipelines', 'stages', 'organizations', 'persons', 'deals', 'activities']) expect(first.stdout).toMatch(new RegExp(`✔ pipedrive/${e}: [\\d,]+ records in \\d+ part\\(s\\)`));
+    for (const e of ['users', 'pipelines', 'stages', 'deal_fields', 'person_fields', 'organization_fields', 'organizations', 'persons', 'deals', 'activities']) expect(first.stdout).toMatch(new RegExp(`✔ pipedrive/${e}: [\\d,]+ records in \\d+ part\\(s\\)`));
     expect(first.stdout).toMatch(/✔ pipedrive\/deals: 700 records in 1 part\(s\) \(incremental, from the beginning; 2 requests\), watermark none → \d{4}-/);
     expect(first.stdout).toMatch(/records in \d+ file\(s\) under bronze\/pipedrive\/scope=acme\//);
     standIn.store.update('pipedrive', 'deals');

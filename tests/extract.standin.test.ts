@@ -172,7 +172,8 @@ describe('extraction into bronze against the stand-in API', () => {
     await expectWatermarksCovered(platform, standIn, 'pipedrive');
     await expectWatermarksCovered(platform, standIn, 'zendesk');
     const runs = await platform.pool.query(`SELECT status, count(*)::int AS n FROM ops.extract_runs GROUP BY status`);
-    expect(runs.rows).toEqual([{ status: 'succeeded', n: 13 }]);
+    // 10 Pipedrive entities (users, pipelines, stages, three fields lists, organizations, persons, deals, activities) and 6 Zendesk ones.
+    expect(runs.rows).toEqual([{ status: 'succeeded', n: 16 }]);
   });
 
   it('records are written as the API wrote them: decimals, ids beyond 2^53, and one line per record even from indented answers', async () => {
@@ -192,6 +193,131 @@ describe('extraction into bronze against the stand-in API', () => {
     }
   });
 
+  it('Pipedrive fields: the fields lists name every custom field of deals, persons and organizations; renamed, added and deleted fields reach bronze', async () => {
+    await setUp();
+    standIn.fail({ status: 429, retryAfterSeconds: 3, times: 1, match: (r) => r.entity === 'person_fields' });
+    const first = await run('pipedrive');
+    expect(first.status, JSON.stringify(first.entities.filter((e) => e.status !== 'succeeded'))).toBe('succeeded');
+    // The fields lists run before the records they name; a 429 on one is waited out like any other.
+    expect(first.entities.map((e) => e.entity)).toEqual(['users', 'pipelines', 'stages', 'deal_fields', 'person_fields', 'organization_fields', 'organizations', 'persons', 'deals', 'activities']);
+    expect(first.entities.find((e) => e.entity === 'person_fields')).toMatchObject({ status: 'succeeded', retries: 1, mode: 'snapshot' });
+    const v1 = standIn.requests().filter((r) => /\/api\/v1\/(deal|person|organization)Fields$/.test(r.path) && r.status === 200);
+    expect(v1.map((r) => r.path.split('/').at(-1))).toEqual(['dealFields', 'personFields', 'organizationFields']);
+    for (const r of v1) expect(r.query).toEqual({ limit: '500' });
+
+    type Field = { id: number; key: string; name: string; field_type: string; edit_flag: boolean; active_flag: boolean; update_time: string; options?: { id: unknown; label: string }[] };
+    const newestRun = (lines: BronzeLine[]) => {
+      const runOf = (p: string) => /\/run_id=([^/]+)\//.exec(p)![1]!;
+      const newest = lines.map((l) => runOf(l.path)).sort().at(-1);
+      return lines.filter((l) => runOf(l.path) === newest).map((l) => l.record as unknown as Field);
+    };
+    const fieldsOf = async (entity: string) => newestRun(await readBronze(platform, 'pipedrive', 'acme', entity));
+    const LISTS = [
+      ['deal_fields', 'deals', ['title', 'value', 'status']],
+      ['person_fields', 'persons', ['name', 'org_id']],
+      ['organization_fields', 'organizations', ['name', 'address']],
+    ] as const;
+    /** Every custom_fields key of every bronze record is an active custom field's key, its value of the field's type. */
+    const expectNamed = async (fieldsEntity: string, recordsEntity: string, since = 0): Promise<number> => {
+      const fields = await fieldsOf(fieldsEntity);
+      const byKey = new Map(fields.filter((f) => f.edit_flag).map((f) => [f.key, f]));
+      let enumValues = 0;
+      for (const l of await readBronze(platform, 'pipedrive', 'acme', recordsEntity)) {
+        if (Date.parse(String(l.record.update_time)) < since) continue;
+        for (const [key, value] of Object.entries(l.record.custom_fields as Record<string, unknown>)) {
+          const f = byKey.get(key);
+          expect(f, `${recordsEntity} ${String(l.record.id)}: custom field ${key} is not in ${fieldsEntity}`).toBeDefined();
+          if (value === null) continue;
+          const ids = (f!.options ?? []).map((o) => o.id);
+          if (f!.field_type === 'enum') {
+            expect(ids, `${f!.name}`).toContain(value);
+            enumValues++;
+          } else if (f!.field_type === 'set') for (const v of value as unknown[]) expect(ids).toContain(v);
+          else if (f!.field_type === 'monetary') expect(Object.keys(value as object).sort()).toEqual(['currency', 'value']);
+          else if (f!.field_type === 'double') expect(typeof value).toBe('number');
+          else expect(typeof value, f!.field_type).toBe('string');
+        }
+      }
+      return enumValues;
+    };
+    for (const [fieldsEntity, recordsEntity, standard] of LISTS) {
+      const fields = await fieldsOf(fieldsEntity);
+      expect(fields.length, fieldsEntity).toBe(standIn.store.records('pipedrive', fieldsEntity).length);
+      for (const f of fields) {
+        expect(Number.isInteger(f.id)).toBe(true);
+        expect(f.update_time).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+        expect(f.key, f.name).toMatch(f.edit_flag ? /^[0-9a-f]{40}$/ : /^[a-z_]+$/);
+      }
+      expect(fields.filter((f) => !f.edit_flag).map((f) => f.key)).toEqual(expect.arrayContaining([...standard]));
+      const custom = fields.filter((f) => f.edit_flag);
+      expect(new Set(custom.map((f) => f.field_type))).toEqual(new Set(['enum', 'monetary', 'double', 'varchar']));
+      for (const f of custom.filter((x) => x.field_type === 'enum')) expect(f.options!.every((o) => Number.isInteger(o.id) && o.label.length > 0)).toBe(true);
+      expect(await expectNamed(fieldsEntity, recordsEntity), `${recordsEntity} with an enum value`).toBeGreaterThan(10);
+    }
+
+    // Between runs: a deal field renamed, one added, one deleted; a person field renamed through the control endpoint.
+    const dealFields = await fieldsOf('deal_fields');
+    const renamed = dealFields.find((f) => f.edit_flag && f.field_type === 'enum')!;
+    const dropped = dealFields.find((f) => f.edit_flag && f.field_type === 'double')!;
+    clock.advance(60_000);
+    const changedAt = clock.now() - 1000;
+    standIn.store.update('pipedrive', 'deal_fields', renamed.id, { name: 'Lead channel' });
+    const added = standIn.store.insert('pipedrive', 'deal_fields', { name: 'Tier', field_type: 'enum', options: [{ label: 'Gold' }, { label: 'Silver' }] });
+    standIn.store.remove('pipedrive', 'deal_fields', dropped.id);
+    const personField = (await fieldsOf('person_fields')).find((f) => f.edit_flag)!;
+    const mutate = await fetch(`${standIn.url}/_standin/mutate`, {
+      method: 'POST',
+      body: JSON.stringify({ op: 'update', source: 'pipedrive', entity: 'person_fields', id: personField.id, patch: { name: 'Acquisition channel' } }),
+    });
+    expect(mutate.status).toBe(200);
+    const changedDeals = standIn.store.records('pipedrive', 'deals').filter((r) => !r.deleted).slice(0, 40).map((r) => r.id);
+    for (const id of changedDeals) standIn.store.update('pipedrive', 'deals', id);
+    const newDeals = [0, 1, 2, 3, 4].map(() => standIn.store.insert('pipedrive', 'deals').id as number);
+    clock.advance(15 * 60_000);
+    const second = await run('pipedrive');
+    expect(second.status).toBe('succeeded');
+    await expectBronzeHoldsState(platform, standIn, 'pipedrive');
+
+    const after = new Map((await fieldsOf('deal_fields')).map((f) => [f.id, f]));
+    expect(after.get(renamed.id)).toMatchObject({ key: renamed.key, name: 'Lead channel', active_flag: true, field_type: 'enum', options: renamed.options });
+    expect(after.get(renamed.id)!.update_time > renamed.update_time).toBe(true);
+    expect(after.get(dropped.id)).toMatchObject({ key: dropped.key, name: dropped.name, active_flag: false });
+    const tier = after.get(added.id as number)!;
+    expect(tier).toMatchObject({ name: 'Tier', field_type: 'enum', edit_flag: true, active_flag: true });
+    expect(tier.key).toMatch(/^[0-9a-f]{40}$/);
+    expect(tier.options!.map((o) => o.label)).toEqual(['Gold', 'Silver']);
+    expect(new Set(tier.options!.map((o) => o.id)).size).toBe(2);
+    expect(after.size).toBe(dealFields.length + 1);
+    expect((await fieldsOf('person_fields')).find((f) => f.id === personField.id)).toMatchObject({ key: personField.key, name: 'Acquisition channel' });
+    // The deals written since: their custom fields are named by the new list; changed and new deals carry the new field; new ones lack the deleted one.
+    await expectNamed('deal_fields', 'deals', changedAt);
+    const latest = new Map<number, Record<string, unknown>>();
+    for (const l of await readBronze(platform, 'pipedrive', 'acme', 'deals')) if (Date.parse(String(l.record.update_time)) >= changedAt) latest.set(l.record.id as number, l.record);
+    for (const id of [...changedDeals, ...newDeals]) expect(Object.keys(latest.get(id)!.custom_fields as object), `deal ${id}`).toContain(tier.key);
+    for (const id of newDeals) expect(Object.keys(latest.get(id)!.custom_fields as object), `deal ${id}`).not.toContain(dropped.key);
+  });
+
+  it('Pipedrive fields lists beyond one page: v1 offset paging with limit 500, every field once; the stand-in refuses a wrong token and a limit above 500', async () => {
+    await setUp({ counts: { pipedrive: { deal_fields: 520, deals: 5, persons: 5, organizations: 5, activities: 5 } } });
+    const report = await run('pipedrive', { entities: ['deal_fields'] });
+    expect(report.entities[0]).toMatchObject({ entity: 'deal_fields', status: 'succeeded', pages: 2 });
+    const reqs = standIn.requests().filter((r) => r.entity === 'deal_fields');
+    expect(reqs.map((r) => [r.query, r.records])).toEqual([
+      [{ limit: '500' }, 500],
+      [{ limit: '500', start: '500' }, 529 - 500],
+    ]);
+    const lines = await readBronze(platform, 'pipedrive', 'acme', 'deal_fields');
+    expect(lines).toHaveLength(529); // 9 standard deal fields + 520 custom ones
+    expect(new Set(lines.map((l) => l.record.id)).size).toBe(529);
+    expect(new Set(lines.map((l) => canonical(l.record)))).toEqual(new Set(standIn.store.state('pipedrive', 'deal_fields').map(canonical)));
+    expect(report.entities[0]!.records).toBe(529);
+    const base = `${standIn.pipedriveBaseUrl}/api/v1/dealFields`;
+    expect((await fetch(base, { headers: { 'x-api-token': 'not-the-token' } })).status).toBe(401);
+    const tooMany = await fetch(`${base}?limit=501`, { headers: { 'x-api-token': 'pd-test-token-0001' } });
+    expect(tooMany.status).toBe(400);
+    expect(((await tooMany.json()) as { error: string }).error).toMatch(/limit must be an integer between 1 and 500/);
+  });
+
   it('incremental runs with inserts, updates and deletions between runs: bronze holds every current version; each run reads only its window', async () => {
     await setUp();
     await run('pipedrive');
@@ -206,6 +332,8 @@ describe('extraction into bronze against the stand-in API', () => {
         ['pipedrive', 'activities'],
         ['pipedrive', 'users'],
         ['pipedrive', 'stages'],
+        ['pipedrive', 'deal_fields'],
+        ['pipedrive', 'person_fields'],
         ['zendesk', 'tickets'],
         ['zendesk', 'users'],
         ['zendesk', 'organizations'],
@@ -357,7 +485,7 @@ describe('extraction into bronze against the stand-in API', () => {
     expect(pd.stopped?.kind).toBe('auth');
     expect(pd.entities[0]).toMatchObject({ entity: 'users', status: 'failed', failureKind: 'auth', records: 0 });
     expect(pd.entities.slice(1).every((e) => e.status === 'skipped')).toBe(true);
-    expect(pd.stopped!.message).toMatch(/Pipedrive refused the credentials \(401 Unauthorized\) at GET \/pipedrive\/acme\/api\/v1\/users: check PIPEDRIVE_API_TOKEN/);
+    expect(pd.stopped!.message).toMatch(/Pipedrive refused the credentials \(401 Unauthorized\) at GET \/pipedrive\/acme\/api\/v1\/users\?limit=500: check PIPEDRIVE_API_TOKEN/);
     expect(pd.stopped!.message).not.toContain(wrongToken);
     expect(pd.stopped!.message.split('\n')).toHaveLength(1);
     const zd = await run('zendesk', {}, { ...standIn.env(), ZENDESK_EMAIL: 'someone.else@example.com' });
@@ -392,9 +520,12 @@ describe('extraction into bronze against the stand-in API', () => {
       expect(r.headers.authorization).toBeUndefined();
       expect(Object.keys(r.query)).not.toContain('api_token');
       expect(r.status).toBe(200);
-      if (r.path.includes('/api/v2/')) {
-        expect(Number(r.query.limit)).toBe(500);
-      } else expect(r.path).toBe('/pipedrive/acme/api/v1/users');
+      expect(Number(r.query.limit)).toBe(500);
+      if (!r.path.includes('/api/v2/')) {
+        expect(r.path).toMatch(/^\/pipedrive\/acme\/api\/v1\/(users|dealFields|personFields|organizationFields)$/);
+        // v1 offset pagination: a first page, then start= where the last one said.
+        if (r.query.start !== undefined) expect(Number(r.query.start)).toBeGreaterThan(0);
+      }
       if (/\/(deals|persons|organizations|activities)$/.test(r.path)) {
         expect(r.query).toMatchObject({ sort_by: 'update_time', sort_direction: 'asc' });
         if (r.entity === 'deals') expect(r.query.status!.split(',')).toContain('deleted');

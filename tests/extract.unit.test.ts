@@ -146,14 +146,38 @@ describe('bronze paths and requests', () => {
     const deals = entitySpec('pipedrive', 'deals')!.first('https://acme.pipedrive.com', Date.UTC(2025, 5, 1), now);
     expect(deals.pathname).toBe('/api/v2/deals');
     expect(Object.fromEntries(deals.searchParams)).toEqual({ status: 'open,won,lost,deleted', sort_by: 'update_time', sort_direction: 'asc', updated_since: '2025-06-01T00:00:00Z', limit: '500' });
-    expect(entitySpec('pipedrive', 'users')!.first('https://acme.pipedrive.com', undefined, now).pathname).toBe('/api/v1/users');
+    const users = entitySpec('pipedrive', 'users')!.first('https://acme.pipedrive.com', undefined, now);
+    expect(`${users.pathname}${users.search}`).toBe('/api/v1/users?limit=500');
     const tickets = entitySpec('zendesk', 'tickets')!;
     expect(tickets.first('https://acme.zendesk.com', now - 5000, now).searchParams.get('start_time')).toBe(String(Math.floor((now - 61_000) / 1000)));
     expect(tickets.first('https://acme.zendesk.com', undefined, now).searchParams.get('start_time')).toBe('0');
     expect(entitySpec('zendesk', 'groups')!.first('https://acme.zendesk.com', undefined, now).searchParams.get('page[size]')).toBe('100');
     expect(rfc3339(Date.UTC(2025, 0, 1, 10, 20, 0, 999))).toBe('2025-01-01T10:20:00Z');
-    expect(ENTITIES.pipedrive.map((e) => e.name)).toEqual(['users', 'pipelines', 'stages', 'organizations', 'persons', 'deals', 'activities']);
+    expect(ENTITIES.pipedrive.map((e) => e.name)).toEqual(['users', 'pipelines', 'stages', 'deal_fields', 'person_fields', 'organization_fields', 'organizations', 'persons', 'deals', 'activities']);
     expect(ENTITIES.zendesk.map((e) => e.name)).toEqual(['groups', 'ticket_fields', 'ticket_forms', 'organizations', 'users', 'tickets']);
+  });
+
+  it('Pipedrive v1 lists (users, the fields endpoints) page by offset: start=next_start while more_items_in_collection, limit 500', () => {
+    const now = Date.UTC(2025, 5, 2, 12, 0, 30);
+    for (const [entity, path] of [
+      ['users', '/api/v1/users'],
+      ['deal_fields', '/api/v1/dealFields'],
+      ['person_fields', '/api/v1/personFields'],
+      ['organization_fields', '/api/v1/organizationFields'],
+    ] as const) {
+      const spec = entitySpec('pipedrive', entity)!;
+      expect(spec.mode, entity).toBe('snapshot');
+      const first = spec.first('https://acme.pipedrive.com', undefined, now);
+      expect(`${first.pathname}${first.search}`, entity).toBe(`${path}?limit=500`);
+      const second = spec.next(first, { data: [], additional_data: { pagination: { start: 0, limit: 500, more_items_in_collection: true, next_start: 500 } } })!;
+      expect(`${second.pathname}${second.search}`, entity).toBe(`${path}?limit=500&start=500`);
+      expect(spec.next(second, { data: [], additional_data: { pagination: { start: 500, limit: 500, more_items_in_collection: false } } }), entity).toBeUndefined();
+      expect(spec.next(second, { data: [] }), entity).toBeUndefined();
+      expect(() => spec.next(second, { additional_data: { pagination: { more_items_in_collection: true, next_start: 500 } } }), entity).toThrow(new RegExp(`${entity}: v1 pagination did not move on`));
+    }
+    // The time each compares: users' modified, the fields' update_time ('YYYY-MM-DD HH:MM:SS', UTC).
+    expect(entitySpec('pipedrive', 'users')!.timestamp({ modified: '2025-06-01 10:20:30' })).toBe(Date.UTC(2025, 5, 1, 10, 20, 30));
+    expect(entitySpec('pipedrive', 'deal_fields')!.timestamp({ update_time: '2025-06-01 10:20:30', modified: '2020-01-01 00:00:00' })).toBe(Date.UTC(2025, 5, 1, 10, 20, 30));
   });
 
   it('the next page: cursors must move on, else the answer is refused', () => {

@@ -26,7 +26,18 @@ import { freshPlatform } from './support/platform';
 
 /** Where each entity's update time is, as this test reads the providers' records. */
 const UPDATED: Record<SourceName, Record<string, string>> = {
-  pipedrive: { users: 'modified', pipelines: 'update_time', stages: 'update_time', organizations: 'update_time', persons: 'update_time', deals: 'update_time', activities: 'update_time' },
+  pipedrive: {
+    users: 'modified',
+    pipelines: 'update_time',
+    stages: 'update_time',
+    deal_fields: 'update_time',
+    person_fields: 'update_time',
+    organization_fields: 'update_time',
+    organizations: 'update_time',
+    persons: 'update_time',
+    deals: 'update_time',
+    activities: 'update_time',
+  },
   zendesk: { groups: 'updated_at', ticket_fields: 'updated_at', ticket_forms: 'updated_at', organizations: 'updated_at', users: 'updated_at', tickets: 'updated_at' },
 };
 
@@ -141,7 +152,8 @@ function virtualClock(start = Date.UTC(2025, 5, 2, 12, 0, 0, 250)) {
 
 const SETTINGS: ExtractSettings = { overlapMinutes: 10, partMaxBytes: 16 * 1024, maxWaitSeconds: 600 };
 const COUNTS = {
-  pipedrive: { users: 12, pipelines: 3, stages: 15, organizations: 120, persons: 250, deals: 400, activities: 300 },
+  // For the fields lists: the number of custom fields (their standard fields come on top).
+  pipedrive: { users: 12, pipelines: 3, stages: 15, deal_fields: 5, person_fields: 4, organization_fields: 4, organizations: 120, persons: 250, deals: 400, activities: 300 },
   zendesk: { groups: 8, ticket_fields: 12, ticket_forms: 4, organizations: 80, users: 250, tickets: 400 },
 };
 
@@ -257,8 +269,46 @@ describe('staging of the API sources: stand-in API → bronze → stg_<source>.<
       }
     }
     expect(lines).toBeGreaterThan(1800);
-    // The second run's unchanged snapshots were re-deliveries (pipelines, stages, users; groups, ticket fields and forms).
-    expect(redelivered).toBeGreaterThanOrEqual(6);
+    // The second run's unchanged snapshots were re-deliveries (pipelines, stages, users, deal, person and
+    // organization fields; groups, ticket fields and forms).
+    expect(redelivered).toBeGreaterThanOrEqual(9);
+    // The fields lists are staged one row per field (numeric id, the 'YYYY-MM-DD HH:MM:SS' update time read as
+    // UTC above) and name every key of the records' custom_fields: each key of a staged deal, person or
+    // organization is the key of a staged custom field (edit_flag) of its list, and an enum value is one of that field's option ids.
+    for (const [fields, records] of [
+      ['deal_fields', 'deals'],
+      ['person_fields', 'persons'],
+      ['organization_fields', 'organizations'],
+    ] as const) {
+      const unnamed = await platform.pool.query(
+        `SELECT DISTINCT k.key FROM stg_pipedrive.${records}_raw r, jsonb_object_keys(r.record->'custom_fields') AS k(key)
+         WHERE NOT EXISTS (SELECT 1 FROM stg_pipedrive.${fields}_raw f WHERE f.record->>'key' = k.key AND (f.record->'edit_flag')::boolean)`,
+      );
+      expect(unnamed.rows, `${records}: custom field keys without a ${fields} row`).toEqual([]);
+      const badEnum = await platform.pool.query(
+        `SELECT r.record_id, f.record->>'name' AS field, r.record->'custom_fields'->(f.record->>'key') AS value
+         FROM stg_pipedrive.${records}_raw r JOIN stg_pipedrive.${fields}_raw f ON r.record->'custom_fields' ? (f.record->>'key')
+         WHERE f.record->>'field_type' = 'enum' AND jsonb_typeof(r.record->'custom_fields'->(f.record->>'key')) <> 'null'
+           AND NOT (f.record->'options') @> jsonb_build_array(jsonb_build_object('id', r.record->'custom_fields'->(f.record->>'key')))`,
+      );
+      expect(badEnum.rows, `${records}: enum values that are not an option id of their field`).toEqual([]);
+      const named = await platform.pool.query(
+        `SELECT count(DISTINCT f.record->>'name')::int AS n FROM stg_pipedrive.${records}_raw r, jsonb_object_keys(r.record->'custom_fields') AS k(key)
+         JOIN stg_pipedrive.${fields}_raw f ON f.record->>'key' = k.key`,
+      );
+      expect(named.rows[0].n, `${records}: custom fields named`).toBe(standIn.store.records('pipedrive', fields).filter((f) => f.data.edit_flag === true).length);
+    }
+    // The join docs/sources.md shows: one named value per custom field key of each staged deal.
+    const joined = await platform.pool.query(
+      `SELECT d.record_id AS deal_id, f.record->>'name' AS field, d.record->'custom_fields'->(f.record->>'key') AS value
+       FROM stg_pipedrive.deals_raw d
+       JOIN LATERAL (SELECT DISTINCT ON (record_id) record FROM stg_pipedrive.deal_fields_raw WHERE scope = d.scope
+                     ORDER BY record_id, updated_at DESC, extracted_at DESC, blob_path DESC, line_no DESC) f
+         ON d.record->'custom_fields' ? (f.record->>'key')`,
+    );
+    const keys = await platform.pool.query(`SELECT count(*)::int AS n FROM stg_pipedrive.deals_raw d, jsonb_object_keys(d.record->'custom_fields')`);
+    expect(joined.rows.length).toBe(keys.rows[0].n);
+    expect(new Set(joined.rows.map((r) => r.field))).toEqual(new Set(standIn.store.state('pipedrive', 'deal_fields').filter((f) => f.edit_flag).map((f) => f.name)));
     // Exactness where JSON.parse would round: deal values as written, ticket custom field ids beyond 2^53.
     const deals = await platform.pool.query(`SELECT record->>'value' AS v FROM stg_pipedrive.deals_raw`);
     expect(deals.rows.every((r) => /^\d+\.\d\d$/.test(r.v))).toBe(true);
@@ -300,7 +350,7 @@ describe('staging of the API sources: stand-in API → bronze → stg_<source>.<
     }
     expect(await stagingState(platform)).toEqual(before);
 
-    // A dataset rebuild replays its files (only its entity's, though pipedrive/ holds seven) into the same rows.
+    // A dataset rebuild replays its files (only its entity's, though pipedrive/ holds ten) into the same rows.
     const content = async () =>
       (
         await platform.pool.query(
@@ -431,6 +481,8 @@ describe('staging of the API sources: stand-in API → bronze → stg_<source>.<
         expect(platform.contracts.get(`${source}_${entity}`)!.table).toBe(`stg_${source}.${entity}_raw`);
       }
     }
+    expect(route('pipedrive/scope=acme/entity=deal_fields/ingestion_date=2025-06-02/run_id=20250602T120000250Z/part-00000.jsonl.gz')).toBe('pipedrive_deal_fields');
+    expect(platform.contracts.get('pipedrive_deal_fields')!.table).toBe('stg_pipedrive.deal_fields_raw');
     expect(route('pipedrive/scope=acme/entity=leads/x/part-00000.jsonl.gz')).toBeUndefined();
     expect(route('pipedrive/entity=deals/part-00000.jsonl.gz')).toBeUndefined();
 
@@ -461,9 +513,20 @@ describe('staging of the API sources: stand-in API → bronze → stg_<source>.<
     const fresh = run.results.find((r) => r.check === 'freshness' && r.dataset === 'zendesk_tickets')!;
     expect(fresh).toMatchObject({ status: 'pass', message: expect.stringMatching(/see extract_freshness of zendesk/) });
     expect(run.results.find((r) => r.check === 'duplicate_keys' && r.target === 'stg_zendesk.tickets_raw')).toMatchObject({ status: 'pass' });
+    // The count check: every entity's latest run that wrote records, all of its files ingested above
+    // (a re-delivered snapshot counts under the file that first brought its bytes): nothing missing.
+    const counts = run.results.filter((r) => r.check === 'extract_count_variance');
+    expect(counts.map((r) => `${r.dataset}:${r.target}`).sort()).toEqual(extract.map((r) => `${r.dataset}:${r.target}`).sort());
+    for (const r of counts) expect({ target: r.target, status: r.status, value: r.value, threshold: r.threshold }).toEqual({ target: r.target, status: 'pass', value: 0, threshold: 10 });
+    // Its figures, against this file's own reading: the newest deals run's lines in bronze and its rows in staging.
+    const newestDeals = [...ledger.keys()].filter((p) => p.startsWith('pipedrive/scope=acme/entity=deals/')).map((p) => PATH.exec(p)![4]!).sort().at(-1)!;
+    const bronzeLines = [...(await readBronze(platform, 'pipedrive/scope=acme/entity=deals/')).entries()].filter(([p]) => p.includes(`/run_id=${newestDeals}/`) && ledger.has(p)).reduce((n, [, l]) => n + l.length, 0);
+    const stagedLines = (await platform.pool.query(`SELECT count(*)::int AS n FROM stg_pipedrive.deals_raw WHERE run_id = $1`, [newestDeals])).rows[0].n;
+    expect(stagedLines).toBe(bronzeLines);
+    expect(counts.find((r) => r.target === 'acme/deals')!.message).toMatch(new RegExp(`^run ${newestDeals} \\(succeeded, finished .* ago\\): ${bronzeLines.toLocaleString('en')} records written to bronze in \\d+ file\\(s\\), ${stagedLines.toLocaleString('en')} staged in stg_pipedrive\\.deals_raw \\+ 0 quarantined, variance 0 %$`));
     // Without the sources configured there is nothing to check.
     const off = await runHealthChecks(platform, { env: {} });
-    expect(off.results.filter((r) => r.check === 'extract_freshness')).toEqual([]);
+    expect(off.results.filter((r) => r.check === 'extract_freshness' || r.check === 'extract_count_variance')).toEqual([]);
   });
 
   it("the line check agrees with PostgreSQL's jsonb on tricky and mutated records", async () => {

@@ -4,7 +4,7 @@ import { type Env, healthQuarantineRate, maxFileAttempts, SOURCE_NAMES } from '.
 import { type Contract, tableOf } from '../contracts/contract';
 import { qi, silverTable } from '../db/schema';
 import type { Platform } from '../platform';
-import { checkExtractFreshness } from '../sources/health';
+import { checkExtractCountVariance, checkExtractFreshness } from '../sources/health';
 import { ensureOpsSchema } from './schema';
 
 /**
@@ -39,10 +39,14 @@ import { ensureOpsSchema } from './schema';
  *   = scope/entity. The staging datasets of those sources (`<source>_<entity>`) are not judged by
  *   `freshness`: an entity that did not change writes no bronze file, so their freshness is the
  *   extraction's.
+ * - extract_count_variance: the API sources (shared/sources/health.ts): for every entity of every
+ *   configured source, the records its latest finished run wrote to bronze against the rows staged
+ *   (+ quarantined) from those files; fail above EXTRACT_COUNT_VARIANCE_PERCENT (default 10 %),
+ *   pending (a pass) while the files may still be on their way.
  */
-export type HealthCheckName = 'freshness' | 'row_count_variance' | 'duplicate_keys' | 'stuck_runs' | 'quarantine_rate' | 'failed_files' | 'extract_freshness';
+export type HealthCheckName = 'freshness' | 'row_count_variance' | 'duplicate_keys' | 'stuck_runs' | 'quarantine_rate' | 'failed_files' | 'extract_freshness' | 'extract_count_variance';
 
-export const HEALTH_CHECKS: HealthCheckName[] = ['freshness', 'row_count_variance', 'duplicate_keys', 'stuck_runs', 'quarantine_rate', 'failed_files', 'extract_freshness'];
+export const HEALTH_CHECKS: HealthCheckName[] = ['freshness', 'row_count_variance', 'duplicate_keys', 'stuck_runs', 'quarantine_rate', 'failed_files', 'extract_freshness', 'extract_count_variance'];
 
 export interface HealthResult {
   check: HealthCheckName;
@@ -368,6 +372,7 @@ export async function runHealthChecks(p: Platform, options: { env?: Env; dataset
   await guarded('quarantine_rate', () => checkQuarantineRate(p.pool, datasets, exp));
   await guarded('failed_files', () => checkFailedFiles(p.pool, datasets, maxFileAttempts(env)));
   if (!options.datasets) await guarded('extract_freshness', () => checkExtractFreshness(p.pool, env));
+  if (!options.datasets) await guarded('extract_count_variance', () => checkExtractCountVariance(p.pool, env));
 
   await p.pool.query(
     `INSERT INTO ops.health_checks (run_id, checked_at, "check", dataset, target, status, value, threshold, message)

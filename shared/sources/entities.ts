@@ -17,6 +17,19 @@ import type { RequestClass } from './http';
  *   pipelines, stages — snapshot (every run reads all of them: a handful of rows): /api/v2/<entity>,
  *     same cursor paging, no time filter.
  *   users — snapshot through API v1 (GET /api/v1/users; v2 has no users list).
+ *   deal_fields, person_fields, organization_fields — snapshot through API v1 (GET /api/v1/dealFields,
+ *     /personFields, /organizationFields: https://developers.pipedrive.com/docs/api/v1/DealFields,
+ *     https://developers.pipedrive.com/docs/api/v1/PersonFields,
+ *     https://developers.pipedrive.com/docs/api/v1/OrganizationFields): the schema of the records,
+ *     one field per record — numeric id, key (a 40-hex-character key for custom fields, the
+ *     record's own key such as title for standard ones), name, field_type (varchar, double,
+ *     monetary, enum, set, date, …), options [{ id, label }] of enum and set fields, add_time and
+ *     update_time ('YYYY-MM-DD HH:MM:SS', UTC), edit_flag (true for custom fields), active_flag.
+ *     The keys of a deal's, person's or organization's custom_fields are these keys, so the fields
+ *     name them; they run before the records.
+ *   Every v1 list pages by offset: ?start=<n>&limit=<at most 500>, then start=<additional_data.
+ *     pagination.next_start> while more_items_in_collection is true
+ *     (https://pipedrive.readme.io/docs/core-api-concepts-pagination).
  * Zendesk:
  *   tickets, users — cursor-based incremental exports: GET /api/v2/incremental/<entity>/cursor.json
  *     ?start_time=<epoch s>, then ?cursor=<after_cursor> until end_of_stream is true
@@ -117,23 +130,26 @@ function pipedriveV2(name: string, mode: EntityMode, extra: Record<string, strin
   };
 }
 
-const pipedriveUsers: EntitySpec = {
-  source: 'pipedrive',
-  name: 'users',
-  mode: 'snapshot',
-  recordsKey: 'data',
-  requestClass: 'standard',
-  first: (baseUrl) => url(baseUrl, '/api/v1/users', {}),
-  next: (current, body) => {
-    // v1 offset pagination, when the answer says there is more.
-    const p = ((body.additional_data as JsonObject | undefined)?.pagination ?? undefined) as JsonObject | undefined;
-    if (p?.more_items_in_collection !== true) return undefined;
-    const start = Number(p.next_start);
-    if (!Number.isInteger(start) || start <= Number(current.searchParams.get('start') ?? 0)) throw bad('users', 'v1 pagination did not move on');
-    return withParams(current, { start, limit: PIPEDRIVE_PAGE_LIMIT });
-  },
-  timestamp: (r) => isoTime(r.modified),
-};
+/** A Pipedrive API v1 list, read whole with v1 offset pagination (users and the fields endpoints). */
+function pipedriveV1(name: string, path: string, updated: string): EntitySpec {
+  return {
+    source: 'pipedrive',
+    name,
+    mode: 'snapshot',
+    recordsKey: 'data',
+    requestClass: 'standard',
+    first: (baseUrl) => url(baseUrl, `/api/v1/${path}`, { limit: PIPEDRIVE_PAGE_LIMIT }),
+    next: (current, body) => {
+      // v1 offset pagination, when the answer says there is more.
+      const p = ((body.additional_data as JsonObject | undefined)?.pagination ?? undefined) as JsonObject | undefined;
+      if (p?.more_items_in_collection !== true) return undefined;
+      const start = Number(p.next_start);
+      if (!Number.isInteger(start) || start <= Number(current.searchParams.get('start') ?? 0)) throw bad(name, 'v1 pagination did not move on');
+      return withParams(current, { start, limit: PIPEDRIVE_PAGE_LIMIT });
+    },
+    timestamp: (r) => isoTime(r[updated]),
+  };
+}
 
 // ---- Zendesk
 
@@ -203,9 +219,12 @@ function zendeskList(name: 'groups' | 'ticket_fields' | 'ticket_forms'): EntityS
 /** Every entity, in the order a run extracts them (dimensions first). */
 export const ENTITIES: Record<SourceName, EntitySpec[]> = {
   pipedrive: [
-    pipedriveUsers,
+    pipedriveV1('users', 'users', 'modified'),
     pipedriveV2('pipelines', 'snapshot'),
     pipedriveV2('stages', 'snapshot'),
+    pipedriveV1('deal_fields', 'dealFields', 'update_time'),
+    pipedriveV1('person_fields', 'personFields', 'update_time'),
+    pipedriveV1('organization_fields', 'organizationFields', 'update_time'),
     pipedriveV2('organizations', 'incremental'),
     pipedriveV2('persons', 'incremental'),
     pipedriveV2('deals', 'incremental', { status: 'open,won,lost,deleted' }),

@@ -21,6 +21,7 @@ import type { Contract } from '../contracts/contract';
  *   Pipedrive API v2 (deals, persons, organizations, activities, pipelines, stages): `id`, `update_time`
  *     (RFC 3339, https://pipedrive.readme.io/docs/pipedrive-api-v2-migration-guide);
  *   Pipedrive API v1 users: `id`, `modified` ('YYYY-MM-DD HH:MM:SS', UTC);
+ *   Pipedrive API v1 deal, person and organization fields: `id`, `update_time` ('YYYY-MM-DD HH:MM:SS', UTC);
  *   Zendesk (every entity): `id`, `updated_at` (ISO 8601, UTC).
  * Both providers' ids are integers (Zendesk's above 2^32), held as bigint.
  */
@@ -35,6 +36,7 @@ interface StagedEntity {
 }
 
 const PIPEDRIVE_V2 = (entity: string): StagedEntity => ({ updated: 'update_time', format: 'RFC 3339, UTC', endpoint: `GET /api/v2/${entity}` });
+const PIPEDRIVE_V1 = (path: string, updated: string): StagedEntity => ({ updated, format: "'YYYY-MM-DD HH:MM:SS', UTC", endpoint: `GET /api/v1/${path}` });
 const ZENDESK = (endpoint: string): StagedEntity => ({ updated: 'updated_at', format: 'ISO 8601, UTC', endpoint });
 
 export const STAGED_ENTITIES: Record<SourceName, Record<string, StagedEntity>> = {
@@ -45,7 +47,10 @@ export const STAGED_ENTITIES: Record<SourceName, Record<string, StagedEntity>> =
     activities: PIPEDRIVE_V2('activities'),
     pipelines: PIPEDRIVE_V2('pipelines'),
     stages: PIPEDRIVE_V2('stages'),
-    users: { updated: 'modified', format: "'YYYY-MM-DD HH:MM:SS', UTC", endpoint: 'GET /api/v1/users' },
+    users: PIPEDRIVE_V1('users', 'modified'),
+    deal_fields: PIPEDRIVE_V1('dealFields', 'update_time'),
+    person_fields: PIPEDRIVE_V1('personFields', 'update_time'),
+    organization_fields: PIPEDRIVE_V1('organizationFields', 'update_time'),
   },
   zendesk: {
     tickets: ZENDESK('GET /api/v2/incremental/tickets/cursor.json'),

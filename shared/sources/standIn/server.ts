@@ -136,6 +136,9 @@ function decode<T>(s: string, what: string, bad: (m: string) => HttpFailure): T 
 
 type SortKey = 'ts' | 'id' | 'add';
 
+/** The Pipedrive API v1 lists the stand-in serves, by path segment. */
+const V1_ENTITIES: Record<string, string> = { users: 'users', dealFields: 'deal_fields', personFields: 'person_fields', organizationFields: 'organization_fields' };
+
 export async function startStandIn(options: StandInOptions = {}): Promise<StandIn> {
   const store = new StandInStore(options);
   const now = store.now;
@@ -233,11 +236,17 @@ export async function startStandIn(options: StandInOptions = {}): Promise<StandI
     };
   }
 
-  function pipedriveUsers(q: Record<string, string>): Answer {
-    const rows = ordered('pipedrive', 'users', 'id');
+  /**
+   * Pipedrive API v1 lists (users, dealFields, personFields, organizationFields): offset pagination,
+   * ?start (default 0) & limit (default 100, at most 500, else 400), in id order over the data as it
+   * is at the request; additional_data.pagination says whether there is more and where it starts.
+   */
+  function pipedriveV1(entity: string, q: Record<string, string>): Answer {
+    const rows = ordered('pipedrive', entity, 'id');
     const start = q.start === undefined ? 0 : Number(q.start);
-    const limit = q.limit === undefined ? rows.length : Number(q.limit);
-    if (!Number.isInteger(start) || start < 0 || !Number.isInteger(limit) || limit < 0 || limit > Math.max(500, rows.length)) throw pdBad('start/limit');
+    const limit = q.limit === undefined ? 100 : Number(q.limit);
+    if (!Number.isInteger(start) || start < 0) throw pdBad('start must be an integer of at least 0');
+    if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw pdBad('limit must be an integer between 1 and 500');
     const page = rows.slice(start, start + limit);
     const more = start + page.length < rows.length;
     return {
@@ -362,7 +371,11 @@ export async function startStandIn(options: StandInOptions = {}): Promise<StandI
   function route(path: string): Route | undefined {
     let m = new RegExp(`^/pipedrive/${company}/api/v2/(deals|persons|organizations|activities|pipelines|stages)$`).exec(path);
     if (m) return { source: 'pipedrive', entity: m[1]!, bucket: 'pipedrive', answer: (q) => pipedriveV2(m![1]!, q) };
-    if (path === `/pipedrive/${company}/api/v1/users`) return { source: 'pipedrive', entity: 'users', bucket: 'pipedrive', answer: pipedriveUsers };
+    m = new RegExp(`^/pipedrive/${company}/api/v1/(users|dealFields|personFields|organizationFields)$`).exec(path);
+    if (m) {
+      const entity = V1_ENTITIES[m[1]!]!;
+      return { source: 'pipedrive', entity, bucket: 'pipedrive', answer: (q) => pipedriveV1(entity, q) };
+    }
     m = new RegExp(`^/zendesk/${subdomain}/api/v2/incremental/(tickets|users)/cursor\\.json$`).exec(path);
     if (m) return { source: 'zendesk', entity: m[1]!, bucket: 'zendesk-incremental', answer: (q) => zendeskCursorExport(m![1] as 'tickets' | 'users', q) };
     if (path === `/zendesk/${subdomain}/api/v2/incremental/organizations.json`) return { source: 'zendesk', entity: 'organizations', bucket: 'zendesk-incremental', answer: zendeskOrganizations };

@@ -8,9 +8,20 @@ import { rng } from '../../samples/ecommerceSample';
  * insert, update, delete (each stamps the record with the store's clock, in whole seconds like
  * both APIs).
  *
+ * Pipedrive custom fields: deals, persons and organizations carry `custom_fields`, an object keyed by
+ * the 40-hex-character keys of the custom fields their fields endpoint (v1 dealFields, personFields,
+ * organizationFields) lists; those lists also hold a handful of standard fields (title, value,
+ * name, …; key = the record's own key, edit_flag false). Each value is as API v2 writes it for the
+ * field's type: enum the id of one of the field's options, set an array of option ids, monetary
+ * { value, currency }, double a number, varchar a string, date 'YYYY-MM-DD' (or null). A custom
+ * field inserted later (insert on deal_fields, …) is carried by the records created or changed
+ * after it; a field renamed (update with { name }) keeps its key; a deleted field has active_flag
+ * false and records created or changed after it no longer get a value for it (the values they
+ * already hold stay). `counts` for a fields entity is its number of custom fields.
+ *
  * Deletions as the APIs show them:
  *   Pipedrive deals   status 'deleted', is_deleted true; listed only when asked for status=deleted
- *   other Pipedrive   is_deleted true (v2), active_flag false (v1 users); listed like the others
+ *   other Pipedrive   is_deleted true (v2), active_flag false (v1 users and fields); listed like the others
  *   Zendesk tickets   status 'deleted' (the incremental export lists them unless exclude_deleted)
  *   Zendesk users     active false; organizations deleted_at set; groups deleted true;
  *   ticket fields/forms active false
@@ -30,19 +41,90 @@ export interface StoredRecord {
 }
 
 export const STAND_IN_ENTITIES: Record<SourceName, readonly string[]> = {
-  pipedrive: ['users', 'pipelines', 'stages', 'organizations', 'persons', 'deals', 'activities'],
+  pipedrive: ['users', 'pipelines', 'stages', 'deal_fields', 'person_fields', 'organization_fields', 'organizations', 'persons', 'deals', 'activities'],
   zendesk: ['groups', 'ticket_fields', 'ticket_forms', 'organizations', 'users', 'tickets'],
 };
+
+/** The Pipedrive fields entities and the entity whose records' custom_fields they name. */
+export const PIPEDRIVE_FIELDS_OF: Readonly<Record<string, 'deals' | 'persons' | 'organizations'>> = {
+  deal_fields: 'deals',
+  person_fields: 'persons',
+  organization_fields: 'organizations',
+};
+
+type FieldDef = { key?: string; name: string; field_type: string; options?: readonly (string | number)[] };
+
+/** Standard fields each fields endpoint lists (key = the record's own key). */
+const STANDARD_FIELDS: Record<string, readonly FieldDef[]> = {
+  deals: [
+    { key: 'title', name: 'Title', field_type: 'varchar' },
+    { key: 'value', name: 'Value', field_type: 'monetary' },
+    { key: 'currency', name: 'Currency', field_type: 'varchar' },
+    { key: 'status', name: 'Status', field_type: 'status', options: ['open', 'won', 'lost', 'deleted'] },
+    { key: 'stage_id', name: 'Stage', field_type: 'stage' },
+    { key: 'org_id', name: 'Organization', field_type: 'org' },
+    { key: 'person_id', name: 'Contact person', field_type: 'people' },
+    { key: 'owner_id', name: 'Owner', field_type: 'user' },
+    { key: 'expected_close_date', name: 'Expected close date', field_type: 'date' },
+  ],
+  persons: [
+    { key: 'name', name: 'Name', field_type: 'varchar' },
+    { key: 'org_id', name: 'Organization', field_type: 'org' },
+    { key: 'owner_id', name: 'Owner', field_type: 'user' },
+    { key: 'email', name: 'Email', field_type: 'varchar' },
+    { key: 'phone', name: 'Phone', field_type: 'phone' },
+  ],
+  organizations: [
+    { key: 'name', name: 'Name', field_type: 'varchar' },
+    { key: 'owner_id', name: 'Owner', field_type: 'user' },
+    { key: 'address', name: 'Address', field_type: 'address' },
+    { key: 'visible_to', name: 'Visible to', field_type: 'visible_to' },
+  ],
+};
+
+/** The first custom fields of each entity; more (counts, inserts) come from EXTRA_CUSTOM_FIELDS. */
+const CUSTOM_FIELDS: Record<string, readonly FieldDef[]> = {
+  deals: [
+    { name: 'Lead source', field_type: 'enum', options: ['Inbound', 'Partner', 'Event', 'Outbound'] },
+    { name: 'Annual contract value', field_type: 'monetary' },
+    { name: 'Contract length', field_type: 'double' },
+    { name: 'Region', field_type: 'varchar' },
+  ],
+  persons: [
+    { name: 'Lead source', field_type: 'enum', options: ['Inbound', 'Partner', 'Event', 'Outbound'] },
+    { name: 'Lifetime value', field_type: 'monetary' },
+    { name: 'Lead score', field_type: 'double' },
+    { name: 'Job title', field_type: 'varchar' },
+  ],
+  organizations: [
+    { name: 'Region', field_type: 'enum', options: ['EMEA', 'Americas', 'APAC'] },
+    { name: 'Annual revenue', field_type: 'monetary' },
+    { name: 'Employees', field_type: 'double' },
+    { name: 'Industry', field_type: 'varchar' },
+  ],
+};
+const EXTRA_CUSTOM_FIELDS: readonly FieldDef[] = [
+  { name: 'Referral code', field_type: 'varchar' },
+  { name: 'Renewal date', field_type: 'date' },
+  { name: 'Products of interest', field_type: 'set', options: ['Core', 'Analytics', 'Support plan', 'Training'] },
+  { name: 'Priority', field_type: 'enum', options: ['Low', 'Medium', 'High'] },
+  { name: 'Discount', field_type: 'double' },
+  { name: 'Competitor', field_type: 'varchar' },
+];
+const FIELD_RENAMES = ['Lead channel', 'Acquisition source', 'Contract term', 'Territory', 'Sales region', 'Deal origin'];
 
 export type Counts = Partial<Record<SourceName, Partial<Record<string, number>>>>;
 
 const DEFAULT_COUNTS: Record<SourceName, Record<string, number>> = {
-  pipedrive: { users: 12, pipelines: 3, stages: 15, organizations: 300, persons: 800, deals: 1200, activities: 1500 },
+  pipedrive: { users: 12, pipelines: 3, stages: 15, deal_fields: 4, person_fields: 4, organization_fields: 4, organizations: 300, persons: 800, deals: 1200, activities: 1500 },
   zendesk: { groups: 8, ticket_fields: 12, ticket_forms: 4, organizations: 200, users: 900, tickets: 1500 },
 };
 
 const ID_BASE: Record<string, number> = {
   'pipedrive/users': 10_000,
+  'pipedrive/deal_fields': 12_450,
+  'pipedrive/person_fields': 9_030,
+  'pipedrive/organization_fields': 4_010,
   'zendesk/users': 360_000_001_000,
   'zendesk/organizations': 360_000_500_000,
   'zendesk/groups': 360_000_900_000,
@@ -83,17 +165,22 @@ export class StandInStore {
   private readonly tables = new Map<string, Map<number, StoredRecord>>();
   private readonly versions = new Map<string, number>();
   private readonly nextIds = new Map<string, number>();
-  private readonly customKeys: Record<string, string[]> = {};
+  /** Custom field records of deals, persons, organizations (their data is live: renames, deletions). */
+  private readonly customFields: Record<string, StoredRecord[]> = { deals: [], persons: [], organizations: [] };
+  /** Fields generated so far per fields entity (the next one's template). */
+  private readonly fieldsMade = new Map<string, number>();
+  private nextOptionId = 1;
 
   constructor(options: StoreOptions = {}) {
     this.now = options.now ?? Date.now;
     this.rng = seededRandom(options.seed ?? 4);
-    for (const entity of ['deals', 'persons', 'organizations']) this.customKeys[entity] = [0, 1, 2].map(() => this.hex(40));
     const now = secondOf(this.now());
     const days = options.historyDays ?? 30;
     for (const source of ['pipedrive', 'zendesk'] as const) {
       for (const entity of STAND_IN_ENTITIES[source]) {
-        const n = options.counts?.[source]?.[entity] ?? DEFAULT_COUNTS[source][entity]!;
+        const forRecords = source === 'pipedrive' ? PIPEDRIVE_FIELDS_OF[entity] : undefined;
+        // A fields entity: its standard fields, then `counts` custom ones.
+        const n = (forRecords ? STANDARD_FIELDS[forRecords]!.length : 0) + (options.counts?.[source]?.[entity] ?? DEFAULT_COUNTS[source][entity]!);
         let previous = 0;
         for (let i = 0; i < n; i++) {
           const addTs = secondOf(now - days * 86_400_000 + this.rng() * (days - 2) * 86_400_000);
@@ -101,7 +188,7 @@ export class StandInStore {
           const ts = previous >= addTs && this.rng() < 0.05 ? previous : secondOf(addTs + this.rng() * (now - 5 * 60_000 - addTs));
           previous = ts;
           const rec = this.create(source, entity, addTs, ts);
-          if (this.rng() < 0.02 && entity !== 'pipelines' && entity !== 'stages') this.markDeleted(source, entity, rec, ts);
+          if (this.rng() < 0.02 && entity !== 'pipelines' && entity !== 'stages' && !forRecords) this.markDeleted(source, entity, rec, ts);
         }
       }
     }
@@ -184,6 +271,12 @@ export class StandInStore {
     data.id = id;
     const rec: StoredRecord = { id, ts, addTs, deleted: false, data };
     this.stamp(source, entity, rec, addTs, ts);
+    const of = source === 'pipedrive' ? PIPEDRIVE_FIELDS_OF[entity] : undefined;
+    if (of && data.edit_flag === true) {
+      // Options for an enum/set field inserted with its labels only ({ options: [{ label }] }).
+      if (Array.isArray(data.options)) data.options = (data.options as Json[]).map((o) => ({ id: o.id ?? this.nextOptionId++, label: o.label }));
+      this.customFields[of]!.push(rec);
+    }
     this.table(source, entity).set(id, rec);
     this.touched(source, entity);
     return rec;
@@ -204,6 +297,8 @@ export class StandInStore {
     const rec = this.find(source, entity, id);
     const t = this.changeTime(rec);
     Object.assign(rec.data, patch ?? this.change(source, entity));
+    // A record changed by the stand-in gets values for custom fields added since it was written.
+    if (!patch && source === 'pipedrive' && this.customFields[entity] && rec.data.custom_fields && typeof rec.data.custom_fields === 'object') rec.data.custom_fields = { ...this.custom(entity), ...(rec.data.custom_fields as Json) };
     rec.data.id = rec.id;
     rec.ts = t;
     this.stamp(source, entity, rec, rec.addTs, t);
@@ -226,7 +321,8 @@ export class StandInStore {
       if (!rec) throw new RangeError(`no ${source} ${entity} with id ${id}`);
       return rec;
     }
-    const live = [...t.values()].filter((r) => !r.deleted);
+    // A fields entity: only custom fields are renamed or deleted (Pipedrive's standard ones stay).
+    const live = [...t.values()].filter((r) => !r.deleted && (source !== 'pipedrive' || !PIPEDRIVE_FIELDS_OF[entity] || r.data.edit_flag === true));
     if (!live.length) throw new RangeError(`no live ${source} ${entity} left`);
     return live[Math.floor(this.rng() * live.length)]!;
   }
@@ -236,7 +332,7 @@ export class StandInStore {
     rec.ts = ts;
     const d = rec.data;
     if (source === 'pipedrive') {
-      if (entity === 'users') d.active_flag = false;
+      if (entity === 'users' || PIPEDRIVE_FIELDS_OF[entity]) d.active_flag = false;
       else d.is_deleted = true;
       if (entity === 'deals') d.status = 'deleted';
     } else if (entity === 'tickets') d.status = 'deleted';
@@ -253,6 +349,9 @@ export class StandInStore {
       if (entity === 'users') {
         d.created = v1Time(addTs);
         d.modified = v1Time(ts);
+      } else if (PIPEDRIVE_FIELDS_OF[entity]) {
+        d.add_time = v1Time(addTs);
+        d.update_time = v1Time(ts);
       } else {
         d.add_time = iso(addTs);
         d.update_time = iso(ts);
@@ -264,12 +363,72 @@ export class StandInStore {
     }
   }
 
+  /** Values of the entity's active custom fields, keyed by field key, as API v2 writes them. */
   private custom(entity: string): Json {
-    const [a, b, c] = this.customKeys[entity]!;
+    const out: Json = {};
+    for (const f of this.customFields[entity] ?? []) {
+      const d = f.data;
+      if (d.active_flag !== true) continue;
+      const options = Array.isArray(d.options) ? (d.options as Json[]).map((o) => o.id) : [];
+      out[String(d.key)] = this.fieldValue(String(d.field_type), options);
+    }
+    return out;
+  }
+
+  private fieldValue(type: string, options: unknown[]): unknown {
+    if (this.rng() < 0.15) return null;
+    switch (type) {
+      case 'enum':
+        return options.length ? this.pick(options) : null;
+      case 'set':
+        return options.filter(() => this.rng() < 0.4);
+      case 'monetary':
+        return { value: rawNumber((this.int(0, 5_000_000) / 100).toFixed(2)), currency: this.pick(['EUR', 'USD', 'NOK']) };
+      case 'double':
+        return rawNumber(String(this.int(1, 99)));
+      case 'date':
+        return new Date(Date.UTC(2025, this.int(0, 11), this.int(1, 28))).toISOString().slice(0, 10);
+      default:
+        return this.pick(['north', 'south', 'key account', 'REF-' + this.hex(6)]);
+    }
+  }
+
+  /** The next field of a fields entity: its standard fields first, then custom ones. */
+  private field(entity: string, id: number): Json {
+    const of = PIPEDRIVE_FIELDS_OF[entity]!;
+    const i = this.fieldsMade.get(entity) ?? 0;
+    this.fieldsMade.set(entity, i + 1);
+    const standard = STANDARD_FIELDS[of]!;
+    const custom = CUSTOM_FIELDS[of]!;
+    let def: FieldDef;
+    if (i < standard.length) def = standard[i]!;
+    else if (i - standard.length < custom.length) def = custom[i - standard.length]!;
+    else {
+      const k = i - standard.length - custom.length;
+      const extra = EXTRA_CUSTOM_FIELDS[k % EXTRA_CUSTOM_FIELDS.length]!;
+      def = k < EXTRA_CUSTOM_FIELDS.length ? extra : { ...extra, name: `${extra.name} ${Math.floor(k / EXTRA_CUSTOM_FIELDS.length) + 1}` };
+    }
+    const isCustom = def.key === undefined;
     return {
-      [a!]: this.pick(['Inbound', 'Partner', 'Event', 'Outbound', null]),
-      [b!]: { value: rawNumber((this.int(0, 5_000_000) / 100).toFixed(2)), currency: this.pick(['EUR', 'USD', 'NOK']) },
-      [c!]: this.rng() < 0.5 ? rawNumber(String(this.int(1, 99))) : null,
+      id,
+      key: def.key ?? this.hex(40),
+      name: def.name,
+      order_nr: i + 1,
+      field_type: def.field_type,
+      last_updated_by_user_id: this.someId('pipedrive', 'users'),
+      active_flag: true,
+      edit_flag: isCustom,
+      index_visible_flag: true,
+      details_visible_flag: true,
+      add_visible_flag: true,
+      important_flag: false,
+      bulk_edit_allowed: true,
+      filtering_allowed: true,
+      sortable_flag: true,
+      mandatory_flag: false,
+      ...(def.options
+        ? { options: def.options.map((o) => (typeof o === 'string' && !isCustom ? { id: o, label: o[0]!.toUpperCase() + o.slice(1) } : { id: this.nextOptionId++, label: o })) }
+        : {}),
     };
   }
 
@@ -277,6 +436,7 @@ export class StandInStore {
     const name = () => `${this.pick(FIRST)} ${this.pick(LAST)}`;
     const company = () => `${this.pick(COMPANY)} ${this.pick(SUFFIX)}`;
     if (source === 'pipedrive') {
+      if (PIPEDRIVE_FIELDS_OF[entity]) return this.field(entity, id);
       switch (entity) {
         case 'users': {
           const n = name();
@@ -364,6 +524,10 @@ export class StandInStore {
           return { done: this.rng() < 0.7, subject: this.pick(['Call back', 'Demo', 'Contract review']) };
         case 'users':
           return { name: `${this.pick(FIRST)} ${this.pick(LAST)}` };
+        case 'deal_fields':
+        case 'person_fields':
+        case 'organization_fields':
+          return { name: this.pick(FIELD_RENAMES) };
         default:
           return { name: `${this.pick(['Sales', 'Renewals', 'Lead in', 'Proposal'])} ${this.int(1, 9)}` };
       }
