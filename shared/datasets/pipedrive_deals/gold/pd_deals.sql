@@ -80,7 +80,7 @@ SELECT DISTINCT ON (s.scope, s.record_id)
        gold_state.jsonb_timestamptz(s.record -> 'won_time') AS won_time,
        gold_state.jsonb_timestamptz(s.record -> 'lost_time') AS lost_time,
        gold_state.jsonb_text(s.record -> 'lost_reason') AS lost_reason,
-       (coalesce(gold_state.jsonb_bool(s.record -> 'is_deleted'), false) OR gold_state.jsonb_text(s.record -> 'status') = 'deleted') AS is_deleted,
+       (coalesce(gold_state.jsonb_bool(s.record -> 'is_deleted'), false) OR coalesce(gold_state.jsonb_text(s.record -> 'status') = 'deleted', false)) AS is_deleted,
        gold_state.jsonb_timestamptz(s.record -> 'add_time') AS add_time,
        coalesce(s.record -> 'custom_fields', '{}'::jsonb) AS custom_fields,
        s.updated_at,
