@@ -2,6 +2,8 @@
  * `npm run demo`: the platform end to end on the embedded local stack (Azurite + PostgreSQL),
  * over sample exports this script generates with the quirks of real ones. Prints what landed in
  * silver, what was quarantined and why, what was refused as a whole file, and gold highlights.
+ * Then the SaaS API sources (scripts/demoApi.ts): Pipedrive and Zendesk extracted from the
+ * stand-in API into bronze, staged and modelled into core, changed, and extracted again.
  */
 import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
@@ -20,6 +22,7 @@ import { writeCrmSample } from '../shared/samples/crmSample';
 import { writeEcommerceSample } from '../shared/samples/ecommerceSample';
 import { generateCustomerStream } from '../shared/streaming/generator';
 import { produceToBronze } from '../shared/streaming/toBronze';
+import { runApiDemo } from './demoApi';
 
 const out = (s = '') => process.stdout.write(`${s}\n`);
 const heading = (s: string) => out(`\n\x1b[1m${s}\x1b[0m`);
@@ -132,8 +135,11 @@ async function main(): Promise<void> {
     heading('Lead scoring (gold.customer_features; Parquet in gold/crm_deals/, the model in gold/models/lead_scoring/)');
     const crm = await crmHighlights(platform.pool);
     if (crm) out(formatCrmHighlights(crm));
+    heading('SaaS APIs (seed 004): Pipedrive and Zendesk → bronze → staging (stg_<source>.<entity>_raw, JSONB) → core star schema');
+    const api = await runApiDemo(platform, { out });
     heading('Health checks (medallion health; the healthCheck timer runs the same hourly)');
-    const health = await runHealthChecks(platform);
+    // With the stand-in's settings, the checks judge the API sources' extractions too (extract_freshness, extract_count_variance).
+    const health = await runHealthChecks(platform, { env: { ...process.env, ...api.env } });
     out(table(health.results.map((r) => ({ check: r.check, dataset: r.dataset ?? '', target: r.target ?? '', status: r.status, message: r.message }))));
     out(health.failed ? `${health.failed} check(s) failing` : 'every check passes');
     heading('Explore it yourself');
@@ -141,6 +147,8 @@ async function main(): Promise<void> {
     out(`  MEDALLION_HOME=${path.join(home, 'stack')} npx medallion health`);
     out(`  MEDALLION_HOME=${path.join(home, 'stack')} npx medallion sql "SELECT * FROM ops.file_runs"`);
     out(`  MEDALLION_HOME=${path.join(home, 'stack')} npx medallion sql "SELECT * FROM gold.daily_sales_summary ORDER BY event_date"`);
+    out(`  MEDALLION_HOME=${path.join(home, 'stack')} npx medallion sql "SELECT * FROM ops.extract_watermarks"`);
+    out(`  MEDALLION_HOME=${path.join(home, 'stack')} npx medallion sql "SELECT deal_id, title, status, value, currency FROM core.pd_deals ORDER BY updated_at DESC LIMIT 10"`);
   } finally {
     await platform?.close();
     await stack.stop();
