@@ -109,7 +109,15 @@ export async function loadSilverRows(
  * the file at the same path) replaces its row. Rows of this path whose line the new version no
  * longer stages (the file got shorter, or the line is now quarantined) are removed, so staging
  * holds each file as its current version has it; counted in `warnings.lines_removed` when any.
+ * The keys of the rows this takes away from a record (a line removed, or now holding another
+ * record) are left in `pg_temp.superseded__<dataset>` for the transaction, so the refresh that
+ * follows recomputes those records too (shared/gold/refresh.ts).
  */
+/** The temp table where a staging load leaves the keys of the records it superseded (see loadLineRows). */
+export function supersededTable(dataset: string): string {
+  return `superseded__${dataset}`;
+}
+
 async function loadLineRows(
   tx: pg.PoolClient,
   contract: Contract,
@@ -123,6 +131,14 @@ async function loadLineRows(
   await tx.query(`CREATE TEMP TABLE ${stage} (LIKE ${table} INCLUDING DEFAULTS) ON COMMIT DROP`);
   const copied = expected > 0 ? await copyCsvInto(tx, stage, columns, csvPath) : 0;
   if (copied !== expected) throw new Error(`staging load copied ${copied} rows, expected ${expected}`);
+  const sup = qi(supersededTable(contract.name));
+  const keys = ['scope', ...contract.dedup.key].map(qi);
+  await tx.query(`CREATE TEMP TABLE IF NOT EXISTS ${sup} ON COMMIT DROP AS SELECT ${keys.join(', ')} FROM ${table} WHERE false`);
+  await tx.query(
+    `INSERT INTO ${sup} SELECT ${keys.map((k) => `t.${k}`).join(', ')} FROM ${table} t WHERE t.scope = $1 AND t.blob_path = $2
+     AND NOT EXISTS (SELECT 1 FROM ${stage} s WHERE s.line_no = t.line_no AND (${keys.map((k) => `s.${k}`).join(', ')}) IS NOT DISTINCT FROM (${keys.map((k) => `t.${k}`).join(', ')}))`,
+    [file.scope, file.path],
+  );
   const removed = await tx.query(
     `DELETE FROM ${table} t WHERE t.scope = $1 AND t.blob_path = $2 AND NOT EXISTS (SELECT 1 FROM ${stage} s WHERE s.line_no = t.line_no)`,
     [file.scope, file.path],

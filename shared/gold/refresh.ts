@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { type Env, goldShowPii } from '../config';
 import type { Contract } from '../contracts/contract';
 import { qi } from '../db/schema';
+import { supersededTable } from '../db/silverLoad';
 import { lockKey as datasetLockKey } from '../pipeline/locks';
 import { buildModel, inputRef, type MaintainContext, refreshModel } from './maintain';
 import { withSettings } from './settings';
@@ -134,7 +135,7 @@ async function record(db: pg.PoolClient, r: Omit<GoldRefreshResult, 'refreshId' 
 }
 
 function context(db: pg.PoolClient, graph: GoldGraph): MaintainContext {
-  return { db, runRows: new Map(), changed: new Map(), timings: {}, datasetTable: (d) => graph.datasetTable(d) };
+  return { db, runRows: new Map(), changed: new Map(), timings: {}, datasetTable: (d) => graph.datasetTable(d), recomputeAll: new Set() };
 }
 
 /** Runs the steps that follow a model that was just written or rebuilt (same transaction). */
@@ -150,6 +151,27 @@ async function runSteps(ctx: MaintainContext, table: string, files: StepFile[]):
 async function dropTemps(db: pg.PoolClient): Promise<void> {
   const res = await db.query<{ relname: string }>(`SELECT relname FROM pg_class WHERE relnamespace = pg_my_temp_schema() AND relkind = 'r' AND relname ~ '^(run_rows|chg|d|new|pop|probe|keys)__'`);
   if (res.rows.length) await db.query(`DROP TABLE IF EXISTS ${res.rows.map((r) => `pg_temp.${qi(r.relname)}`).join(', ')}`);
+}
+
+/**
+ * A staging load that took lines away from records (a file's new version removed a line, or a line
+ * now holds another record) left their keys in pg_temp.superseded__<dataset>: those records are
+ * recomputed too. A latest or keyed model reads only the keys of the run's rows, so they are added
+ * to them; any other model reading the dataset is recomputed in full.
+ */
+async function addSuperseded(db: pg.PoolClient, ctx: MaintainContext, dataset: string, direct: PlannedModel[]): Promise<void> {
+  const sup = `pg_temp.${qi(supersededTable(dataset))}`;
+  const found = await db.query<{ n: string | null }>(`SELECT CASE WHEN to_regclass($1) IS NOT NULL THEN 'yes' END AS n`, [sup]);
+  if (!found.rows[0]?.n || !(await db.query(`SELECT 1 FROM ${sup} LIMIT 1`)).rowCount) return;
+  const keyed = direct.every((m) => m.plan.kind === 'latest' || m.plan.kind === 'keyed');
+  if (!keyed) {
+    for (const m of direct) ctx.recomputeAll.add(m.table);
+    return;
+  }
+  const cols = (await db.query<{ attname: string }>(`SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`, [sup])).rows.map((r) => r.attname);
+  const runRows = ctx.runRows.get(dataset)!;
+  const shared = (await db.query<{ attname: string }>(`SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`, [runRows])).rows.map((r) => r.attname).filter((c) => cols.includes(c));
+  await db.query(`INSERT INTO ${runRows} (${shared.map(qi).join(', ')}) SELECT ${shared.map(qi).join(', ')} FROM ${sup}`);
 }
 
 /**
@@ -187,6 +209,7 @@ export async function refreshIncremental(db: pg.PoolClient, scope: GoldScope, da
     const res = await db.query(`CREATE TEMP TABLE ${qi(`run_rows__${dataset}`)} ON COMMIT DROP AS SELECT ${cols} FROM ${table} WHERE ingestion_run_id = ANY($1::uuid[])`, [runIds]);
     rowsIn = res.rowCount ?? 0;
     ctx.runRows.set(dataset, `pg_temp.${qi(`run_rows__${dataset}`)}`);
+    await addSuperseded(db, ctx, dataset, direct);
     ctx.timings.run_rows = Date.now() - t;
   }
   const targetNames = new Set(targets.map((m) => m.table));

@@ -92,78 +92,106 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')
 $$;
 -- Typed reads of JSON values (the core models over the API sources' staging JSONB). Each returns
--- NULL for a missing key, a JSON null, or a value of another type, never an error: one odd record
--- must not stop a refresh; its raw JSON stays in staging, named by the row's source_blob_path and
--- source_line_no.
--- An integer: a JSON number without fraction within bigint, a string of digits, or an object's "id"
--- (Pipedrive v1 writes owner_id as {"id": …, "name": …}).
+-- the value when the JSON has the type its column needs, and NULL for a missing key, a JSON null or
+-- a value of another type (a string where a number belongs is NULL, never converted); never an
+-- error: one odd record must not stop a refresh, and its raw JSON stays in staging, named by the
+-- row's source_blob_path and source_line_no.
+-- An integer: a JSON number without a fraction, within bigint (-2^63 .. 2^63-1).
 CREATE OR REPLACE FUNCTION gold_state.jsonb_bigint(j jsonb) RETURNS bigint
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT CASE jsonb_typeof(j)
-    WHEN 'number' THEN CASE WHEN j::numeric = trunc(j::numeric) AND abs(j::numeric) <= 9223372036854775807 THEN j::numeric::bigint END
-    WHEN 'string' THEN CASE WHEN (j #>> '{}') ~ '^[[:space:]]*[-+]?[0-9]{1,18}[[:space:]]*$' THEN (j #>> '{}')::bigint END
-    WHEN 'object' THEN CASE WHEN jsonb_typeof(j -> 'id') = 'number' AND (j -> 'id')::numeric = trunc((j -> 'id')::numeric) AND abs((j -> 'id')::numeric) <= 9223372036854775807 THEN (j -> 'id')::numeric::bigint END
-  END
+  SELECT CASE WHEN jsonb_typeof(j) = 'number' AND j::numeric = trunc(j::numeric)
+                   AND j::numeric BETWEEN -9223372036854775808 AND 9223372036854775807 THEN j::numeric::bigint END
 $$;
--- A decimal, exact: a JSON number, or a string holding one.
+-- A decimal, exact: a JSON number.
 CREATE OR REPLACE FUNCTION gold_state.jsonb_numeric(j jsonb) RETURNS numeric
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT CASE jsonb_typeof(j)
-    WHEN 'number' THEN j::numeric
-    WHEN 'string' THEN CASE WHEN (j #>> '{}') ~ '^[[:space:]]*[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]{1,4})?[[:space:]]*$' THEN (j #>> '{}')::numeric END
-  END
+  SELECT CASE WHEN jsonb_typeof(j) = 'number' THEN j::numeric END
 $$;
--- A boolean: JSON true/false, or the numbers 0/1 (Pipedrive v1 flags).
+-- A boolean: JSON true or false.
 CREATE OR REPLACE FUNCTION gold_state.jsonb_bool(j jsonb) RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT CASE jsonb_typeof(j) WHEN 'boolean' THEN j::boolean WHEN 'number' THEN CASE j::numeric WHEN 0 THEN false WHEN 1 THEN true END END
+  SELECT CASE WHEN jsonb_typeof(j) = 'boolean' THEN j::boolean END
 $$;
--- A string as text (a number or boolean as its JSON text); objects and arrays give NULL.
+-- A JSON string as text.
 CREATE OR REPLACE FUNCTION gold_state.jsonb_text(j jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN jsonb_typeof(j) = 'string' THEN j #>> '{}' END
+$$;
+-- A JSON object or a JSON array, as it is (so a column documented as one never holds the other).
+CREATE OR REPLACE FUNCTION gold_state.jsonb_object(j jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN jsonb_typeof(j) = 'object' THEN j END
+$$;
+CREATE OR REPLACE FUNCTION gold_state.jsonb_array(j jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN jsonb_typeof(j) = 'array' THEN j END
+$$;
+-- Free-typed values (custom fields): a string, number or boolean as its text (a number as its
+-- exact decimal); NULL for null, arrays and objects.
+CREATE OR REPLACE FUNCTION gold_state.jsonb_scalar_text(j jsonb) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT CASE WHEN jsonb_typeof(j) IN ('string', 'number', 'boolean') THEN j #>> '{}' END
 $$;
--- A time: RFC 3339 / ISO 8601 with its offset, or 'YYYY-MM-DD HH:MM:SS' (Pipedrive v1), read as UTC.
+-- A text holding a decimal (optional ASCII whitespace and sign, digits with an optional point and
+-- exponent; not NaN or Infinity), exact; NULL when it holds none or numeric cannot hold it.
+CREATE OR REPLACE FUNCTION gold_state.text_numeric(t text) RETURNS numeric
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+  IF t IS NULL OR t !~ '^[ \t\n\v\f\r]*[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?[ \t\n\v\f\r]*$' THEN RETURN NULL; END IF;
+  RETURN t::numeric;
+EXCEPTION WHEN others THEN RETURN NULL; -- beyond numeric's range
+END $$;
+-- A time: YYYY-MM-DD, then T (or t, or a space) and HH:MM[:SS[.fraction]] with an offset (Z, z,
+-- ±HH:MM, ±HHMM, ±HH) or none (UTC: Pipedrive v1's 'YYYY-MM-DD HH:MM:SS'); a date alone is its
+-- midnight UTC. Hours 00-23, minutes and seconds 00-59, a real calendar date; else NULL.
 CREATE OR REPLACE FUNCTION gold_state.jsonb_timestamptz(j jsonb) RETURNS timestamptz
 LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
-DECLARE t text := CASE WHEN jsonb_typeof(j) = 'string' THEN j #>> '{}' END;
+DECLARE
+  t text := CASE WHEN jsonb_typeof(j) = 'string' THEN upper(j #>> '{}') END;
+  m text[];
 BEGIN
-  IF t IS NULL OR t !~ '^[0-9]{4}-[0-9][0-9]-[0-9][0-9]([T ][0-9][0-9]:[0-9][0-9](:[0-9][0-9]([.][0-9]+)?)?)?(Z|[+-][0-9][0-9](:?[0-9][0-9])?)?$' THEN RETURN NULL; END IF;
-  RETURN CASE WHEN t ~ '(Z|[+-][0-9][0-9](:?[0-9][0-9])?)$' AND t ~ '[T ]' THEN t::timestamptz ELSE (t || '+00')::timestamptz END;
+  m := regexp_match(t, '^([0-9]{4}-[0-9]{2}-[0-9]{2})(?:[T ]((?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:[.][0-9]+)?)?)(Z|[+-](?:[01][0-9]|2[0-3])(?::?[0-5][0-9])?)?)?$');
+  IF m IS NULL THEN RETURN NULL; END IF;
+  -- Read with an explicit offset: the session's TimeZone and DateStyle never matter.
+  RETURN (m[1] || ' ' || coalesce(m[2], '00:00') || ' ' || CASE WHEN m[3] IS NULL OR m[3] = 'Z' THEN '+00' ELSE m[3] END)::timestamptz;
 EXCEPTION WHEN others THEN RETURN NULL; -- e.g. 2025-02-30
 END $$;
--- A calendar date 'YYYY-MM-DD' (or the date of a time).
+-- A calendar date: 'YYYY-MM-DD', or the date of a time (as written, in the time's own offset).
 CREATE OR REPLACE FUNCTION gold_state.jsonb_date(j jsonb) RETURNS date
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
-DECLARE t text := CASE WHEN jsonb_typeof(j) = 'string' THEN j #>> '{}' END;
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 BEGIN
-  IF t IS NULL OR t !~ '^[0-9]{4}-[0-9][0-9]-[0-9][0-9]' THEN RETURN NULL; END IF;
-  RETURN substr(t, 1, 10)::date;
-EXCEPTION WHEN others THEN RETURN NULL;
+  IF gold_state.jsonb_timestamptz(j) IS NULL THEN RETURN NULL; END IF;
+  RETURN make_date(substr(j #>> '{}', 1, 4)::int, substr(j #>> '{}', 6, 2)::int, substr(j #>> '{}', 9, 2)::int);
 END $$;
--- The strings of a JSON array as text[] (other elements skipped); NULL when it is no array.
+-- The strings of a JSON array as text[] in order (other elements left out); NULL when it is no array.
 CREATE OR REPLACE FUNCTION gold_state.jsonb_text_array(j jsonb) RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT CASE WHEN jsonb_typeof(j) = 'array' THEN ARRAY(SELECT e #>> '{}' FROM jsonb_array_elements(j) e WHERE jsonb_typeof(e) = 'string') END
+  SELECT CASE WHEN jsonb_typeof(j) = 'array' THEN ARRAY(SELECT e #>> '{}' FROM jsonb_array_elements(j) WITH ORDINALITY AS x(e, n) WHERE jsonb_typeof(e) = 'string' ORDER BY n) END
 $$;
--- The integers of a JSON array as bigint[] in order; NULL when it is no array.
+-- The integers of a JSON array as bigint[] in order (other elements left out); NULL when it is no array.
 CREATE OR REPLACE FUNCTION gold_state.jsonb_bigint_array(j jsonb) RETURNS bigint[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT CASE WHEN jsonb_typeof(j) = 'array' THEN ARRAY(SELECT gold_state.jsonb_bigint(e) FROM jsonb_array_elements(j) WITH ORDINALITY AS x(e, n) ORDER BY n) END
+  SELECT CASE WHEN jsonb_typeof(j) = 'array' THEN ARRAY(SELECT gold_state.jsonb_bigint(e) FROM jsonb_array_elements(j) WITH ORDINALITY AS x(e, n) WHERE gold_state.jsonb_bigint(e) IS NOT NULL ORDER BY n) END
 $$;
 -- The labels of the options a choice value names (options as the API lists them: [{id, label}]):
--- the value is one option id, an array of ids, or a text of comma-separated ids (Pipedrive v1 sets);
--- in the value's order; NULL when the value names none.
+-- the value is one option id (a number), an array of ids (numbers, or strings holding one), or a
+-- text of comma-separated digit ids (Pipedrive v1 sets, ASCII whitespace allowed); each id, in the
+-- value's order, gives the label of every option whose id is numerically equal; NULL when the
+-- value names no option.
 CREATE OR REPLACE FUNCTION gold_state.jsonb_option_labels(value jsonb, options jsonb) RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT CASE WHEN jsonb_typeof(options) = 'array' THEN (
-    SELECT array_agg(o.item ->> 'label' ORDER BY v.n)
-    FROM (SELECT e, n FROM jsonb_array_elements(CASE jsonb_typeof(value)
+    SELECT array_agg(o.item ->> 'label' ORDER BY v.n, o.k)
+    FROM (SELECT n, CASE jsonb_typeof(e) WHEN 'number' THEN e::numeric WHEN 'string' THEN gold_state.text_numeric(e #>> '{}') END AS id
+          FROM jsonb_array_elements(CASE jsonb_typeof(value)
                  WHEN 'array' THEN value
                  WHEN 'number' THEN jsonb_build_array(value)
-                 WHEN 'string' THEN CASE WHEN (value #>> '{}') ~ '^[[:space:]]*[0-9]+([[:space:]]*,[[:space:]]*[0-9]+)*[[:space:]]*$' THEN to_jsonb(string_to_array(regexp_replace(value #>> '{}', '[[:space:]]', '', 'g'), ',')::numeric[]) END
+                 WHEN 'string' THEN CASE WHEN (value #>> '{}') ~ '^[ \t\n\v\f\r]*[0-9]+([ \t\n\v\f\r]*,[ \t\n\v\f\r]*[0-9]+)*[ \t\n\v\f\r]*$'
+                                         THEN to_jsonb(regexp_split_to_array(btrim(value #>> '{}', E' \t\n\v\f\r'), '[ \t\n\v\f\r]*,[ \t\n\v\f\r]*')) END
                END) WITH ORDINALITY AS x(e, n)) v
-    JOIN jsonb_array_elements(options) o(item) ON gold_state.jsonb_numeric(o.item -> 'id') = gold_state.jsonb_numeric(v.e)
+    JOIN jsonb_array_elements(options) WITH ORDINALITY AS o(item, k)
+      ON jsonb_typeof(o.item) = 'object' AND v.id IS NOT NULL
+     AND CASE jsonb_typeof(o.item -> 'id') WHEN 'number' THEN (o.item -> 'id')::numeric WHEN 'string' THEN gold_state.text_numeric(o.item ->> 'id') END = v.id
   ) END
 $$;
 -- One row while the unlogged state tables are intact (a crash empties it: see checkStateAlive).

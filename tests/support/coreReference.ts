@@ -90,7 +90,6 @@ function integer(v: Parsed | undefined, lo: bigint, hi: bigint): Cell {
   return n >= lo && n <= hi ? n.toString() : null;
 }
 export const int64 = (v: Parsed | undefined): Cell => integer(v, -(2n ** 63n), 2n ** 63n - 1n);
-export const int32 = (v: Parsed | undefined): Cell => integer(v, -(2n ** 31n), 2n ** 31n - 1n);
 export const numeric = (v: Parsed | undefined): Cell => (isNumber(v) ? numericText(v[NUMBER]) : null);
 
 const DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
@@ -313,7 +312,7 @@ export const CORE_EXPECTATIONS: CoreExpectation[] = [
   }),
   latest('pd_pipelines', 'pipedrive', 'pipelines', 'pipeline_id', {
     name: f('name', text),
-    order_nr: f('order_nr', int32),
+    order_nr: f('order_nr', int64),
     is_deal_probability_enabled: f('is_deal_probability_enabled', bool),
     is_deleted: (r) => String(isTrue(r.is_deleted)),
     add_time: f('add_time', isoTime),
@@ -321,10 +320,10 @@ export const CORE_EXPECTATIONS: CoreExpectation[] = [
   latest('pd_stages', 'pipedrive', 'stages', 'stage_id', {
     pipeline_id: f('pipeline_id', int64),
     name: f('name', text),
-    order_nr: f('order_nr', int32),
-    deal_probability: f('deal_probability', int32),
+    order_nr: f('order_nr', int64),
+    deal_probability: f('deal_probability', int64),
     is_deal_rot_enabled: f('is_deal_rot_enabled', bool),
-    days_to_rotten: f('days_to_rotten', int32),
+    days_to_rotten: f('days_to_rotten', int64),
     is_deleted: (r) => String(isTrue(r.is_deleted)),
     add_time: f('add_time', isoTime),
   }),
@@ -334,7 +333,7 @@ export const CORE_EXPECTATIONS: CoreExpectation[] = [
     // API v2 writes the address as an object ({ value, country, … }), v1 as text.
     address: (r) => (typeof r.address === 'string' ? r.address : text(at(r.address, 'value'))),
     country: (r) => text(at(r.address, 'country')),
-    visible_to: f('visible_to', int32),
+    visible_to: f('visible_to', int64),
     is_deleted: (r) => String(isTrue(r.is_deleted)),
     add_time: f('add_time', isoTime),
     custom_fields: f('custom_fields', jsonObject),
@@ -347,7 +346,7 @@ export const CORE_EXPECTATIONS: CoreExpectation[] = [
     primary_phone: (r) => primaryValue(r.phones),
     emails: f('emails', jsonArray),
     phones: f('phones', jsonArray),
-    visible_to: f('visible_to', int32),
+    visible_to: f('visible_to', int64),
     is_deleted: (r) => String(isTrue(r.is_deleted)),
     add_time: f('add_time', isoTime),
     custom_fields: f('custom_fields', jsonObject),
@@ -418,14 +417,14 @@ export const CORE_EXPECTATIONS: CoreExpectation[] = [
     title: f('title', text),
     is_active: f('active', bool),
     is_required: f('required', bool),
-    position: f('position', int32),
+    position: f('position', int64),
     created_at: f('created_at', isoTime),
   }),
   latest('zd_ticket_forms', 'zendesk', 'ticket_forms', 'form_id', {
     name: f('name', text),
     is_active: f('active', bool),
     is_default: f('default', bool),
-    position: f('position', int32),
+    position: f('position', int64),
     ticket_field_ids: f('ticket_field_ids', bigintArray),
     created_at: f('created_at', isoTime),
   }),
@@ -472,7 +471,8 @@ export const CORE_EXPECTATIONS: CoreExpectation[] = [
             field_type: type,
             value: jsonbText(v === undefined ? null : v),
             value_text: typeof v === 'string' ? v : typeof v === 'boolean' ? String(v) : isNumber(v) ? numericText(v[NUMBER]) : null,
-            value_number: isNumber(v) ? numericText(v[NUMBER]) : typeof v === 'string' && /^-?\d+(\.\d+)?$/.test(v) ? numericText(v) : null,
+            // A number; for an integer or decimal field also a string holding one (Zendesk writes those as strings).
+            value_number: isNumber(v) ? numericText(v[NUMBER]) : (type === 'integer' || type === 'decimal') && typeof v === 'string' && /^-?\d+(\.\d+)?$/.test(v) ? numericText(v) : null,
             value_boolean: type === 'checkbox' ? bool(v) : null,
             value_date: type === 'date' ? date(v) : null,
           });

@@ -26,7 +26,7 @@ COMMENT ON COLUMN core.pd_deal_fields.field_id IS 'Pipedrive deal field id in th
 COMMENT ON COLUMN core.pd_deal_fields.field_key IS '$.key: the field''s key: a record''s own key for standard fields (title, value, …), a 40-character hash for custom fields (the keys of core.pd_deals.custom_fields).';
 COMMENT ON COLUMN core.pd_deal_fields.name IS '$.name: the field''s name as users see it (renamable; the key stays).';
 COMMENT ON COLUMN core.pd_deal_fields.field_type IS '$.field_type: varchar, text, double, monetary, enum, set, date, daterange, time, user, org, people, phone, address, …';
-COMMENT ON COLUMN core.pd_deal_fields.options IS '$.options of enum and set fields as the API wrote them ([{id, label}]); NULL for other types.';
+COMMENT ON COLUMN core.pd_deal_fields.options IS '$.options of enum and set fields as the API wrote them, when an array ([{id, label}]); NULL for other types.';
 COMMENT ON COLUMN core.pd_deal_fields.is_custom IS '$.edit_flag: true for custom fields (users can edit or delete them), false for standard ones.';
 COMMENT ON COLUMN core.pd_deal_fields.is_active IS '$.active_flag: false once the field was deleted (it stays here, flagged).';
 COMMENT ON COLUMN core.pd_deal_fields.add_time IS '$.add_time (''YYYY-MM-DD HH:MM:SS'', UTC): when the field was created.';
@@ -42,7 +42,7 @@ SELECT DISTINCT ON (s.scope, s.record_id)
        gold_state.jsonb_text(s.record -> 'key') AS field_key,
        gold_state.jsonb_text(s.record -> 'name') AS name,
        gold_state.jsonb_text(s.record -> 'field_type') AS field_type,
-       s.record -> 'options' AS options,
+       gold_state.jsonb_array(s.record -> 'options') AS options,
        gold_state.jsonb_bool(s.record -> 'edit_flag') AS is_custom,
        gold_state.jsonb_bool(s.record -> 'active_flag') AS is_active,
        gold_state.jsonb_timestamptz(s.record -> 'add_time') AS add_time,

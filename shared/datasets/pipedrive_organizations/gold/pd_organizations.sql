@@ -10,7 +10,7 @@ CREATE TABLE core.pd_organizations (
   owner_id         bigint,
   address          text,
   country          text,
-  visible_to       integer,
+  visible_to       bigint,
   is_deleted       boolean NOT NULL,
   add_time         timestamptz,
   custom_fields    jsonb,
@@ -32,7 +32,7 @@ COMMENT ON COLUMN core.pd_organizations.country IS '$.address.country.';
 COMMENT ON COLUMN core.pd_organizations.visible_to IS '$.visible_to: visibility group (1 owner, 3 entire company, 5/7 in Premium plans).';
 COMMENT ON COLUMN core.pd_organizations.is_deleted IS '$.is_deleted: true once the record was deleted in Pipedrive (it stays here, flagged; Pipedrive lists deleted records for 30 days).';
 COMMENT ON COLUMN core.pd_organizations.add_time IS '$.add_time (RFC 3339): when the organization was created.';
-COMMENT ON COLUMN core.pd_organizations.custom_fields IS '$.custom_fields as the API wrote it (keys are the 40-character field keys); named and typed per value in core.pd_custom_field_values.';
+COMMENT ON COLUMN core.pd_organizations.custom_fields IS '$.custom_fields as the API wrote it, when it is an object (keys are the 40-character field keys); named and typed per value in core.pd_custom_field_values.';
 COMMENT ON COLUMN core.pd_organizations.updated_at IS 'When the source last changed the record (UTC; staging''s updated_at, from $.update_time). Each row is the record''s version with the newest updated_at; on a tie, the one extracted last (then the later file and line).';
 COMMENT ON COLUMN core.pd_organizations.extracted_at IS 'Start of the extraction run that read this version (staging extracted_at).';
 COMMENT ON COLUMN core.pd_organizations.source_blob_path IS 'Bronze file this version was read from (staging blob_path): its raw JSON is the line source_line_no of that file, and the row of stg with the same (scope, blob_path, line_no).';
@@ -46,10 +46,10 @@ SELECT DISTINCT ON (s.scope, s.record_id)
        gold_state.jsonb_bigint(s.record -> 'owner_id') AS owner_id,
        coalesce(gold_state.jsonb_text(s.record -> 'address' -> 'value'), gold_state.jsonb_text(s.record -> 'address')) AS address,
        gold_state.jsonb_text(s.record -> 'address' -> 'country') AS country,
-       gold_state.jsonb_bigint(s.record -> 'visible_to')::integer AS visible_to,
+       gold_state.jsonb_bigint(s.record -> 'visible_to') AS visible_to,
        coalesce(gold_state.jsonb_bool(s.record -> 'is_deleted'), false) AS is_deleted,
        gold_state.jsonb_timestamptz(s.record -> 'add_time') AS add_time,
-       coalesce(s.record -> 'custom_fields', '{}'::jsonb) AS custom_fields,
+       gold_state.jsonb_object(s.record -> 'custom_fields') AS custom_fields,
        s.updated_at,
        s.extracted_at,
        s.blob_path AS source_blob_path,

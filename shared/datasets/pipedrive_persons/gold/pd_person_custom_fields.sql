@@ -29,11 +29,11 @@ COMMENT ON COLUMN core.pd_person_custom_fields.field_key IS 'The custom field''s
 COMMENT ON COLUMN core.pd_person_custom_fields.field_name IS 'core.pd_person_fields.name of the field (its current name, after renames); NULL when the field is unknown.';
 COMMENT ON COLUMN core.pd_person_custom_fields.field_type IS 'core.pd_person_fields.field_type (varchar, double, monetary, enum, set, date, …); NULL when the field is unknown.';
 COMMENT ON COLUMN core.pd_person_custom_fields.value IS 'The value exactly as the API wrote it (JSON null when empty; numbers exact): enum an option id, set an array of option ids, monetary {value, currency}.';
-COMMENT ON COLUMN core.pd_person_custom_fields.value_text IS 'The value as text when it is a JSON string, number or boolean; NULL for null, arrays and objects.';
-COMMENT ON COLUMN core.pd_person_custom_fields.value_number IS 'An exact decimal: the value when it is a number (or a string holding one), or $.value of a monetary value; NULL otherwise.';
-COMMENT ON COLUMN core.pd_person_custom_fields.currency IS '$.currency of a monetary value (ISO 4217); NULL otherwise.';
-COMMENT ON COLUMN core.pd_person_custom_fields.value_date IS 'The value of a date field (''YYYY-MM-DD''); NULL otherwise.';
-COMMENT ON COLUMN core.pd_person_custom_fields.option_labels IS 'Labels of the options an enum (one) or set (several, in the value''s order) value names, from core.pd_person_fields.options; NULL for other types or when no option matches.';
+COMMENT ON COLUMN core.pd_person_custom_fields.value_text IS 'The value as text when it is a JSON string, number (its exact decimal) or boolean; NULL for null, arrays and objects.';
+COMMENT ON COLUMN core.pd_person_custom_fields.value_number IS 'An exact decimal: the value when it is a JSON number, or $.value of a monetary value {value, currency} when that is a number; NULL otherwise (a string is not read as a number).';
+COMMENT ON COLUMN core.pd_person_custom_fields.currency IS '$.currency of a monetary value (ISO 4217) when it is a string; NULL otherwise.';
+COMMENT ON COLUMN core.pd_person_custom_fields.value_date IS 'The value of a date field when it is a valid ''YYYY-MM-DD'' string; NULL otherwise.';
+COMMENT ON COLUMN core.pd_person_custom_fields.option_labels IS 'Labels of the options an enum (one id) or set (an array of ids, or a text of comma-separated ids) value names, in the value''s order, from core.pd_person_fields.options (gold_state.jsonb_option_labels); NULL for other field types or when no option matches.';
 
 -- @select
 SELECT r.scope,
@@ -42,7 +42,7 @@ SELECT r.scope,
        f.name AS field_name,
        f.field_type,
        c.value,
-       gold_state.jsonb_text(c.value) AS value_text,
+       gold_state.jsonb_scalar_text(c.value) AS value_text,
        coalesce(gold_state.jsonb_numeric(c.value), CASE WHEN jsonb_typeof(c.value) = 'object' THEN gold_state.jsonb_numeric(c.value -> 'value') END) AS value_number,
        CASE WHEN jsonb_typeof(c.value) = 'object' THEN gold_state.jsonb_text(c.value -> 'currency') END AS currency,
        CASE WHEN f.field_type = 'date' THEN gold_state.jsonb_date(c.value) END AS value_date,

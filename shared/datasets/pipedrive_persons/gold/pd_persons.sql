@@ -13,7 +13,7 @@ CREATE TABLE core.pd_persons (
   primary_phone    text,
   emails           jsonb,
   phones           jsonb,
-  visible_to       integer,
+  visible_to       bigint,
   is_deleted       boolean NOT NULL,
   add_time         timestamptz,
   custom_fields    jsonb,
@@ -33,12 +33,12 @@ COMMENT ON COLUMN core.pd_persons.owner_id IS '$.owner_id: the owning user (core
 COMMENT ON COLUMN core.pd_persons.org_id IS '$.org_id: the person''s organization (core.pd_organizations).';
 COMMENT ON COLUMN core.pd_persons.primary_email IS '$.emails[?primary].value: the e-mail marked primary.';
 COMMENT ON COLUMN core.pd_persons.primary_phone IS '$.phones[?primary].value: the phone number marked primary.';
-COMMENT ON COLUMN core.pd_persons.emails IS '$.emails as the API wrote them ([{value, primary, label}]).';
-COMMENT ON COLUMN core.pd_persons.phones IS '$.phones as the API wrote them ([{value, primary, label}]).';
+COMMENT ON COLUMN core.pd_persons.emails IS '$.emails as the API wrote them, when an array ([{value, primary, label}]).';
+COMMENT ON COLUMN core.pd_persons.phones IS '$.phones as the API wrote them, when an array ([{value, primary, label}]).';
 COMMENT ON COLUMN core.pd_persons.visible_to IS '$.visible_to: visibility group.';
 COMMENT ON COLUMN core.pd_persons.is_deleted IS '$.is_deleted: true once the record was deleted in Pipedrive (it stays here, flagged; Pipedrive lists deleted records for 30 days).';
 COMMENT ON COLUMN core.pd_persons.add_time IS '$.add_time (RFC 3339): when the person was created.';
-COMMENT ON COLUMN core.pd_persons.custom_fields IS '$.custom_fields as the API wrote it (keys are the 40-character field keys); named and typed per value in core.pd_custom_field_values.';
+COMMENT ON COLUMN core.pd_persons.custom_fields IS '$.custom_fields as the API wrote it, when it is an object (keys are the 40-character field keys); named and typed per value in core.pd_custom_field_values.';
 COMMENT ON COLUMN core.pd_persons.updated_at IS 'When the source last changed the record (UTC; staging''s updated_at, from $.update_time). Each row is the record''s version with the newest updated_at; on a tie, the one extracted last (then the later file and line).';
 COMMENT ON COLUMN core.pd_persons.extracted_at IS 'Start of the extraction run that read this version (staging extracted_at).';
 COMMENT ON COLUMN core.pd_persons.source_blob_path IS 'Bronze file this version was read from (staging blob_path): its raw JSON is the line source_line_no of that file, and the row of stg with the same (scope, blob_path, line_no).';
@@ -53,12 +53,12 @@ SELECT DISTINCT ON (s.scope, s.record_id)
        gold_state.jsonb_bigint(s.record -> 'org_id') AS org_id,
        gold_state.jsonb_text(jsonb_path_query_first(s.record, '$.emails[*] ? (@.primary == true).value')) AS primary_email,
        gold_state.jsonb_text(jsonb_path_query_first(s.record, '$.phones[*] ? (@.primary == true).value')) AS primary_phone,
-       s.record -> 'emails' AS emails,
-       s.record -> 'phones' AS phones,
-       gold_state.jsonb_bigint(s.record -> 'visible_to')::integer AS visible_to,
+       gold_state.jsonb_array(s.record -> 'emails') AS emails,
+       gold_state.jsonb_array(s.record -> 'phones') AS phones,
+       gold_state.jsonb_bigint(s.record -> 'visible_to') AS visible_to,
        coalesce(gold_state.jsonb_bool(s.record -> 'is_deleted'), false) AS is_deleted,
        gold_state.jsonb_timestamptz(s.record -> 'add_time') AS add_time,
-       coalesce(s.record -> 'custom_fields', '{}'::jsonb) AS custom_fields,
+       gold_state.jsonb_object(s.record -> 'custom_fields') AS custom_fields,
        s.updated_at,
        s.extracted_at,
        s.blob_path AS source_blob_path,

@@ -28,7 +28,7 @@ COMMENT ON COLUMN core.zd_organizations.name IS '$.name.';
 COMMENT ON COLUMN core.zd_organizations.domain_names IS '$.domain_names: e-mail domains that map users to the organization.';
 COMMENT ON COLUMN core.zd_organizations.group_id IS '$.group_id: the group new tickets of the organization go to (core.zd_groups).';
 COMMENT ON COLUMN core.zd_organizations.tags IS '$.tags.';
-COMMENT ON COLUMN core.zd_organizations.organization_fields IS '$.organization_fields as the API wrote them (custom organization fields by key).';
+COMMENT ON COLUMN core.zd_organizations.organization_fields IS '$.organization_fields as the API wrote them, when an object (custom organization fields by key).';
 COMMENT ON COLUMN core.zd_organizations.is_deleted IS '$.deleted_at is set: the organization was deleted (it stays here, flagged).';
 COMMENT ON COLUMN core.zd_organizations.deleted_at IS '$.deleted_at.';
 COMMENT ON COLUMN core.zd_organizations.created_at IS '$.created_at (ISO 8601).';
@@ -45,7 +45,7 @@ SELECT DISTINCT ON (s.scope, s.record_id)
        gold_state.jsonb_text_array(s.record -> 'domain_names') AS domain_names,
        gold_state.jsonb_bigint(s.record -> 'group_id') AS group_id,
        gold_state.jsonb_text_array(s.record -> 'tags') AS tags,
-       s.record -> 'organization_fields' AS organization_fields,
+       gold_state.jsonb_object(s.record -> 'organization_fields') AS organization_fields,
        (s.record -> 'deleted_at' IS NOT NULL AND s.record -> 'deleted_at' <> 'null'::jsonb) AS is_deleted,
        gold_state.jsonb_timestamptz(s.record -> 'deleted_at') AS deleted_at,
        gold_state.jsonb_timestamptz(s.record -> 'created_at') AS created_at,

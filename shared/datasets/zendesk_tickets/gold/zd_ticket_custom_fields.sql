@@ -28,10 +28,10 @@ COMMENT ON COLUMN core.zd_ticket_custom_fields.field_id IS '$.custom_fields[*].i
 COMMENT ON COLUMN core.zd_ticket_custom_fields.field_title IS 'core.zd_ticket_fields.title of the field (its name as agents see it); NULL when the field is unknown.';
 COMMENT ON COLUMN core.zd_ticket_custom_fields.field_type IS 'core.zd_ticket_fields.type of the field (text, tagger, checkbox, integer, decimal, date, …); NULL when the field is unknown.';
 COMMENT ON COLUMN core.zd_ticket_custom_fields.value IS '$.custom_fields[*].value exactly as the API wrote it (JSON null when empty; numbers exact, ids beyond 2^53 included).';
-COMMENT ON COLUMN core.zd_ticket_custom_fields.value_text IS 'The value as text when it is a JSON string, number or boolean; NULL for null, arrays (multiselect) and objects.';
-COMMENT ON COLUMN core.zd_ticket_custom_fields.value_number IS 'The value as an exact decimal when it is a JSON number or a string holding one (integer and decimal fields write strings or numbers); NULL otherwise.';
+COMMENT ON COLUMN core.zd_ticket_custom_fields.value_text IS 'The value as text when it is a JSON string, number (its exact decimal) or boolean; NULL for null, arrays (multiselect) and objects.';
+COMMENT ON COLUMN core.zd_ticket_custom_fields.value_number IS 'The value as an exact decimal when it is a JSON number, or, for an integer or decimal field, a JSON string holding a decimal (gold_state.text_numeric: Zendesk writes those fields'' values as strings); NULL otherwise.';
 COMMENT ON COLUMN core.zd_ticket_custom_fields.value_boolean IS 'The value of a checkbox field (JSON true/false); NULL otherwise.';
-COMMENT ON COLUMN core.zd_ticket_custom_fields.value_date IS 'The value of a date field (''YYYY-MM-DD''); NULL otherwise.';
+COMMENT ON COLUMN core.zd_ticket_custom_fields.value_date IS 'The value of a date field when it is a valid ''YYYY-MM-DD'' string; NULL otherwise.';
 
 -- @select
 SELECT DISTINCT ON (t.scope, t.ticket_id, gold_state.jsonb_bigint(f.item -> 'id'))
@@ -41,8 +41,8 @@ SELECT DISTINCT ON (t.scope, t.ticket_id, gold_state.jsonb_bigint(f.item -> 'id'
        d.title AS field_title,
        d.type AS field_type,
        coalesce(f.item -> 'value', 'null'::jsonb) AS value,
-       gold_state.jsonb_text(f.item -> 'value') AS value_text,
-       gold_state.jsonb_numeric(f.item -> 'value') AS value_number,
+       gold_state.jsonb_scalar_text(f.item -> 'value') AS value_text,
+       coalesce(gold_state.jsonb_numeric(f.item -> 'value'), CASE WHEN d.type IN ('integer', 'decimal') THEN gold_state.text_numeric(gold_state.jsonb_text(f.item -> 'value')) END) AS value_number,
        CASE WHEN d.type = 'checkbox' THEN gold_state.jsonb_bool(f.item -> 'value') END AS value_boolean,
        CASE WHEN d.type = 'date' THEN gold_state.jsonb_date(f.item -> 'value') END AS value_date
 FROM core.zd_tickets t

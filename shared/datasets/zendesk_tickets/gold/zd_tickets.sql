@@ -45,7 +45,7 @@ COMMENT ON COLUMN core.zd_tickets.ticket_form_id IS '$.ticket_form_id (core.zd_t
 COMMENT ON COLUMN core.zd_tickets.tags IS '$.tags.';
 COMMENT ON COLUMN core.zd_tickets.is_deleted IS '$.status = ''deleted'': the ticket was deleted (the incremental export lists deleted tickets; it stays here, flagged).';
 COMMENT ON COLUMN core.zd_tickets.created_at IS '$.created_at (ISO 8601).';
-COMMENT ON COLUMN core.zd_tickets.custom_fields IS '$.custom_fields as the API wrote them ([{id, value}]); named and typed per value in core.zd_ticket_custom_fields.';
+COMMENT ON COLUMN core.zd_tickets.custom_fields IS '$.custom_fields as the API wrote them, when an array ([{id, value}]); named and typed per value in core.zd_ticket_custom_fields.';
 COMMENT ON COLUMN core.zd_tickets.updated_at IS 'When the source last changed the record (UTC; staging''s updated_at, from $.updated_at). Each row is the record''s version with the newest updated_at; on a tie, the one extracted last (then the later file and line).';
 COMMENT ON COLUMN core.zd_tickets.extracted_at IS 'Start of the extraction run that read this version (staging extracted_at).';
 COMMENT ON COLUMN core.zd_tickets.source_blob_path IS 'Bronze file this version was read from (staging blob_path): its raw JSON is the line source_line_no of that file, and the row of stg with the same (scope, blob_path, line_no).';
@@ -67,7 +67,7 @@ SELECT DISTINCT ON (s.scope, s.record_id)
        gold_state.jsonb_text_array(s.record -> 'tags') AS tags,
        coalesce(gold_state.jsonb_text(s.record -> 'status') = 'deleted', false) AS is_deleted,
        gold_state.jsonb_timestamptz(s.record -> 'created_at') AS created_at,
-       coalesce(s.record -> 'custom_fields', '[]'::jsonb) AS custom_fields,
+       gold_state.jsonb_array(s.record -> 'custom_fields') AS custom_fields,
        s.updated_at,
        s.extracted_at,
        s.blob_path AS source_blob_path,
