@@ -90,7 +90,7 @@ async function main(): Promise<void> {
       const growth = big.pipelinePeakRssMb / small!.pipelinePeakRssMb;
       console.log(`  peak RSS not growing with file size (${big.rows} vs ${small!.rows} rows): ×${growth.toFixed(2)}  ${check(growth <= 1.25)}`);
     }
-    for (const extra of process.argv.includes('--lake-only') ? [] : ['benchGold.js', 'benchStream.js']) {
+    for (const extra of process.argv.includes('--lake-only') ? [] : ['benchGold.js', 'benchStream.js', 'benchExtract.js']) {
       const file = path.join(__dirname, extra);
       if (!existsSync(file)) continue;
       const mod = (await import(file)) as { runBench?: (o: { databaseUrl: string; lakeConnectionString: string; workDir: string }) => Promise<unknown> };
