@@ -26,7 +26,7 @@ import { createScratchDatabase, dropScratchDatabase } from '../shared/local/scra
  *  - text_numeric (called here on the text of every corpus value, v #>> '{}'): "ASCII whitespace"
  *    is space, \t, \n, \v, \f and \r, allowed only before and after the number (any Unicode space,
  *    U+0085 or a control character is no whitespace); then an optional sign, digits with an optional
- *    point (5. and .5 are decimals) and an optional exponent with any number of digits; no NaN,
+ *    point (5. and .5 are decimals) and an optional exponent of at most 9 digits; no NaN,
  *    Infinity, hex, underscores, digit-group commas or non-ASCII digits; exact: printed as numeric
  *    prints it (' 2.5e+4 ' → '25000', '1.e5' → '100000'); "numeric cannot hold it": more than
  *    131072 digits before the point (leading zeros do not count) or more than 16383 after it,
@@ -36,8 +36,8 @@ import { createScratchDatabase, dropScratchDatabase } from '../shared/local/scra
  *    ±HH:MM, ±HHMM, ±HH or nothing (UTC); a date alone is its midnight UTC; a date followed by an
  *    offset without a time is no time; fields within the calendar (years 0001-9999, a real date,
  *    hours 00-23, minutes and seconds 00-59: 24:00:00 and a 60th second are not valid times); an
- *    offset's hours are 00-23 and its minutes 00-59 (the same "hours 00-23", and RFC 3339's
- *    time-numoffset); the fraction has any number of digits and is rounded to the microsecond;
+ *    offset's hours are 00-15 (PostgreSQL's range) and its minutes 00-59; the fraction has 1-9
+ *    digits and is rounded to the microsecond;
  *  - jsonb_date: a valid 'YYYY-MM-DD', or a valid time (as above) whose date is its first ten
  *    characters (the date as written, in the time's own offset);
  *  - jsonb_text_array / jsonb_bigint_array: the elements jsonb_text / jsonb_bigint read, in order;
@@ -136,6 +136,7 @@ const ID_LIST_STRING = new RegExp(`^${WS}[0-9]+(?:${WS},${WS}[0-9]+)*${WS}$`);
 function decimalString(s: string): Decimal | undefined {
   const m = DECIMAL_STRING.exec(s);
   if (!m) return undefined;
+  if ((m[5] ?? '').replace(/^[+-]/, '').length > 9) return undefined; // an exponent of at most 9 digits
   const exponent = Number(m[5] ?? '0');
   return m[4] !== undefined ? decimal(m[1]!, '', m[4], exponent) : decimal(m[1]!, m[2]!, m[3] ?? '', exponent);
 }
@@ -221,11 +222,12 @@ function parseTime(s: string): (Time & { hasTime: boolean }) | undefined {
   const minute = Number(mi);
   const second = sec === undefined ? 0 : Number(sec);
   if (hour > 23 || minute > 59 || second > 59) return undefined;
+  if (frac !== undefined && frac.length > 9) return undefined; // a fraction of 1-9 digits
   let offset = 0;
   if (sign !== undefined) {
     const offH = Number(oh);
     const offM = om === undefined ? 0 : Number(om);
-    if (offH > 23 || offM > 59) return undefined;
+    if (offH > 15 || offM > 59) return undefined; // offset hours 00-15 (PostgreSQL's range)
     offset = (sign === '-' ? -1 : 1) * (offH * 3600 + offM * 60);
   }
   const seconds = BigInt(day) * 86_400n + BigInt(hour * 3600 + minute * 60 + second - offset);
@@ -468,7 +470,7 @@ const HAND_TIMES = [
   '2025-03-01T12:34:56+15:00', '2025-03-01T12:34:56-15:59', '2025-03-01T12:34:56+16:00', '2025-03-01T12:34:56-16:00',
   '2025-03-01T12:34:56+18:00', '2025-03-01T12:34:56+23:59', '2025-03-01T12:34:56-2359', '2025-03-01T12:34:56+23', '2025-03-01 12:34-20',
   '2025-03-01T12:34:56+24', '2025-03-01T12:34:56-0060', '2025-03-01T12:34:56+0:00',
-  // fractions of any length (rounded to the microsecond)
+  // fractions of 1-9 digits (rounded to the microsecond) and longer ones (no time)
   `2025-03-01T12:34:56.${'1'.repeat(30)}Z`, `2025-03-01T12:34:56.${'4'.repeat(80)}+05:30`, `2025-03-01T12:34:56.${'6'.repeat(100)}z`,
   `2025-03-01T12:34:56.${'1'.repeat(120)}Z`, `2025-03-01 12:34:56.${'0'.repeat(200)}`, `2025-03-01T12:34:56.${'9'.repeat(1000)}Z`,
 ];
@@ -879,8 +881,8 @@ describe('gold_state JSON readers against their documented contract (real Postgr
     expect(parseTime('2000-03-01T00:00:00+01:00')?.micros).toBe(951_865_200_000_000n);
     expect(parseTime('0001-01-01')?.micros).toBe(-62_135_596_800_000_000n);
     expect(daysFromCivil(2025, 3, 1)).toBe(20148);
-    expect([' 2.5e+4 ', '1.e5', '.5', '5.', '-0.00', '+.5e1', '0e99999999999', '\u00a012', '1e-16384', 'NaN', '1e'].map((t) => textNumeric(t)?.text ?? null)).toEqual([
-      '25000', '100000', '0.5', '5', '0.00', '5', '0', null, null, null, null,
+    expect([' 2.5e+4 ', '1.e5', '.5', '5.', '-0.00', '+.5e1', '0e999999999', '0e99999999999', '\u00a012', '1e-16384', 'NaN', '1e'].map((t) => textNumeric(t)?.text ?? null)).toEqual([
+      '25000', '100000', '0.5', '5', '0.00', '5', '0', null, null, null, null, null,
     ]);
     expect(textNumeric(`0.${'0'.repeat(16382)}1`)?.scale).toBe(16383);
     expect(textNumeric(`${'9'.repeat(131072)}`)?.integerPart.length).toBe(131072);

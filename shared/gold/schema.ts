@@ -133,24 +133,26 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT CASE WHEN jsonb_typeof(j) IN ('string', 'number', 'boolean') THEN j #>> '{}' END
 $$;
 -- A text holding a decimal (optional ASCII whitespace and sign, digits with an optional point and
--- exponent; not NaN or Infinity), exact; NULL when it holds none or numeric cannot hold it.
+-- an exponent of at most 9 digits; not NaN or Infinity), exact; NULL when it holds none or numeric
+-- cannot hold it.
 CREATE OR REPLACE FUNCTION gold_state.text_numeric(t text) RETURNS numeric
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
 BEGIN
-  IF t IS NULL OR t !~ '^[ \t\n\v\f\r]*[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?[ \t\n\v\f\r]*$' THEN RETURN NULL; END IF;
+  IF t IS NULL OR t !~ '^[ \t\n\v\f\r]*[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]{1,9})?[ \t\n\v\f\r]*$' THEN RETURN NULL; END IF;
   RETURN t::numeric;
 EXCEPTION WHEN others THEN RETURN NULL; -- beyond numeric's range
 END $$;
--- A time: YYYY-MM-DD, then T (or t, or a space) and HH:MM[:SS[.fraction]] with an offset (Z, z,
--- ±HH:MM, ±HHMM, ±HH) or none (UTC: Pipedrive v1's 'YYYY-MM-DD HH:MM:SS'); a date alone is its
--- midnight UTC. Hours 00-23, minutes and seconds 00-59, a real calendar date; else NULL.
+-- A time: YYYY-MM-DD, then T (or t, or a space) and HH:MM[:SS[.fraction of 1-9 digits]] with an
+-- offset (Z, z, ±HH:MM, ±HHMM, ±HH; offset hours 00-15, PostgreSQL's range: real ones span -12 to
+-- +14) or none (UTC: Pipedrive v1's 'YYYY-MM-DD HH:MM:SS'); a date alone is its midnight UTC.
+-- Hours 00-23, minutes and seconds 00-59, a real calendar date; else NULL.
 CREATE OR REPLACE FUNCTION gold_state.jsonb_timestamptz(j jsonb) RETURNS timestamptz
 LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 DECLARE
   t text := CASE WHEN jsonb_typeof(j) = 'string' THEN upper(j #>> '{}') END;
   m text[];
 BEGIN
-  m := regexp_match(t, '^([0-9]{4}-[0-9]{2}-[0-9]{2})(?:[T ]((?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:[.][0-9]+)?)?)(Z|[+-](?:[01][0-9]|2[0-3])(?::?[0-5][0-9])?)?)?$');
+  m := regexp_match(t, '^([0-9]{4}-[0-9]{2}-[0-9]{2})(?:[T ]((?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:[.][0-9]{1,9})?)?)(Z|[+-](?:0[0-9]|1[0-5])(?::?[0-5][0-9])?)?)?$');
   IF m IS NULL THEN RETURN NULL; END IF;
   -- Read with an explicit offset: the session's TimeZone and DateStyle never matter.
   RETURN (m[1] || ' ' || coalesce(m[2], '00:00') || ' ' || CASE WHEN m[3] IS NULL OR m[3] = 'Z' THEN '+00' ELSE m[3] END)::timestamptz;
