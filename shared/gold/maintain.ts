@@ -486,18 +486,7 @@ async function mergeFresh(ctx: MaintainContext, m: PlannedModel, shape: TableSha
  */
 async function incrementalLatest(ctx: MaintainContext, m: PlannedModel, plan: LatestPlan, source: string, shape: TableShape, keepChanges: boolean): Promise<boolean> {
   if (shape.key.length !== plan.outputKey.length || !plan.outputKey.every((k) => shape.key.includes(k))) return recompute(ctx, m, shape, keepChanges);
-  const keys = `pg_temp.${qi(`keys__${m.table}`)}`;
-  await run(ctx, m, `DROP TABLE IF EXISTS ${keys}`);
-  await run(ctx, m, `CREATE TEMP TABLE ${keys} ON COMMIT DROP AS SELECT DISTINCT ${list(plan.inputKey)} FROM ${source}`);
-  await run(ctx, m, `ANALYZE ${keys}`);
-  const input = `(SELECT __i.* FROM ${ctx.datasetTable(plan.input.dataset)} __i WHERE (${list(plan.inputKey, '__i.')}) IN (SELECT ${list(plan.inputKey)} FROM ${keys}))`;
-  const { fresh, cols } = await freshRows(ctx, m, shape, plan.template.replace('{{input}}', input));
-  const scope = `(${list(plan.outputKey, '__g.')}) IN (SELECT ${list(plan.inputKey)} FROM ${keys})`;
-  const chg = keepChanges ? await startChanges(ctx, m, cols, scope) : undefined;
-  const changed = await mergeFresh(ctx, m, shape, fresh, cols, scope);
-  if (chg) await endChanges(ctx, m, chg, cols, scope);
-  await run(ctx, m, `DROP TABLE ${keys}`);
-  return changed;
+  return recomputeKeys(ctx, m, shape, keepChanges, { source, table: ctx.datasetTable(plan.input.dataset), inputKey: plan.inputKey, outputKey: plan.outputKey, select: (input) => plan.template.replace('{{input}}', input) });
 }
 
 /**
@@ -516,14 +505,29 @@ function keyedSource(ctx: MaintainContext, m: PlannedModel, plan: KeyedPlan): st
 async function incrementalKeyed(ctx: MaintainContext, m: PlannedModel, plan: KeyedPlan, source: string, shape: TableShape, keepChanges: boolean): Promise<boolean> {
   const missing = plan.columns.filter((c) => !shape.columns.includes(c));
   if (missing.length) throw new GoldModelError(`gold model ${m.file}: its -- @keyed columns ${missing.join(', ')} are not columns of ${m.schema}.${m.table} (name them as in the input)`);
+  const table = plan.input.kind === 'silver' ? ctx.datasetTable(plan.input.dataset) : `${plan.ref.schema}.${qi(plan.ref.name)}`;
+  return recomputeKeys(ctx, m, shape, keepChanges, { source, table, inputKey: plan.columns, outputKey: plan.columns, select: (input) => replaceTableRef(m.select, plan.ref.schema, plan.ref.name, input) });
+}
+
+/**
+ * The latest and keyed strategies' one mechanism: the distinct input keys of `source` (the run's
+ * rows or an input model's changes), the model's SELECT with its input `table` restricted to them (every
+ * version of those keys), merged for those keys only (as `outputKey` in the model).
+ */
+async function recomputeKeys(
+  ctx: MaintainContext,
+  m: PlannedModel,
+  shape: TableShape,
+  keepChanges: boolean,
+  k: { source: string; table: string; inputKey: string[]; outputKey: string[]; select: (input: string) => string },
+): Promise<boolean> {
   const keys = `pg_temp.${qi(`keys__${m.table}`)}`;
   await run(ctx, m, `DROP TABLE IF EXISTS ${keys}`);
-  await run(ctx, m, `CREATE TEMP TABLE ${keys} ON COMMIT DROP AS SELECT DISTINCT ${list(plan.columns)} FROM ${source}`);
+  await run(ctx, m, `CREATE TEMP TABLE ${keys} ON COMMIT DROP AS SELECT DISTINCT ${list(k.inputKey)} FROM ${k.source}`);
   await run(ctx, m, `ANALYZE ${keys}`);
-  const ref = plan.input.kind === 'silver' ? ctx.datasetTable(plan.input.dataset) : `${plan.ref.schema}.${qi(plan.ref.name)}`;
-  const restricted = `(SELECT __k.* FROM ${ref} __k WHERE (${list(plan.columns, '__k.')}) IN (SELECT ${list(plan.columns)} FROM ${keys}))`;
-  const { fresh, cols } = await freshRows(ctx, m, shape, replaceTableRef(m.select, plan.ref.schema, plan.ref.name, restricted));
-  const scope = `(${list(plan.columns, '__g.')}) IN (SELECT ${list(plan.columns)} FROM ${keys})`;
+  const restricted = `(SELECT __k.* FROM ${k.table} __k WHERE (${list(k.inputKey, '__k.')}) IN (SELECT ${list(k.inputKey)} FROM ${keys}))`;
+  const { fresh, cols } = await freshRows(ctx, m, shape, k.select(restricted));
+  const scope = `(${list(k.outputKey, '__g.')}) IN (SELECT ${list(k.inputKey)} FROM ${keys})`;
   const chg = keepChanges ? await startChanges(ctx, m, cols, scope) : undefined;
   const changed = await mergeFresh(ctx, m, shape, fresh, cols, scope);
   if (chg) await endChanges(ctx, m, chg, cols, scope);
