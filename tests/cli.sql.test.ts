@@ -156,6 +156,28 @@ describe('medallion sql is read-only for real', () => {
     expect(table.out.join('\n')).toMatch(/x\s+x_2/);
   });
 
+  it('json and jsonb values print exactly as PostgreSQL stores them, in the table and with --json', async () => {
+    // Numbers a JavaScript double would change: trailing zeros, beyond 2^53, beyond double range.
+    const exact = ['1500.00', '9007199254740993', '12345678901234567890123.5', '-0.000000000000000000001'];
+    const q = `SELECT '[${exact.join(', ')}]'::jsonb AS b, '[1e400, 1500.00]'::json AS j, 7::bigint AS big`;
+    const json = cli(env);
+    expect(await main(['sql', '--json', q], json.ctx)).toBe(0);
+    const text = json.out.join('\n');
+    // An independent reading: the printed text carries every literal digit for digit.
+    for (const v of exact) expect(text, v).toContain(v);
+    expect(text).toContain('[1e400, 1500.00]'); // json keeps its text verbatim
+    expect(text).not.toMatch(/null/);
+    // It is still one valid JSON document with the rows' shape.
+    const parsed = JSON.parse(text) as Record<string, unknown>[];
+    expect(parsed).toHaveLength(1);
+    expect(Object.keys(parsed[0]!)).toEqual(['b', 'j', 'big']);
+    expect((parsed[0]!.b as unknown[]).length).toBe(exact.length);
+    expect(parsed[0]!.big).toBe('7');
+    const table = cli(env);
+    expect(await main(['sql', q], table.ctx)).toBe(0);
+    for (const v of [...exact, '1e400']) expect(table.out.join('\n'), v).toContain(v);
+  });
+
   it('a statement timeout stops a long query', async () => {
     const run = cli(env);
     const t0 = Date.now();

@@ -1,6 +1,24 @@
 import { printablePath } from '../lake/paths';
 import type { FileReport } from '../pipeline/ingestFile';
 
+/**
+ * A json/jsonb value exactly as PostgreSQL printed it: parsing it into JavaScript would round
+ * numbers to doubles (1500.00 → 1500, ids beyond 2^53 changed, 1e400 → null).
+ */
+export class ExactJson {
+  constructor(readonly text: string) {}
+  toString(): string {
+    return this.text;
+  }
+}
+
+/** Rows as a pretty-printed JSON array; ExactJson values are spliced in verbatim. */
+export function jsonRows(rows: Record<string, unknown>[]): string {
+  const raw: string[] = [];
+  const body = JSON.stringify(rows, (_key, v: unknown) => (v instanceof ExactJson ? `\u0000${raw.push(v.text) - 1}\u0000` : v), 2);
+  return body.replace(/"\\u0000(\d+)\\u0000"/g, (_m, i: string) => raw[Number(i)]!);
+}
+
 /** Renders rows as an aligned text table. */
 export function table(rows: Record<string, unknown>[], columns?: string[]): string {
   if (rows.length === 0) return '(no rows)';
@@ -8,6 +26,7 @@ export function table(rows: Record<string, unknown>[], columns?: string[]): stri
   const text = (v: unknown): string => {
     if (v === null || v === undefined) return '';
     if (v instanceof Date) return v.toISOString();
+    if (v instanceof ExactJson) return v.text;
     if (typeof v === 'object') return JSON.stringify(v);
     return String(v);
   };

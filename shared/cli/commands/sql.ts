@@ -2,7 +2,7 @@ import pg from 'pg';
 import { numberFlag, parseArgs, UsageError } from '../args';
 import type { CliCommand } from '../command';
 import { withPlatform } from '../context';
-import { table } from '../format';
+import { ExactJson, jsonRows, table } from '../format';
 
 /** The statements `medallion sql` runs: queries that only read (the database enforces it too). */
 export const READ_ONLY_KEYWORDS = ['select', 'with', 'values', 'table', 'explain', 'show'] as const;
@@ -96,6 +96,15 @@ export function checkReadOnlyQuery(text: string): void {
   }
 }
 
+const JSON_OID = 114;
+const JSONB_OID = 3802;
+
+/** pg's type parsers, except that json and jsonb values are kept as PostgreSQL printed them. */
+function exactJsonParser(oid: number, format?: 'text' | 'binary'): (value: string) => unknown {
+  if (oid === JSON_OID || oid === JSONB_OID) return (value) => new ExactJson(value);
+  return pg.types.getTypeParser(oid, format ?? 'text') as (value: string) => unknown;
+}
+
 export class ReadOnlyViolation extends Error {
   override name = 'ReadOnlyViolation';
 }
@@ -125,6 +134,8 @@ export async function readOnlyQuery(pool: pg.Pool, text: string, options: { time
       queryMode: 'extended',
       // Arrays, not objects: two columns with one name (count(*), count(*) FILTER …) both survive.
       rowMode: 'array',
+      // json and jsonb stay PostgreSQL's text: numbers in them are exact (1500.00, ids beyond 2^53).
+      types: { getTypeParser: exactJsonParser },
       // A client-side backstop in case the server-side timeout was switched off by the query.
       query_timeout: timeoutMs + 10_000,
     } as pg.QueryConfig);
@@ -153,7 +164,7 @@ export function namedRows(res: pg.QueryResult): Record<string, unknown>[] {
 export const sqlCommand: CliCommand = {
   name: 'sql',
   usage: 'medallion sql [--json] [--timeout <seconds>] "<query>"',
-  summary: "run one read-only query (SELECT, WITH, VALUES, TABLE, EXPLAIN, SHOW) against the platform's PostgreSQL (silver, gold, ops schemas)",
+  summary: "run one read-only query (SELECT, WITH, VALUES, TABLE, EXPLAIN, SHOW) against the platform's PostgreSQL (silver, gold, core, stg_*, ops schemas)",
   async run(argv, ctx) {
     const args = parseArgs(argv, ['json']);
     const query = args.positional.join(' ').trim();
@@ -181,7 +192,7 @@ export const sqlCommand: CliCommand = {
         return 1;
       }
       const rows = namedRows(res);
-      ctx.out(args.flags.json ? JSON.stringify(rows, null, 2) : table(rows));
+      ctx.out(args.flags.json ? jsonRows(rows) : table(rows));
       return 0;
     });
   },
