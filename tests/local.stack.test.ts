@@ -7,6 +7,7 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { externalDataRoot, SHARED_ROOT } from '../shared/local/postgres';
 import { processesMentioning } from '../shared/local/processes';
+import { startStandIn, STAND_IN_ENTITIES } from '../shared/sources/standIn';
 
 /**
  * The local stack as users meet it: the real CLI in child processes,
@@ -37,12 +38,12 @@ interface Started {
 const children = new Set<ChildProcess>();
 const homes: string[] = [];
 
-function start(args: string[], home: string, options: { verbose?: boolean; bin?: string; ownGroup?: boolean } = {}): Started {
+function start(args: string[], home: string, options: { verbose?: boolean; bin?: string; ownGroup?: boolean; env?: Record<string, string> } = {}): Started {
   const child = spawn(process.execPath, [options.bin ?? BIN, ...args], {
     cwd: os.tmpdir(),
     // Its own process group, as a command run in a terminal: Ctrl-C signals the whole group.
     detached: options.ownGroup ?? false,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? os.tmpdir(), MEDALLION_HOME: home, ...(options.verbose ? { MEDALLION_VERBOSE: '1' } : {}) },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? os.tmpdir(), MEDALLION_HOME: home, ...(options.verbose ? { MEDALLION_VERBOSE: '1' } : {}), ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.add(child);
@@ -211,6 +212,41 @@ describe('the local stack (real Azurite + PostgreSQL, CLI in child processes)', 
     // The next command starts afresh.
     expectOk(await cli(['sql', 'SELECT 1'], home));
     await noProcessesLeft(home);
+  });
+
+  it.each(['SIGINT', 'SIGTERM'] as const)('%s on `medallion extract` over a stack it started: the running entity is recorded as interrupted, no run is left running, the stack stops', async (sig) => {
+    const home = newHome();
+    let requests = 0;
+    let child: ChildProcess | undefined;
+    const standIn = await startStandIn({
+      seed: 5,
+      counts: { zendesk: { tickets: 20_000 } },
+      zendeskRecentSeconds: 1,
+      limits: { zendeskIncrementalPerMinute: 0 },
+      // The signal arrives while tickets (the last entity) is paging.
+      onRequest: (r) => {
+        if (r.entity === 'tickets' && ++requests === 3) child?.kill(sig);
+      },
+    });
+    try {
+      const run = start(['extract', 'zendesk'], home, { env: { ...standIn.env(), ZENDESK_INCREMENTAL_REQUESTS_PER_MINUTE: '60000' } });
+      child = run.child;
+      const r = await run.done;
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).not.toMatch(STACK_TRACE);
+      expect(r.stdout).toMatch(/^✘ zendesk\/tickets: FAILED \(interrupted\)/m);
+      expect(r.stdout).toMatch(/^✔ zendesk\/users: /m);
+      await noProcessesLeft(home);
+      // Every run said how it ended: nothing left `running` for a later run to call abandoned.
+      const runs = await cli(['sql', '--json', 'SELECT entity, status, failure_kind FROM ops.extract_runs ORDER BY entity'], home);
+      expectOk(runs);
+      const rows = JSON.parse(runs.stdout) as { entity: string; status: string; failure_kind: string | null }[];
+      expect(rows.filter((x) => x.status !== 'succeeded')).toEqual([{ entity: 'tickets', status: 'failed', failure_kind: 'interrupted' }]);
+      expect(rows).toHaveLength(STAND_IN_ENTITIES.zendesk.length);
+      await noProcessesLeft(home);
+    } finally {
+      await standIn.close();
+    }
   });
 
   it('a first start killed at each step (SIGINT or kill -9) is recovered by the next command', async () => {

@@ -4,6 +4,7 @@ import { startDevStandIn } from '../../sources/standIn/dev';
 import { numberFlag, parseArgs } from '../args';
 import type { CliCommand } from '../command';
 import { withPlatform } from '../context';
+import { stopSignals } from '../interrupt';
 import { describeReport } from '../format';
 
 export const devCommand: CliCommand = {
@@ -23,20 +24,16 @@ export const devCommand: CliCommand = {
         const standIn = args.flags['stand-in'] === true ? await startDevStandIn({ port: standInPort }) : undefined;
         for (const line of standIn?.lines ?? []) ctx.out(line);
         ctx.out('Ctrl-C to stop.');
-        const controller = new AbortController();
-        const stop = () => controller.abort();
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
+        const stop = stopSignals();
         try {
           await watchBronze(p, {
             intervalMs: interval * 1000,
-            signal: controller.signal,
+            signal: stop.signal,
             onReport: (r) => ctx.out(describeReport(r)),
             onError: (e) => ctx.err(`sweep failed, trying again in ${interval} s: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`),
           });
         } finally {
-          process.removeListener('SIGINT', stop);
-          process.removeListener('SIGTERM', stop);
+          stop.dispose();
           await standIn?.standIn.close();
         }
         ctx.out('stopped');

@@ -4,6 +4,7 @@ import { type EntityReport, extractSource, type SourceReport, unknownEntities } 
 import { parseArgs, stringFlag, UsageError } from '../args';
 import type { CliCommand } from '../command';
 import { withPlatform } from '../context';
+import { stopSignals } from '../interrupt';
 
 /** Parses --since: an ISO date or date-time (UTC unless it names a zone), epoch seconds, or 7d / 12h / 30m ago. */
 export function parseSince(text: string, now: number): number {
@@ -67,16 +68,15 @@ export const extractCommand: CliCommand = {
     }
     const extract = extractSettings(ctx.env);
 
-    const controller = new AbortController();
-    const stop = () => controller.abort();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    // Ctrl-C once: the running entity stops, is recorded as failed (interrupted) with what it
+    // wrote, the rest are skipped. Twice: the process ends at once (the run is then abandoned).
+    const stop = stopSignals({ onStop: () => ctx.err('stopping: recording the running entity as interrupted (Ctrl-C again to quit at once)') });
     try {
       return await withPlatform(ctx, async (p) => {
         // The per-entity trace records go to --verbose only; the lines below say the same in words.
         const log = { info: ctx.log.info, warn: ctx.log.info, error: ctx.log.error };
         const report: SourceReport = await extractSource(
-          { lake: p.lake, pool: p.pool, log, workRoot: p.workRoot, signal: controller.signal, onEvent: (e) => {
+          { lake: p.lake, pool: p.pool, log, workRoot: p.workRoot, signal: stop.signal, onEvent: (e) => {
             if (e.type === 'done' && !args.flags.json) ctx.out(describe(e.report));
             else if (e.type === 'http' && e.event.type === 'retry') ctx.log.info(`${source}/${e.entity}: ${e.event.status ?? e.event.reason} at ${e.event.url}, retrying in ${Math.ceil((e.event.waitMs ?? 0) / 1000)} s`);
           } },
@@ -96,8 +96,7 @@ export const extractCommand: CliCommand = {
         return report.status === 'succeeded' ? 0 : 1;
       });
     } finally {
-      process.removeListener('SIGINT', stop);
-      process.removeListener('SIGTERM', stop);
+      stop.dispose();
     }
   },
 };

@@ -8,28 +8,17 @@ import { produceToBronze } from '../../streaming/toBronze';
 import { numberFlag, parseArgs, stringFlag, UsageError } from '../args';
 import type { CliCommand } from '../command';
 import { type CliContext, withPlatform } from '../context';
+import { type SignalSource, stopSignals } from '../interrupt';
 
 /** Tests inject a fake Event Hubs client here. */
 export interface ProduceDeps {
   createClient?: typeof createProducerClient;
   /** Defaults to process; tests pass an EventEmitter to send a fake SIGINT. */
-  signals?: Pick<NodeJS.EventEmitter, 'once' | 'removeListener'>;
+  signals?: SignalSource;
 }
 
 function describeStream(s: StreamSummary): string {
   return `${s.records} record(s): ${s.newCustomers} new customer(s), ${s.updates} update(s) (${s.delayed} sent out of order), ${s.missingTotal} without total_charges, ${s.badEmails} malformed e-mail(s)`;
-}
-
-/** Ctrl-C once: stop taking records, send what is batched, close. Twice: the default (exit). */
-function interruptible(ctx: CliContext, signals: ProduceDeps['signals']): { signal: AbortSignal; dispose: () => void } {
-  const controller = new AbortController();
-  const source = signals ?? process;
-  const onSigint = () => {
-    ctx.err('stopping: sending what is already batched, then closing (Ctrl-C again to quit at once)');
-    controller.abort();
-  };
-  source.once('SIGINT', onSigint);
-  return { signal: controller.signal, dispose: () => source.removeListener('SIGINT', onSigint) };
 }
 
 export async function runProduce(argv: string[], ctx: CliContext, deps: ProduceDeps = {}): Promise<number> {
@@ -67,7 +56,11 @@ export async function runProduce(argv: string[], ctx: CliContext, deps: ProduceD
   const hub = eventHubSettings(ctx.env);
   const target = to ?? (hub ? 'eventhubs' : 'bronze');
   if (!to && !hub) ctx.err('no Event Hubs configured (EventHubConnection or EventHubConnection__fullyQualifiedNamespace): writing straight to bronze');
-  const { signal, dispose } = interruptible(ctx, deps.signals);
+  // Ctrl-C once: stop taking records, send what is batched, close. Twice: the default (exit).
+  const { signal, dispose } = stopSignals({
+    source: deps.signals,
+    onStop: () => ctx.err('stopping: sending what is already batched, then closing (Ctrl-C again to quit at once)'),
+  });
   try {
     if (target === 'eventhubs') {
       if (!hub) throw new UsageError('no Event Hubs configured: set EventHubConnection (connection string) or EventHubConnection__fullyQualifiedNamespace, or use --to bronze');
