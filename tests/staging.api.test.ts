@@ -582,3 +582,40 @@ describe('staging of the API sources: stand-in API → bronze → stg_<source>.<
     expect(differ).toEqual([]);
   });
 });
+
+describe('the same bytes from two accounts are two accounts\' records', () => {
+  let platform: Platform;
+  beforeAll(async () => {
+    ({ platform } = await freshPlatform());
+  });
+  afterAll(async () => {
+    await platform?.close();
+  });
+
+  it('a part whose bytes equal another scope\'s part is staged under its own scope; the same bytes again in one scope stay a re-delivery', async () => {
+    const lines = [1, 2, 3].map((id) => `{"id":${id},"title":"Deal ${id}","value":1500.00,"currency":"EUR","update_time":"2025-06-0${id} 10:00:00"}`);
+    const bytes = gzipSync(`${lines.join('\n')}\n`);
+    const at = (scope: string, run: string) => `pipedrive/scope=${scope}/entity=deals/ingestion_date=2025-06-02/run_id=${run}/part-00000.jsonl.gz`;
+    const files = [at('acme', '20250602T120000000Z'), at('globex', '20250602T120000000Z'), at('acme', '20250603T120000000Z')];
+    const reports = [];
+    for (const f of files) {
+      await platform.lake.write('bronze', f, Readable.from([bytes]));
+      reports.push(await ingestBronzeFile(platform, f));
+    }
+    expect(reports.map((r) => [r.outcome, r.ledger?.rows_silver, r.ledger?.duplicates_cross_file, r.ledger?.redelivery_of ?? null])).toEqual([
+      ['succeeded', 3, 0, null],
+      ['succeeded', 3, 0, null], // globex: its own records, not acme's
+      ['succeeded', 0, 3, reports[0]!.ledger!.run_id], // acme again: a re-delivery of acme's file
+    ]);
+    const staged = await platform.pool.query(`SELECT scope, count(*)::int AS n, array_agg(record_id ORDER BY record_id) AS ids FROM stg_pipedrive.deals_raw GROUP BY scope ORDER BY scope`);
+    expect(staged.rows).toEqual([
+      { scope: 'acme', n: 3, ids: ['1', '2', '3'] },
+      { scope: 'globex', n: 3, ids: ['1', '2', '3'] },
+    ]);
+    const core = await platform.pool.query(`SELECT scope, count(*)::int AS n FROM core.pd_deals GROUP BY scope ORDER BY scope`);
+    expect(core.rows).toEqual([
+      { scope: 'acme', n: 3 },
+      { scope: 'globex', n: 3 },
+    ]);
+  });
+});

@@ -31,7 +31,7 @@ import {
   recordRedelivery,
 } from './ledger';
 import { type ColumnMatch, matchColumns, parseHeader, type StagedInput, stageInput } from './stageInput';
-import { extractLineage } from './stagingPath';
+import { extractLineage, scopeFolder } from './stagingPath';
 
 export type FileOutcome = 'succeeded' | 'failed' | 'skipped' | 'missing';
 
@@ -341,7 +341,7 @@ async function load(run: Run, tx: pg.PoolClient, staged: StagedInput, columns: C
     }
     const abandoned = await abandonUnfinished(tx, { path: run.path, keepRunId: run.runId, currentEtag: currentEtag === run.file.etag ? undefined : currentEtag });
     const stale = [...abandoned.flatMap((a) => a.outputs), ...staleOutputs(current.outputs, run.written)];
-    const landed = await findLanded(tx, contract.name, staged.contentHash, run.runId);
+    const landed = await findLanded(tx, contract.name, staged.contentHash, run.runId, run.extract && scopeFolder(run.path));
     if (landed) {
       const row = await recordRedelivery(tx, run.path, run.file.etag, run.runId, { rowsRead: staged.rowsRead, contentHash: staged.contentHash, of: landed, blankLines: staged.blankLines });
       await clearOutputs(tx, run.path, run.file.etag);
