@@ -232,5 +232,41 @@ describe('extract count variance health check', () => {
     expect(after.get('users')).toMatchObject({ status: 'pass', value: 0 });
     expect(after.get('users')!.message).toContain(`run ${users2.runId} (succeeded`);
     for (const r of after.values()) expect({ target: r.target, status: r.status, value: r.value }).toEqual({ target: r.target, status: 'pass', value: 0 });
+
+    // A file of a run that never lands keeps failing the entity after later runs succeed.
+    t += 60 * 60_000;
+    for (let i = 0; i < 60; i++) standIn.store.update('pipedrive', 'deals');
+    t += 60_000;
+    const third = await extract();
+    const deals3 = third.entities.find((e) => e.entity === 'deals')!;
+    const lost3 = deals3.parts[0]!;
+    await ingestAll([lost3]);
+    t += 60 * 60_000;
+    for (let i = 0; i < 5; i++) standIn.store.update('pipedrive', 'deals');
+    t += 60_000;
+    const fourth = await extract();
+    const deals4 = fourth.entities.find((e) => e.entity === 'deals')!;
+    await ingestAll([lost3]);
+    const lines3 = (await bronzeLines()).get(lost3)!;
+    const expected3 = Math.round((lines3 / deals3.records) * 100 * 100) / 100;
+    expect(expected3, 'the lost file is more than 10 % of its run').toBeGreaterThan(10);
+    const older = await check(t + 5 * 60_000);
+    expect(older.get('deals')).toMatchObject({ status: 'fail', value: expected3 });
+    expect(older.get('deals')!.message).toMatch(new RegExp(`^run ${deals3.runId} \\(succeeded, finished \\d+ min ago\\): `));
+    expect(older.get('deals')!.message).toContain(`1 of its ${deals3.parts.length} file(s) never landed (e.g. bronze/${lost3})`);
+    expect(older.get('deals')!.message).toContain(`; the latest run ${deals4.runId}: variance 0 %`);
+    // Runs that landed completely are marked and left alone; the run with the lost file is not.
+    const marks = await platform.pool.query(`SELECT run_id, landed_at IS NOT NULL AS landed FROM ops.extract_runs WHERE entity = 'deals' ORDER BY run_id`);
+    expect(marks.rows).toEqual([
+      { run_id: deals.runId, landed: true },
+      { run_id: deals2.runId, landed: true },
+      { run_id: deals3.runId, landed: false },
+      { run_id: deals4.runId, landed: true },
+    ]);
+    // The file lands (as a replay would bring it): the entity passes again.
+    await ingestAll();
+    const repaired = await check(t + 6 * 60_000);
+    expect(repaired.get('deals')).toMatchObject({ status: 'pass', value: 0 });
+    expect(repaired.get('deals')!.message).toContain(`run ${deals4.runId} (succeeded`);
   });
 });

@@ -83,23 +83,29 @@ export async function checkExtractFreshness(pool: pg.Pool, env: Env = process.en
 /**
  * The count part of the API sources' health checks (issue 11 point 5, seed 004 "record counts >
  * 10% variance"): does what an extraction wrote to bronze arrive in staging? For every entity of
- * every configured source, the latest finished run (succeeded, failed or abandoned) that wrote
- * records (ops.extract_runs.records, the lines of its bronze files, listed in `parts`):
+ * every configured source, each finished run (succeeded, failed or abandoned) that wrote records
+ * (ops.extract_runs.records, the lines of its bronze files, listed in `parts`) is judged:
  *
  *   landed   = rows of stg_<source>.<entity>_raw from those files (by scope and blob_path)
  *              + their lines in its quarantine table (landed, but rejected: still accounted for)
  *   variance = |records − landed| / records, in percent
  *
- * A file the ledger (ops.file_runs) calls a re-delivery (an unchanged snapshot: the same bytes as a
- * file that already landed, every line a duplicate) landed as that earlier file: its rows are
- * counted there. Fails above EXTRACT_COUNT_VARIANCE_PERCENT (default 10). A run some of whose files
- * have no succeeded ledger run yet is pending (a pass, value NULL) for EXTRACT_COUNT_GRACE_MINUTES
- * after it finished (the bronze trigger may still be on its way); after that those files count as
- * landed with nothing. An entity with no such run yet passes (nothing to compare). Dataset = the
- * source, target = scope/entity, as extract_freshness.
+ * A run is judged until everything it wrote has landed (then ops.extract_runs.landed_at is set and
+ * it is left alone, except the entity's latest run, which is judged every time), so a file lost
+ * from an older run keeps failing the entity until it is replayed. A file the ledger
+ * (ops.file_runs) calls a re-delivery (an unchanged snapshot: the same bytes as a file of the
+ * account that already landed, every line a duplicate) landed as that earlier file: its rows are
+ * counted there. The entity fails when a run is above EXTRACT_COUNT_VARIANCE_PERCENT (default 10);
+ * the result names the worst run. A run some of whose files have no succeeded ledger run yet is
+ * pending (not judged) for EXTRACT_COUNT_GRACE_MINUTES after it finished (the bronze trigger may
+ * still be on its way); after that those files count as landed with nothing. An entity with no
+ * such run yet passes (nothing to compare). Dataset = the source, target = scope/entity, as
+ * extract_freshness.
  */
 export const EXTRACT_COUNT_VARIANCE_DEFAULT_PERCENT = 10;
 export const EXTRACT_COUNT_GRACE_MINUTES = 30;
+/** At most this many runs not known to have landed are judged per entity (the newest). */
+const EXTRACT_COUNT_MAX_RUNS = 500;
 
 /** EXTRACT_COUNT_VARIANCE_PERCENT: a percentage between 0 and 100 (default 10). */
 export function extractCountVariancePercent(env: Env = process.env): number {
@@ -110,13 +116,14 @@ export function extractCountVariancePercent(env: Env = process.env): number {
   return n;
 }
 
-interface LatestRun {
+interface RunRow {
   entity: string;
   run_id: string;
   status: string;
   records: string;
   parts: string[];
   finished_at: Date;
+  latest: boolean;
 }
 
 interface LedgerState {
@@ -126,6 +133,19 @@ interface LedgerState {
   dataset: string | null;
   content_hash: string | null;
   redelivery_of: string | null;
+}
+
+/** One run as the check sees it. */
+interface RunVerdict {
+  run: RunRow;
+  extracted: number;
+  notIngested: string[];
+  pending: boolean;
+  staged: number;
+  rejected: number;
+  /** Percent, two decimals; undefined while pending. */
+  value?: number;
+  text: string;
 }
 
 const count = (n: number) => n.toLocaleString('en');
@@ -139,58 +159,34 @@ export async function checkExtractCountVariance(pool: pg.Pool, env: Env = proces
   for (const { source, settings } of configured) {
     const scope = settings.scope;
     const names = ENTITIES[source].map((e) => e.name);
-    const latest = await pool.query<LatestRun>(
-      `SELECT k.entity, r.run_id, r.status, r.records::text AS records, r.parts, r.finished_at
-       FROM unnest($3::text[]) AS k(entity)
-       CROSS JOIN LATERAL (
-         SELECT run_id, status, records, parts, finished_at FROM ops.extract_runs
-         WHERE source = $1 AND scope = $2 AND entity = k.entity AND status <> 'running' AND records > 0
-         ORDER BY started_at DESC LIMIT 1
-       ) r`,
-      [source, scope, names],
+    const runs = await pool.query<RunRow>(
+      `SELECT entity, run_id, status, records::text AS records, parts, finished_at, rn = 1 AS latest FROM (
+         SELECT r.*, row_number() OVER (PARTITION BY entity ORDER BY started_at DESC) AS rn,
+                row_number() OVER (PARTITION BY entity, landed_at IS NULL ORDER BY started_at DESC) AS rn_open
+         FROM ops.extract_runs r
+         WHERE source = $1 AND scope = $2 AND entity = ANY($3::text[]) AND status <> 'running' AND records > 0
+       ) x
+       WHERE rn = 1 OR (landed_at IS NULL AND rn_open <= $4)
+       ORDER BY entity, started_at DESC`,
+      [source, scope, names, EXTRACT_COUNT_MAX_RUNS],
     );
-    const runs = new Map(latest.rows.map((r) => [r.entity, r]));
-    // The ledger state of every file of those runs (a succeeded run of the path first).
-    const paths = latest.rows.flatMap((r) => r.parts);
-    const ledger = await pool.query<LedgerState>(
-      `SELECT DISTINCT ON (path) path, status, run_id::text AS run_id, dataset, content_hash, redelivery_of::text AS redelivery_of
-       FROM ops.file_runs WHERE path = ANY($1::text[])
-       ORDER BY path, (status = 'succeeded') DESC, started_at DESC`,
-      [paths],
-    );
-    const byPath = new Map(ledger.rows.map((r) => [r.path, r]));
-    // Re-deliveries landed as the file that first brought their bytes (found as findLanded does).
-    const redelivered = ledger.rows.filter((r) => r.status === 'succeeded' && r.redelivery_of);
-    const originals = new Map<string, string>();
-    if (redelivered.length) {
-      const o = await pool.query<{ run_id: string; path: string }>(
-        `SELECT f.run_id::text AS run_id, f.path
-         FROM unnest($1::text[], $2::text[], $3::uuid[]) AS k(dataset, content_hash, run_id)
-         JOIN ops.file_runs f ON f.dataset = k.dataset AND f.content_hash = k.content_hash AND f.run_id = k.run_id AND f.status = 'succeeded'`,
-        [redelivered.map((r) => r.dataset), redelivered.map((r) => r.content_hash), redelivered.map((r) => r.redelivery_of)],
-      );
-      for (const r of o.rows) originals.set(r.run_id, r.path);
-    }
-
+    const { byPath, originals } = await ledgerOf(pool, runs.rows.flatMap((r) => r.parts));
+    const landedNow: RunRow[] = [];
     for (const entity of names) {
       const target = `${scope}/${entity}`;
       const table = `stg_${source}.${entity}_raw`;
-      const run = runs.get(entity);
-      if (!run) {
+      const entityRuns = runs.rows.filter((r) => r.entity === entity);
+      if (!entityRuns.length) {
         results.push({ check: 'extract_count_variance', dataset: source, target, status: 'pass', value: null, threshold, message: 'no finished extraction run has written records yet: nothing to compare' });
         continue;
       }
-      const extracted = Number(run.records);
-      const notIngested: string[] = [];
-      const landedAs = new Map<string, string>(); // part -> the path its lines are staged under
-      for (const part of run.parts) {
-        const l = byPath.get(part);
-        if (!l || l.status !== 'succeeded') notIngested.push(part);
-        else landedAs.set(part, l.redelivery_of ? (originals.get(l.redelivery_of) ?? part) : part);
-      }
-      const age = (now - run.finished_at.getTime()) / 60_000;
-      const runText = `run ${run.run_id} (${run.status}, finished ${minutesText(Math.max(0, age))} ago)`;
-      if (notIngested.length && age <= EXTRACT_COUNT_GRACE_MINUTES) {
+      const verdicts = await judgeRuns(pool, { source, entity, scope, now }, entityRuns, byPath, originals);
+      for (const v of verdicts) if (!v.pending && !v.notIngested.length && v.staged + v.rejected === v.extracted) landedNow.push(v.run);
+      // Failing runs, worst first; without one, the latest run speaks for the entity.
+      const failing = verdicts.filter((v) => v.value !== undefined && v.value > threshold).sort((a, b) => b.value! - a.value!);
+      const worst = failing[0];
+      const latest = verdicts[0]!;
+      if (!worst && latest.pending) {
         results.push({
           check: 'extract_count_variance',
           dataset: source,
@@ -198,55 +194,115 @@ export async function checkExtractCountVariance(pool: pg.Pool, env: Env = proces
           status: 'pass',
           value: null,
           threshold,
-          message: `pending: ${notIngested.length} of ${run.parts.length} file(s) of ${runText} not ingested yet; judged once they are, or ${EXTRACT_COUNT_GRACE_MINUTES} min after the run`,
+          message: `pending: ${latest.notIngested.length} of ${latest.run.parts.length} file(s) of ${latest.text} not ingested yet; judged once they are, or ${EXTRACT_COUNT_GRACE_MINUTES} min after the run`,
         });
         continue;
       }
-      const landedPaths = [...new Set(landedAs.values())];
-      const staged = new Map<string, number>();
-      const quarantined = new Map<string, number>();
-      if (landedPaths.length) {
-        const t = await pool.query<{ t: string | null; q: string | null }>(`SELECT to_regclass($1) AS t, to_regclass($2) AS q`, [qi(`stg_${source}`) + '.' + qi(`${entity}_raw`), qi(`stg_${source}`) + '.' + qi(`${entity}_raw_quarantine`)]);
-        if (t.rows[0]!.t) {
-          const r = await pool.query<{ blob_path: string; n: string }>(
-            `SELECT blob_path, count(*)::text AS n FROM ${t.rows[0]!.t}
-             WHERE (scope, blob_path) IN (SELECT * FROM unnest($1::text[], $2::text[])) GROUP BY blob_path`,
-            // A re-delivery's first file may be of another scope (the same bytes from another account).
-            [landedPaths.map((p) => /(?:^|\/)scope=([^/]+)\//.exec(p)?.[1] ?? scope), landedPaths],
-          );
-          for (const x of r.rows) staged.set(x.blob_path, Number(x.n));
-        }
-        if (t.rows[0]!.q) {
-          const r = await pool.query<{ source_file: string; n: string }>(
-            `SELECT source_file, count(DISTINCT source_line)::text AS n FROM ${t.rows[0]!.q} WHERE source_file = ANY($1::text[]) GROUP BY source_file`,
-            [landedPaths],
-          );
-          for (const x of r.rows) quarantined.set(x.source_file, Number(x.n));
-        }
-      }
-      let rows = 0;
-      let rejected = 0;
-      for (const p of landedAs.values()) {
-        rows += staged.get(p) ?? 0;
-        rejected += quarantined.get(p) ?? 0;
-      }
-      const variance = (Math.abs(extracted - (rows + rejected)) / extracted) * 100;
-      const value = Math.round(variance * 100) / 100;
-      const fail = variance > threshold;
-      const missingFiles = notIngested.length
-        ? `; ${notIngested.length} of its ${run.parts.length} file(s) never landed (e.g. bronze/${notIngested[0]}): look the path up in ops.file_runs (failed: medallion replay bronze/<path> after the fix; absent: the bronze trigger never ran it)`
+      const v = worst ?? latest;
+      const fail = worst !== undefined;
+      const missingFiles = v.notIngested.length
+        ? `; ${v.notIngested.length} of its ${v.run.parts.length} file(s) never landed (e.g. bronze/${v.notIngested[0]}): look the path up in ops.file_runs (failed: medallion replay bronze/<path> after the fix; absent: the bronze trigger never ran it)`
         : '';
-      const why = fail && !notIngested.length ? `: ${rows + rejected < extracted ? 'lines of its files are missing from' : 'more rows than records written are in'} ${table}; compare ops.extract_runs.parts of the run with ops.file_runs and the table` : '';
+      const why = fail && !v.notIngested.length ? `: ${v.staged + v.rejected < v.extracted ? 'lines of its files are missing from' : 'more rows than records written are in'} ${table}; compare ops.extract_runs.parts of the run with ops.file_runs and the table` : '';
+      const others = failing.length > 1 ? `; ${failing.length - 1} other run(s) of ${entity} are above the limit too` : '';
+      const latestToo = fail && v !== latest ? `; the latest run ${latest.run.run_id}: ${latest.value === undefined ? 'pending' : `variance ${latest.value} %`}` : '';
       results.push({
         check: 'extract_count_variance',
         dataset: source,
         target,
         status: fail ? 'fail' : 'pass',
-        value,
+        value: v.value ?? null,
         threshold,
-        message: `${runText}: ${count(extracted)} records written to bronze in ${run.parts.length} file(s), ${count(rows)} staged in ${table} + ${count(rejected)} quarantined, variance ${value} %${fail ? `, more than the ${threshold} % allowed${why}` : ''}${missingFiles}`,
+        message: `${v.text}: ${count(v.extracted)} records written to bronze in ${v.run.parts.length} file(s), ${count(v.staged)} staged in ${table} + ${count(v.rejected)} quarantined, variance ${v.value} %${fail ? `, more than the ${threshold} % allowed${why}` : ''}${missingFiles}${others}${latestToo}`,
       });
+    }
+    if (landedNow.length) {
+      await pool.query(
+        `UPDATE ops.extract_runs SET landed_at = to_timestamp($5::float8 / 1000)
+         WHERE source = $1 AND scope = $2 AND (entity, run_id) IN (SELECT * FROM unnest($3::text[], $4::text[])) AND landed_at IS NULL`,
+        [source, scope, landedNow.map((r) => r.entity), landedNow.map((r) => r.run_id), now],
+      );
     }
   }
   return results;
+}
+
+/** The ledger state of every file (a succeeded run of the path first), and the first path of each re-delivered content. */
+async function ledgerOf(pool: pg.Pool, paths: string[]): Promise<{ byPath: Map<string, LedgerState>; originals: Map<string, string> }> {
+  const ledger = await pool.query<LedgerState>(
+    `SELECT DISTINCT ON (path) path, status, run_id::text AS run_id, dataset, content_hash, redelivery_of::text AS redelivery_of
+     FROM ops.file_runs WHERE path = ANY($1::text[])
+     ORDER BY path, (status = 'succeeded') DESC, started_at DESC`,
+    [paths],
+  );
+  const byPath = new Map(ledger.rows.map((r) => [r.path, r]));
+  // Re-deliveries landed as the file that first brought their bytes (found as findLanded does).
+  const redelivered = ledger.rows.filter((r) => r.status === 'succeeded' && r.redelivery_of);
+  const originals = new Map<string, string>();
+  if (redelivered.length) {
+    const o = await pool.query<{ run_id: string; path: string }>(
+      `SELECT f.run_id::text AS run_id, f.path
+       FROM unnest($1::text[], $2::text[], $3::uuid[]) AS k(dataset, content_hash, run_id)
+       JOIN ops.file_runs f ON f.dataset = k.dataset AND f.content_hash = k.content_hash AND f.run_id = k.run_id AND f.status = 'succeeded'`,
+      [redelivered.map((r) => r.dataset), redelivered.map((r) => r.content_hash), redelivered.map((r) => r.redelivery_of)],
+    );
+    for (const r of o.rows) originals.set(r.run_id, r.path);
+  }
+  return { byPath, originals };
+}
+
+/** Each run's extracted and landed counts (runs newest first, as given). */
+async function judgeRuns(
+  pool: pg.Pool,
+  at: { source: SourceName; entity: string; scope: string; now: number },
+  runs: RunRow[],
+  byPath: Map<string, LedgerState>,
+  originals: Map<string, string>,
+): Promise<RunVerdict[]> {
+  const { source, entity, scope, now } = at;
+  const landedAs = runs.map((run) => {
+    const notIngested: string[] = [];
+    const as = new Map<string, string>(); // part -> the path its lines are staged under
+    for (const part of run.parts) {
+      const l = byPath.get(part);
+      if (!l || l.status !== 'succeeded') notIngested.push(part);
+      else as.set(part, l.redelivery_of ? (originals.get(l.redelivery_of) ?? part) : part);
+    }
+    return { notIngested, as };
+  });
+  const paths = [...new Set(landedAs.flatMap((x) => [...x.as.values()]))];
+  const staged = new Map<string, number>();
+  const quarantined = new Map<string, number>();
+  if (paths.length) {
+    const t = await pool.query<{ t: string | null; q: string | null }>(`SELECT to_regclass($1) AS t, to_regclass($2) AS q`, [qi(`stg_${source}`) + '.' + qi(`${entity}_raw`), qi(`stg_${source}`) + '.' + qi(`${entity}_raw_quarantine`)]);
+    if (t.rows[0]!.t) {
+      const r = await pool.query<{ blob_path: string; n: string }>(
+        `SELECT blob_path, count(*)::text AS n FROM ${t.rows[0]!.t} WHERE scope = $1 AND blob_path = ANY($2::text[]) GROUP BY blob_path`,
+        [scope, paths],
+      );
+      for (const x of r.rows) staged.set(x.blob_path, Number(x.n));
+    }
+    if (t.rows[0]!.q) {
+      const r = await pool.query<{ source_file: string; n: string }>(
+        `SELECT source_file, count(DISTINCT source_line)::text AS n FROM ${t.rows[0]!.q} WHERE source_file = ANY($1::text[]) GROUP BY source_file`,
+        [paths],
+      );
+      for (const x of r.rows) quarantined.set(x.source_file, Number(x.n));
+    }
+  }
+  return runs.map((run, i) => {
+    const { notIngested, as } = landedAs[i]!;
+    const extracted = Number(run.records);
+    const age = (now - run.finished_at.getTime()) / 60_000;
+    const text = `run ${run.run_id} (${run.status}, finished ${minutesText(Math.max(0, age))} ago)`;
+    let rows = 0;
+    let rejected = 0;
+    for (const p of as.values()) {
+      rows += staged.get(p) ?? 0;
+      rejected += quarantined.get(p) ?? 0;
+    }
+    const pending = notIngested.length > 0 && age <= EXTRACT_COUNT_GRACE_MINUTES;
+    const variance = (Math.abs(extracted - (rows + rejected)) / extracted) * 100;
+    return { run, extracted, notIngested, pending, staged: rows, rejected, value: pending ? undefined : Math.round(variance * 100) / 100, text };
+  });
 }

@@ -44,6 +44,8 @@ CREATE TABLE IF NOT EXISTS ops.extract_runs (
 );
 CREATE INDEX IF NOT EXISTS extract_runs_started_idx ON ops.extract_runs (source, scope, entity, started_at DESC);
 CREATE INDEX IF NOT EXISTS extract_runs_running_idx ON ops.extract_runs (source, scope, entity) WHERE status = 'running';
+ALTER TABLE ops.extract_runs ADD COLUMN IF NOT EXISTS landed_at timestamptz;
+COMMENT ON COLUMN ops.extract_runs.landed_at IS 'When the extract_count_variance check found every line of the run''s parts staged or quarantined (NULL: not yet; such a run is judged by every health run until it is).';
 COMMENT ON TABLE ops.extract_runs IS 'API extraction runs (medallion extract, the extractPipedrive / extractZendesk timers): one row per source, scope, entity and run; parts lists the bronze files the run wrote.';
 COMMENT ON COLUMN ops.extract_runs.scope IS 'The account the data belongs to: the first label of the API host (acme.pipedrive.com -> acme); the scope= folder of the bronze paths.';
 COMMENT ON COLUMN ops.extract_runs.run_id IS 'UTC start of the run, YYYYMMDDTHHMMSSmmmZ: the run_id= folder of the bronze paths.';
