@@ -169,6 +169,43 @@ describe('the medallion CLI as a process (pipes, exit codes, messages)', () => {
     expect(err).not.toMatch(STACK);
   });
 
+  it('ingest while dev sweeps the same bronze: every file lands once, both processes report it without a failure', async () => {
+    const files = [1, 2, 3, 4].map((n) => {
+      const f = path.join(dir, `both-${n}.csv`);
+      const rows = Array.from({ length: 20_000 }, (_, i) => `2019-11-0${n} ${String(Math.floor(i / 3600) % 24).padStart(2, '0')}:${String(Math.floor(i / 60) % 60).padStart(2, '0')}:${String(i % 60).padStart(2, '0')} UTC,view,${i + 1},2,a,b,1.00,${i + n},s${n}`);
+      writeFileSync(f, `${H}\n${rows.join('\n')}\n`);
+      return f;
+    });
+    const dev = spawn(process.execPath, [BIN, 'dev', '--interval', '0.1'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? os.tmpdir(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let devOut = '';
+    let devErr = '';
+    dev.stdout.on('data', (b: Buffer) => (devOut += b.toString()));
+    dev.stderr.on('data', (b: Buffer) => (devErr += b.toString()));
+    const closed = new Promise<number | null>((resolve) => dev.on('close', resolve));
+    try {
+      const deadline = Date.now() + 60_000;
+      while (!/Ctrl-C to stop/.test(devOut) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      const res = await runCli(['ingest', ...files], env);
+      expect(res.code, `${res.stdout}\n${res.stderr}`).toBe(0);
+      for (const f of files) expect(res.stdout).toMatch(new RegExp(`✔ \\S*${path.basename(f)} → ecommerce_events: read 20000 = silver 20000 `));
+      await new Promise((r) => setTimeout(r, 1000));
+    } finally {
+      dev.kill('SIGINT');
+    }
+    expect(await closed).toBe(0);
+    expect(devOut).not.toMatch(/FAILED|✘/);
+    expect(devErr).not.toMatch(/sweep failed/);
+    // One succeeded run per file; no run was taken from a live process (attempts 1).
+    const client = new pg.Client({ connectionString: env.DATABASE_URL });
+    await client.connect();
+    try {
+      const runs = await client.query(`SELECT path, status, attempts, rows_silver FROM ops.file_runs WHERE path LIKE '%both-%' ORDER BY path`);
+      expect(runs.rows.map((r) => [r.status, r.attempts, Number(r.rows_silver)])).toEqual(files.map(() => ['succeeded', 1, 20_000]));
+    } finally {
+      await client.end();
+    }
+  });
+
   it('an expected failure is one line without a stack trace; --verbose adds the details', async () => {
     // A password made up here (none is committed): it must never be printed.
     const url = new URL('postgresql://127.0.0.1:1/none');

@@ -7,6 +7,8 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readSmall } from '../shared/lake/lake';
 import { ingestBronzeFile } from '../shared/pipeline/ingestFile';
+import { FILE_RUN_SILENT_MS } from '../shared/pipeline/ledger';
+import { sweepBronze } from '../shared/pipeline/watch';
 import type { Platform } from '../shared/platform';
 import { writeEcommerceSample } from '../shared/samples/ecommerceSample';
 import { freshPlatform } from './support/platform';
@@ -121,6 +123,41 @@ describe('bronze → silver on generated files (real Azurite + PostgreSQL)', () 
     expect(r.ledger).toMatchObject({ status: 'succeeded', attempts: 2, rows_read: 1, rows_silver: 1 });
     expect(await silverCount(platform)).toBe(before + 1);
     expect(await platform.lake.stat('silver', orphan)).toBeUndefined();
+  });
+
+  it('a run another process is landing is left to it while it beats (sweeper and ingest alike), and taken over once it is silent or its process is gone', async () => {
+    const csv = `${HEADER}\n2019-11-04 10:00:00 UTC,view,79,2053013555631882655,electronics.smartphone,apple,5.00,97,s-live\n`;
+    await put(platform, 'ecommerce_events/live.csv', csv);
+    const info = (await platform.lake.stat('bronze', 'ecommerce_events/live.csv'))!;
+    const other = await platform.pool.query<{ run_id: string }>(
+      `INSERT INTO ops.file_runs (path, etag, run_id, dataset, size_bytes, status, host, pid, heartbeat_at)
+       VALUES ($1, $2, gen_random_uuid(), 'ecommerce_events', $3, 'running', 'another-host', 4242, clock_timestamp()) RETURNING run_id::text`,
+      ['ecommerce_events/live.csv', info.etag, info.size],
+    );
+    const runOf = async () => (await platform.pool.query(`SELECT run_id::text, status, attempts FROM ops.file_runs WHERE path = 'ecommerce_events/live.csv'`)).rows[0];
+    // The sweeper passes it by without a report; a direct ingest waits, then says who has it.
+    const swept = await sweepBronze(platform);
+    expect(swept.filter((r) => r.path === 'ecommerce_events/live.csv')).toEqual([]);
+    const t0 = Date.now();
+    const waited = await ingestBronzeFile(platform, 'ecommerce_events/live.csv', { waitForLiveMs: 1500 });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1500);
+    expect(waited.outcome).toBe('skipped');
+    expect(waited.message).toMatch(/^another process \(another-host, pid 4242\) is landing this version right now/);
+    expect(await runOf()).toEqual({ run_id: other.rows[0]!.run_id, status: 'running', attempts: 1 });
+    // Its process on this host is gone (a pid that cannot exist): taken over at once.
+    await platform.pool.query(`UPDATE ops.file_runs SET host = $1, pid = 2147483646 WHERE path = 'ecommerce_events/live.csv'`, [os.hostname()]);
+    const dead = await ingestBronzeFile(platform, 'ecommerce_events/live.csv', { waitForLiveMs: 0 });
+    expect(dead.ledger).toMatchObject({ status: 'succeeded', attempts: 2, rows_silver: 1 });
+    // Silent past the limit on another host: the sweeper takes it over.
+    await put(platform, 'ecommerce_events/silent.csv', csv.replace('s-live', 's-silent').replace('10:00:00', '10:00:01'));
+    const silent = (await platform.lake.stat('bronze', 'ecommerce_events/silent.csv'))!;
+    await platform.pool.query(
+      `INSERT INTO ops.file_runs (path, etag, run_id, dataset, size_bytes, status, host, pid, heartbeat_at)
+       VALUES ($1, $2, gen_random_uuid(), 'ecommerce_events', $3, 'running', 'another-host', 4242, clock_timestamp() - make_interval(secs => $4))`,
+      ['ecommerce_events/silent.csv', silent.etag, silent.size, FILE_RUN_SILENT_MS / 1000 + 1],
+    );
+    const taken = (await sweepBronze(platform)).find((r) => r.path === 'ecommerce_events/silent.csv');
+    expect(taken?.ledger).toMatchObject({ status: 'succeeded', attempts: 2, rows_silver: 1 });
   });
 
   it('a failure inside the silver transaction rolls everything back, and the retry lands the file once', async () => {

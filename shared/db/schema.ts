@@ -70,6 +70,9 @@ ALTER TABLE ops.file_runs ADD COLUMN IF NOT EXISTS content_hash text;
 ALTER TABLE ops.file_runs ADD COLUMN IF NOT EXISTS redelivery_of uuid;
 ALTER TABLE ops.file_runs ADD COLUMN IF NOT EXISTS blank_lines bigint;
 ALTER TABLE ops.file_runs ADD COLUMN IF NOT EXISTS unknown_columns jsonb NOT NULL DEFAULT '[]';
+ALTER TABLE ops.file_runs ADD COLUMN IF NOT EXISTS host text;
+ALTER TABLE ops.file_runs ADD COLUMN IF NOT EXISTS pid integer;
+ALTER TABLE ops.file_runs ADD COLUMN IF NOT EXISTS heartbeat_at timestamptz;
 ALTER TABLE ops.file_runs DROP CONSTRAINT IF EXISTS file_runs_status_check;
 ALTER TABLE ops.file_runs ADD CONSTRAINT file_runs_status_check CHECK (status IN ('running', 'succeeded', 'failed', 'abandoned'));
 CREATE INDEX IF NOT EXISTS file_runs_content_idx ON ops.file_runs (dataset, content_hash) WHERE status = 'succeeded';
@@ -80,6 +83,9 @@ COMMENT ON COLUMN ops.file_runs.content_hash IS 'SHA-256 of the decompressed fil
 COMMENT ON COLUMN ops.file_runs.redelivery_of IS 'For a re-delivery of content that already landed: the run that landed it (every row of this run is counted as a duplicate).';
 COMMENT ON COLUMN ops.file_runs.blank_lines IS 'Blank lines of the file (not rows; not in rows_read).';
 COMMENT ON COLUMN ops.file_runs.unknown_columns IS 'Source columns the contract does not name (rescued into _rescued unless the contract ignores them).';
+COMMENT ON COLUMN ops.file_runs.host IS 'Host name of the process that claimed the run (with pid: a dead process on the same host is recognised at once).';
+COMMENT ON COLUMN ops.file_runs.pid IS 'Process id of the process that claimed the run.';
+COMMENT ON COLUMN ops.file_runs.heartbeat_at IS 'Last sign of life of a running run (every 15 s): another process leaves a live run alone and takes it over only once it is silent for 90 s or its process is gone.';
 `;
 
 /** The quarantine table's DDL (every dataset's has the same shape: source columns as text, raw line, reason, lineage). */

@@ -19,6 +19,7 @@ import { BadContractError, BadFileError, classifyDatabaseError, classifyEngineEr
 import { lockKey } from './locks';
 import {
   abandonUnfinished,
+  beatWhileRunning,
   claimRun,
   clearOutputs,
   completeRun,
@@ -50,7 +51,15 @@ export interface IngestOptions {
   /** Only process this exact version (the ETag an event carried); default: the current one. */
   etag?: string;
   progress?: (stage: string) => void;
+  /**
+   * When another process is landing this version right now (its run beats): how long to wait for
+   * it before reporting it as skipped (default 120 s; the sweeper passes 0, `medallion ingest`
+   * waits longer). Its result is then this call's; if it dies, this call takes the run over.
+   */
+  waitForLiveMs?: number;
 }
+
+const LIVE_POLL_MS = 1_000;
 
 /** A short stable key of one file version: names its outputs, so a retry overwrites them. */
 export function runKey(bronzePath: string, etag: string): string {
@@ -524,10 +533,40 @@ async function runFile(p: Platform, rawPath: string, options: IngestOptions, nes
   const contract = p.contracts.forPath(bronzePath);
   const runId = randomUUID();
   const db = nested ?? p.pool;
-  const claim = await claimRun(db, { path: bronzePath, etag: file.etag, runId, dataset: contract?.name ?? null, size: file.size, lastModified: file.lastModified });
-  if (claim.skip) {
+  const claimArgs = { path: bronzePath, etag: file.etag, runId, dataset: contract?.name ?? null, size: file.size, lastModified: file.lastModified };
+  // A rebuild (nested) replays every file of the dataset: it takes any unfinished run over.
+  let claim = await claimRun(db, claimArgs, { takeOver: nested !== undefined });
+  const waitUntil = Date.now() + (options.waitForLiveMs ?? 120_000);
+  let waited = false;
+  while (claim.kind === 'live' && Date.now() < waitUntil) {
+    waited = true;
+    await new Promise((r) => setTimeout(r, LIVE_POLL_MS));
+    claim = await claimRun(db, claimArgs);
+  }
+  if (claim.kind === 'live') {
+    const who = claim.row.host ? ` (${claim.row.host}, pid ${claim.row.pid})` : '';
+    return { path: bronzePath, outcome: 'skipped', dataset: claim.row.dataset, message: `another process${who} is landing this version right now (run ${claim.row.run_id}); its result will be in medallion status`, ledger: claim.row };
+  }
+  if (claim.kind === 'landed') {
+    // Landed by the run this call waited for: that result is this call's.
+    if (waited) return { path: bronzePath, outcome: 'succeeded', dataset: claim.row.dataset, ledger: claim.row };
     return { path: bronzePath, outcome: 'skipped', dataset: claim.row.dataset, message: 'this version of the file has already landed in silver', ledger: claim.row };
   }
+  const stopBeating = nested ? () => undefined : beatWhileRunning(p.pool, bronzePath, file.etag, runId);
+  try {
+    return await claimedRun(p, { bronzePath, file, contract, runId, claim: claim.row, options, nested });
+  } finally {
+    stopBeating();
+  }
+}
+
+async function claimedRun(
+  p: Platform,
+  a: { bronzePath: string; file: LakeFile; contract: Contract | undefined; runId: string; claim: LedgerRow; options: IngestOptions; nested?: pg.PoolClient },
+): Promise<FileReport> {
+  const { bronzePath, file, contract, runId, options, nested } = a;
+  const db = nested ?? p.pool;
+  const claimed = a.claim;
   const started = Date.now();
   const ids = { path: bronzePath, file, dataset: contract?.name ?? null, runId, started, nested };
   if (!contract) {
@@ -537,11 +576,11 @@ async function runFile(p: Platform, rawPath: string, options: IngestOptions, nes
   }
   const blocked = nested ? undefined : blockedMessage(p, contract.name);
   if (blocked) return failed(p, ids, new BadContractError(blocked));
-  if (claim.row.attempts > p.maxFileAttempts) {
+  if (claimed.attempts > p.maxFileAttempts) {
     // The host keeps redelivering a version that fails for a passing reason (database down, …):
     // past the limit it is given up on, visibly (ledger + health check), until `medallion replay`.
-    const last = claim.row.error ? `: ${claim.row.error.split('\n')[0]}` : '';
-    return failed(p, ids, new GaveUpError(`gave up after ${claim.row.attempts - 1} attempts${last}; fix the cause, then run \`medallion replay ${bronzePath}\``));
+    const last = claimed.error ? `: ${claimed.error.split('\n')[0]}` : '';
+    return failed(p, ids, new GaveUpError(`gave up after ${claimed.attempts - 1} attempts${last}; fix the cause, then run \`medallion replay ${bronzePath}\``));
   }
 
   let extract: ExtractLineage | undefined;

@@ -1,4 +1,6 @@
+import { hostname } from 'node:os';
 import type pg from 'pg';
+import { isRunning } from '../local/processes';
 import type { FailureKind } from './failures';
 
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'abandoned';
@@ -31,6 +33,9 @@ export interface LedgerRow {
   redelivery_of: string | null;
   blank_lines: number | null;
   unknown_columns: string[];
+  host: string | null;
+  pid: number | null;
+  heartbeat_at: string | null;
 }
 
 const NUMERIC = ['size_bytes', 'rows_read', 'rows_silver', 'rows_quarantined', 'duplicates_in_file', 'duplicates_cross_file', 'duration_ms', 'latency_ms', 'blank_lines'] as const;
@@ -42,33 +47,71 @@ const LATENCY = `latency_ms = (extract(epoch FROM clock_timestamp() - coalesce(b
 function toRow(r: Record<string, unknown>): LedgerRow {
   const out = { ...r } as Record<string, unknown>;
   for (const k of NUMERIC) if (out[k] !== null && out[k] !== undefined) out[k] = Number(out[k]);
-  for (const k of ['blob_last_modified', 'started_at', 'finished_at']) if (out[k] instanceof Date) out[k] = (out[k] as Date).toISOString();
+  for (const k of ['blob_last_modified', 'started_at', 'finished_at', 'heartbeat_at']) if (out[k] instanceof Date) out[k] = (out[k] as Date).toISOString();
   return out as unknown as LedgerRow;
 }
 
 type Queryable = pg.Pool | pg.PoolClient;
 
+/** A running file run beats this often (ops.file_runs.heartbeat_at) while its process works on it. */
+export const FILE_RUN_HEARTBEAT_MS = 15_000;
+/** A running run silent this long is taken to be dead (its process killed, its host gone). */
+export const FILE_RUN_SILENT_MS = 90_000;
+
+export type Claim =
+  | { kind: 'claimed'; row: LedgerRow }
+  /** This exact version (path + ETag) already landed. */
+  | { kind: 'landed'; row: LedgerRow }
+  /** Another run of this version is alive: it beats, and its process exists as far as this host can tell. */
+  | { kind: 'live'; row: LedgerRow };
+
 /**
- * Claims a file version for processing. Returns the ledger row to work under, or `skip` with
- * the earlier successful run when this exact version (path + ETag) already landed.
+ * Claims a file version for processing. A run of the version left `running` by a process that
+ * is gone (same host, pid dead) or silent for FILE_RUN_SILENT_MS is taken over (`attempts` + 1);
+ * one that is alive is left alone (`live`), whichever process runs it. `takeOver` (a dataset
+ * rebuild, which replays every file) takes any unfinished run over.
  */
 export async function claimRun(
   db: Queryable,
   args: { path: string; etag: string; runId: string; dataset: string | null; size: number; lastModified: Date },
-): Promise<{ skip: false; row: LedgerRow } | { skip: true; row: LedgerRow }> {
+  options: { takeOver?: boolean } = {},
+): Promise<Claim> {
+  const seen = await db.query<{ run_id: string; status: string; host: string | null; pid: number | null; silent_ms: number | null }>(
+    `SELECT run_id::text AS run_id, status, host, pid, (extract(epoch FROM clock_timestamp() - heartbeat_at) * 1000)::float8 AS silent_ms
+     FROM ops.file_runs WHERE path = $1 AND etag = $2`,
+    [args.path, args.etag],
+  );
+  const before = seen.rows[0];
+  if (before?.status === 'running' && !options.takeOver && isAlive(before)) return { kind: 'live', row: (await getRun(db, args.path, args.etag))! };
+  // Takes the row over only as it was seen: a run claimed meanwhile is not taken from under its process.
   const res = await db.query(
-    `INSERT INTO ops.file_runs (path, etag, run_id, dataset, size_bytes, status, blob_last_modified, started_at)
-     VALUES ($1, $2, $3, $4, $5, 'running', $6, clock_timestamp())
+    `INSERT INTO ops.file_runs (path, etag, run_id, dataset, size_bytes, status, blob_last_modified, started_at, host, pid, heartbeat_at)
+     VALUES ($1, $2, $3, $4, $5, 'running', $6, clock_timestamp(), $8, $9, clock_timestamp())
      ON CONFLICT (path, etag) DO UPDATE
        SET run_id = EXCLUDED.run_id, status = 'running', attempts = ops.file_runs.attempts + 1,
-           started_at = clock_timestamp(), finished_at = NULL, failure_kind = NULL, dataset = EXCLUDED.dataset
-       WHERE ops.file_runs.status <> 'succeeded'
+           started_at = clock_timestamp(), finished_at = NULL, failure_kind = NULL, dataset = EXCLUDED.dataset,
+           host = EXCLUDED.host, pid = EXCLUDED.pid, heartbeat_at = EXCLUDED.heartbeat_at
+       WHERE ops.file_runs.status <> 'succeeded' AND ($10 OR ops.file_runs.run_id::text IS NOT DISTINCT FROM $7::text)
      RETURNING *`,
-    [args.path, args.etag, args.runId, args.dataset, args.size, args.lastModified],
+    [args.path, args.etag, args.runId, args.dataset, args.size, args.lastModified, before?.run_id ?? null, hostname(), process.pid, options.takeOver === true],
   );
-  if (res.rows[0]) return { skip: false, row: toRow(res.rows[0]) };
-  const existing = await getRun(db, args.path, args.etag);
-  return { skip: true, row: existing! };
+  if (res.rows[0]) return { kind: 'claimed', row: toRow(res.rows[0]) };
+  const existing = (await getRun(db, args.path, args.etag))!;
+  return existing.status === 'succeeded' ? { kind: 'landed', row: existing } : { kind: 'live', row: existing };
+}
+
+function isAlive(r: { host: string | null; pid: number | null; silent_ms: number | null }): boolean {
+  if (r.silent_ms === null || r.silent_ms > FILE_RUN_SILENT_MS) return false;
+  return !(r.host === hostname() && r.pid !== null && !isRunning(r.pid));
+}
+
+/** Keeps a running run's heartbeat_at fresh until the returned function is called. */
+export function beatWhileRunning(db: Queryable, path: string, etag: string, runId: string): () => void {
+  const timer = setInterval(() => {
+    db.query(`UPDATE ops.file_runs SET heartbeat_at = clock_timestamp() WHERE path = $1 AND etag = $2 AND run_id = $3 AND status = 'running'`, [path, etag, runId]).catch(() => undefined);
+  }, FILE_RUN_HEARTBEAT_MS);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 export async function getRun(db: Queryable, path: string, etag: string): Promise<LedgerRow | undefined> {

@@ -99,7 +99,9 @@ export async function sweepBronze(p: Platform, onReport: (r: FileReport) => void
       continue;
     }
     try {
-      emit(await ingestBronzeFile(p, f.path, { etag: f.etag }));
+      // A version another process is landing right now is left to it (reported as skipped).
+      const report = await ingestBronzeFile(p, f.path, { etag: f.etag, waitForLiveMs: 0 });
+      if (!(report.outcome === 'skipped' && report.ledger?.status === 'running')) emit(report);
     } catch (e) {
       // A transient error of this one file (the pipeline records it as such when it can): the
       // rest of the sweep goes on, and a later sweep retries this version a few times.

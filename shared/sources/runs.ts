@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import type pg from 'pg';
 import type { SourceName } from '../config';
+import { isRunning } from '../local/processes';
 import type { FailureKind } from './errors';
 
 /** Run records and watermarks (tables in shared/sources/schema.ts). */
@@ -37,15 +38,6 @@ export async function readWatermark(pool: pg.Pool, source: SourceName, scope: st
   return { watermark: ms(row?.watermark), lastSucceededAt: ms(row?.last_succeeded_at) };
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Marks earlier runs of the entity that stopped without saying so as abandoned: their process on
  * this host is gone, or they have been silent for `staleAfterMs`. (A run that is still alive is
@@ -58,7 +50,7 @@ export async function abandonDeadRuns(pool: pg.Pool, key: Omit<RunKey, 'runId'>,
   );
   const host = hostname();
   const dead = running.rows
-    .filter((r) => (r.host === host && r.pid !== null && r.pid !== process.pid && !pidAlive(r.pid)) || now - r.heartbeat_at.getTime() > staleAfterMs)
+    .filter((r) => (r.host === host && r.pid !== null && r.pid !== process.pid && !isRunning(r.pid)) || now - r.heartbeat_at.getTime() > staleAfterMs)
     .map((r) => r.run_id);
   if (!dead.length) return 0;
   await pool.query(

@@ -111,6 +111,8 @@ export const ingestCommand: CliCommand = {
           await p.lake.write('bronze', target, createReadStream(file));
           uploaded = true;
           const report = await ingestBronzeFile(p, target, {
+            // `medallion dev` may have picked the upload up first: its run is this command's result.
+            waitForLiveMs: 30 * 60_000,
             progress: (stage) => progress.update(`${label}: ${stage} (${((Date.now() - t0) / 1000).toFixed(1)} s)`),
           });
           const rows = report.ledger?.rows_read ?? 0;
