@@ -40,9 +40,10 @@ import { ensureOpsSchema } from './schema';
  *   `freshness`: an entity that did not change writes no bronze file, so their freshness is the
  *   extraction's.
  * - extract_count_variance: the API sources (shared/sources/health.ts): for every entity of every
- *   configured source, the records its latest finished run wrote to bronze against the rows staged
- *   (+ quarantined) from those files; fail above EXTRACT_COUNT_VARIANCE_PERCENT (default 10 %),
- *   pending (a pass) while the files may still be on their way.
+ *   configured source, the records each finished run wrote to bronze against the rows staged
+ *   (+ quarantined) from those files, every run until all it wrote has landed; fail above
+ *   EXTRACT_COUNT_VARIANCE_PERCENT (default 10 %), pending (a pass) while the files may still be
+ *   on their way.
  */
 export type HealthCheckName = 'freshness' | 'row_count_variance' | 'duplicate_keys' | 'stuck_runs' | 'quarantine_rate' | 'failed_files' | 'extract_freshness' | 'extract_count_variance';
 
