@@ -393,6 +393,13 @@ describe('staging of the API sources: stand-in API → bronze → stg_<source>.<
       ['{"id":900016,"title":"CR only"}', undefined, '\r'],
       ['{"id":900017,"big":123456789012345678901234567890.000, "tab":"a\\tb"}  ', undefined],
       ['{"id": 900018 , "nested": {"b": 1, "a": [1, {"z": null, "y": true}]}}', undefined],
+      // Strict: only a JSON integer is an id (no conversion between JSON types).
+      ['{"id":"900019"}', 'invalid_record_id'],
+      ['{"id":5.0}', 'invalid_record_id'],
+      ['{"id":1e2}', 'invalid_record_id'],
+      ['{"id":true}', 'invalid_record_id'],
+      ['{"id":{"v":1}}', 'invalid_record_id'],
+      ['{"id":-900020,"update_time":"9999-12-31T00:00:00Z"}', undefined], // an implausible update time: kept, warned, NULL
     ];
     const body = Buffer.concat(cases.map(([t, , end]) => Buffer.concat([Buffer.isBuffer(t) ? t : Buffer.from(t), Buffer.from(end ?? '\n')])));
     const file = 'pipedrive/scope=acme/entity=deals/ingestion_date=2025-06-03/run_id=20250603T000000000Z/part-00000.jsonl.gz';
@@ -418,7 +425,7 @@ describe('staging of the API sources: stand-in API → bronze → stg_<source>.<
     const reasons: Record<string, number> = {};
     for (const b of bad) reasons[b.reason!] = (reasons[b.reason!] ?? 0) + 1;
     expect(l.quarantine_reasons).toEqual(reasons);
-    expect(l.warnings).toMatchObject({ invalid_updated_at: 1 });
+    expect(l.warnings).toMatchObject({ invalid_updated_at: 2 });
 
     const q = await platform.pool.query(
       `SELECT source_line::int AS line, quarantine_reason, quarantine_detail, raw_line FROM stg_pipedrive.deals_raw_quarantine WHERE ingestion_run_id = $1 ORDER BY source_line`,
@@ -433,6 +440,10 @@ describe('staging of the API sources: stand-in API → bronze → stg_<source>.<
     }
     expect(q.rows.find((x) => x.line === 14)!.quarantine_detail).toMatch(/numeric/);
     expect(q.rows.find((x) => x.line === 16)!.quarantine_detail).toMatch(/"id" appears twice/);
+    const detail = (text: string) => q.rows.find((x) => x.raw_line === text)!.quarantine_detail as string;
+    expect(detail('{"id":"900019"}')).toContain('not a JSON integer: \\"900019\\"');
+    expect(detail('{"id":1e2}')).toContain('not a JSON integer: a number with a fraction or exponent');
+    expect(detail('{"id":5.0}')).not.toMatch(/\b5\b/); // never shown as if it were the integer 5
 
     const after = await stagedRows(platform, 'pipedrive', 'deals');
     const added = [...after.values()].filter((x) => x.blob_path === file).sort((a, b) => Number(a.line_no) - Number(b.line_no));
@@ -443,6 +454,7 @@ describe('staging of the API sources: stand-in API → bronze → stg_<source>.<
       expect(row.record_id).toBe(numberText((parseExact(text) as Record<string, Parsed>).id));
     }
     expect(added.find((x) => x.record_id === '900015')!.updated_at).toBeNull();
+    expect(added.find((x) => x.record_id === '-900020')!.updated_at).toBeNull();
     expect(added.find((x) => x.record_id === '900017')!.record).toContain('"big": 123456789012345678901234567890.000');
     expect(after.size).toBe(before.size + good.length);
 

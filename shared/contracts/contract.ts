@@ -24,6 +24,13 @@ export interface SourceColumn {
   aliases?: string[];
   /** A file without this column is rejected as a whole. Default true. */
   required?: boolean;
+  /**
+   * JSON lines only: the JSON type the value must have. 'integer': a JSON number without fraction
+   * or exponent; any other JSON value (a string "7", 5.0, 1e2, true, an object) reaches the typed
+   * columns as a text that names it (e.g. `not a JSON integer: "7"`), so the column that parses it
+   * finds it invalid (never converted between JSON types).
+   */
+  json?: 'integer';
 }
 
 export interface TypedColumn {

@@ -49,7 +49,7 @@ const TYPE_SYNONYMS: Record<string, string> = {
 const CONTRACT_KEYS = ['name', 'description', 'bronzePrefix', 'bronzePattern', 'table', 'format', 'source', 'typed', 'expectations', 'dedup', 'derived', 'partitionBy', 'rangeColumn', 'unknownColumns', 'references'];
 const OPTIONAL_CONTRACT_KEYS = new Set(['bronzePattern', 'table', 'unknownColumns', 'references']);
 const COLUMN_KEYS = ['name', 'type', 'sql', 'description', 'pii', 'from', 'onInvalid', 'bounds'];
-const SOURCE_KEYS = ['name', 'aliases', 'required'];
+const SOURCE_KEYS = ['name', 'aliases', 'required', 'json'];
 const EXPECTATION_KEYS = ['name', 'check', 'action', 'description'];
 const CSV_KEYS = ['type', 'delimiter', 'quote', 'multiLine'];
 const REFERENCE_KEYS = ['column', 'dataset', 'key'];
@@ -191,6 +191,8 @@ export function contractProblems(c: Contract): string[] {
     sourceNames.add(s.name);
     if (s.required !== undefined && typeof s.required !== 'boolean') fail(`source column '${s.name}'.required must be true or false`);
     if (s.aliases !== undefined && !Array.isArray(s.aliases)) fail(`source column '${s.name}'.aliases must be a list of header spellings, e.g. ['CustomerID']`);
+    if (s.json !== undefined && s.json !== 'integer') fail(`source column '${s.name}'.json must be 'integer' (the only JSON type a column can ask for)`);
+    if (s.json !== undefined && c.format !== undefined && isObject(c.format) && c.format.type !== 'jsonl') fail(`source column '${s.name}'.json applies to JSON lines only; the contract's format is ${String(c.format.type)}`);
     if (!spellings.has(normalizeName(s.name))) spellings.set(normalizeName(s.name), s.name);
   }
   // Aliases after every name, so that a clash names the alias (the mistake) and the column it hits.

@@ -122,11 +122,18 @@ export function sourceRelation(input: CompileInput): string {
       known.push(...keys);
       const refs = keys.map((k) => {
         paths.push(literal(`$."${k.replace(/["\\]/g, (c) => `\\${c}`)}"`));
-        return `__v[${paths.length}]`;
+        const i = paths.length;
+        // A JSON integer stays its text; another JSON type becomes a text naming it (invalid downstream).
+        return s.json === 'integer'
+          ? `CASE WHEN __t[${i}] IN ('BIGINT', 'UBIGINT') THEN __v[${i}] WHEN __t[${i}] = 'DOUBLE' THEN 'not a JSON integer: a number with a fraction or exponent' ` +
+              `WHEN __t[${i}] IS NOT NULL AND __t[${i}] <> 'NULL' THEN 'not a JSON integer: ' || CAST(json_extract(j, ${paths[i - 1]}) AS VARCHAR) END`
+          : `__v[${i}]`;
       });
       return `${refs.length === 1 ? refs[0] : `coalesce(${refs.join(', ')})`} AS ${ident(s.name)}`;
     })
     .join(', ');
+  // JSON types are read (one more parse of the line) only when a column asks for one.
+  const types = contract.source.some((s) => s.json) ? `, json_type(j, [${paths.join(', ')}]) AS __t` : '';
   const knownList = `[${known.map(literal).join(', ')}]`;
   const extra = `list_filter(json_keys(j), k -> NOT list_contains(${knownList}, k))`;
   const rescued =
@@ -135,7 +142,7 @@ export function sourceRelation(input: CompileInput): string {
       : 'CAST(NULL AS VARCHAR)';
   return (
     `(SELECT __line, ${cols}, ${rescued} AS __rescued, CAST(j AS VARCHAR) AS __raw, __object FROM (SELECT __line, j, json_type(j) = 'OBJECT' AS __object, ` +
-    `json_extract_string(j, [${paths.join(', ')}]) AS __v ` +
+    `json_extract_string(j, [${paths.join(', ')}]) AS __v${types} ` +
     `FROM read_csv(${path}, header = false, columns = {'__line': 'BIGINT', 'j': 'JSON'}, delim = ${literal(JSONL_SEPARATOR)}, quote = '', escape = '', ` +
     `auto_detect = false, ${errors}) WHERE j IS NOT NULL))`
   );

@@ -84,14 +84,14 @@ export function stagingContract(source: SourceName, entity: string): Contract {
     bronzePattern: `${source}/scope=*/entity=${entity}/`,
     table: stagingTable(source, entity),
     format: { type: 'jsonl' },
-    source: [{ name: 'id' }, { name: e.updated, required: false }],
+    source: [{ name: 'id', json: 'integer' }, { name: e.updated, required: false }],
     typed: [
       {
         name: 'record_id',
         type: 'bigint',
         sql: 'try_cast(trim(id) AS BIGINT)',
         from: 'id',
-        description: `The record's id ($.id, an integer); a line without it is quarantined as missing_record_id, one that is not an integer as invalid_record_id.`,
+        description: `The record's id ($.id, a JSON integer); a line without it is quarantined as missing_record_id, one that is not a JSON integer in bigint range (a string "7", 5.0, 1e2) as invalid_record_id.`,
       },
       {
         name: 'updated_at',
@@ -99,8 +99,10 @@ export function stagingContract(source: SourceName, entity: string): Contract {
         sql: `CAST(try_cast(${updated} AS TIMESTAMPTZ) AS TIMESTAMP)`,
         from: e.updated,
         onInvalid: 'warn',
-        bounds: { min: 'none', max: 'none' },
-        description: `When the record last changed ($.${e.updated}, ${e.format}); NULL when the record has none (or an unreadable one: counted as the invalid_updated_at warning).`,
+        // Plausible: from 1970 to a day after the file is staged. One absurd stamp (9999-12-31)
+        // would otherwise be the record's latest version forever.
+        bounds: { min: '1970-01-01' },
+        description: `When the record last changed ($.${e.updated}, ${e.format}); NULL when the record has none, or an unreadable or implausible one (before 1970, or more than a day after the file was staged: counted as the invalid_updated_at warning; such a version sorts last).`,
       },
     ],
     expectations: [],
