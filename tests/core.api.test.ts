@@ -193,6 +193,9 @@ describe('core star schema over the stand-in API (real Azurite + PostgreSQL, vir
     // Exactness where a double would round: deal values as written, custom field values beyond 2^53.
     const exact = await platform.pool.query(`SELECT count(*)::int AS n FROM core.zd_ticket_custom_fields WHERE value_number > 9007199254740993`);
     expect(exact.rows[0].n).toBe(COUNTS.zendesk.tickets);
+    // Every time in core is an instant (timestamptz), updated_at included.
+    const naive = await platform.pool.query(`SELECT table_name || '.' || column_name AS c FROM information_schema.columns WHERE table_schema = 'core' AND data_type = 'timestamp without time zone'`);
+    expect(naive.rows.map((r) => r.c)).toEqual([]);
   });
 
   it('2. incremental runs with inserts, updates and deletions between runs (ingested in path order, then in reverse order)', async () => {
@@ -381,7 +384,7 @@ describe('core star schema over the stand-in API (real Azurite + PostgreSQL, vir
         source: 'pipedrive',
         entity: 'deals',
         table: 'pd_deals',
-        nulls: ['person_id', 'org_id', 'close_time', 'custom_fields'],
+        nulls: ['person_id', 'org_id', 'close_time', 'custom_fields', 'is_deleted'],
         patch: {
           value: raw('123456789012345678901234567890.123'),
           person_id: raw('123456789012345678901234567890'),
@@ -399,7 +402,7 @@ describe('core star schema over the stand-in API (real Azurite + PostgreSQL, vir
         source: 'pipedrive',
         entity: 'activities',
         table: 'pd_activities',
-        nulls: ['due_date', 'done', 'deal_id', 'subject', 'type'],
+        nulls: ['due_date', 'done', 'deal_id', 'subject', 'type', 'is_deleted'],
         patch: { due_date: {}, done: 0, is_deleted: 1, deal_id: 1.5, subject: null, type: ['call'] },
       },
       {
@@ -596,17 +599,20 @@ describe('core star schema over the stand-in API (real Azurite + PostgreSQL, vir
       ]);
       expect.soft(staged.rows.map((x) => x.record), `${c.table} ${ids[i]}: its raw JSON in staging`).toEqual([jsonbText(parseExact(JSON.stringify(standIn.store.get(c.source, c.entity, ids[i]!)!.data)))]);
     }
-    // The custom field rows of the first hostile ticket: a float id, an entry without id and a non-object are not rows; a repeated id keeps its first entry.
+    // The custom field rows of the first hostile ticket: every entry is a row (a float id, an entry
+    // without id and a non-object have no field_id; a repeated id is flagged, its first entry not).
     const ticket = ids[cases.findIndex((c) => c.table === 'zd_tickets')]!;
-    const cf = await platform.pool.query(`SELECT field_id::text, value::text, value_boolean FROM core.zd_ticket_custom_fields WHERE scope = $1 AND ticket_id = $2 ORDER BY field_id`, [SCOPE, ticket]);
-    expect.soft(cf.rows.map((x) => [x.field_id, x.value, x.value_boolean])).toEqual(
-      [
-        [String(checkbox), 'true', true],
-        [String(textField), '{"a": 1}', null],
-        [String(dateField), '"2025-02-30"', null],
-        ['999999999999', '"12.50"', null],
-      ].sort((a, b) => Number(a[0]) - Number(b[0])),
-    );
+    const cf = await platform.pool.query(`SELECT position, field_id::text, is_repeat, value::text, value_boolean FROM core.zd_ticket_custom_fields WHERE scope = $1 AND ticket_id = $2 ORDER BY position`, [SCOPE, ticket]);
+    expect.soft(cf.rows.map((x) => [x.position, x.field_id, x.is_repeat, x.value, x.value_boolean])).toEqual([
+      [1, String(checkbox), false, 'true', true],
+      [2, String(checkbox), true, 'false', false],
+      [3, String(textField), false, '{"a": 1}', null],
+      [4, null, false, '"float id"', null],
+      [5, '999999999999', false, '"12.50"', null],
+      [6, null, false, '3', null],
+      [7, null, false, '7', null],
+      [8, String(dateField), false, '"2025-02-30"', null],
+    ]);
   });
 
   it('7b. integers beyond 32 bits are kept exactly (bigint columns: visible_to, position); one beyond 64 bits (order_nr) is NULL; the refresh goes through', async () => {

@@ -291,6 +291,8 @@ function latest(table: string, source: SourceName, entity: string, idColumn: str
 
 const f = (k: string, read: (v: Parsed | undefined) => Cell) => (r: JsonObject) => read(r[k]);
 const isTrue = (v: Parsed | undefined) => v === true;
+/** A deletion flag: absent or JSON null is false, a JSON boolean itself, anything else unknown (NULL). */
+const flag = (v: Parsed | undefined): Cell => (v === undefined || v === null ? 'false' : typeof v === 'boolean' ? String(v) : null);
 
 /** The first element of an array of objects marked primary (JSON true), its value as text. */
 function primaryValue(v: Parsed | undefined): Cell {
@@ -314,7 +316,7 @@ export const CORE_EXPECTATIONS: CoreExpectation[] = [
     name: f('name', text),
     order_nr: f('order_nr', int64),
     is_deal_probability_enabled: f('is_deal_probability_enabled', bool),
-    is_deleted: (r) => String(isTrue(r.is_deleted)),
+    is_deleted: (r) => flag(r.is_deleted),
     add_time: f('add_time', isoTime),
   }),
   latest('pd_stages', 'pipedrive', 'stages', 'stage_id', {
@@ -324,7 +326,7 @@ export const CORE_EXPECTATIONS: CoreExpectation[] = [
     deal_probability: f('deal_probability', int64),
     is_deal_rot_enabled: f('is_deal_rot_enabled', bool),
     days_to_rotten: f('days_to_rotten', int64),
-    is_deleted: (r) => String(isTrue(r.is_deleted)),
+    is_deleted: (r) => flag(r.is_deleted),
     add_time: f('add_time', isoTime),
   }),
   latest('pd_organizations', 'pipedrive', 'organizations', 'org_id', {
@@ -334,7 +336,7 @@ export const CORE_EXPECTATIONS: CoreExpectation[] = [
     address: (r) => (typeof r.address === 'string' ? r.address : text(at(r.address, 'value'))),
     country: (r) => text(at(r.address, 'country')),
     visible_to: f('visible_to', int64),
-    is_deleted: (r) => String(isTrue(r.is_deleted)),
+    is_deleted: (r) => flag(r.is_deleted),
     add_time: f('add_time', isoTime),
     custom_fields: f('custom_fields', jsonObject),
   }),
@@ -347,7 +349,7 @@ export const CORE_EXPECTATIONS: CoreExpectation[] = [
     emails: f('emails', jsonArray),
     phones: f('phones', jsonArray),
     visible_to: f('visible_to', int64),
-    is_deleted: (r) => String(isTrue(r.is_deleted)),
+    is_deleted: (r) => flag(r.is_deleted),
     add_time: f('add_time', isoTime),
     custom_fields: f('custom_fields', jsonObject),
   }),
@@ -367,7 +369,7 @@ export const CORE_EXPECTATIONS: CoreExpectation[] = [
     won_time: f('won_time', isoTime),
     lost_time: f('lost_time', isoTime),
     lost_reason: f('lost_reason', text),
-    is_deleted: (r) => String(isTrue(r.is_deleted) || r.status === 'deleted'),
+    is_deleted: (r) => (isTrue(r.is_deleted) || r.status === 'deleted' ? 'true' : flag(r.is_deleted)),
     add_time: f('add_time', isoTime),
     custom_fields: f('custom_fields', jsonObject),
   }),
@@ -380,7 +382,7 @@ export const CORE_EXPECTATIONS: CoreExpectation[] = [
     owner_id: f('owner_id', int64),
     due_date: f('due_date', date),
     done: f('done', bool),
-    is_deleted: (r) => String(isTrue(r.is_deleted)),
+    is_deleted: (r) => flag(r.is_deleted),
     add_time: f('add_time', isoTime),
   }),
   latest('zd_users', 'zendesk', 'users', 'user_id', {
@@ -409,7 +411,7 @@ export const CORE_EXPECTATIONS: CoreExpectation[] = [
     description: f('description', text),
     is_default: f('default', bool),
     is_public: f('is_public', bool),
-    is_deleted: (r) => String(isTrue(r.deleted)),
+    is_deleted: (r) => flag(r.deleted),
     created_at: f('created_at', isoTime),
   }),
   latest('zd_ticket_fields', 'zendesk', 'ticket_fields', 'field_id', {
@@ -447,7 +449,7 @@ export const CORE_EXPECTATIONS: CoreExpectation[] = [
     // One row per (ticket, custom field id) of each ticket's current version; the first entry of a
     // repeated id; named and typed from the field's current version (core.zd_ticket_fields).
     table: 'zd_ticket_custom_fields',
-    key: ['scope', 'ticket_id', 'field_id'],
+    key: ['scope', 'ticket_id', 'position'],
     latest: false,
     async rows(ctx) {
       const fields = ctx.expected('zd_ticket_fields');
@@ -455,18 +457,19 @@ export const CORE_EXPECTATIONS: CoreExpectation[] = [
       for (const t of await ctx.records('zendesk', 'tickets')) {
         const ticketId = int64(t.id)!;
         if (!Array.isArray(t.custom_fields)) continue;
-        for (const item of t.custom_fields) {
+        const seen = new Set<string>();
+        t.custom_fields.forEach((item, i) => {
+          // Every entry is a row; one without an integer id has no field, a repeated id is flagged.
           const fieldId = int64(at(item, 'id'));
-          if (fieldId === null) continue;
-          const key = `${ctx.scope}|${ticketId}|${fieldId}`;
-          if (out.has(key)) continue;
-          const field = fields.get(`${ctx.scope}|${fieldId}`);
-          const v = at(item, 'value');
+          const field = fieldId === null ? undefined : fields.get(`${ctx.scope}|${fieldId}`);
+          const v = isObject(item) ? at(item, 'value') : item;
           const type = field?.type ?? null;
-          out.set(key, {
+          out.set(`${ctx.scope}|${ticketId}|${i + 1}`, {
             scope: ctx.scope,
             ticket_id: ticketId,
+            position: String(i + 1),
             field_id: fieldId,
+            is_repeat: String(fieldId !== null && seen.has(fieldId)),
             field_title: field?.title ?? null,
             field_type: type,
             value: jsonbText(v === undefined ? null : v),
@@ -476,7 +479,8 @@ export const CORE_EXPECTATIONS: CoreExpectation[] = [
             value_boolean: type === 'checkbox' ? bool(v) : null,
             value_date: type === 'date' ? date(v) : null,
           });
-        }
+          if (fieldId !== null) seen.add(fieldId);
+        });
       }
       return out;
     },

@@ -14,9 +14,9 @@ CREATE TABLE core.pd_activities (
   owner_id         bigint,
   due_date         date,
   done             boolean,
-  is_deleted       boolean NOT NULL,
+  is_deleted       boolean,
   add_time         timestamptz,
-  updated_at       timestamp,
+  updated_at       timestamptz,
   extracted_at     timestamptz NOT NULL,
   source_blob_path text COLLATE "C" NOT NULL,
   source_line_no   bigint NOT NULL,
@@ -36,7 +36,7 @@ COMMENT ON COLUMN core.pd_activities.org_id IS '$.org_id (core.pd_organizations)
 COMMENT ON COLUMN core.pd_activities.owner_id IS '$.owner_id: the user the activity is assigned to (core.pd_users).';
 COMMENT ON COLUMN core.pd_activities.due_date IS '$.due_date (YYYY-MM-DD).';
 COMMENT ON COLUMN core.pd_activities.done IS '$.done: the activity was marked done.';
-COMMENT ON COLUMN core.pd_activities.is_deleted IS '$.is_deleted: true once the record was deleted in Pipedrive (it stays here, flagged; Pipedrive lists deleted records for 30 days).';
+COMMENT ON COLUMN core.pd_activities.is_deleted IS '$.is_deleted: true once the record was deleted in Pipedrive (it stays here, flagged; Pipedrive lists deleted records for 30 days). false when $.is_deleted is absent or null; NULL when it is not a JSON boolean (the record stays readable in staging).';
 COMMENT ON COLUMN core.pd_activities.add_time IS '$.add_time (RFC 3339): when the activity was created.';
 COMMENT ON COLUMN core.pd_activities.updated_at IS 'When the source last changed the record (UTC; staging''s updated_at, from $.update_time). Each row is the record''s version with the newest updated_at; on a tie, the one extracted last (then the later file and line).';
 COMMENT ON COLUMN core.pd_activities.extracted_at IS 'Start of the extraction run that read this version (staging extracted_at).';
@@ -55,9 +55,9 @@ SELECT DISTINCT ON (s.scope, s.record_id)
        gold_state.jsonb_bigint(s.record -> 'owner_id') AS owner_id,
        gold_state.jsonb_date(s.record -> 'due_date') AS due_date,
        gold_state.jsonb_bool(s.record -> 'done') AS done,
-       coalesce(gold_state.jsonb_bool(s.record -> 'is_deleted'), false) AS is_deleted,
+       CASE WHEN coalesce(jsonb_typeof(s.record -> 'is_deleted'), 'null') = 'null' THEN false ELSE gold_state.jsonb_bool(s.record -> 'is_deleted') END AS is_deleted,
        gold_state.jsonb_timestamptz(s.record -> 'add_time') AS add_time,
-       s.updated_at,
+       s.updated_at AT TIME ZONE 'UTC' AS updated_at,
        s.extracted_at,
        s.blob_path AS source_blob_path,
        s.line_no AS source_line_no

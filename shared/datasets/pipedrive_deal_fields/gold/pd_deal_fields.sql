@@ -13,7 +13,7 @@ CREATE TABLE core.pd_deal_fields (
   is_custom        boolean,
   is_active        boolean,
   add_time         timestamptz,
-  updated_at       timestamp,
+  updated_at       timestamptz,
   extracted_at     timestamptz NOT NULL,
   source_blob_path text COLLATE "C" NOT NULL,
   source_line_no   bigint NOT NULL,
@@ -46,7 +46,7 @@ SELECT DISTINCT ON (s.scope, s.record_id)
        gold_state.jsonb_bool(s.record -> 'edit_flag') AS is_custom,
        gold_state.jsonb_bool(s.record -> 'active_flag') AS is_active,
        gold_state.jsonb_timestamptz(s.record -> 'add_time') AS add_time,
-       s.updated_at,
+       s.updated_at AT TIME ZONE 'UTC' AS updated_at,
        s.extracted_at,
        s.blob_path AS source_blob_path,
        s.line_no AS source_line_no

@@ -21,10 +21,10 @@ CREATE TABLE core.pd_deals (
   won_time            timestamptz,
   lost_time           timestamptz,
   lost_reason         text,
-  is_deleted          boolean NOT NULL,
+  is_deleted          boolean,
   add_time            timestamptz,
   custom_fields       jsonb,
-  updated_at          timestamp,
+  updated_at          timestamptz,
   extracted_at        timestamptz NOT NULL,
   source_blob_path    text COLLATE "C" NOT NULL,
   source_line_no      bigint NOT NULL,
@@ -53,9 +53,9 @@ COMMENT ON COLUMN core.pd_deals.close_time IS '$.close_time: when the deal was w
 COMMENT ON COLUMN core.pd_deals.won_time IS '$.won_time.';
 COMMENT ON COLUMN core.pd_deals.lost_time IS '$.lost_time.';
 COMMENT ON COLUMN core.pd_deals.lost_reason IS '$.lost_reason.';
-COMMENT ON COLUMN core.pd_deals.is_deleted IS 'true once the deal was deleted in Pipedrive ($.is_deleted, or $.status = ''deleted''); it stays here, flagged.';
+COMMENT ON COLUMN core.pd_deals.is_deleted IS 'true once the deal was deleted in Pipedrive ($.is_deleted true, or $.status = ''deleted''); it stays here, flagged. false when $.is_deleted is false, absent or null; NULL when it is not a JSON boolean and the status is not deleted (the record stays readable in staging).';
 COMMENT ON COLUMN core.pd_deals.add_time IS '$.add_time (RFC 3339): when the deal was created.';
-COMMENT ON COLUMN core.pd_deals.custom_fields IS '$.custom_fields as the API wrote it, when it is an object (keys are the 40-character field keys); named and typed per value in core.pd_custom_field_values.';
+COMMENT ON COLUMN core.pd_deals.custom_fields IS '$.custom_fields as the API wrote it, when it is an object (keys are the 40-character field keys); named and typed per value in core.pd_deal_custom_fields.';
 COMMENT ON COLUMN core.pd_deals.updated_at IS 'When the source last changed the record (UTC; staging''s updated_at, from $.update_time). Each row is the record''s version with the newest updated_at; on a tie, the one extracted last (then the later file and line).';
 COMMENT ON COLUMN core.pd_deals.extracted_at IS 'Start of the extraction run that read this version (staging extracted_at).';
 COMMENT ON COLUMN core.pd_deals.source_blob_path IS 'Bronze file this version was read from (staging blob_path): its raw JSON is the line source_line_no of that file, and the row of stg with the same (scope, blob_path, line_no).';
@@ -80,10 +80,11 @@ SELECT DISTINCT ON (s.scope, s.record_id)
        gold_state.jsonb_timestamptz(s.record -> 'won_time') AS won_time,
        gold_state.jsonb_timestamptz(s.record -> 'lost_time') AS lost_time,
        gold_state.jsonb_text(s.record -> 'lost_reason') AS lost_reason,
-       (coalesce(gold_state.jsonb_bool(s.record -> 'is_deleted'), false) OR coalesce(gold_state.jsonb_text(s.record -> 'status') = 'deleted', false)) AS is_deleted,
+       CASE WHEN gold_state.jsonb_bool(s.record -> 'is_deleted') OR gold_state.jsonb_text(s.record -> 'status') = 'deleted' THEN true
+            WHEN coalesce(jsonb_typeof(s.record -> 'is_deleted'), 'null') = 'null' OR NOT gold_state.jsonb_bool(s.record -> 'is_deleted') THEN false END AS is_deleted,
        gold_state.jsonb_timestamptz(s.record -> 'add_time') AS add_time,
        gold_state.jsonb_object(s.record -> 'custom_fields') AS custom_fields,
-       s.updated_at,
+       s.updated_at AT TIME ZONE 'UTC' AS updated_at,
        s.extracted_at,
        s.blob_path AS source_blob_path,
        s.line_no AS source_line_no

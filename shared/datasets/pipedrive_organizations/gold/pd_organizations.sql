@@ -11,10 +11,10 @@ CREATE TABLE core.pd_organizations (
   address          text,
   country          text,
   visible_to       bigint,
-  is_deleted       boolean NOT NULL,
+  is_deleted       boolean,
   add_time         timestamptz,
   custom_fields    jsonb,
-  updated_at       timestamp,
+  updated_at       timestamptz,
   extracted_at     timestamptz NOT NULL,
   source_blob_path text COLLATE "C" NOT NULL,
   source_line_no   bigint NOT NULL,
@@ -30,9 +30,9 @@ COMMENT ON COLUMN core.pd_organizations.owner_id IS '$.owner_id: the owning user
 COMMENT ON COLUMN core.pd_organizations.address IS '$.address.value (API v2 writes the address as an object; v1 as text): the full address as entered.';
 COMMENT ON COLUMN core.pd_organizations.country IS '$.address.country.';
 COMMENT ON COLUMN core.pd_organizations.visible_to IS '$.visible_to: visibility group (1 owner, 3 entire company, 5/7 in Premium plans).';
-COMMENT ON COLUMN core.pd_organizations.is_deleted IS '$.is_deleted: true once the record was deleted in Pipedrive (it stays here, flagged; Pipedrive lists deleted records for 30 days).';
+COMMENT ON COLUMN core.pd_organizations.is_deleted IS '$.is_deleted: true once the record was deleted in Pipedrive (it stays here, flagged; Pipedrive lists deleted records for 30 days). false when $.is_deleted is absent or null; NULL when it is not a JSON boolean (the record stays readable in staging).';
 COMMENT ON COLUMN core.pd_organizations.add_time IS '$.add_time (RFC 3339): when the organization was created.';
-COMMENT ON COLUMN core.pd_organizations.custom_fields IS '$.custom_fields as the API wrote it, when it is an object (keys are the 40-character field keys); named and typed per value in core.pd_custom_field_values.';
+COMMENT ON COLUMN core.pd_organizations.custom_fields IS '$.custom_fields as the API wrote it, when it is an object (keys are the 40-character field keys); named and typed per value in core.pd_organization_custom_fields.';
 COMMENT ON COLUMN core.pd_organizations.updated_at IS 'When the source last changed the record (UTC; staging''s updated_at, from $.update_time). Each row is the record''s version with the newest updated_at; on a tie, the one extracted last (then the later file and line).';
 COMMENT ON COLUMN core.pd_organizations.extracted_at IS 'Start of the extraction run that read this version (staging extracted_at).';
 COMMENT ON COLUMN core.pd_organizations.source_blob_path IS 'Bronze file this version was read from (staging blob_path): its raw JSON is the line source_line_no of that file, and the row of stg with the same (scope, blob_path, line_no).';
@@ -47,10 +47,10 @@ SELECT DISTINCT ON (s.scope, s.record_id)
        coalesce(gold_state.jsonb_text(s.record -> 'address' -> 'value'), gold_state.jsonb_text(s.record -> 'address')) AS address,
        gold_state.jsonb_text(s.record -> 'address' -> 'country') AS country,
        gold_state.jsonb_bigint(s.record -> 'visible_to') AS visible_to,
-       coalesce(gold_state.jsonb_bool(s.record -> 'is_deleted'), false) AS is_deleted,
+       CASE WHEN coalesce(jsonb_typeof(s.record -> 'is_deleted'), 'null') = 'null' THEN false ELSE gold_state.jsonb_bool(s.record -> 'is_deleted') END AS is_deleted,
        gold_state.jsonb_timestamptz(s.record -> 'add_time') AS add_time,
        gold_state.jsonb_object(s.record -> 'custom_fields') AS custom_fields,
-       s.updated_at,
+       s.updated_at AT TIME ZONE 'UTC' AS updated_at,
        s.extracted_at,
        s.blob_path AS source_blob_path,
        s.line_no AS source_line_no

@@ -33,7 +33,7 @@ COMMENT ON COLUMN core.pd_person_custom_fields.value_text IS 'The value as text 
 COMMENT ON COLUMN core.pd_person_custom_fields.value_number IS 'An exact decimal: the value when it is a JSON number, or $.value of a monetary value {value, currency} when that is a number; NULL otherwise (a string is not read as a number).';
 COMMENT ON COLUMN core.pd_person_custom_fields.currency IS '$.currency of a monetary value (ISO 4217) when it is a string; NULL otherwise.';
 COMMENT ON COLUMN core.pd_person_custom_fields.value_date IS 'The value of a date field when it is a valid ''YYYY-MM-DD'' string; NULL otherwise.';
-COMMENT ON COLUMN core.pd_person_custom_fields.option_labels IS 'Labels of the options an enum (one id) or set (an array of ids, or a text of comma-separated ids) value names, in the value''s order, from core.pd_person_fields.options (gold_state.jsonb_option_labels); NULL for other field types or when no option matches.';
+COMMENT ON COLUMN core.pd_person_custom_fields.option_labels IS 'Labels of the options an enum (one id, a JSON number: a string is not read as one) or set (an array of ids, or a text of comma-separated ids as API v1 wrote sets) value names, in the value''s order, from core.pd_person_fields.options (gold_state.jsonb_option_labels); NULL for other field types or when no option matches.';
 
 -- @select
 SELECT r.scope,
@@ -46,7 +46,7 @@ SELECT r.scope,
        coalesce(gold_state.jsonb_numeric(c.value), CASE WHEN jsonb_typeof(c.value) = 'object' THEN gold_state.jsonb_numeric(c.value -> 'value') END) AS value_number,
        CASE WHEN jsonb_typeof(c.value) = 'object' THEN gold_state.jsonb_text(c.value -> 'currency') END AS currency,
        CASE WHEN f.field_type = 'date' THEN gold_state.jsonb_date(c.value) END AS value_date,
-       CASE WHEN f.field_type IN ('enum', 'set') THEN gold_state.jsonb_option_labels(c.value, f.options) END AS option_labels
+       CASE WHEN f.field_type = 'set' OR (f.field_type = 'enum' AND jsonb_typeof(c.value) = 'number') THEN gold_state.jsonb_option_labels(c.value, f.options) END AS option_labels
 FROM core.pd_persons r
 CROSS JOIN LATERAL jsonb_each(CASE WHEN jsonb_typeof(r.custom_fields) = 'object' THEN r.custom_fields ELSE '{}'::jsonb END) AS c(key, value)
 -- One definition per key (should two fields share a key, the active one, then the lowest id).

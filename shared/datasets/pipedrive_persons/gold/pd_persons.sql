@@ -14,10 +14,10 @@ CREATE TABLE core.pd_persons (
   emails           jsonb,
   phones           jsonb,
   visible_to       bigint,
-  is_deleted       boolean NOT NULL,
+  is_deleted       boolean,
   add_time         timestamptz,
   custom_fields    jsonb,
-  updated_at       timestamp,
+  updated_at       timestamptz,
   extracted_at     timestamptz NOT NULL,
   source_blob_path text COLLATE "C" NOT NULL,
   source_line_no   bigint NOT NULL,
@@ -36,9 +36,9 @@ COMMENT ON COLUMN core.pd_persons.primary_phone IS '$.phones[?primary].value: th
 COMMENT ON COLUMN core.pd_persons.emails IS '$.emails as the API wrote them, when an array ([{value, primary, label}]).';
 COMMENT ON COLUMN core.pd_persons.phones IS '$.phones as the API wrote them, when an array ([{value, primary, label}]).';
 COMMENT ON COLUMN core.pd_persons.visible_to IS '$.visible_to: visibility group.';
-COMMENT ON COLUMN core.pd_persons.is_deleted IS '$.is_deleted: true once the record was deleted in Pipedrive (it stays here, flagged; Pipedrive lists deleted records for 30 days).';
+COMMENT ON COLUMN core.pd_persons.is_deleted IS '$.is_deleted: true once the record was deleted in Pipedrive (it stays here, flagged; Pipedrive lists deleted records for 30 days). false when $.is_deleted is absent or null; NULL when it is not a JSON boolean (the record stays readable in staging).';
 COMMENT ON COLUMN core.pd_persons.add_time IS '$.add_time (RFC 3339): when the person was created.';
-COMMENT ON COLUMN core.pd_persons.custom_fields IS '$.custom_fields as the API wrote it, when it is an object (keys are the 40-character field keys); named and typed per value in core.pd_custom_field_values.';
+COMMENT ON COLUMN core.pd_persons.custom_fields IS '$.custom_fields as the API wrote it, when it is an object (keys are the 40-character field keys); named and typed per value in core.pd_person_custom_fields.';
 COMMENT ON COLUMN core.pd_persons.updated_at IS 'When the source last changed the record (UTC; staging''s updated_at, from $.update_time). Each row is the record''s version with the newest updated_at; on a tie, the one extracted last (then the later file and line).';
 COMMENT ON COLUMN core.pd_persons.extracted_at IS 'Start of the extraction run that read this version (staging extracted_at).';
 COMMENT ON COLUMN core.pd_persons.source_blob_path IS 'Bronze file this version was read from (staging blob_path): its raw JSON is the line source_line_no of that file, and the row of stg with the same (scope, blob_path, line_no).';
@@ -56,10 +56,10 @@ SELECT DISTINCT ON (s.scope, s.record_id)
        gold_state.jsonb_array(s.record -> 'emails') AS emails,
        gold_state.jsonb_array(s.record -> 'phones') AS phones,
        gold_state.jsonb_bigint(s.record -> 'visible_to') AS visible_to,
-       coalesce(gold_state.jsonb_bool(s.record -> 'is_deleted'), false) AS is_deleted,
+       CASE WHEN coalesce(jsonb_typeof(s.record -> 'is_deleted'), 'null') = 'null' THEN false ELSE gold_state.jsonb_bool(s.record -> 'is_deleted') END AS is_deleted,
        gold_state.jsonb_timestamptz(s.record -> 'add_time') AS add_time,
        gold_state.jsonb_object(s.record -> 'custom_fields') AS custom_fields,
-       s.updated_at,
+       s.updated_at AT TIME ZONE 'UTC' AS updated_at,
        s.extracted_at,
        s.blob_path AS source_blob_path,
        s.line_no AS source_line_no

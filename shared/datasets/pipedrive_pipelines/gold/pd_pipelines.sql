@@ -9,9 +9,9 @@ CREATE TABLE core.pd_pipelines (
   name                        text,
   order_nr                    bigint,
   is_deal_probability_enabled boolean,
-  is_deleted                  boolean NOT NULL,
+  is_deleted                  boolean,
   add_time                    timestamptz,
-  updated_at                  timestamp,
+  updated_at                  timestamptz,
   extracted_at                timestamptz NOT NULL,
   source_blob_path            text COLLATE "C" NOT NULL,
   source_line_no              bigint NOT NULL,
@@ -24,7 +24,7 @@ COMMENT ON COLUMN core.pd_pipelines.pipeline_id IS 'Pipedrive pipeline id in the
 COMMENT ON COLUMN core.pd_pipelines.name IS '$.name.';
 COMMENT ON COLUMN core.pd_pipelines.order_nr IS '$.order_nr: position among pipelines.';
 COMMENT ON COLUMN core.pd_pipelines.is_deal_probability_enabled IS '$.is_deal_probability_enabled: deal probabilities are used in this pipeline.';
-COMMENT ON COLUMN core.pd_pipelines.is_deleted IS '$.is_deleted: true once the record was deleted in Pipedrive (it stays here, flagged; Pipedrive lists deleted records for 30 days).';
+COMMENT ON COLUMN core.pd_pipelines.is_deleted IS '$.is_deleted: true once the record was deleted in Pipedrive (it stays here, flagged; Pipedrive lists deleted records for 30 days). false when $.is_deleted is absent or null; NULL when it is not a JSON boolean (the record stays readable in staging).';
 COMMENT ON COLUMN core.pd_pipelines.add_time IS '$.add_time (RFC 3339): when the pipeline was created.';
 COMMENT ON COLUMN core.pd_pipelines.updated_at IS 'When the source last changed the record (UTC; staging''s updated_at, from $.update_time). Each row is the record''s version with the newest updated_at; on a tie, the one extracted last (then the later file and line).';
 COMMENT ON COLUMN core.pd_pipelines.extracted_at IS 'Start of the extraction run that read this version (staging extracted_at).';
@@ -38,9 +38,9 @@ SELECT DISTINCT ON (s.scope, s.record_id)
        gold_state.jsonb_text(s.record -> 'name') AS name,
        gold_state.jsonb_bigint(s.record -> 'order_nr') AS order_nr,
        gold_state.jsonb_bool(s.record -> 'is_deal_probability_enabled') AS is_deal_probability_enabled,
-       coalesce(gold_state.jsonb_bool(s.record -> 'is_deleted'), false) AS is_deleted,
+       CASE WHEN coalesce(jsonb_typeof(s.record -> 'is_deleted'), 'null') = 'null' THEN false ELSE gold_state.jsonb_bool(s.record -> 'is_deleted') END AS is_deleted,
        gold_state.jsonb_timestamptz(s.record -> 'add_time') AS add_time,
-       s.updated_at,
+       s.updated_at AT TIME ZONE 'UTC' AS updated_at,
        s.extracted_at,
        s.blob_path AS source_blob_path,
        s.line_no AS source_line_no

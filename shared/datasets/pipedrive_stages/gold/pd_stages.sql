@@ -12,9 +12,9 @@ CREATE TABLE core.pd_stages (
   deal_probability    bigint,
   is_deal_rot_enabled boolean,
   days_to_rotten      bigint,
-  is_deleted          boolean NOT NULL,
+  is_deleted          boolean,
   add_time            timestamptz,
-  updated_at          timestamp,
+  updated_at          timestamptz,
   extracted_at        timestamptz NOT NULL,
   source_blob_path    text COLLATE "C" NOT NULL,
   source_line_no      bigint NOT NULL,
@@ -31,7 +31,7 @@ COMMENT ON COLUMN core.pd_stages.order_nr IS '$.order_nr: position within its pi
 COMMENT ON COLUMN core.pd_stages.deal_probability IS '$.deal_probability: PERCENT 0-100, the win probability of a deal in this stage.';
 COMMENT ON COLUMN core.pd_stages.is_deal_rot_enabled IS '$.is_deal_rot_enabled: deals rot after days_to_rotten days without activity.';
 COMMENT ON COLUMN core.pd_stages.days_to_rotten IS '$.days_to_rotten: days without activity after which a deal rots; NULL when rotting is off.';
-COMMENT ON COLUMN core.pd_stages.is_deleted IS '$.is_deleted: true once the record was deleted in Pipedrive (it stays here, flagged; Pipedrive lists deleted records for 30 days).';
+COMMENT ON COLUMN core.pd_stages.is_deleted IS '$.is_deleted: true once the record was deleted in Pipedrive (it stays here, flagged; Pipedrive lists deleted records for 30 days). false when $.is_deleted is absent or null; NULL when it is not a JSON boolean (the record stays readable in staging).';
 COMMENT ON COLUMN core.pd_stages.add_time IS '$.add_time (RFC 3339): when the stage was created.';
 COMMENT ON COLUMN core.pd_stages.updated_at IS 'When the source last changed the record (UTC; staging''s updated_at, from $.update_time). Each row is the record''s version with the newest updated_at; on a tie, the one extracted last (then the later file and line).';
 COMMENT ON COLUMN core.pd_stages.extracted_at IS 'Start of the extraction run that read this version (staging extracted_at).';
@@ -48,9 +48,9 @@ SELECT DISTINCT ON (s.scope, s.record_id)
        gold_state.jsonb_bigint(s.record -> 'deal_probability') AS deal_probability,
        gold_state.jsonb_bool(s.record -> 'is_deal_rot_enabled') AS is_deal_rot_enabled,
        gold_state.jsonb_bigint(s.record -> 'days_to_rotten') AS days_to_rotten,
-       coalesce(gold_state.jsonb_bool(s.record -> 'is_deleted'), false) AS is_deleted,
+       CASE WHEN coalesce(jsonb_typeof(s.record -> 'is_deleted'), 'null') = 'null' THEN false ELSE gold_state.jsonb_bool(s.record -> 'is_deleted') END AS is_deleted,
        gold_state.jsonb_timestamptz(s.record -> 'add_time') AS add_time,
-       s.updated_at,
+       s.updated_at AT TIME ZONE 'UTC' AS updated_at,
        s.extracted_at,
        s.blob_path AS source_blob_path,
        s.line_no AS source_line_no

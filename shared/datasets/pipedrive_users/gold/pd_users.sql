@@ -13,7 +13,7 @@ CREATE TABLE core.pd_users (
   role_id          bigint,
   timezone_name    text,
   created_at       timestamptz,
-  updated_at       timestamp,
+  updated_at       timestamptz,
   extracted_at     timestamptz NOT NULL,
   source_blob_path text COLLATE "C" NOT NULL,
   source_line_no   bigint NOT NULL,
@@ -46,7 +46,7 @@ SELECT DISTINCT ON (s.scope, s.record_id)
        gold_state.jsonb_bigint(s.record -> 'role_id') AS role_id,
        gold_state.jsonb_text(s.record -> 'timezone_name') AS timezone_name,
        gold_state.jsonb_timestamptz(s.record -> 'created') AS created_at,
-       s.updated_at,
+       s.updated_at AT TIME ZONE 'UTC' AS updated_at,
        s.extracted_at,
        s.blob_path AS source_blob_path,
        s.line_no AS source_line_no

@@ -10,9 +10,9 @@ CREATE TABLE core.zd_groups (
   description      text,
   is_default       boolean,
   is_public        boolean,
-  is_deleted       boolean NOT NULL,
+  is_deleted       boolean,
   created_at       timestamptz,
-  updated_at       timestamp,
+  updated_at       timestamptz,
   extracted_at     timestamptz NOT NULL,
   source_blob_path text COLLATE "C" NOT NULL,
   source_line_no   bigint NOT NULL,
@@ -26,7 +26,7 @@ COMMENT ON COLUMN core.zd_groups.name IS '$.name.';
 COMMENT ON COLUMN core.zd_groups.description IS '$.description.';
 COMMENT ON COLUMN core.zd_groups.is_default IS '$.default: the account''s default group.';
 COMMENT ON COLUMN core.zd_groups.is_public IS '$.is_public.';
-COMMENT ON COLUMN core.zd_groups.is_deleted IS '$.deleted: the group was deleted (it stays here, flagged).';
+COMMENT ON COLUMN core.zd_groups.is_deleted IS '$.deleted: the group was deleted (it stays here, flagged). false when $.deleted is absent or null; NULL when it is not a JSON boolean (the record stays readable in staging).';
 COMMENT ON COLUMN core.zd_groups.created_at IS '$.created_at (ISO 8601).';
 COMMENT ON COLUMN core.zd_groups.updated_at IS 'When the source last changed the record (UTC; staging''s updated_at, from $.updated_at). Each row is the record''s version with the newest updated_at; on a tie, the one extracted last (then the later file and line).';
 COMMENT ON COLUMN core.zd_groups.extracted_at IS 'Start of the extraction run that read this version (staging extracted_at).';
@@ -41,9 +41,9 @@ SELECT DISTINCT ON (s.scope, s.record_id)
        gold_state.jsonb_text(s.record -> 'description') AS description,
        gold_state.jsonb_bool(s.record -> 'default') AS is_default,
        gold_state.jsonb_bool(s.record -> 'is_public') AS is_public,
-       coalesce(gold_state.jsonb_bool(s.record -> 'deleted'), false) AS is_deleted,
+       CASE WHEN coalesce(jsonb_typeof(s.record -> 'deleted'), 'null') = 'null' THEN false ELSE gold_state.jsonb_bool(s.record -> 'deleted') END AS is_deleted,
        gold_state.jsonb_timestamptz(s.record -> 'created_at') AS created_at,
-       s.updated_at,
+       s.updated_at AT TIME ZONE 'UTC' AS updated_at,
        s.extracted_at,
        s.blob_path AS source_blob_path,
        s.line_no AS source_line_no

@@ -14,7 +14,7 @@ CREATE TABLE core.zd_organizations (
   is_deleted          boolean NOT NULL,
   deleted_at          timestamptz,
   created_at          timestamptz,
-  updated_at          timestamp,
+  updated_at          timestamptz,
   extracted_at        timestamptz NOT NULL,
   source_blob_path    text COLLATE "C" NOT NULL,
   source_line_no      bigint NOT NULL,
@@ -49,7 +49,7 @@ SELECT DISTINCT ON (s.scope, s.record_id)
        (s.record -> 'deleted_at' IS NOT NULL AND s.record -> 'deleted_at' <> 'null'::jsonb) AS is_deleted,
        gold_state.jsonb_timestamptz(s.record -> 'deleted_at') AS deleted_at,
        gold_state.jsonb_timestamptz(s.record -> 'created_at') AS created_at,
-       s.updated_at,
+       s.updated_at AT TIME ZONE 'UTC' AS updated_at,
        s.extracted_at,
        s.blob_path AS source_blob_path,
        s.line_no AS source_line_no

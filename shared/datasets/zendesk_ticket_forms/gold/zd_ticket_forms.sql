@@ -12,7 +12,7 @@ CREATE TABLE core.zd_ticket_forms (
   position         bigint,
   ticket_field_ids bigint[],
   created_at       timestamptz,
-  updated_at       timestamp,
+  updated_at       timestamptz,
   extracted_at     timestamptz NOT NULL,
   source_blob_path text COLLATE "C" NOT NULL,
   source_line_no   bigint NOT NULL,
@@ -43,7 +43,7 @@ SELECT DISTINCT ON (s.scope, s.record_id)
        gold_state.jsonb_bigint(s.record -> 'position') AS position,
        gold_state.jsonb_bigint_array(s.record -> 'ticket_field_ids') AS ticket_field_ids,
        gold_state.jsonb_timestamptz(s.record -> 'created_at') AS created_at,
-       s.updated_at,
+       s.updated_at AT TIME ZONE 'UTC' AS updated_at,
        s.extracted_at,
        s.blob_path AS source_blob_path,
        s.line_no AS source_line_no

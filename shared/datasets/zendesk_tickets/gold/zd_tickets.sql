@@ -19,7 +19,7 @@ CREATE TABLE core.zd_tickets (
   is_deleted       boolean NOT NULL,
   created_at       timestamptz,
   custom_fields    jsonb,
-  updated_at       timestamp,
+  updated_at       timestamptz,
   extracted_at     timestamptz NOT NULL,
   source_blob_path text COLLATE "C" NOT NULL,
   source_line_no   bigint NOT NULL,
@@ -68,7 +68,7 @@ SELECT DISTINCT ON (s.scope, s.record_id)
        coalesce(gold_state.jsonb_text(s.record -> 'status') = 'deleted', false) AS is_deleted,
        gold_state.jsonb_timestamptz(s.record -> 'created_at') AS created_at,
        gold_state.jsonb_array(s.record -> 'custom_fields') AS custom_fields,
-       s.updated_at,
+       s.updated_at AT TIME ZONE 'UTC' AS updated_at,
        s.extracted_at,
        s.blob_path AS source_blob_path,
        s.line_no AS source_line_no

@@ -14,7 +14,7 @@ CREATE TABLE core.zd_users (
   is_suspended     boolean,
   time_zone        text,
   created_at       timestamptz,
-  updated_at       timestamp,
+  updated_at       timestamptz,
   extracted_at     timestamptz NOT NULL,
   source_blob_path text COLLATE "C" NOT NULL,
   source_line_no   bigint NOT NULL,
@@ -50,7 +50,7 @@ SELECT DISTINCT ON (s.scope, s.record_id)
        gold_state.jsonb_bool(s.record -> 'suspended') AS is_suspended,
        gold_state.jsonb_text(s.record -> 'time_zone') AS time_zone,
        gold_state.jsonb_timestamptz(s.record -> 'created_at') AS created_at,
-       s.updated_at,
+       s.updated_at AT TIME ZONE 'UTC' AS updated_at,
        s.extracted_at,
        s.blob_path AS source_blob_path,
        s.line_no AS source_line_no
