@@ -74,7 +74,7 @@ export const goldCommand: CliCommand = {
           ctx.out(JSON.stringify({ tables: tables.rows, refreshes: recent.rows, highlights, crm }, null, 2));
           return 0;
         }
-        ctx.out('Gold and core tables (query them with: medallion sql "SELECT * FROM gold.<table> LIMIT 10"):');
+        ctx.out('Gold and core tables (query them with: medallion sql "SELECT * FROM <table> LIMIT 10", e.g. gold.daily_sales_summary or core.pd_deals):');
         ctx.out(table(tables.rows));
         ctx.out('\nRecent refreshes (ops.gold_refreshes):');
         ctx.out(table(recent.rows));
@@ -89,7 +89,7 @@ export const goldCommand: CliCommand = {
         const rows: { model: string; folder: string; reads: string[]; strategy: string; why: string }[] = graph.models.map((m) => ({
           model: `${m.schema}.${m.table}`,
           folder: m.dataset,
-          reads: [...m.reads.silver.map((d) => `silver.${d}`), ...m.reads.models.map((t) => `${graph.get(t)?.schema ?? 'gold'}.${t}`)],
+          reads: [...m.reads.silver.map((d) => graph.datasetTable(d).replace(/"([a-z_][a-z0-9_]*)"/g, '$1')), ...m.reads.models.map((t) => `${graph.get(t)?.schema ?? 'gold'}.${t}`)],
           strategy: m.plan.kind,
           why: strategyWhy(m.plan),
         }));
