@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type ExtractSettings, type SourceName, sourceSettings } from '../shared/config';
+import { main } from '../shared/cli/main';
 import { goldGraph } from '../shared/gold/models';
 import { readSmall } from '../shared/lake/lake';
 import { silentLogger } from '../shared/log';
@@ -109,6 +110,7 @@ async function ingestNew(p: Platform, done: Set<string>, order: 'path' | 'revers
 
 describe('core star schema over the stand-in API (real Azurite + PostgreSQL, virtual clock)', () => {
   let platform: Platform;
+  let env: Record<string, string>;
   let standIn: StandIn;
   let work: string;
   const clock = virtualClock();
@@ -155,7 +157,7 @@ describe('core star schema over the stand-in API (real Azurite + PostgreSQL, vir
 
   beforeAll(async () => {
     work = mkdtempSync(path.join(os.tmpdir(), 'core-'));
-    ({ platform } = await freshPlatform());
+    ({ platform, env } = await freshPlatform());
     standIn = await startStandIn({ seed: 31, now: clock.now, counts: COUNTS });
   });
 
@@ -196,6 +198,13 @@ describe('core star schema over the stand-in API (real Azurite + PostgreSQL, vir
     // Every time in core is an instant (timestamptz), updated_at included.
     const naive = await platform.pool.query(`SELECT table_name || '.' || column_name AS c FROM information_schema.columns WHERE table_schema = 'core' AND data_type = 'timestamp without time zone'`);
     expect(naive.rows.map((r) => r.c)).toEqual([]);
+    // `medallion gold models` names the tables a core model reads.
+    const out: string[] = [];
+    expect(await main(['gold', 'models', '--json'], { env, out: (l) => out.push(l), err: () => undefined, log: silentLogger })).toBe(0);
+    const listed = JSON.parse(out.join('\n')) as { model: string; reads: string[]; strategy: string }[];
+    expect(listed.find((m) => m.model === 'core.pd_deals')).toMatchObject({ reads: ['stg_pipedrive.deals_raw'], strategy: 'latest' });
+    expect(listed.find((m) => m.model === 'core.zd_ticket_custom_fields')).toMatchObject({ strategy: 'keyed' });
+    expect(listed.find((m) => m.model === 'core.zd_ticket_custom_fields')!.reads.sort()).toEqual(['core.zd_ticket_fields', 'core.zd_tickets']);
   });
 
   it('2. incremental runs with inserts, updates and deletions between runs (ingested in path order, then in reverse order)', async () => {

@@ -102,9 +102,6 @@ describe('gold framework: a model is one SQL file, across datasets; state surviv
     expect(listed.find((m) => m.model === 'gold.conversion_funnel')).toMatchObject({ reads: ['gold_state.funnel_sessions'], strategy: 'aggregate' });
     expect(listed.find((m) => m.model === 'gold.customer_metrics')).toMatchObject({ strategy: 'aggregate' });
     expect(listed.find((m) => m.model === 'gold.customers')).toMatchObject({ strategy: 'rows' });
-    // A core model names the table it reads: the staging table of its dataset, not silver.<dataset>.
-    expect(listed.find((m) => m.model === 'core.pd_deals')).toMatchObject({ reads: ['stg_pipedrive.deals_raw'], strategy: 'latest' });
-    expect(listed.find((m) => m.model === 'core.zd_ticket_custom_fields')).toMatchObject({ reads: ['core.zd_ticket_fields', 'core.zd_tickets'], strategy: 'keyed' });
   });
 
   it('state lost by a server crash (unlogged tables emptied) is noticed and rebuilt: gold stays exact', async () => {
