@@ -7,7 +7,10 @@
  * extracted, staged and is in core, and a few lines of core. Then it changes the stand-in's data
  * (a deal won, a deal moved and revalued, a deal deleted, a new deal; a ticket solved, a ticket
  * deleted, a new ticket; and some random changes), runs the incremental extraction (from each
- * watermark minus the overlap) and shows how core changed.
+ * watermark minus the overlap) and shows how core changed. Every entity writes a file again in the
+ * second round: the snapshot entities are read whole, and an unchanged one writes the same content as
+ * before, which the ledger recognises as a re-delivery (nothing staged); the incremental ones
+ * write the changes and what the overlap reads again.
  *
  * The extractors and the stand-in share a virtual clock (as in tests/extract.standin.test.ts) that
  * starts five minutes behind the real one and moves only when they wait: Zendesk's 10 requests a
@@ -43,7 +46,7 @@ export interface EntityLine {
   /** Rows this round added to staging, and lines it quarantined (ledger). */
   staged: number;
   quarantined: number;
-  /** Files whose content had already landed (a snapshot entity read again unchanged): nothing staged. */
+  /** Files whose content had already landed in this account (a snapshot entity read again unchanged): re-deliveries, nothing staged. */
   sameContent: number;
   /** Rows in the staging table and in each core table of the entity after the round. */
   stagingRows: number;
@@ -158,7 +161,7 @@ function roundTable(lines: EntityLine[], second: boolean): string {
       entity: l.entity,
       extracted: l.extracted,
       files: l.files,
-      staged: l.sameContent ? `${l.staged} (same content as before)` : l.staged,
+      staged: l.sameContent ? `${l.staged} (re-delivery: same content as before)` : l.staged,
       quarantined: l.quarantined,
       [second ? 'staging rows now' : 'staging rows']: l.stagingRows,
       [second ? 'core rows now' : 'core rows']: l.core.map((c) => `${c.table} ${n(c.rows)}`).join(', ') || '—',
@@ -292,15 +295,15 @@ export async function runApiDemo(p: Platform, options: ApiDemoOptions = {}): Pro
     out(roundTable(first, false));
     for (const l of first) for (const x of l.problems) out(`  ${x}`);
 
-    out('\nOpen deals by pipeline and stage (core.pd_deals ⋈ core.pd_stages ⋈ core.pd_pipelines):');
+    out('\nOpen deals by pipeline and stage (core.pd_deals ⋈ core.pd_stages ⋈ core.pd_pipelines; #id: names repeat; one column per currency):');
     const stages = await p.pool.query(
-      `SELECT pl.name AS pipeline, st.name AS stage, st.deal_probability AS "win %", count(*) AS "open deals",
+      `SELECT pl.name || ' #' || pl.pipeline_id AS pipeline, st.name || ' #' || st.stage_id AS stage, st.deal_probability AS "win %", count(*) AS "open deals",
               round(sum(d.value) FILTER (WHERE d.currency = 'EUR')) AS "EUR", round(sum(d.value) FILTER (WHERE d.currency = 'USD')) AS "USD",
               round(sum(d.value) FILTER (WHERE d.currency = 'NOK')) AS "NOK"
        FROM core.pd_deals d
        JOIN core.pd_stages st ON st.scope = d.scope AND st.stage_id = d.stage_id
        LEFT JOIN core.pd_pipelines pl ON pl.scope = st.scope AND pl.pipeline_id = st.pipeline_id
-       WHERE d.status = 'open' AND NOT d.is_deleted
+       WHERE d.status = 'open' AND d.is_deleted IS NOT TRUE
        GROUP BY pl.pipeline_id, pl.name, st.stage_id, st.name, st.order_nr, st.deal_probability
        ORDER BY pl.pipeline_id, st.order_nr, st.stage_id`,
     );
@@ -327,11 +330,14 @@ export async function runApiDemo(p: Platform, options: ApiDemoOptions = {}): Pro
         `ticket ${named.solvedTicket} solved, ticket ${named.deletedTicket} deleted, a new ticket; and ${options.randomChanges ?? 20} other deals and tickets changed.`,
     );
     clock.advance(70_000);
-    out('Second run: incremental, from each watermark minus the overlap (EXTRACT_OVERLAP_MINUTES); entities with no change write no file:');
+    out(
+      'Second run: incremental entities from each watermark minus the overlap (EXTRACT_OVERLAP_MINUTES: the newest records are read again), ' +
+        'snapshot entities whole again. Every entity writes a file; an unchanged snapshot writes the same content as before, which ingestion recognises as a re-delivery (nothing staged):',
+    );
     const second = await extractAndIngest(p, standIn, clock);
     out(roundTable(second.filter((l) => l.files > 0 || l.problems.length), true));
     const quiet = second.filter((l) => l.files === 0 && !l.problems.length).map((l) => `${l.source}/${l.entity}`);
-    if (quiet.length) out(`  no change since the watermark: ${quiet.join(', ')}`);
+    if (quiet.length) out(`  nothing read, no file written: ${quiet.join(', ')}`);
     for (const l of second) for (const x of l.problems) out(`  ${x}`);
 
     deals.after = await dealRows(p.pool, dealIds);

@@ -1,13 +1,15 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { main } from '../shared/cli/main';
+import { HEALTH_CHECKS } from '../shared/ops/health';
 import type { CliContext } from '../shared/cli/context';
 import { silentLogger } from '../shared/log';
 import { createScratchDatabase, dropScratchDatabase } from '../shared/local/scratchDatabase';
 import { type StandIn, startStandIn } from '../shared/sources/standIn';
+import { startDevStandIn } from '../shared/sources/standIn/dev';
 import { wipeLake } from './support/platform';
 
 /**
@@ -94,6 +96,29 @@ describe('medallion extract (CLI)', () => {
     expect(half.errText()).toMatch(/ZENDESK_BASE_URL is set, so ZENDESK_EMAIL and ZENDESK_API_TOKEN are required too/);
   });
 
+  it('--since 0 (epoch seconds: from the beginning) is accepted: the command goes on to the settings', async () => {
+    const ctx = capture({});
+    expect(await main(['extract', 'pipedrive', '--since', '0'], ctx)).toBe(2);
+    expect(ctx.errText()).toMatch(/^medallion extract: configuration problem: PIPEDRIVE_BASE_URL is not set/);
+    const future = capture({});
+    expect(await main(['extract', 'pipedrive', '--since', '99999999999'], future)).toBe(2);
+    expect(future.errText()).toMatch(/^--since '99999999999' is in the future\nusage: medallion extract/);
+  });
+
+  it('medallion health --help lists every check, the API sources\' extract_freshness and extract_count_variance included, one short line each', async () => {
+    const ctx = capture({});
+    expect(await main(['health', '--help'], ctx)).toBe(0);
+    const lines = ctx.outText().split('\n');
+    expect(lines[0]).toBe('usage: medallion health [--json]');
+    expect(HEALTH_CHECKS).toEqual(expect.arrayContaining(['extract_freshness', 'extract_count_variance']));
+    for (const check of HEALTH_CHECKS) {
+      const line = lines.filter((l) => l.trim().startsWith(`${check}: `));
+      expect(line, check).toHaveLength(1);
+      expect(line[0]!.length, line[0]).toBeLessThanOrEqual(130);
+    }
+    expect(lines).toHaveLength(2 + HEALTH_CHECKS.length);
+  });
+
   it('--help shows the command', async () => {
     const ctx = capture({});
     expect(await main(['extract', '--help'], ctx)).toBe(0);
@@ -103,16 +128,60 @@ describe('medallion extract (CLI)', () => {
     expect(all.outText()).toMatch(/medallion extract <pipedrive\|zendesk>/);
   });
 
-  it('a refused token: exit 1, the failed entity and one line that names PIPEDRIVE_API_TOKEN, no stack, never the token', async () => {
+  it('a refused token: exit 1, the failed entity and one line that names PIPEDRIVE_API_TOKEN, printed once, no stack, never the token', async () => {
     const token = 'wrong-token-41c9d2';
     const res = await runCli(['extract', 'pipedrive'], { ...env, ...standIn.env(), PIPEDRIVE_API_TOKEN: token });
     expect(res.code).toBe(1);
-    expect(res.stdout).toMatch(/✘ pipedrive\/users: FAILED \(auth\) — Pipedrive refused the credentials \(401 Unauthorized\)/);
+    expect(res.stdout).toMatch(/^✘ pipedrive\/users: FAILED \(auth\), the source refused the credentials \(see below\); watermark unchanged \(none\)$/m);
     expect(res.stdout).toMatch(/- pipedrive\/deals: skipped/);
-    expect(res.stderr.trim().split('\n')).toHaveLength(1);
-    expect(res.stderr).toMatch(/^medallion extract: pipedrive stopped: Pipedrive refused the credentials .*check PIPEDRIVE_API_TOKEN/);
+    expect(res.stderr).toBe('medallion extract: Pipedrive refused the API token (401 Unauthorized): set PIPEDRIVE_API_TOKEN to a valid token (Personal preferences > API in Pipedrive; in Azure the Key Vault secret pipedrive-api-token)\n');
+    expect((res.stdout + res.stderr).match(/401/g)).toHaveLength(1);
     expect(res.stderr).not.toMatch(STACK);
     expect(res.stdout + res.stderr).not.toContain(token);
+    // --json: the report on stdout, the same one line on stderr.
+    const json = await runCli(['extract', 'pipedrive', '--entity', 'users', '--json'], { ...env, ...standIn.env(), PIPEDRIVE_API_TOKEN: token });
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout)).toMatchObject({ status: 'failed', stopped: { kind: 'auth' } });
+    expect(json.stderr).toBe(res.stderr);
+  });
+
+  it('Zendesk credentials refused: one line naming ZENDESK_EMAIL and ZENDESK_API_TOKEN, printed once', async () => {
+    const res = await runCli(['extract', 'zendesk', '--entity', 'groups,tickets'], { ...env, ...standIn.env(), ZENDESK_EMAIL: 'someone.else@example.com' });
+    expect(res.code).toBe(1);
+    expect(res.stdout).toMatch(/^✘ zendesk\/groups: FAILED \(auth\), the source refused the credentials \(see below\)/m);
+    expect(res.stdout).toMatch(/^- zendesk\/tickets: skipped/m);
+    expect(res.stderr).toBe('medallion extract: Zendesk refused the credentials (401 Unauthorized): check ZENDESK_EMAIL and ZENDESK_API_TOKEN (token access on in Admin Center; in Azure the Key Vault secret zendesk-api-token)\n');
+  });
+
+  it('a base URL whose host does not exist: each entity fails at once, the first line names the host and PIPEDRIVE_BASE_URL, the others say the same as above', async () => {
+    const started = Date.now();
+    const res = await runCli(['extract', 'pipedrive', '--entity', 'users,pipelines,stages'], { ...env, PIPEDRIVE_BASE_URL: 'https://acme.invalid', PIPEDRIVE_API_TOKEN: 'some-token' });
+    expect(res.code).toBe(1);
+    expect(res.stderr).toBe('');
+    const lines = res.stdout.trim().split('\n');
+    expect(lines[0]).toBe("✘ pipedrive/users: FAILED (transient) — Pipedrive host 'acme.invalid' was not found (ENOTFOUND, DNS): check PIPEDRIVE_BASE_URL (https://<company>.pipedrive.com); watermark unchanged (none)");
+    expect(lines[1]).toBe('✘ pipedrive/pipelines: FAILED (transient) — the same as above; watermark unchanged (none)');
+    expect(lines[2]).toBe('✘ pipedrive/stages: FAILED (transient) — the same as above; watermark unchanged (none)');
+    // Not retried: no backoff waits (the retries of a network failure take 15 s or more).
+    expect(Date.now() - started).toBeLessThan(15_000);
+  });
+
+  it('a failed entity: only the human line without --verbose; with --verbose the structured WARN record once on stderr, the human line on stdout', async () => {
+    const fault = () => standIn.fail({ status: 400, match: (r) => r.entity === 'users' });
+    fault();
+    const quiet = await runCli(['extract', 'pipedrive', '--entity', 'users'], { ...env, ...standIn.env() });
+    expect(quiet.code).toBe(1);
+    expect(quiet.stdout).toMatch(/^✘ pipedrive\/users: FAILED \(bad_response\) — Pipedrive answered 400 at GET \/pipedrive\/acme\/api\/v1\/users\?limit=500: /m);
+    expect(quiet.stdout.split('\n').filter((l) => l.includes('FAILED'))).toHaveLength(1);
+    expect(quiet.stderr).toBe('');
+    fault();
+    const verbose = await runCli(['extract', 'pipedrive', '--entity', 'users', '--verbose'], { ...env, ...standIn.env() });
+    expect(verbose.code).toBe(1);
+    const records = verbose.stderr.split('\n').filter((l) => l.includes('medallion.extract'));
+    expect(records).toHaveLength(1);
+    expect(records[0]).toMatch(/^WARN medallion\.extract \{.*"entity":"users".*"status":"failed","failure_kind":"bad_response"/);
+    expect(verbose.stderr).not.toContain('✘');
+    expect(verbose.stdout.split('\n').filter((l) => l.includes('FAILED'))).toHaveLength(1);
   });
 
   it('a run prints one line per entity and where the files are; --json gives the report; a second run is incremental', async () => {
@@ -131,6 +200,21 @@ describe('medallion extract (CLI)', () => {
     expect(report.entities[1]!.mode).toBe('incremental');
     expect(report.entities[1]!.windowStart).toBeGreaterThan(0);
     expect(report.entities[1]!.records).toBeLessThan(700);
+  });
+
+  it('docs/sources.md shows the settings line medallion dev --stand-in prints (ZENDESK_INCREMENTAL_REQUESTS_PER_MINUTE=600 included)', async () => {
+    const { standIn: dev, lines } = await startDevStandIn({ port: 0 });
+    try {
+      const pairs = (line: string) => Object.fromEntries([...line.matchAll(/([A-Z_]+)=(\S+)/g)].map((m) => [m[1]!, m[2]!.replace(dev.url, 'http://127.0.0.1:4010')]));
+      const printed = pairs(lines.find((l) => l.includes('PIPEDRIVE_BASE_URL='))!);
+      expect(printed.ZENDESK_INCREMENTAL_REQUESTS_PER_MINUTE).toBe('600');
+      const docs = readFileSync(path.join(ROOT, 'docs', 'sources.md'), 'utf8');
+      const documented = docs.split('\n').find((l) => l.startsWith('PIPEDRIVE_BASE_URL=http://127.0.0.1:4010/'))!;
+      expect(documented).toMatch(/ npx medallion extract pipedrive$/);
+      expect(pairs(documented)).toEqual(printed);
+    } finally {
+      await dev.close();
+    }
   });
 
   it('medallion dev --stand-in serves the stand-in API and prints the settings; medallion extract reads it', async () => {

@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type ExtractSettings, type SourceName, sourceSettings } from '../shared/config';
 import { readSmall } from '../shared/lake/lake';
 import { silentLogger } from '../shared/log';
+import { ingestBronzeFile } from '../shared/pipeline/ingestFile';
 import type { Platform } from '../shared/platform';
 import { type ExtractDeps, extractSource, type SourceReport } from '../shared/sources/extract';
 import { seededRandom, type StandIn, startStandIn, type StandInOptions, STAND_IN_ENTITIES } from '../shared/sources/standIn';
@@ -485,12 +486,12 @@ describe('extraction into bronze against the stand-in API', () => {
     expect(pd.stopped?.kind).toBe('auth');
     expect(pd.entities[0]).toMatchObject({ entity: 'users', status: 'failed', failureKind: 'auth', records: 0 });
     expect(pd.entities.slice(1).every((e) => e.status === 'skipped')).toBe(true);
-    expect(pd.stopped!.message).toMatch(/Pipedrive refused the credentials \(401 Unauthorized\) at GET \/pipedrive\/acme\/api\/v1\/users\?limit=500: check PIPEDRIVE_API_TOKEN/);
+    expect(pd.stopped!.message).toMatch(/^Pipedrive refused the API token \(401 Unauthorized\): set PIPEDRIVE_API_TOKEN to a valid token/);
     expect(pd.stopped!.message).not.toContain(wrongToken);
     expect(pd.stopped!.message.split('\n')).toHaveLength(1);
     const zd = await run('zendesk', {}, { ...standIn.env(), ZENDESK_EMAIL: 'someone.else@example.com' });
     expect(zd.stopped?.kind).toBe('auth');
-    expect(zd.stopped!.message).toMatch(/Zendesk refused the credentials \(401 Unauthorized\).*check ZENDESK_EMAIL and ZENDESK_API_TOKEN/);
+    expect(zd.stopped!.message).toMatch(/^Zendesk refused the credentials \(401 Unauthorized\): check ZENDESK_EMAIL and ZENDESK_API_TOKEN/);
     // One request per source: no retries of a refused token.
     expect(standIn.requests().filter((r) => r.status === 401)).toHaveLength(2);
     expect({ pd: await watermarks(platform, 'pipedrive'), zd: await watermarks(platform, 'zendesk') }).toEqual(before);
@@ -500,6 +501,124 @@ describe('extraction into bronze against the stand-in API', () => {
       ['pipedrive', 'users', 'auth'],
       ['zendesk', 'groups', 'auth'],
     ]);
+  });
+
+  it('POST /_standin/mutate: a client mistake is a 400 with a one-line JSON error (never a 500); a good request changes the record', async () => {
+    await setUp({ pretty: true, counts: { pipedrive: { deals: 5, persons: 5, organizations: 5, activities: 5 } } });
+    const post = async (body: string) => {
+      const res = await fetch(`${standIn.url}/_standin/mutate`, { method: 'POST', body });
+      return { status: res.status, type: res.headers.get('content-type'), text: await res.text() };
+    };
+    const dealId = standIn.store.records('pipedrive', 'deals')[0]!.id;
+    const mistakes: Array<[string, RegExp]> = [
+      ['{"op":"update",', /^the body is not JSON \(.+\): send \{"op":"update","source":"pipedrive","entity":"deals"\}$/],
+      ['[1,2]', /^the body must be a JSON object/],
+      ['"update"', /^the body must be a JSON object/],
+      ['{}', /^op must be 'insert', 'update' or 'delete'$/],
+      ['{"op":"upsert","source":"pipedrive","entity":"deals"}', /^op must be 'insert', 'update' or 'delete'$/],
+      ['{"op":"update","source":"hubspot","entity":"deals"}', /^source must be 'pipedrive' or 'zendesk'$/],
+      ['{"op":"update","source":"pipedrive","entity":"tickets"}', /^the stand-in has no pipedrive entity 'tickets': one of users, pipelines, stages, /],
+      ['{"op":"update","source":"pipedrive","entity":7}', /^entity must be a string: one of users, /],
+      ['{"op":"update","source":"pipedrive","entity":"deals","id":99999999}', /^no pipedrive deals with id 99999999$/],
+      ['{"op":"delete","source":"pipedrive","entity":"deals","id":"12"}', /^id must be an integer/],
+      ['{"op":"update","source":"pipedrive","entity":"deals","id":1.5}', /^id must be an integer/],
+      ['{"op":"insert","source":"pipedrive","entity":"deals","id":12}', /^insert takes no id/],
+      [`{"op":"update","source":"pipedrive","entity":"deals","id":${dealId},"patch":"won"}`, /^patch must be a JSON object/],
+      [`{"op":"update","source":"pipedrive","entity":"deals","id":${dealId},"patch":[1]}`, /^patch must be a JSON object/],
+      [`{"op":"delete","source":"pipedrive","entity":"deals","id":${dealId},"patch":{}}`, /^delete takes no patch$/],
+      ['{"op":"insert","source":"pipedrive","entity":"deal_fields","patch":{"name":"Tier","field_type":"enum","options":[null]}}', /^patch\.options must be an array of objects/],
+    ];
+    for (const [body, message] of mistakes) {
+      const r = await post(body);
+      expect(r.status, body).toBe(400);
+      expect(r.type, body).toMatch(/^application\/json/);
+      expect(r.text.includes('\n'), `${body}: one line`).toBe(false);
+      expect((JSON.parse(r.text) as { error: string }).error, body).toMatch(message);
+    }
+    // Nothing left to change: the store's own refusal is the request's mistake too.
+    for (const r of standIn.store.records('pipedrive', 'pipelines')) standIn.store.remove('pipedrive', 'pipelines', r.id);
+    const none = await post('{"op":"update","source":"pipedrive","entity":"pipelines"}');
+    expect([none.status, JSON.parse(none.text)]).toEqual([400, { error: 'no live pipedrive pipelines left' }]);
+    // The state endpoint names a wrong entity the same way.
+    const state = await fetch(`${standIn.url}/_standin/state?source=pipedrive&entity=nope`);
+    expect(state.status).toBe(400);
+    expect(((await state.json()) as { error: string }).error).toMatch(/^the stand-in has no pipedrive entity 'nope'/);
+    // The stand-in's data did not change through any of them; a good request does.
+    const before = canonical(standIn.store.state('pipedrive', 'deals'));
+    expect(standIn.store.records('pipedrive', 'deals')).toHaveLength(5);
+    const ok = await post(`{"op":"update","source":"pipedrive","entity":"deals","id":${dealId},"patch":{"status":"won"}}`);
+    expect(ok.status).toBe(200);
+    expect(JSON.parse(ok.text)).toMatchObject({ id: dealId, status: 'won' });
+    expect(canonical(standIn.store.state('pipedrive', 'deals'))).not.toBe(before);
+    const inserted = await post('{"op":"insert","source":"pipedrive","entity":"deal_fields","patch":{"name":"Tier","field_type":"enum","options":[{"label":"Gold"}]}}');
+    expect(inserted.status).toBe(200);
+    expect(JSON.parse(inserted.text)).toMatchObject({ name: 'Tier', edit_flag: true, options: [{ label: 'Gold' }] });
+  });
+
+  it('the queries of docs/sources.md (staging) and docs/core.md run on real data: null, missing and non-numeric deal values; pipeline value by pipeline, stage id and currency', async () => {
+    await setUp({ counts: { pipedrive: { deals: 120, persons: 5, organizations: 5, activities: 5 } } });
+    // Deals whose value is a JSON null, missing, a string that is not a number, and a numeric string.
+    const stage = standIn.store.records('pipedrive', 'stages')[0]!;
+    const odd = (patch: Record<string, unknown>) => standIn.store.insert('pipedrive', 'deals', { status: 'open', currency: 'EUR', stage_id: stage.id, pipeline_id: stage.data.pipeline_id, ...patch });
+    const nullValue = odd({ title: 'null value', value: null });
+    const missing = odd({ title: 'no value' });
+    delete missing.value;
+    const text = odd({ title: 'text value', value: 'n/a' });
+    const numericText = odd({ title: 'numeric text', value: '12.50' });
+    odd({ title: 'in dollars', value: 100, currency: 'USD' });
+    const report = await run('pipedrive', { entities: ['pipelines', 'stages', 'deals'] });
+    expect(report.status).toBe('succeeded');
+    for (const e of report.entities) {
+      for (const part of e.parts) expect((await ingestBronzeFile(platform, part)).outcome, part).toBe('succeeded');
+    }
+
+    const sqlOf = (file: string, marker: string): string[] => {
+      const doc = readFileSync(path.join(ROOT, 'docs', file), 'utf8');
+      const block = [...doc.matchAll(/```sql\n([\s\S]*?)```/g)].map((m) => m[1]!).find((b) => b.includes(marker));
+      expect(block, `${file}: the sql block with ${marker}`).toBeDefined();
+      return block!.split(/;\s*(?:\n|$)/).filter((q) => q.split('\n').some((l) => l.trim() && !l.trim().startsWith('--')));
+    };
+
+    // docs/sources.md: the current version of each deal, from staging. The cast it replaced fails.
+    await expect(platform.pool.query(`SELECT (record->>'value')::numeric FROM stg_pipedrive.deals_raw`)).rejects.toThrow(/invalid input syntax for type numeric/);
+    const [staging] = sqlOf('sources.md', '-- the current version of each deal');
+    const rows = (await platform.pool.query<{ scope: string; record_id: string; title: string | null; value: string | null; currency: string | null }>(staging!)).rows;
+    const deals = standIn.store.state('pipedrive', 'deals');
+    expect(rows).toHaveLength(deals.length);
+    const byId = new Map(rows.map((r) => [Number(r.record_id), r]));
+    for (const d of deals) {
+      const r = byId.get(d.id as number)!;
+      expect(r.scope).toBe('acme');
+      expect(r.title, String(d.id)).toBe(d.title ?? null);
+      expect(r.currency, String(d.id)).toBe(d.currency ?? null);
+      expect(r.value === null ? null : Number(r.value), String(d.id)).toBe(typeof d.value === 'number' ? d.value : null);
+    }
+    for (const d of [nullValue, missing, text, numericText]) expect(byId.get(d.id as number)!.value, String(d.title)).toBeNull();
+    expect(rows.filter((r) => r.value !== null).length).toBeGreaterThan(100);
+
+    // docs/core.md: every query of "Querying" runs; the pipeline value one adds up per (pipeline, stage, currency).
+    const core = sqlOf('core.md', '-- Open pipeline value');
+    expect(core.length).toBeGreaterThanOrEqual(2);
+    const pipeline = (await platform.pool.query<{ scope: string; pipeline_id: string | null; pipeline: string | null; stage_id: string | null; stage: string | null; currency: string | null; deals: string; value: string | null }>(core[0]!)).rows;
+    for (const q of core.slice(1)) await platform.pool.query(q);
+    const stages = new Map(standIn.store.state('pipedrive', 'stages').map((x) => [x.id as number, x]));
+    const pipelines = new Map(standIn.store.state('pipedrive', 'pipelines').map((x) => [x.id as number, x]));
+    const expected = new Map<string, { deals: number; cents: number | null; pipeline: unknown; stage: unknown }>();
+    for (const d of deals.filter((x) => x.status === 'open' && x.is_deleted !== true)) {
+      const k = `${d.pipeline_id}/${d.stage_id}/${d.currency}`;
+      const e = expected.get(k) ?? { deals: 0, cents: null, pipeline: pipelines.get(d.pipeline_id as number)?.name ?? null, stage: stages.get(d.stage_id as number)?.name ?? null };
+      e.deals++;
+      if (typeof d.value === 'number') e.cents = (e.cents ?? 0) + Math.round(d.value * 100);
+      expected.set(k, e);
+    }
+    const got = new Map(pipeline.map((r) => [`${r.pipeline_id}/${r.stage_id}/${r.currency}`, { deals: Number(r.deals), cents: r.value === null ? null : Math.round(Number(r.value) * 100), pipeline: r.pipeline, stage: r.stage }]));
+    expect(got.size, 'one row per (pipeline, stage, currency)').toBe(pipeline.length);
+    expect(got.size).toBeGreaterThan(10);
+    expect(got).toEqual(expected);
+    // What the old query got wrong: stage names repeat across pipelines, and one stage holds several currencies.
+    const names = [...stages.values()].map((x) => x.name);
+    expect(new Set(names).size).toBeLessThan(names.length);
+    expect(new Set(pipeline.filter((r) => r.stage_id === String(stage.id)).map((r) => r.currency)).size).toBeGreaterThan(1);
   });
 
   it('wire: auth headers, no token in URLs, limit ≤ 500, page sizes, update-time order, and no Zendesk start_time inside the last minute', async () => {

@@ -129,6 +129,22 @@ describe('source settings', () => {
     expect(() => parseSince('yesterday', now)).toThrow(/not a time/);
     expect(() => parseSince('2030-01-01', now)).toThrow(/future/);
   });
+
+  it('--since: epoch seconds are any non-negative integer (0 = from the beginning, 1970); the future and milliseconds are refused in one line', () => {
+    const now = Date.UTC(2025, 5, 2, 12, 0, 0);
+    expect(parseSince('0', now)).toBe(0);
+    expect(new Date(parseSince('0', now)).toISOString()).toBe('1970-01-01T00:00:00.000Z');
+    expect(parseSince(' 0 ', now)).toBe(0);
+    expect(parseSince('1', now)).toBe(1000);
+    expect(parseSince('86400', now)).toBe(86_400_000);
+    expect(parseSince('00000042', now)).toBe(42_000);
+    expect(parseSince(String(now / 1000), now)).toBe(now);
+    expect(() => parseSince(String(now / 1000 + 1), now)).toThrow(/^--since '\d+' is in the future$/);
+    expect(() => parseSince('99999999999999999999999', now)).toThrow(/^--since '\d+' is in the future$/);
+    // Milliseconds by mistake: in the future as seconds, and the message says what to do.
+    expect(() => parseSince(String(now - 60_000), now)).toThrow(/is in the future \(epoch seconds are expected: drop the last three digits of milliseconds\)$/);
+    for (const bad of ['-1', '1.5', '1e9', '0x10', '']) expect(() => parseSince(bad, now), bad).toThrow(/is not a time: use .*epoch seconds \(0 = from the beginning\)/);
+  });
 });
 
 describe('bronze paths and requests', () => {
@@ -239,6 +255,41 @@ describe('the HTTP client (fake fetch, fake clock)', () => {
     expect(sleeps[0]).toBeGreaterThanOrEqual(3000);
     expect(sleeps[1]).toBe(2000); // x-ratelimit-remaining 0: wait for the reset before the next request
     expect(c.retries).toBe(1);
+  });
+
+  it('401/403: one line naming the setting to fix, never the token; Zendesk names ZENDESK_EMAIL and ZENDESK_API_TOKEN', async () => {
+    const refused = async (c: SourceHttpClient, url: string) => (await c.getJson(new URL(url)).catch((x: unknown) => x)) as ExtractError;
+    const e401 = await refused(client([json({ success: false }, 401)]).c, 'https://acme.pipedrive.com/api/v1/users?limit=500');
+    expect(e401).toMatchObject({ kind: 'auth', status: 401 });
+    expect(e401.message).toBe('Pipedrive refused the API token (401 Unauthorized): set PIPEDRIVE_API_TOKEN to a valid token (Personal preferences > API in Pipedrive; in Azure the Key Vault secret pipedrive-api-token)');
+    const e403 = await refused(client([json({ success: false }, 403)]).c, 'https://acme.pipedrive.com/api/v2/deals?limit=500');
+    expect(e403.message).toBe('Pipedrive refused access (403 Forbidden) at GET /api/v2/deals?limit=500: the user of PIPEDRIVE_API_TOKEN may not read this; use the token of a user who can');
+    const zendesk = { source: 'zendesk' as const, baseUrl: 'https://acme.zendesk.com', scope: 'acme', email: 'ops@acme.com', apiToken: 'zd-secret-77', incrementalRequestsPerMinute: 10 };
+    const zd = new SourceHttpClient(zendesk, { fetch: (async () => json({ error: 'Couldn\'t authenticate you' }, 401)) as unknown as typeof fetch, now: () => 0, sleep: async () => undefined, random: () => 0.5 }, { maxWaitMs: 60_000 });
+    const z401 = await refused(zd, 'https://acme.zendesk.com/api/v2/groups.json');
+    expect(z401.kind).toBe('auth');
+    expect(z401.message).toBe('Zendesk refused the credentials (401 Unauthorized): check ZENDESK_EMAIL and ZENDESK_API_TOKEN (token access on in Admin Center; in Azure the Key Vault secret zendesk-api-token)');
+    for (const e of [e401, e403, z401]) {
+      expect(e.message.split('\n')).toHaveLength(1);
+      expect(e.message).not.toMatch(/tok-abc-123|zd-secret-77|ops@acme\.com/);
+    }
+  });
+
+  it('a host that does not resolve (ENOTFOUND) fails at once naming the host and the base URL setting; other network failures name host:port and are retried', async () => {
+    const dns = Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error('getaddrinfo ENOTFOUND acme.pipedrive.con'), { code: 'ENOTFOUND', hostname: 'acme.pipedrive.con' }) });
+    const a = client([dns]);
+    const e = (await a.c.getJson(new URL('https://acme.pipedrive.con/api/v1/users')).catch((x: unknown) => x)) as ExtractError;
+    expect(e).toBeInstanceOf(ExtractError);
+    expect(e.kind).toBe('transient');
+    expect(e.message).toBe("Pipedrive host 'acme.pipedrive.con' was not found (ENOTFOUND, DNS): check PIPEDRIVE_BASE_URL (https://<company>.pipedrive.com)");
+    expect(a.sleeps).toEqual([]);
+    expect(a.c.retries).toBe(0);
+    const refused = () => Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:4010'), { code: 'ECONNREFUSED' }) });
+    const b = client([refused(), refused(), refused()]);
+    const t = (await b.c.getJson(new URL('http://127.0.0.1:4010/pipedrive/acme/api/v1/users')).catch((x: unknown) => x)) as ExtractError;
+    expect(t.kind).toBe('transient');
+    expect(b.sleeps).toHaveLength(2);
+    expect(t.message).toBe('Pipedrive failed at GET /pipedrive/acme/api/v1/users after 2 retries: network: ECONNREFUSED (127.0.0.1:4010)');
   });
 
   it('401 is final and says what to fix; 5xx and network errors are retried, then transient; a body that is not JSON is bad_response', async () => {

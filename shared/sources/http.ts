@@ -20,7 +20,11 @@ import { parseRetryAfter, type RetryDecision, withRetry } from './retry';
  *    (https://developer.zendesk.com/api-reference/ticketing/ticket-management/incremental_exports/):
  *    the client paces them itself (ZENDESK_INCREMENTAL_REQUESTS_PER_MINUTE) instead of running into 429s.
  *  - 5xx and network failures are retried with exponential backoff and full jitter (retry.ts).
- *  - 401/403 are final: ExtractError 'auth', which stops the whole source.
+ *  - 401/403 are final: ExtractError 'auth', which stops the whole source; its message is one line
+ *    naming the setting to fix.
+ *  - A host name that does not resolve (ENOTFOUND: the DNS answered that it does not exist) is
+ *    final too, not retried: ExtractError 'transient' naming the host and the base URL setting. A
+ *    resolver that could not answer (EAI_AGAIN) is retried like any network failure.
  */
 
 export interface HttpDeps {
@@ -77,11 +81,23 @@ function authHeaders(settings: SourceSettings): Record<string, string> {
   return { authorization: `Basic ${Buffer.from(`${settings.email}/token:${settings.apiToken}`, 'utf8').toString('base64')}` };
 }
 
-function authFix(settings: SourceSettings): string {
-  return settings.source === 'pipedrive'
-    ? 'check PIPEDRIVE_API_TOKEN (Pipedrive: Personal preferences > API; in Azure the Key Vault secret pipedrive-api-token) and that its user may read this data'
-    : 'check ZENDESK_EMAIL and ZENDESK_API_TOKEN (Zendesk Admin Center > Apps and integrations > Zendesk API; in Azure the Key Vault secret zendesk-api-token) and that token access is enabled';
+/**
+ * The one line a refused request gives: which setting to fix. 401: the credentials are wrong (the
+ * URL does not matter); 403: they are valid but may not read what GET <where> asks for.
+ */
+function authMessage(settings: SourceSettings, status: number, where: string): string {
+  if (settings.source === 'pipedrive') {
+    return status === 401
+      ? 'Pipedrive refused the API token (401 Unauthorized): set PIPEDRIVE_API_TOKEN to a valid token (Personal preferences > API in Pipedrive; in Azure the Key Vault secret pipedrive-api-token)'
+      : `Pipedrive refused access (403 Forbidden) at GET ${where}: the user of PIPEDRIVE_API_TOKEN may not read this; use the token of a user who can`;
+  }
+  return status === 401
+    ? 'Zendesk refused the credentials (401 Unauthorized): check ZENDESK_EMAIL and ZENDESK_API_TOKEN (token access on in Admin Center; in Azure the Key Vault secret zendesk-api-token)'
+    : `Zendesk refused access (403 Forbidden) at GET ${where}: the user ZENDESK_EMAIL names may not read this; use an agent or admin who can`;
 }
+
+/** The setting that names the host a request went to. */
+const BASE_URL_SETTING = { pipedrive: 'PIPEDRIVE_BASE_URL', zendesk: 'ZENDESK_BASE_URL' } as const;
 
 /**
  * What one account's limits allow next, shared by every request to that account in a run (the
@@ -193,16 +209,20 @@ export class SourceHttpClient {
       text = await response.text();
     } catch (e) {
       if (this.deps.signal?.aborted) throw new ExtractError('interrupted', `interrupted during GET ${where}`);
-      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+      const cause = (e as { cause?: { code?: string; message?: string; hostname?: string } }).cause;
       const reason = timeout.aborted ? 'timed out' : cause?.code ?? cause?.message ?? (e instanceof Error ? e.message : String(e));
       await this.onEvent({ type: 'request', url: where, reason });
-      throw new RetryableError(`network: ${reason}`, undefined, false, undefined);
+      if (!timeout.aborted && cause?.code === 'ENOTFOUND') {
+        const host = cause.hostname ?? url.hostname;
+        throw new ExtractError('transient', `${label} host '${host}' was not found (ENOTFOUND, DNS): check ${BASE_URL_SETTING[this.settings.source]} (${this.settings.source === 'pipedrive' ? 'https://<company>.pipedrive.com' : 'https://<subdomain>.zendesk.com'})`);
+      }
+      throw new RetryableError(`network: ${reason} (${url.host})`, undefined, false, undefined);
     }
     const status = response.status;
     await this.onEvent({ type: 'request', url: where, status });
     this.notePipedriveBudget(response);
     if (status === 401 || status === 403) {
-      throw new ExtractError('auth', `${label} refused the credentials (${status} ${response.statusText || (status === 401 ? 'Unauthorized' : 'Forbidden')}) at GET ${where}: ${authFix(this.settings)}`, status);
+      throw new ExtractError('auth', authMessage(this.settings, status, where), status);
     }
     const retryAfter = parseRetryAfter(response.headers.get('retry-after'), this.deps.now());
     if (status === 429) throw new RetryableError(`429 Too Many Requests`, status, true, retryAfter);

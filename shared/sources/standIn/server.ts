@@ -25,7 +25,11 @@ import { seededRandom, type Json, StandInStore, type StoredRecord, type StoreOpt
  *     a run pages through the entity moves (as with the real APIs) and deletions show up
  * Every request is recorded (path, parameters, auth headers, answer) for wire-level tests;
  * `onRequest` runs before each answer is computed (tests change the data there, or kill a
- * client after N requests). Control endpoints under /_standin/ (state, mutate, requests).
+ * client after N requests). Control endpoints under /_standin/ (state, mutate, requests); a
+ * request they cannot carry out is a 400 with a one-line JSON error.
+ *
+ * The data lives in the process: a new stand-in generates the seed's records again (update times
+ * relative to its start), whatever was changed in the one before (docs/sources.md).
  */
 
 export interface Limits {
@@ -114,6 +118,8 @@ interface Answer {
   body: unknown;
   headers?: Record<string, string>;
   records?: number;
+  /** One line even when the stand-in indents its answers (`pretty`): the control endpoints' errors. */
+  compact?: boolean;
 }
 
 class HttpFailure extends Error {
@@ -439,29 +445,71 @@ export async function startStandIn(options: StandInOptions = {}): Promise<StandI
       const ra = a.headers?.['retry-after'];
       if (ra !== undefined) rec.retryAfter = Number(ra);
     }
-    const text = typeof a.body === 'string' ? a.body : JSON.stringify(a.body, null, pretty ? 2 : undefined);
+    const text = typeof a.body === 'string' ? a.body : JSON.stringify(a.body, null, pretty && !a.compact ? 2 : undefined);
     res.writeHead(a.status, { 'content-type': typeof a.body === 'string' ? 'text/html' : 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...a.headers });
     res.end(text);
+  }
+
+  /** A client mistake on a control endpoint: 400 with a one-line JSON error. */
+  const controlBad = (message: string): Answer => ({ status: 400, body: { error: message }, compact: true });
+  const SOURCES = Object.keys(STAND_IN_ENTITIES) as SourceName[];
+
+  /** The source and entity a control request names, or the 400 that says what is wrong. */
+  function entityOf(source: unknown, entity: unknown): { source: SourceName; entity: string } | Answer {
+    if (typeof source !== 'string' || !SOURCES.includes(source as SourceName)) return controlBad(`source must be ${SOURCES.map((x) => `'${x}'`).join(' or ')}`);
+    const entities = STAND_IN_ENTITIES[source as SourceName];
+    if (typeof entity !== 'string' || !entities.includes(entity)) return controlBad(`${typeof entity === 'string' ? `the stand-in has no ${source} entity '${entity}'` : 'entity must be a string'}: one of ${entities.join(', ')}`);
+    return { source: source as SourceName, entity };
+  }
+
+  /**
+   * POST /_standin/mutate {op, source, entity, id?, patch?}. Mistakes of the request (not JSON,
+   * an unknown op, source, entity or id, a value of the wrong type, nothing left to change) are a
+   * 400 with {"error": "<one line>"}; the answer of a change is the record as it is now.
+   */
+  async function mutate(req: IncomingMessage): Promise<Answer> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const text = Buffer.concat(chunks).toString('utf8');
+    let m: unknown;
+    try {
+      m = JSON.parse(text.trim() === '' ? '{}' : text);
+    } catch (e) {
+      return controlBad(`the body is not JSON (${e instanceof Error ? e.message : String(e)}): send {"op":"update","source":"pipedrive","entity":"deals"}`);
+    }
+    if (m === null || typeof m !== 'object' || Array.isArray(m)) return controlBad('the body must be a JSON object: {"op":"update","source":"pipedrive","entity":"deals"}');
+    const { op, source, entity, id, patch } = m as Record<string, unknown>;
+    if (op !== 'insert' && op !== 'update' && op !== 'delete') return controlBad("op must be 'insert', 'update' or 'delete'");
+    const target = entityOf(source, entity);
+    if ('status' in target) return target;
+    if (id !== undefined && (typeof id !== 'number' || !Number.isSafeInteger(id))) return controlBad('id must be an integer (the record\'s id)');
+    if (op === 'insert' && id !== undefined) return controlBad('insert takes no id (the stand-in gives the new record the next one)');
+    if (op === 'delete' && patch !== undefined) return controlBad('delete takes no patch');
+    if (patch !== undefined && (patch === null || typeof patch !== 'object' || Array.isArray(patch))) return controlBad('patch must be a JSON object of the fields to set');
+    const options = (patch as Json | undefined)?.options;
+    if (options !== undefined && (!Array.isArray(options) || options.some((o) => o === null || typeof o !== 'object' || Array.isArray(o)))) return controlBad('patch.options must be an array of objects ({"label": "Gold"})');
+    if (id !== undefined && !store.get(target.source, target.entity, id as number)) return controlBad(`no ${target.source} ${target.entity} with id ${id}`);
+    try {
+      const record = op === 'insert' ? store.insert(target.source, target.entity, patch as Json | undefined) : op === 'update' ? store.update(target.source, target.entity, id as number | undefined, patch as Json | undefined) : store.remove(target.source, target.entity, id as number | undefined);
+      return { status: 200, body: record };
+    } catch (e) {
+      // The store's own refusals (nothing live left to change) are the request's mistake too.
+      if (e instanceof RangeError) return controlBad(e.message);
+      throw e;
+    }
   }
 
   async function control(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const what = url.pathname.slice('/_standin/'.length);
     if (what === 'state' && req.method === 'GET') {
-      const source = url.searchParams.get('source') as SourceName;
-      const entity = url.searchParams.get('entity') ?? '';
-      return send(res, { status: 200, body: store.state(source, entity) });
+      const target = entityOf(url.searchParams.get('source') ?? undefined, url.searchParams.get('entity') ?? undefined);
+      if ('status' in target) return send(res, target);
+      return send(res, { status: 200, body: store.state(target.source, target.entity) });
     }
     if (what === 'requests' && req.method === 'GET') return send(res, { status: 200, body: recorded });
-    if (what === 'mutate' && req.method === 'POST') {
-      const chunks: Buffer[] = [];
-      for await (const c of req) chunks.push(c as Buffer);
-      const m = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as { op: string; source: SourceName; entity: string; id?: number; patch?: Json };
-      const record = m.op === 'insert' ? store.insert(m.source, m.entity, m.patch) : m.op === 'update' ? store.update(m.source, m.entity, m.id, m.patch) : m.op === 'delete' ? store.remove(m.source, m.entity, m.id) : undefined;
-      if (!record) return send(res, { status: 400, body: { error: "op must be 'insert', 'update' or 'delete'" } });
-      return send(res, { status: 200, body: record });
-    }
+    if (what === 'mutate' && req.method === 'POST') return send(res, await mutate(req));
     if (what === '' && req.method === 'GET') return send(res, { status: 200, body: { pipedriveBaseUrl: `${base}/pipedrive/${company}`, zendeskBaseUrl: `${base}/zendesk/${subdomain}`, entities: STAND_IN_ENTITIES } });
-    return send(res, { status: 404, body: { error: 'no such control endpoint' } });
+    return send(res, { status: 404, body: { error: 'no such control endpoint: GET /_standin/state?source=&entity=, POST /_standin/mutate, GET /_standin/requests' }, compact: true });
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

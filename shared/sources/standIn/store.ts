@@ -514,8 +514,15 @@ export class StandInStore {
   private change(source: SourceName, entity: string): Json {
     if (source === 'pipedrive') {
       switch (entity) {
-        case 'deals':
-          return { value: rawNumber((this.int(100, 2_000_000) / 100).toFixed(2)), status: this.pick(['open', 'won', 'lost']), stage_id: this.someId('pipedrive', 'stages') };
+        case 'deals': {
+          // A stage belongs to one pipeline: a deal moved to a stage is in that stage's pipeline.
+          // (The random draws in the order they always had: the same seed gives the same changes.)
+          const value = rawNumber((this.int(100, 2_000_000) / 100).toFixed(2));
+          const status = this.pick(['open', 'won', 'lost']);
+          const stage = this.someId('pipedrive', 'stages');
+          const pipeline = stage === null ? undefined : this.get('pipedrive', 'stages', stage)?.data.pipeline_id;
+          return { value, status, stage_id: stage, ...(pipeline === undefined ? {} : { pipeline_id: pipeline }) };
+        }
         case 'persons':
           return { name: `${this.pick(FIRST)} ${this.pick(LAST)}` };
         case 'organizations':
