@@ -37,7 +37,7 @@ import { ensureOpsSchema } from './schema';
  * - extract_freshness: the API sources (shared/sources/health.ts): for every entity of every
  *   configured source, minutes since a run last read it to its end; dataset = the source, target
  *   = scope/entity. The staging datasets of those sources (`<source>_<entity>`) are not judged by
- *   `freshness`: an entity that did not change writes no bronze file, so their freshness is the
+ *   `freshness`: their bronze files come when an extraction runs, so their freshness is the
  *   extraction's.
  * - extract_count_variance: the API sources (shared/sources/health.ts): for every entity of every
  *   configured source, the records each finished run wrote to bronze against the rows staged
@@ -132,7 +132,7 @@ export async function checkFreshness(pool: pg.Pool, datasets: string[], exp: Map
     const r = byName.get(d);
     const contract = contracts.find((c) => c.name === d);
     const source = contract ? apiSourceOf(contract) : undefined;
-    if (source) return result('freshness', d, false, null, null, `not judged by files: an unchanged ${source} entity writes none (see extract_freshness of ${source})`);
+    if (source) return result('freshness', d, false, null, null, `not judged by files: ${source} files come when an extraction runs (see extract_freshness of ${source})`);
     if (!r) return result('freshness', d, true, null, limit, 'no file has landed');
     const age = Math.max(0, Number(r.age));
     const stale = age > limit;

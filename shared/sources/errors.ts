@@ -4,7 +4,8 @@
  *                 stops (every later request would be refused too); fix the setting, run again.
  *   rate_limited  the API kept answering 429, or asked to wait longer than EXTRACT_MAX_WAIT_SECONDS
  *                 (Pipedrive's daily token budget used up); the next scheduled run continues.
- *   transient     5xx or network failures that outlasted the retries; the next run continues.
+ *   transient     5xx or network failures that outlasted the retries, or a host name the DNS says
+ *                 does not exist (ENOTFOUND: not retried; check the base URL); the next run continues.
  *   bad_response  an answer the extractor cannot use (4xx other than 401/403/429, not JSON, no
  *                 records array, a cursor that does not move on).
  *   interrupted   the process was asked to stop (Ctrl-C, SIGTERM).
