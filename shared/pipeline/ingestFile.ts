@@ -540,6 +540,7 @@ async function runFile(p: Platform, rawPath: string, options: IngestOptions, nes
   let waited = false;
   while (claim.kind === 'live' && Date.now() < waitUntil) {
     waited = true;
+    options.progress?.(`waiting: another process${claim.row.host ? ` (${claim.row.host}, pid ${claim.row.pid})` : ''} is landing this version`);
     await new Promise((r) => setTimeout(r, LIVE_POLL_MS));
     claim = await claimRun(db, claimArgs);
   }
