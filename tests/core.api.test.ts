@@ -57,13 +57,14 @@ function virtualClock(start = Date.UTC(2025, 5, 2, 12, 0, 0, 250)) {
 const SETTINGS: ExtractSettings = { overlapMinutes: 10, partMaxBytes: 64 * 1024, maxWaitSeconds: 600 };
 /** Enough deals and tickets for several pages per run (Pipedrive pages 500 records, Zendesk's exports 1000). */
 const COUNTS = {
-  pipedrive: { users: 12, pipelines: 3, stages: 15, organizations: 120, persons: 250, deals: 1100, activities: 300 },
+  // Seven custom fields per fields list: enum, monetary, double, varchar, then varchar, date and set.
+  pipedrive: { users: 12, pipelines: 3, stages: 15, deal_fields: 7, person_fields: 7, organization_fields: 7, organizations: 120, persons: 250, deals: 1100, activities: 300 },
   zendesk: { groups: 8, ticket_fields: 12, ticket_forms: 4, organizations: 80, users: 250, tickets: 1100 },
 };
 
-/** The entities core reads, per source (the field entities of Pipedrive are extracted too, but no core table here reads them). */
+/** The entities core reads, per source (the fields lists before the records whose custom_fields they name). */
 const CORE_ENTITIES: Record<SourceName, string[]> = {
-  pipedrive: ['users', 'pipelines', 'stages', 'organizations', 'persons', 'deals', 'activities'],
+  pipedrive: ['users', 'pipelines', 'stages', 'deal_fields', 'person_fields', 'organization_fields', 'organizations', 'persons', 'deals', 'activities'],
   zendesk: ['groups', 'ticket_fields', 'ticket_forms', 'organizations', 'users', 'tickets'],
 };
 
@@ -115,9 +116,11 @@ describe('core star schema over the stand-in API (real Azurite + PostgreSQL, vir
   let work: string;
   const clock = virtualClock();
   const ingested = new Set<string>();
-  /** Rows made hostile by test 7 (`table|scope|id`, and zd_ticket_custom_fields rows of those tickets): test 7 judges them. */
+  /** Rows made hostile by test 7 (`table|scope|id`, and the custom field rows of those records): test 7 judges them. */
   const hostileRows = new Set<string>();
-  const notHostile = (table: string, key: string) => !hostileRows.has(`${table}|${key}`) && !(table === 'zd_ticket_custom_fields' && hostileRows.has(`zd_tickets|${key.split('|').slice(0, 2).join('|')}`));
+  /** The side tables, by the table of the record their rows belong to (their key starts with that record's). */
+  const SIDE_OF: Record<string, string> = { zd_ticket_custom_fields: 'zd_tickets', pd_deal_custom_fields: 'pd_deals', pd_person_custom_fields: 'pd_persons', pd_organization_custom_fields: 'pd_organizations' };
+  const notHostile = (table: string, key: string) => !hostileRows.has(`${table}|${key}`) && !(SIDE_OF[table] && hostileRows.has(`${SIDE_OF[table]}|${key.split('|').slice(0, 2).join('|')}`));
 
   async function extract(source: SourceName, env: Record<string, string> = standIn.env(), settings = SETTINGS): Promise<SourceReport> {
     const deps = { lake: platform.lake, pool: platform.pool, log: silentLogger, workRoot: work, now: clock.now, sleep: clock.sleep, random: seededRandom(7) };
@@ -137,11 +140,11 @@ describe('core star schema over the stand-in API (real Azurite + PostgreSQL, vir
     return r.files;
   }
 
-  /** Inserts, updates and deletions on every entity core reads (and renames/retypes of ticket fields). */
+  /** Inserts, updates and deletions on every entity core reads (Pipedrive fields: one inserted, two renamed, one deleted; and renames/retypes of ticket fields). */
   function changeEverything(round: number): void {
     for (const source of ['pipedrive', 'zendesk'] as const) {
       for (const entity of CORE_ENTITIES[source]) {
-        const small = ['pipelines', 'stages', 'groups', 'ticket_fields', 'ticket_forms', 'users'].includes(entity) && !(source === 'zendesk' && entity === 'users');
+        const small = ['pipelines', 'stages', 'groups', 'ticket_fields', 'ticket_forms', 'users', 'deal_fields', 'person_fields', 'organization_fields'].includes(entity) && !(source === 'zendesk' && entity === 'users');
         for (let i = 0; i < (small ? 1 : 4); i++) standIn.store.insert(source, entity);
         for (let i = 0; i < (small ? 2 : 9); i++) standIn.store.update(source, entity);
         // Pipedrive keeps deleted pipelines flagged; deleting one of three is enough.
@@ -167,7 +170,7 @@ describe('core star schema over the stand-in API (real Azurite + PostgreSQL, vir
     rmSync(work, { recursive: true, force: true });
   });
 
-  it('0. every core model compared here is maintained by the latest strategy (the latest row per business key of one staging table), except zd_ticket_custom_fields', () => {
+  it('0. every core model compared here is maintained by the latest strategy (the latest row per business key of one staging table), except the custom field side tables (zd_ticket_…, pd_deal_…, pd_person_…, pd_organization_custom_fields)', () => {
     const graph = goldGraph(platform.contracts.all());
     const core = graph.models.filter((m) => m.schema === 'core').map((m) => m.table);
     // Every table compared here is a core model (a new core model gets its expectation in CORE_EXPECTATIONS).
@@ -190,6 +193,8 @@ describe('core star schema over the stand-in API (real Azurite + PostgreSQL, vir
     expect(rows.pd_deals).toBe(COUNTS.pipedrive.deals);
     expect(rows.zd_tickets).toBe(COUNTS.zendesk.tickets);
     expect(rows.zd_ticket_custom_fields).toBe(3 * COUNTS.zendesk.tickets);
+    // Every generated deal, person and organization carries a value (JSON null included) for each of the 7 custom fields.
+    expect([rows.pd_deal_custom_fields, rows.pd_person_custom_fields, rows.pd_organization_custom_fields]).toEqual([7 * COUNTS.pipedrive.deals, 7 * COUNTS.pipedrive.persons, 7 * COUNTS.pipedrive.organizations]);
     const deleted = await platform.pool.query(`SELECT (SELECT count(*) FROM core.pd_deals WHERE is_deleted)::int AS d, (SELECT count(*) FROM core.zd_tickets WHERE is_deleted)::int AS t`);
     expect(deleted.rows[0].d + deleted.rows[0].t).toBeGreaterThan(0);
     // Exactness where a double would round: deal values as written, custom field values beyond 2^53.
@@ -205,6 +210,14 @@ describe('core star schema over the stand-in API (real Azurite + PostgreSQL, vir
     expect(listed.find((m) => m.model === 'core.pd_deals')).toMatchObject({ reads: ['stg_pipedrive.deals_raw'], strategy: 'latest' });
     expect(listed.find((m) => m.model === 'core.zd_ticket_custom_fields')).toMatchObject({ strategy: 'keyed' });
     expect(listed.find((m) => m.model === 'core.zd_ticket_custom_fields')!.reads.sort()).toEqual(['core.zd_ticket_fields', 'core.zd_tickets']);
+    for (const [side, records, fields] of [
+      ['pd_deal_custom_fields', 'pd_deals', 'pd_deal_fields'],
+      ['pd_person_custom_fields', 'pd_persons', 'pd_person_fields'],
+      ['pd_organization_custom_fields', 'pd_organizations', 'pd_organization_fields'],
+    ]) {
+      expect(listed.find((m) => m.model === `core.${side}`), side).toMatchObject({ strategy: 'keyed' });
+      expect(listed.find((m) => m.model === `core.${side}`)!.reads.sort(), side).toEqual([`core.${fields}`, `core.${records}`]);
+    }
   });
 
   it('2. incremental runs with inserts, updates and deletions between runs (ingested in path order, then in reverse order)', async () => {
@@ -381,6 +394,62 @@ describe('core star schema over the stand-in API (real Azurite + PostgreSQL, vir
     standIn.store.update('zendesk', 'ticket_fields', dateField, { type: 'date', title: 'Renewal — 更新日' });
     const U = undefined; // a key removed from the record (JSON.stringify leaves it out)
     const unicode = 'Zoë Ångström — 東京 🚀 \u200d\u2028 عربى é';
+    // Pipedrive custom fields of known options and types in each fields list, and two keys two
+    // fields share: one pair whose older field is deleted (the active one names the key), one pair
+    // both active (the lower id names it).
+    type PdField = { id: number; key: string; options?: { id: number; label: string }[] };
+    const pdFields = (['deal', 'person', 'organization'] as const).map((of) => {
+      const entity = `${of}_fields`;
+      const add = (patch: Json) => standIn.store.insert('pipedrive', entity, { options: U, ...patch }) as unknown as PdField;
+      const choice = add({ name: `Tier (${of})`, field_type: 'enum', options: [{ label: 'Bronze' }, { label: 'Silver' }, { label: 'Gold ✓' }] });
+      const set = add({ name: `Channels (${of})`, field_type: 'set', options: [{ label: 'Email' }, { label: 'Phone' }, { label: 'Chat' }] });
+      const day = add({ name: `Signed on (${of})`, field_type: 'date' });
+      const money = add({ name: `Budget (${of})`, field_type: 'monetary' });
+      const deleted = add({ name: 'Shared key, deleted', field_type: 'double' });
+      add({ key: deleted.key, name: 'Shared key, active', field_type: 'varchar' });
+      standIn.store.remove('pipedrive', entity, deleted.id);
+      const lower = add({ name: 'Shared key, lower id', field_type: 'double' });
+      add({ key: lower.key, name: 'Shared key, higher id', field_type: 'varchar' });
+      const [e1, e2] = choice.options!.map((o) => o.id);
+      const [s1, s2, s3] = set.options!.map((o) => o.id);
+      return {
+        of,
+        choice: choice.key,
+        set: set.key,
+        day: day.key,
+        money: money.key,
+        keyA: deleted.key,
+        keyB: lower.key,
+        ids: { e1: e1!, e2: e2!, s1: s1!, s3: s3! },
+        /** Values a string must not be read from (an enum id as "2", a monetary amount as "12.50", a time for a date field: no 'YYYY-MM-DD' string), a set in v1's text form, shared and unknown keys. */
+        strings: {
+          [choice.key]: String(e2),
+          [set.key]: ` ${s3} ,${s1}`,
+          [day.key]: '2025-03-01T10:00:00Z',
+          [money.key]: { value: '12.50', currency: 5 },
+          [deleted.key]: 'named by the active field',
+          [lower.key]: raw('7.25'),
+          'not-a-field-key': [1, 2],
+          '': true,
+        } as Json,
+        /** Well-typed values: an enum id written 2.0, a set with a string id, an unknown id, a null and a repeat, a leap day, an amount written 1e3. */
+        typed: {
+          [choice.key]: raw(`${e2}.0`),
+          [set.key]: [s2, String(s3), 999_999_999, null, s2],
+          [day.key]: '2024-02-29',
+          [money.key]: { value: raw('1e3'), currency: 'EUR' },
+          [deleted.key]: null,
+        } as Json,
+        /** No option matches (an unknown id, an empty set, a text that is no id list), an impossible date, a bare number for a monetary field. */
+        unmatched: {
+          [choice.key]: 424242,
+          [set.key]: [],
+          [day.key]: '2025-02-30',
+          [money.key]: raw('-0.50'),
+          [lower.key]: `${e1},x`,
+        } as Json,
+      };
+    });
     const cases: Hostile[] = [
       {
         source: 'pipedrive',
@@ -563,6 +632,26 @@ describe('core star schema over the stand-in API (real Azurite + PostgreSQL, vir
       { source: 'zendesk', entity: 'tickets', table: 'zd_tickets', nulls: [], patch: { assignee_id: raw('360000001002'), priority: 'urgent' } },
       { source: 'zendesk', entity: 'organizations', table: 'zd_organizations', nulls: [], patch: { deleted_at: '2025-05-01T10:00:00+0530' } },
     ];
+    // Pipedrive fields lists with wrong JSON types (standard fields: no custom field value is named by them).
+    cases.push(
+      { source: 'pipedrive', entity: 'deal_fields', table: 'pd_deal_fields', nulls: ['field_key', 'name', 'field_type', 'options', 'is_custom', 'is_active'], patch: { key: U, name: 7, field_type: ['enum'], options: 'Low,High', edit_flag: 'true', active_flag: null } },
+      { source: 'pipedrive', entity: 'person_fields', table: 'pd_person_fields', nulls: ['options', 'is_active', 'name'], patch: { options: { id: 1, label: 'x' }, active_flag: 1, name: null, field_type: unicode } },
+      { source: 'pipedrive', entity: 'organization_fields', table: 'pd_organization_fields', nulls: ['field_key', 'is_custom'], patch: { key: 42, edit_flag: 0 } },
+    );
+    // Custom field values of each kind on deals, persons and organizations (one record per set of values).
+    const pdCustom = new Map<string, Hostile>();
+    for (const f of pdFields) {
+      const entity = `${f.of}s`;
+      for (const [what, custom_fields, insert] of [
+        ['strings', f.strings, false],
+        ['typed', f.typed, true],
+        ['unmatched', f.unmatched, true],
+      ] as const) {
+        const c: Hostile = { source: 'pipedrive', entity, table: `pd_${entity}`, nulls: [], patch: { custom_fields }, insert };
+        pdCustom.set(`${f.of}/${what}`, c);
+        cases.push(c);
+      }
+    }
     const ids: number[] = [];
     for (const c of cases) {
       let id: number;
@@ -622,6 +711,41 @@ describe('core star schema over the stand-in API (real Azurite + PostgreSQL, vir
       [7, null, false, '7', null],
       [8, String(dateField), false, '"2025-02-30"', null],
     ]);
+    // The custom field rows of the hostile Pipedrive records, by key: [field_name, value_text, value_number, currency, value_date, option_labels].
+    for (const f of pdFields) {
+      const table = `pd_${f.of}_custom_fields`;
+      const idColumn = f.of === 'organization' ? 'org_id' : `${f.of}_id`;
+      const read = async (what: string) => {
+        const id = ids[cases.indexOf(pdCustom.get(`${f.of}/${what}`)!)]!;
+        const r = await platform.pool.query(`SELECT field_key, field_name, value_text, value_number::text, currency, to_char(value_date, 'YYYY-MM-DD') AS value_date, option_labels FROM core.${table} WHERE scope = $1 AND ${idColumn} = $2`, [SCOPE, id]);
+        return Object.fromEntries(r.rows.map((x) => [x.field_key, [x.field_name, x.value_text, x.value_number, x.currency, x.value_date, x.option_labels]]));
+      };
+      const { e1, e2, s1, s3 } = f.ids;
+      expect.soft(await read('strings'), `${table}: strings are neither ids nor numbers nor dates of a time; a set as comma-separated text; shared keys; unknown keys`).toEqual({
+        [f.choice]: [`Tier (${f.of})`, String(e2), null, null, null, null],
+        [f.set]: [`Channels (${f.of})`, ` ${s3} ,${s1}`, null, null, null, ['Chat', 'Email']],
+        [f.day]: [`Signed on (${f.of})`, '2025-03-01T10:00:00Z', null, null, null, null],
+        [f.money]: [`Budget (${f.of})`, null, null, null, null, null],
+        [f.keyA]: ['Shared key, active', 'named by the active field', null, null, null, null],
+        [f.keyB]: ['Shared key, lower id', '7.25', '7.25', null, null, null],
+        'not-a-field-key': [null, null, null, null, null, null],
+        '': [null, 'true', null, null, null, null],
+      });
+      expect.soft(await read('typed'), `${table}: well-typed values`).toEqual({
+        [f.choice]: [`Tier (${f.of})`, `${e2}.0`, `${e2}.0`, null, null, ['Silver']],
+        [f.set]: [`Channels (${f.of})`, null, null, null, null, ['Phone', 'Chat', 'Phone']],
+        [f.day]: [`Signed on (${f.of})`, '2024-02-29', null, null, '2024-02-29', null],
+        [f.money]: [`Budget (${f.of})`, null, '1000', 'EUR', null, null],
+        [f.keyA]: ['Shared key, active', null, null, null, null, null],
+      });
+      expect.soft(await read('unmatched'), `${table}: no option matches, an impossible date, a bare number`).toEqual({
+        [f.choice]: [`Tier (${f.of})`, '424242', '424242', null, null, null],
+        [f.set]: [`Channels (${f.of})`, null, null, null, null, null],
+        [f.day]: [`Signed on (${f.of})`, '2025-02-30', null, null, null, null],
+        [f.money]: [`Budget (${f.of})`, '-0.50', '-0.50', null, null, null],
+        [f.keyB]: ['Shared key, lower id', `${e1},x`, null, null, null, null],
+      });
+    }
   });
 
   it('7b. integers beyond 32 bits are kept exactly (bigint columns: visible_to, position); one beyond 64 bits (order_nr) is NULL; the refresh goes through', async () => {

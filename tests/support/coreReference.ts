@@ -301,6 +301,120 @@ function primaryValue(v: Parsed | undefined): Cell {
   return text(at(hit, 'value'));
 }
 
+const ASCII_SPACE = '[ \\t\\n\\v\\f\\r]';
+
+/**
+ * A decimal's value as a canonical text ('-123e2' for -12300: digits without leading or trailing
+ * zeros, then where the decimal point is), so two numerals are numerically equal when their keys are
+ * (2, 2.0, "2", " 2 ", "2e0"). NULL when numeric could not hold it (an exponent beyond ±1000).
+ */
+function decimalKey(sign: string, int: string, frac: string, exp: string): string | null {
+  const e = Number(exp || '0');
+  if (Math.abs(e) > 1000) return null;
+  let digits = int + frac;
+  let point = int.length + e;
+  while (digits.startsWith('0')) {
+    digits = digits.slice(1);
+    point--;
+  }
+  digits = digits.replace(/0+$/, '');
+  return digits === '' ? '0' : `${sign === '-' ? '-' : ''}${digits}e${point}`;
+}
+
+/** gold_state.text_numeric: a text holding a decimal (ASCII whitespace around, a sign, digits with an optional point, an exponent of at most 9 digits). */
+function textDecimalKey(t: string): string | null {
+  const m = new RegExp(`^${ASCII_SPACE}*([-+]?)([0-9]+)?(?:[.]([0-9]*))?(?:[eE]([-+]?[0-9]{1,9}))?${ASCII_SPACE}*$`).exec(t);
+  if (!m || (m[2] === undefined && !m[3])) return null;
+  return decimalKey(m[1]!, m[2] ?? '', m[3] ?? '', m[4] ?? '');
+}
+
+/** An option id or a value's id: a JSON number, or a JSON string holding a decimal; NULL for anything else. */
+function idKey(v: Parsed | undefined): string | null {
+  if (isNumber(v)) {
+    const m = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([-+]?\d+))?$/.exec(v[NUMBER])!;
+    return decimalKey(m[1]!, m[2]!, m[3] ?? '', m[4] ?? '');
+  }
+  return typeof v === 'string' ? textDecimalKey(v) : null;
+}
+
+/** What `->> 'label'` gives: a string itself, a number as numeric prints it, true/false, other JSON as jsonb text; NULL for null or no label. */
+function labelText(v: Parsed | undefined): string | null {
+  if (v === undefined || v === null) return null;
+  if (typeof v === 'string') return v;
+  if (typeof v === 'boolean') return String(v);
+  return isNumber(v) ? numericText(v[NUMBER]) : jsonbText(v);
+}
+
+/**
+ * option_labels of a Pipedrive custom field value (gold_state.jsonb_option_labels as the column
+ * comment restricts it): an enum value is one option id, a JSON number (a string is not read as
+ * one); a set value an array of ids (JSON numbers, or strings holding one) or a text of
+ * comma-separated digit ids (API v1; ASCII whitespace allowed). Each id, in the value's order, gives
+ * the label of every option (an object of the field's options array) whose id is numerically equal;
+ * NULL for other field types, when the field has no options array, or when no option matches.
+ * Rendered as the text[] column is read (cellSql: to_jsonb(text[])::text).
+ */
+function optionLabels(fieldType: Cell, value: Parsed, options: Parsed | undefined): Cell {
+  if (!Array.isArray(options)) return null;
+  let ids: (string | null)[];
+  if (fieldType === 'enum' && isNumber(value)) ids = [idKey(value)];
+  else if (fieldType === 'set' && Array.isArray(value)) ids = value.map(idKey);
+  else if (fieldType === 'set' && typeof value === 'string' && new RegExp(`^${ASCII_SPACE}*[0-9]+(${ASCII_SPACE}*,${ASCII_SPACE}*[0-9]+)*${ASCII_SPACE}*$`).test(value)) ids = value.split(',').map((x) => textDecimalKey(x));
+  else return null;
+  const labels: (string | null)[] = [];
+  for (const id of ids) {
+    if (id === null) continue;
+    for (const o of options) if (isObject(o) && idKey(at(o, 'id')) === id) labels.push(labelText(at(o, 'label')));
+  }
+  return labels.length ? jsonbText(labels) : null;
+}
+
+/**
+ * A Pipedrive custom fields side table: one row per key of $.custom_fields (a JSON object) of each
+ * record's latest version, named and typed from the expected fields table (one definition per key:
+ * the active one first, then the lowest field id; NULL name and type when no field has the key).
+ */
+function pdCustomFields(table: string, entity: 'deals' | 'persons' | 'organizations', idColumn: string, fieldsTable: string): CoreExpectation {
+  return {
+    table,
+    key: ['scope', idColumn, 'field_key'],
+    latest: false,
+    async rows(ctx) {
+      const byKey = new Map<string, Row>();
+      const inactive = (d: Row) => (d.is_active === 'true' ? 0 : 1);
+      for (const d of ctx.expected(fieldsTable).values()) {
+        if (d.field_key === null) continue;
+        const best = byKey.get(d.field_key!);
+        if (!best || inactive(d) - inactive(best) < 0 || (inactive(d) === inactive(best) && BigInt(d.field_id!) < BigInt(best.field_id!))) byKey.set(d.field_key!, d);
+      }
+      const out = new Map<string, Row>();
+      for (const r of await ctx.records('pipedrive', entity)) {
+        const id = int64(r.id)!;
+        if (!isObject(r.custom_fields)) continue;
+        for (const [key, v] of Object.entries(r.custom_fields)) {
+          const field = byKey.get(key);
+          const type = field?.field_type ?? null;
+          out.set(`${ctx.scope}|${id}|${key}`, {
+            scope: ctx.scope,
+            [idColumn]: id,
+            field_key: key,
+            field_name: field?.name ?? null,
+            field_type: type,
+            value: jsonbText(v),
+            value_text: typeof v === 'string' ? v : typeof v === 'boolean' ? String(v) : isNumber(v) ? numericText(v[NUMBER]) : null,
+            // A JSON number, or $.value of an object value ({value, currency}) when that is one; a string never.
+            value_number: isNumber(v) ? numericText(v[NUMBER]) : numeric(at(v, 'value')),
+            currency: text(at(v, 'currency')),
+            value_date: type === 'date' ? date(v) : null,
+            option_labels: optionLabels(type, v, field?.options == null ? undefined : parseExact(field.options)),
+          });
+        }
+      }
+      return out;
+    },
+  };
+}
+
 /** Every core table and its expectation, in dependency order (a table may use the ones before it). */
 export const CORE_EXPECTATIONS: CoreExpectation[] = [
   latest('pd_users', 'pipedrive', 'users', 'user_id', {
@@ -312,6 +426,19 @@ export const CORE_EXPECTATIONS: CoreExpectation[] = [
     timezone_name: f('timezone_name', text),
     created_at: f('created', v1Time),
   }),
+  ...(['deal', 'person', 'organization'] as const).map((of) =>
+    latest(`pd_${of}_fields`, 'pipedrive', `${of}_fields`, 'field_id', {
+      field_key: f('key', text),
+      name: f('name', text),
+      field_type: f('field_type', text),
+      // "$.options … as the API wrote them, when an array": the options array of any field (the
+      // standard status field lists some too), NULL when it is no array.
+      options: f('options', jsonArray),
+      is_custom: f('edit_flag', bool),
+      is_active: f('active_flag', bool),
+      add_time: f('add_time', v1Time),
+    }),
+  ),
   latest('pd_pipelines', 'pipedrive', 'pipelines', 'pipeline_id', {
     name: f('name', text),
     order_nr: f('order_nr', int64),
@@ -485,6 +612,9 @@ export const CORE_EXPECTATIONS: CoreExpectation[] = [
       return out;
     },
   },
+  pdCustomFields('pd_deal_custom_fields', 'deals', 'deal_id', 'pd_deal_fields'),
+  pdCustomFields('pd_person_custom_fields', 'persons', 'person_id', 'pd_person_fields'),
+  pdCustomFields('pd_organization_custom_fields', 'organizations', 'org_id', 'pd_organization_fields'),
 ];
 
 // ---------------------------------------------------------------- reading core and comparing
