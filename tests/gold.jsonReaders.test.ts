@@ -38,8 +38,8 @@ import { createScratchDatabase, dropScratchDatabase } from '../shared/local/scra
  *    hours 00-23, minutes and seconds 00-59: 24:00:00 and a 60th second are not valid times); an
  *    offset's hours are 00-15 (PostgreSQL's range) and its minutes 00-59; the fraction has 1-9
  *    digits and is rounded to the microsecond;
- *  - jsonb_date: a valid 'YYYY-MM-DD', or a valid time (as above) whose date is its first ten
- *    characters (the date as written, in the time's own offset);
+ *  - jsonb_date: a JSON string that is exactly a valid 'YYYY-MM-DD' (years 0001-9999); a time is
+ *    not a date;
  *  - jsonb_text_array / jsonb_bigint_array: the elements jsonb_text / jsonb_bigint read, in order;
  *    the others are left out entirely (no NULL element), an empty array for an array with none;
  *  - jsonb_option_labels: the value's ids are a JSON number, the numbers of an array and its strings
@@ -349,7 +349,7 @@ const READERS: Reader[] = [
     name: 'jsonb_date',
     call: 'gold_state.jsonb_date(v)',
     sql: `to_jsonb((gold_state.jsonb_date(v) - DATE '1970-01-01')::text)`,
-    expected: (v) => (typeof v === 'string' ? (parseTime(v)?.day.toString() ?? null) : null),
+    expected: (v) => (typeof v === 'string' && /^[0-9]{4}-[0-9]{2}-[0-9]{2}$/.test(v) ? (parseTime(v)?.day.toString() ?? null) : null),
   },
   {
     name: 'jsonb_text_array',

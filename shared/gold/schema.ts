@@ -158,12 +158,14 @@ BEGIN
   RETURN (m[1] || ' ' || coalesce(m[2], '00:00') || ' ' || CASE WHEN m[3] IS NULL OR m[3] = 'Z' THEN '+00' ELSE m[3] END)::timestamptz;
 EXCEPTION WHEN others THEN RETURN NULL; -- e.g. 2025-02-30
 END $$;
--- A calendar date: 'YYYY-MM-DD', or the date of a time (as written, in the time's own offset).
+-- A calendar date: a JSON string 'YYYY-MM-DD' naming a real date (years 0001-9999); a time is not a
+-- date (its date would depend on its offset): NULL, as any other text.
 CREATE OR REPLACE FUNCTION gold_state.jsonb_date(j jsonb) RETURNS date
-LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
 BEGIN
-  IF gold_state.jsonb_timestamptz(j) IS NULL THEN RETURN NULL; END IF;
+  IF jsonb_typeof(j) IS DISTINCT FROM 'string' OR (j #>> '{}') !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' THEN RETURN NULL; END IF;
   RETURN make_date(substr(j #>> '{}', 1, 4)::int, substr(j #>> '{}', 6, 2)::int, substr(j #>> '{}', 9, 2)::int);
+EXCEPTION WHEN others THEN RETURN NULL; -- e.g. 2025-02-30, year 0000
 END $$;
 -- The strings of a JSON array as text[] in order (other elements left out); NULL when it is no array.
 CREATE OR REPLACE FUNCTION gold_state.jsonb_text_array(j jsonb) RETURNS text[]
