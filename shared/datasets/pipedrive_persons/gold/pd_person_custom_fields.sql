@@ -46,7 +46,7 @@ SELECT r.scope,
        coalesce(gold_state.jsonb_numeric(c.value), CASE WHEN jsonb_typeof(c.value) = 'object' THEN gold_state.jsonb_numeric(c.value -> 'value') END) AS value_number,
        CASE WHEN jsonb_typeof(c.value) = 'object' THEN gold_state.jsonb_text(c.value -> 'currency') END AS currency,
        CASE WHEN f.field_type = 'date' THEN gold_state.jsonb_date(c.value) END AS value_date,
-       CASE WHEN f.field_type = 'set' OR (f.field_type = 'enum' AND jsonb_typeof(c.value) = 'number') THEN gold_state.jsonb_option_labels(c.value, f.options) END AS option_labels
+       CASE WHEN (f.field_type = 'set' AND jsonb_typeof(c.value) IN ('array', 'string')) OR (f.field_type = 'enum' AND jsonb_typeof(c.value) = 'number') THEN gold_state.jsonb_option_labels(c.value, f.options) END AS option_labels
 FROM core.pd_persons r
 CROSS JOIN LATERAL jsonb_each(CASE WHEN jsonb_typeof(r.custom_fields) = 'object' THEN r.custom_fields ELSE '{}'::jsonb END) AS c(key, value)
 -- One definition per key (should two fields share a key, the active one, then the lowest id).
