@@ -6,7 +6,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { externalDataRoot, SHARED_ROOT } from '../shared/local/postgres';
-import { processesMentioning } from '../shared/local/processes';
+import { processesMentioning } from '../shared/processes';
 import { startStandIn, STAND_IN_ENTITIES } from '../shared/sources/standIn';
 
 /**

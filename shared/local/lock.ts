@@ -1,5 +1,5 @@
 import { closeSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { isRunning, type ProcessRef, processRef } from './processes';
+import { isRunning, type ProcessRef, processRef } from '../processes';
 
 /**
  * An exclusive lock file: created atomically (O_CREAT|O_EXCL) holding the owner's pid and start

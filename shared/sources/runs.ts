@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import type pg from 'pg';
 import type { SourceName } from '../config';
-import { isRunning } from '../local/processes';
+import { isRunning } from '../processes';
 import type { FailureKind } from './errors';
 
 /** Run records and watermarks (tables in shared/sources/schema.ts). */

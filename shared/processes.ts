@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 
 /**
- * Process bookkeeping for the local stack: a pid is only trusted together with its start time
+ * Process bookkeeping (the local stack, and the liveness of runs on this host): a pid is only trusted together with its start time
  * (Linux: /proc/<pid>/stat), so a pid recorded by a process that died and was reused by an
  * unrelated program is never mistaken for ours, and zombies count as gone.
  */
