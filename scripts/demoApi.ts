@@ -9,7 +9,7 @@
  * deleted, a new ticket; and some random changes), runs the incremental extraction (from each
  * watermark minus the overlap) and shows how core changed. Every entity writes a file again in the
  * second round: the snapshot entities are read whole, and an unchanged one writes the same content as
- * before, which the ledger recognises as a re-delivery (nothing staged); the incremental ones
+ * before, staged again under its own path (core does not change); the incremental ones
  * write the changes and what the overlap reads again.
  *
  * The extractors and the stand-in share a virtual clock (as in tests/extract.standin.test.ts) that
@@ -46,8 +46,6 @@ export interface EntityLine {
   /** Rows this round added to staging, and lines it quarantined (ledger). */
   staged: number;
   quarantined: number;
-  /** Files whose content had already landed in this account (a snapshot entity read again unchanged): re-deliveries, nothing staged. */
-  sameContent: number;
   /** Rows in the staging table and in each core table of the entity after the round. */
   stagingRows: number;
   core: { table: string; rows: number }[];
@@ -131,7 +129,7 @@ async function extractAndIngest(p: Platform, standIn: StandIn, clock: Clock): Pr
       extractSettings({}),
     );
     for (const e of report.entities) {
-      const line: EntityLine = { source, entity: e.entity, extracted: e.records, files: e.parts.length, staged: 0, quarantined: 0, sameContent: 0, stagingRows: 0, core: [], problems: [], inApi: standIn.store.records(source, e.entity).length };
+      const line: EntityLine = { source, entity: e.entity, extracted: e.records, files: e.parts.length, staged: 0, quarantined: 0, stagingRows: 0, core: [], problems: [], inApi: standIn.store.records(source, e.entity).length };
       if (e.status !== 'succeeded') line.problems.push(`${source}/${e.entity}: extraction ${e.status}: ${e.error}`);
       for (const part of e.parts) {
         const r = await ingestBronzeFile(p, part);
@@ -139,7 +137,6 @@ async function extractAndIngest(p: Platform, standIn: StandIn, clock: Clock): Pr
           line.problems.push(describeReport(r));
           continue;
         }
-        if (r.ledger.redelivery_of) line.sameContent++;
         line.staged += r.ledger.rows_silver ?? 0;
         line.quarantined += r.ledger.rows_quarantined ?? 0;
       }
@@ -161,7 +158,7 @@ function roundTable(lines: EntityLine[], second: boolean): string {
       entity: l.entity,
       extracted: l.extracted,
       files: l.files,
-      staged: l.sameContent ? `${l.staged} (re-delivery: same content as before)` : l.staged,
+      staged: l.staged,
       quarantined: l.quarantined,
       [second ? 'staging rows now' : 'staging rows']: l.stagingRows,
       [second ? 'core rows now' : 'core rows']: l.core.map((c) => `${c.table} ${n(c.rows)}`).join(', ') || '—',
@@ -332,7 +329,7 @@ export async function runApiDemo(p: Platform, options: ApiDemoOptions = {}): Pro
     clock.advance(70_000);
     out(
       'Second run: incremental entities from each watermark minus the overlap (EXTRACT_OVERLAP_MINUTES: the newest records are read again), ' +
-        'snapshot entities whole again. Every entity writes a file; an unchanged snapshot writes the same content as before, which ingestion recognises as a re-delivery (nothing staged):',
+        'snapshot entities whole again. Every entity writes a file; an unchanged snapshot writes the same content as before, staged again under its own path (core does not change):',
     );
     const second = await extractAndIngest(p, standIn, clock);
     out(roundTable(second.filter((l) => l.files > 0 || l.problems.length), true));

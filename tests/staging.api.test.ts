@@ -130,6 +130,18 @@ async function stagedRows(p: Platform, source: SourceName, entity: string): Prom
 }
 
 /** Row count and a checksum over every column of every staging table, and the quarantine counts. */
+/** Every core table's data (its lineage columns left out: which file a version was read from). */
+async function coreData(p: Platform): Promise<Record<string, string>> {
+  const tables = await p.pool.query<{ t: string }>(`SELECT table_name AS t FROM information_schema.tables WHERE table_schema = 'core' ORDER BY 1`);
+  const out: Record<string, string> = {};
+  for (const { t } of tables.rows) {
+    const data = `(to_jsonb(x) - 'extracted_at' - 'source_blob_path' - 'source_line_no')::text`;
+    const r = await p.pool.query(`SELECT count(*)::text AS n, md5(coalesce(string_agg(${data}, E'\\n' ORDER BY ${data}), '')) AS sum FROM core."${t}" x`);
+    out[t] = `${r.rows[0].n} rows, ${r.rows[0].sum}`;
+  }
+  return out;
+}
+
 async function stagingState(p: Platform): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const source of ['pipedrive', 'zendesk'] as const) {
@@ -213,7 +225,6 @@ describe('staging of the API sources: stand-in API → bronze → stg_<source>.<
 
   it('every bronze line is staged: same id, same JSON value (numbers exact), its lineage; the ledger of every file adds up', async () => {
     let lines = 0;
-    let redelivered = 0;
     for (const source of ['pipedrive', 'zendesk'] as const) {
       for (const entity of STAND_IN_ENTITIES[source]) {
         const bronze = await readBronze(platform, `${source}/scope=acme/entity=${entity}/`);
@@ -224,21 +235,8 @@ describe('staging of the API sources: stand-in API → bronze → stg_<source>.<
           expect(m, file).not.toBeNull();
           const l = ledger.get(file)!;
           expect(l.dataset).toBe(`${source}_${entity}`);
-          if (l.redelivery_of) {
-            // The same bytes as a file that already landed (an unchanged snapshot of pipelines,
-            // stages, users, groups…): a re-delivery. Its lines are staged under that file.
-            const original = [...ledger.values()].find((x) => x.run_id === l.redelivery_of)!;
-            expect(bronze.get(original.path)!.map((x) => x.text), file).toEqual(fileLines.map((x) => x.text));
-            expect({ read: l.rows_read, staged: l.rows_silver, quarantined: l.rows_quarantined, dup: l.duplicates_cross_file }, file).toEqual({
-              read: fileLines.length,
-              staged: 0,
-              quarantined: 0,
-              dup: fileLines.length,
-            });
-            for (const x of fileLines) expect(staged.has(`${file}#${x.line}`)).toBe(false);
-            redelivered++;
-            continue;
-          }
+          // No file of a staging dataset is a re-delivery of another: each stages its own lines.
+          expect(l.redelivery_of, file).toBeNull();
           for (const l of fileLines) {
             const row = staged.get(`${file}#${l.line}`);
             expect(row, `${file} line ${l.line} is not staged`).toBeDefined();
@@ -269,9 +267,6 @@ describe('staging of the API sources: stand-in API → bronze → stg_<source>.<
       }
     }
     expect(lines).toBeGreaterThan(1800);
-    // The second run's unchanged snapshots were re-deliveries (pipelines, stages, users, deal, person and
-    // organization fields; groups, ticket fields and forms).
-    expect(redelivered).toBeGreaterThanOrEqual(9);
     // The fields lists are staged one row per field (numeric id, the 'YYYY-MM-DD HH:MM:SS' update time read as
     // UTC above) and name every key of the records' custom_fields: each key of a staged deal, person or
     // organization is the key of a staged custom field (edit_flag) of its list, and an enum value is one of that field's option ids.
@@ -326,8 +321,9 @@ describe('staging of the API sources: stand-in API → bronze → stg_<source>.<
     }
   });
 
-  it('re-delivery changes nothing in staging: the same part again, a new version of the same bytes, copies under other names (gzip or not)', async () => {
+  it('re-delivery changes nothing in staging (the same part again, a new version of the same bytes); a copy under another name stages its own lines, and core does not change', async () => {
     const before = await stagingState(platform);
+    const coreBefore = await coreData(platform);
     const part = [...ledger.keys()].find((p) => p.includes('entity=deals/'))!;
     const bytes = await readSmall(await platform.lake.read('bronze', part), 64 * 1024 * 1024);
     const lines = physicalLines(gunzipSync(bytes).toString('utf8')).length;
@@ -336,19 +332,26 @@ describe('staging of the API sources: stand-in API → bronze → stg_<source>.<
     const again = await ingestBronzeFile(platform, part);
     expect(again.outcome).toBe('skipped');
 
-    // A new version of the same path with the same bytes, a copy in the same run folder, an uncompressed copy.
+    // A new version of the same path with the same bytes: every line a duplicate, nothing written.
     await platform.lake.write('bronze', part, Readable.from([bytes]));
+    const same = await ingestBronzeFile(platform, part);
+    expect({ read: same.ledger!.rows_read, staged: same.ledger!.rows_silver, dup: same.ledger!.duplicates_cross_file }).toEqual({ read: lines, staged: 0, dup: lines });
+    expect(await stagingState(platform)).toEqual(before);
+
+    // A copy in the same run folder, an uncompressed copy: each is a file of its own, its lines staged at its path.
     const copy = part.replace(/part-(\d+)\.jsonl\.gz$/, 'part-$1-copy.jsonl.gz');
     await platform.lake.write('bronze', copy, Readable.from([bytes]));
     const plain = part.replace(/\.gz$/, '');
     await platform.lake.write('bronze', plain, Readable.from([gunzipSync(bytes)]));
-    for (const p of [part, copy, plain]) {
+    for (const p of [copy, plain]) {
       const r = await ingestBronzeFile(platform, p);
       expect(r.outcome, `${p}: ${r.message}`).toBe('succeeded');
-      expect(r.ledger!.redelivery_of, p).toBe(ledger.get(part)!.run_id);
-      expect({ read: r.ledger!.rows_read, staged: r.ledger!.rows_silver, quarantined: r.ledger!.rows_quarantined, dup: r.ledger!.duplicates_cross_file }).toEqual({ read: lines, staged: 0, quarantined: 0, dup: lines });
+      expect(r.ledger!.redelivery_of, p).toBeNull();
+      expect({ read: r.ledger!.rows_read, staged: r.ledger!.rows_silver, quarantined: r.ledger!.rows_quarantined }).toEqual({ read: lines, staged: lines, quarantined: 0 });
+      ledger.set(p, r.ledger!);
     }
-    expect(await stagingState(platform)).toEqual(before);
+    // The records are the same versions: core's data does not move.
+    expect(await coreData(platform)).toEqual(coreBefore);
 
     // A dataset rebuild replays its files (only its entity's, though pipedrive/ holds ten) into the same rows.
     const content = async () =>
@@ -458,12 +461,11 @@ describe('staging of the API sources: stand-in API → bronze → stg_<source>.<
     expect(added.find((x) => x.record_id === '900017')!.record).toContain('"big": 123456789012345678901234567890.000');
     expect(after.size).toBe(before.size + good.length);
 
-    // The same hostile file again under another name: nothing changes, quarantine included.
+    // The same hostile file again at its path (a new version, same bytes): nothing changes, quarantine included.
     const state = await stagingState(platform);
-    const copy = file.replace('part-00000', 'part-00001');
-    await platform.lake.write('bronze', copy, Readable.from([gzipSync(body)]));
-    const again = await ingestBronzeFile(platform, copy);
-    expect(again.ledger!.redelivery_of).toBe(l.run_id);
+    await platform.lake.write('bronze', file, Readable.from([gzipSync(body)]));
+    const again = await ingestBronzeFile(platform, file);
+    expect({ staged: again.ledger!.rows_silver, quarantined: again.ledger!.rows_quarantined }).toEqual({ staged: 0, quarantined: bad.length });
     expect(await stagingState(platform)).toEqual(state);
   });
 
@@ -526,7 +528,7 @@ describe('staging of the API sources: stand-in API → bronze → stg_<source>.<
     expect(fresh).toMatchObject({ status: 'pass', message: expect.stringMatching(/see extract_freshness of zendesk/) });
     expect(run.results.find((r) => r.check === 'duplicate_keys' && r.target === 'stg_zendesk.tickets_raw')).toMatchObject({ status: 'pass' });
     // The count check: every entity's latest run that wrote records, all of its files ingested above
-    // (a re-delivered snapshot counts under the file that first brought its bytes): nothing missing.
+    // (every file stages its own lines): nothing missing.
     const counts = run.results.filter((r) => r.check === 'extract_count_variance');
     expect(counts.map((r) => `${r.dataset}:${r.target}`).sort()).toEqual(extract.map((r) => `${r.dataset}:${r.target}`).sort());
     for (const r of counts) expect({ target: r.target, status: r.status, value: r.value, threshold: r.threshold }).toEqual({ target: r.target, status: 'pass', value: 0, threshold: 10 });
@@ -604,7 +606,7 @@ describe('the same bytes from two accounts are two accounts\' records', () => {
     await platform?.close();
   });
 
-  it('a part whose bytes equal another scope\'s part is staged under its own scope; the same bytes again in one scope stay a re-delivery', async () => {
+  it('a part whose bytes equal another part (another scope, another run) stages its own lines; a path replaced and restored comes back whole; nothing is lost', async () => {
     const lines = [1, 2, 3].map((id) => `{"id":${id},"title":"Deal ${id}","value":1500.00,"currency":"EUR","update_time":"2025-06-0${id} 10:00:00"}`);
     const bytes = gzipSync(`${lines.join('\n')}\n`);
     const at = (scope: string, run: string) => `pipedrive/scope=${scope}/entity=deals/ingestion_date=2025-06-02/run_id=${run}/part-00000.jsonl.gz`;
@@ -614,14 +616,23 @@ describe('the same bytes from two accounts are two accounts\' records', () => {
       await platform.lake.write('bronze', f, Readable.from([bytes]));
       reports.push(await ingestBronzeFile(platform, f));
     }
-    expect(reports.map((r) => [r.outcome, r.ledger?.rows_silver, r.ledger?.duplicates_cross_file, r.ledger?.redelivery_of ?? null])).toEqual([
-      ['succeeded', 3, 0, null],
-      ['succeeded', 3, 0, null], // globex: its own records, not acme's
-      ['succeeded', 0, 3, reports[0]!.ledger!.run_id], // acme again: a re-delivery of acme's file
+    expect(reports.map((r) => [r.outcome, r.ledger?.rows_silver, r.ledger?.redelivery_of ?? null])).toEqual([
+      ['succeeded', 3, null],
+      ['succeeded', 3, null], // globex: its own records
+      ['succeeded', 3, null], // acme, a later run: its own lines
     ]);
+    // The first file is cut to one line, then restored: every deal is back (the copy of the later run held them meanwhile).
+    await platform.lake.write('bronze', files[0]!, Readable.from([gzipSync(`${lines[0]}\n`)]));
+    expect((await ingestBronzeFile(platform, files[0]!)).ledger?.warnings).toMatchObject({ lines_removed: 2 });
+    const acme = async () => (await platform.pool.query(`SELECT array_agg(deal_id ORDER BY deal_id)::text AS ids FROM core.pd_deals WHERE scope = 'acme'`)).rows[0].ids;
+    expect(await acme()).toBe('{1,2,3}');
+    await platform.lake.write('bronze', files[0]!, Readable.from([bytes]));
+    const restored = await ingestBronzeFile(platform, files[0]!);
+    expect({ staged: restored.ledger?.rows_silver, redelivery: restored.ledger?.redelivery_of }).toEqual({ staged: 2, redelivery: null });
+    expect(await acme()).toBe('{1,2,3}');
     const staged = await platform.pool.query(`SELECT scope, count(*)::int AS n, array_agg(record_id ORDER BY record_id) AS ids FROM stg_pipedrive.deals_raw GROUP BY scope ORDER BY scope`);
     expect(staged.rows).toEqual([
-      { scope: 'acme', n: 3, ids: ['1', '2', '3'] },
+      { scope: 'acme', n: 6, ids: ['1', '1', '2', '2', '3', '3'] },
       { scope: 'globex', n: 3, ids: ['1', '2', '3'] },
     ]);
     const core = await platform.pool.query(`SELECT scope, count(*)::int AS n FROM core.pd_deals GROUP BY scope ORDER BY scope`);

@@ -32,7 +32,7 @@ import {
   recordRedelivery,
 } from './ledger';
 import { type ColumnMatch, matchColumns, parseHeader, type StagedInput, stageInput } from './stageInput';
-import { extractLineage, scopeFolder } from './stagingPath';
+import { extractLineage } from './stagingPath';
 
 export type FileOutcome = 'succeeded' | 'failed' | 'skipped' | 'missing';
 
@@ -350,7 +350,10 @@ async function load(run: Run, tx: pg.PoolClient, staged: StagedInput, columns: C
     }
     const abandoned = await abandonUnfinished(tx, { path: run.path, keepRunId: run.runId, currentEtag: currentEtag === run.file.etag ? undefined : currentEtag });
     const stale = [...abandoned.flatMap((a) => a.outputs), ...staleOutputs(current.outputs, run.written)];
-    const landed = await findLanded(tx, contract.name, staged.contentHash, run.runId, run.extract && scopeFolder(run.path));
+    // Staging (line) datasets never take the shortcut: their rows are the file's own lines at its
+    // path, so a copy stages its own lines, and a version of a path that returns to earlier bytes
+    // must restore them (the upsert counts unchanged lines as duplicates and writes nothing).
+    const landed = run.extract ? undefined : await findLanded(tx, contract.name, staged.contentHash, run.runId);
     if (landed) {
       const row = await recordRedelivery(tx, run.path, run.file.etag, run.runId, { rowsRead: staged.rowsRead, contentHash: staged.contentHash, of: landed, blankLines: staged.blankLines });
       await clearOutputs(tx, run.path, run.file.etag);

@@ -204,18 +204,12 @@ export async function abandonUnfinished(db: Queryable, args: { path: string; kee
   return res.rows.map(toRow);
 }
 
-/**
- * The succeeded run of a dataset that landed this content (not a re-delivery itself), if any.
- * `scopeFolder` (staging datasets: the path up to its `scope=<account>/` folder) limits it to files
- * of that account: the same bytes from another account are that account's records, never a
- * re-delivery.
- */
-export async function findLanded(db: Queryable, dataset: string, contentHash: string, exceptRunId: string, scopeFolder?: string): Promise<LedgerRow | undefined> {
+/** The succeeded run of a dataset that landed this content (not a re-delivery itself), if any. */
+export async function findLanded(db: Queryable, dataset: string, contentHash: string, exceptRunId: string): Promise<LedgerRow | undefined> {
   const res = await db.query(
     `SELECT * FROM ops.file_runs WHERE dataset = $1 AND content_hash = $2 AND status = 'succeeded' AND redelivery_of IS NULL AND run_id <> $3::uuid
-       AND ($4::text IS NULL OR starts_with(path, $4::text))
      ORDER BY finished_at LIMIT 1`,
-    [dataset, contentHash, exceptRunId, scopeFolder ?? null],
+    [dataset, contentHash, exceptRunId],
   );
   return res.rows[0] ? toRow(res.rows[0]) : undefined;
 }

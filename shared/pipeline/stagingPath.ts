@@ -29,14 +29,6 @@ export function extractLineage(bronzePath: string): ExtractLineage {
   return { scope: hive.scope, runId: hive.run_id, extractedAt: new Date(t) };
 }
 
-/** A staging file's path up to and including its (first, as extractLineage reads it) `scope=<account>/` folder. */
-export function scopeFolder(bronzePath: string): string {
-  const folders = bronzePath.split('/').slice(0, -1);
-  const i = folders.findIndex((f) => f.startsWith('scope=') && f.length > 'scope='.length);
-  if (i < 0) throw new BadFileError(`the path has no scope= folder: ${bronzePath}`);
-  return `${folders.slice(0, i + 1).join('/')}/`;
-}
-
 /**
  * Where a local file given to `medallion ingest` / `medallion dataset check` goes in bronze: under
  * the dataset's prefix; for a dataset with a `bronzePattern`, under the pattern with each wildcard
