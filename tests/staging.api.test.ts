@@ -368,14 +368,16 @@ describe('staging of the API sources: stand-in API → bronze → stg_<source>.<
   });
 
   it('hostile lines are quarantined one by one with their reasons; the other lines of the file land', async () => {
+    // A record over 1 MiB is staged whole; one over 16 MiB (the staging datasets' limit) is refused as line_too_long.
     const big = `{"id":900002,"pad":"${'x'.repeat(1024 * 1024 + 10)}"}`;
+    const huge = `{"id":900021,"pad":"${'x'.repeat(16 * 1024 * 1024 + 10)}"}`;
     // [line text, expected reason (undefined: staged), line ending]
     const cases: [string | Buffer, string | undefined, string?][] = [
       ['{"id":900001,"update_time":"2025-06-01T10:00:00Z","title":"ok","value":1500.00}', undefined],
       ['not json at all', 'malformed_row'],
       ['{"update_time":"2025-06-01T10:00:00Z","title":"no id"}', 'missing_record_id'],
       ['[{"id":900003}]', 'malformed_row'],
-      [big, 'line_too_long'],
+      [big, undefined],
       [Buffer.concat([Buffer.from('{"id":900004,"t":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]), 'invalid_utf8'],
       ['{"id":900005,"update_time":"2025-06-01T10:00:00Z","title":"CRLF"}', undefined, '\r\n'],
       ['{"id":null,"title":"null id"}', 'missing_record_id'],
@@ -403,6 +405,7 @@ describe('staging of the API sources: stand-in API → bronze → stg_<source>.<
       ['{"id":true}', 'invalid_record_id'],
       ['{"id":{"v":1}}', 'invalid_record_id'],
       ['{"id":-900020,"update_time":"9999-12-31T00:00:00Z"}', undefined], // an implausible update time: kept, warned, NULL
+      [huge, 'line_too_long'],
     ];
     const body = Buffer.concat(cases.map(([t, , end]) => Buffer.concat([Buffer.isBuffer(t) ? t : Buffer.from(t), Buffer.from(end ?? '\n')])));
     const file = 'pipedrive/scope=acme/entity=deals/ingestion_date=2025-06-03/run_id=20250603T000000000Z/part-00000.jsonl.gz';

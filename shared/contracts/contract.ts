@@ -106,7 +106,14 @@ export type SourceFormat =
        */
       multiLine?: { maxLines: number };
     }
-  | { type: 'jsonl' };
+  | {
+      type: 'jsonl';
+      /**
+       * A line longer than this many bytes is quarantined as line_too_long (default 1 MiB, at most
+       * 64 MiB; a staging dataset takes records as large as an extraction part, 64 MiB).
+       */
+      maxLineBytes?: number;
+    };
 
 /**
  * A column whose values name a record of another dataset (a foreign key into that dataset's

@@ -164,7 +164,11 @@ export function contractProblems(c: Contract): string[] {
       }
     }
   } else {
-    unknownKeys(format, ['type'], 'format (jsonl)');
+    unknownKeys(format, ['type', 'maxLineBytes'], 'format (jsonl)');
+    const max = format.maxLineBytes;
+    if (max !== undefined && (typeof max !== 'number' || !Number.isInteger(max) || max < 1024 || max > 64 * 1024 * 1024)) {
+      fail(`format.maxLineBytes ${JSON.stringify(max)} must be a whole number of bytes from 1024 to 67108864 (64 MiB), e.g. 16777216`);
+    }
   }
   if (lineMode && isObject(format) && format.type !== 'jsonl') fail(`dedup.mode 'line' keeps each line's JSON record: format must be { type: 'jsonl' }`);
 

@@ -1,5 +1,5 @@
 import { type Contract, type SourceFormat, type TypedColumn, unresolvedWarning } from '../contracts/contract';
-import { JSONL_SEPARATOR } from '../pipeline/stageInput';
+import { JSONL_SEPARATOR, MAX_LINE_BYTES } from '../pipeline/stageInput';
 import { canonicalText, decimalOf, duckType, ident, literal } from './sql';
 
 /**
@@ -67,9 +67,9 @@ export function resolveFormat(contract: Contract, bronzePath: string): SourceFor
 }
 
 /** Delimiter, quote and record-span settings of a CSV format, defaults applied. */
-export function csvSettings(format: SourceFormat): { delimiter: string; quote: string; maxRecordLines: number } {
-  if (format.type !== 'csv') return { delimiter: JSONL_SEPARATOR, quote: '', maxRecordLines: 1 };
-  return { delimiter: format.delimiter ?? ',', quote: format.quote ?? '"', maxRecordLines: format.multiLine?.maxLines ?? 1 };
+export function csvSettings(format: SourceFormat): { delimiter: string; quote: string; maxRecordLines: number; maxLineBytes: number } {
+  if (format.type !== 'csv') return { delimiter: JSONL_SEPARATOR, quote: '', maxRecordLines: 1, maxLineBytes: format.maxLineBytes ?? MAX_LINE_BYTES };
+  return { delimiter: format.delimiter ?? ',', quote: format.quote ?? '"', maxRecordLines: format.multiLine?.maxLines ?? 1, maxLineBytes: MAX_LINE_BYTES };
 }
 
 /** The CSV text of one field, quoted only when it must be (to show a parsed record as a line). */
@@ -140,10 +140,15 @@ export function sourceRelation(input: CompileInput): string {
     rescue === 'rescue'
       ? `CASE WHEN __object AND len(${extra}) > 0 THEN '{' || array_to_string(list_transform(${extra}, k -> to_json(k) || ':' || CAST(json_extract(j, '$."' || replace(replace(k, '\\', '\\\\'), '"', '\\"') || '"') AS VARCHAR)), ',') || '}' END`
       : 'CAST(NULL AS VARCHAR)';
+  // A staged line is the record plus its number: room for the longest record the stager keeps
+  // (DuckDB's buffer must hold two lines; its default would be 16 of them).
+  const longest = csvSettings(format).maxLineBytes + 64;
+  const size = longest > MAX_LINE_BYTES ? `max_line_size = ${longest}, buffer_size = ${2 * longest}, ` : '';
   return (
     `(SELECT __line, ${cols}, ${rescued} AS __rescued, CAST(j AS VARCHAR) AS __raw, __object FROM (SELECT __line, j, json_type(j) = 'OBJECT' AS __object, ` +
     `json_extract_string(j, [${paths.join(', ')}]) AS __v${types} ` +
     `FROM read_csv(${path}, header = false, columns = {'__line': 'BIGINT', 'j': 'JSON'}, delim = ${literal(JSONL_SEPARATOR)}, quote = '', escape = '', ` +
+    size +
     `auto_detect = false, ${errors}) WHERE j IS NOT NULL))`
   );
 }

@@ -37,6 +37,8 @@ export interface StageFormat {
    * fails is refused here as `malformed_row` or `unsupported_json`.
    */
   strictJson?: boolean;
+  /** A line longer than this is quarantined as line_too_long (default MAX_LINE_BYTES). */
+  maxLineBytes?: number;
 }
 
 export interface StagedInput {
@@ -204,6 +206,7 @@ class LineStager extends Transform {
   private readonly d: number;
   private readonly q: number;
   private readonly sep: Buffer;
+  private readonly maxLine: number;
 
   constructor(
     private readonly format: StageFormat,
@@ -213,6 +216,7 @@ class LineStager extends Transform {
     this.d = format.delimiter.charCodeAt(0);
     this.q = format.quote ? format.quote.charCodeAt(0) : -1;
     this.sep = Buffer.from(format.type === 'csv' ? format.delimiter : JSONL_SEPARATOR);
+    this.maxLine = format.maxLineBytes ?? MAX_LINE_BYTES;
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
@@ -287,7 +291,7 @@ class LineStager extends Transform {
   private append(chunk: Buffer, start: number, end: number): void {
     if (end <= start) return;
     if (this.overflow) return;
-    if (this.partialBytes + (end - start) > MAX_LINE_BYTES) {
+    if (this.partialBytes + (end - start) > this.maxLine) {
       const all = Buffer.concat([...this.partial, chunk.subarray(start, end)]);
       this.partial = [Buffer.from(all.subarray(0, RAW_KEEP_BYTES))];
       this.partialBytes = RAW_KEEP_BYTES;
@@ -314,7 +318,7 @@ class LineStager extends Transform {
     } else {
       line = chunk.subarray(start, end);
       trusted = this.chunkClean;
-      if (line.length > MAX_LINE_BYTES) {
+      if (line.length > this.maxLine) {
         overflow = true;
         line = line.subarray(0, RAW_KEEP_BYTES);
       }
@@ -353,7 +357,7 @@ class LineStager extends Transform {
       return;
     }
     this.rowsRead++;
-    if (overflow) return this.reject(n, 'line_too_long', `the line is longer than ${MAX_LINE_BYTES} bytes; its first ${RAW_KEEP_BYTES} bytes are kept`, b);
+    if (overflow) return this.reject(n, 'line_too_long', `the line is longer than ${this.maxLine} bytes; its first ${RAW_KEEP_BYTES} bytes are kept`, b);
     if (!trusted && b.indexOf(0) !== -1) return this.reject(n, 'nul_byte', 'the line contains a NUL byte (shown as ␀)', b);
     if (!trusted && !isUtf8(b)) return this.reject(n, 'invalid_utf8', 'the line is not valid UTF-8 (bad bytes shown as U+FFFD)', b);
     if (this.format.type === 'jsonl') {
@@ -382,7 +386,7 @@ class LineStager extends Transform {
   }
 
   private onHeader(b: Buffer, overflow: boolean): void {
-    if (overflow) throw new BadFileError(`the first line (the CSV header) is longer than ${MAX_LINE_BYTES} bytes: this is not a CSV export with a header`);
+    if (overflow) throw new BadFileError(`the first line (the CSV header) is longer than ${this.maxLine} bytes: this is not a CSV export with a header`);
     if (b.indexOf(0) !== -1 || !isUtf8(b)) {
       throw new BadFileError('the file is binary or not text (its first line has NUL bytes or is not UTF-8/UTF-16); drop a text export');
     }
@@ -393,7 +397,7 @@ class LineStager extends Transform {
   /** A line of a multi-line record (contract opt-in): inside quotes until they close or the cap is reached. */
   private continueRecord(b: Buffer, n: number, overflow: boolean): void {
     const r = this.record!;
-    const bad = overflow || b.indexOf(0) !== -1 || !isUtf8(b) || r.bytes + b.length > MAX_LINE_BYTES;
+    const bad = overflow || b.indexOf(0) !== -1 || !isUtf8(b) || r.bytes + b.length > this.maxLine;
     if (!bad) scanCsv(b, 0, b.length, this.d, this.q, true);
     if (bad || scan.bad) {
       // The record cannot be completed: its first line is the defect; rescan the rest on their own.

@@ -83,7 +83,9 @@ export function stagingContract(source: SourceName, entity: string): Contract {
     bronzePrefix: `${source}/`,
     bronzePattern: `${source}/scope=*/entity=${entity}/`,
     table: stagingTable(source, entity),
-    format: { type: 'jsonl' },
+    // API records beyond the usual 1 MiB line are staged whole up to 16 MiB (DuckDB holds two such
+    // lines in memory per reader); a larger one is quarantined as line_too_long.
+    format: { type: 'jsonl', maxLineBytes: 16 * 1024 * 1024 },
     source: [{ name: 'id', json: 'integer' }, { name: e.updated, required: false }],
     typed: [
       {
