@@ -178,6 +178,25 @@ describe('medallion sql is read-only for real', () => {
     for (const v of [...exact, '1e400']) expect(table.out.join('\n'), v).toContain(v);
   });
 
+  it('every other type prints as PostgreSQL prints it too: microseconds and offsets, -0 and Infinity, intervals, bytea, arrays; control characters never break a table row, and piped values are never cut', async () => {
+    const q = `SELECT '2026-12-01 04:00:00.123456+00'::timestamptz AS t, '2026-12-01 04:00:00.5'::timestamp AS ts, '-0'::float8 AS z, 'Infinity'::float8 AS inf,
+                      'NaN'::numeric AS nan, '1 day 02:00:00.000001'::interval AS i, 'x'::bytea AS b, ARRAY[1, 2] AS a, 12::int4 AS n, true AS ok,
+                      E'x\\ny\\t"q"' AS s, repeat('w', 300) AS long`;
+    const json = cli(env);
+    expect(await main(['sql', '--json', q], json.ctx)).toBe(0);
+    // Read by an independent reading of what PostgreSQL prints (its text output, by hand).
+    expect(JSON.parse(json.out.join('\n'))).toEqual([
+      { t: '2026-12-01 04:00:00.123456+00', ts: '2026-12-01 04:00:00.5', z: '-0', inf: 'Infinity', nan: 'NaN', i: '1 day 02:00:00.000001', b: '\\x78', a: '{1,2}', n: 12, ok: true, s: 'x\ny\t"q"', long: 'w'.repeat(300) },
+    ]);
+    const table = cli(env);
+    expect(await main(['sql', q], table.ctx)).toBe(0);
+    const lines = table.out.join('\n').split('\n');
+    expect(lines).toHaveLength(3); // header, rule, one row: the newline and tab are shown as \n and \t
+    expect(lines[2]).toContain('x\\ny\\t"q"');
+    expect(lines[2]).toContain('w'.repeat(300)); // not a terminal: nothing is cut
+    expect(lines[2]).toContain('2026-12-01 04:00:00.123456+00');
+  });
+
   it('a statement timeout stops a long query', async () => {
     const run = cli(env);
     const t0 = Date.now();

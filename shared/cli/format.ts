@@ -19,21 +19,34 @@ export function jsonRows(rows: Record<string, unknown>[]): string {
   return body.replace(/"\\u0000(\d+)\\u0000"/g, (_m, i: string) => raw[Number(i)]!);
 }
 
-/** Renders rows as an aligned text table. */
-export function table(rows: Record<string, unknown>[], columns?: string[]): string {
+/**
+ * Renders rows as an aligned text table. Control characters in values are shown escaped (\n,
+ * \t, \r, \u0001…) so a value never breaks its row; a value wider than `maxWidth` (default 110)
+ * is cut with … (pass Infinity to print every value whole, e.g. when the output is not a terminal).
+ */
+export function table(rows: Record<string, unknown>[], columns?: string[], options: { maxWidth?: number } = {}): string {
   if (rows.length === 0) return '(no rows)';
+  const maxWidth = options.maxWidth ?? 110;
   const cols = columns ?? Object.keys(rows[0]!);
   const text = (v: unknown): string => {
     if (v === null || v === undefined) return '';
     if (v instanceof Date) return v.toISOString();
-    if (v instanceof ExactJson) return v.text;
-    if (typeof v === 'object') return JSON.stringify(v);
-    return String(v);
+    if (v instanceof ExactJson) return visible(v.text);
+    if (typeof v === 'object') return visible(JSON.stringify(v));
+    return visible(String(v));
   };
   const cells = rows.map((r) => cols.map((c) => text(r[c])));
-  const widths = cols.map((c, i) => Math.min(110, Math.max(c.length, ...cells.map((row) => row[i]!.length))));
+  const widths = cols.map((c, i) => Math.min(maxWidth, Math.max(c.length, ...cells.map((row) => row[i]!.length))));
   const fmt = (vals: string[]) => vals.map((v, i) => (v.length > widths[i]! ? `${v.slice(0, widths[i]! - 1)}…` : v.padEnd(widths[i]!))).join('  ').trimEnd();
   return [fmt(cols), fmt(widths.map((w) => '-'.repeat(w))), ...cells.map(fmt)].join('\n');
+}
+
+const ESCAPES: Record<string, string> = { '\n': '\\n', '\t': '\\t', '\r': '\\r' };
+
+/** Control characters as escapes (--json prints the exact text). */
+function visible(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return /[\u0000-\u001f\u007f]/.test(s) ? s.replace(/[\u0000-\u001f\u007f]/g, (c) => ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) : s;
 }
 
 function reasons(r: Record<string, number>): string {

@@ -98,11 +98,18 @@ export function checkReadOnlyQuery(text: string): void {
 
 const JSON_OID = 114;
 const JSONB_OID = 3802;
+/** Types whose JavaScript value is exact: booleans and 16/32-bit integers. */
+const NATIVE: Record<number, (value: string) => unknown> = { 16: (v) => v === 't', 21: Number, 23: Number };
 
-/** pg's type parsers, except that json and jsonb values are kept as PostgreSQL printed them. */
-function exactJsonParser(oid: number, format?: 'text' | 'binary'): (value: string) => unknown {
+/**
+ * Every value exactly as PostgreSQL prints it: json and jsonb kept as their text (numbers exact),
+ * booleans and 16/32-bit integers as JSON booleans and numbers, everything else as PostgreSQL's
+ * text (bigint, numeric, float — '-0', 'Infinity' —, times with their microseconds and offset,
+ * intervals, bytea as \x…, arrays as {…}).
+ */
+function exactParser(oid: number): (value: string) => unknown {
   if (oid === JSON_OID || oid === JSONB_OID) return (value) => new ExactJson(value);
-  return pg.types.getTypeParser(oid, format ?? 'text') as (value: string) => unknown;
+  return NATIVE[oid] ?? ((value) => value);
 }
 
 export class ReadOnlyViolation extends Error {
@@ -134,8 +141,8 @@ export async function readOnlyQuery(pool: pg.Pool, text: string, options: { time
       queryMode: 'extended',
       // Arrays, not objects: two columns with one name (count(*), count(*) FILTER …) both survive.
       rowMode: 'array',
-      // json and jsonb stay PostgreSQL's text: numbers in them are exact (1500.00, ids beyond 2^53).
-      types: { getTypeParser: exactJsonParser },
+      // Values stay PostgreSQL's text (see exactParser): nothing is rounded or reformatted.
+      types: { getTypeParser: exactParser },
       // A client-side backstop in case the server-side timeout was switched off by the query.
       query_timeout: timeoutMs + 10_000,
     } as pg.QueryConfig);
@@ -192,7 +199,7 @@ export const sqlCommand: CliCommand = {
         return 1;
       }
       const rows = namedRows(res);
-      ctx.out(args.flags.json ? jsonRows(rows) : table(rows));
+      ctx.out(args.flags.json ? jsonRows(rows) : table(rows, undefined, { maxWidth: process.stdout.isTTY ? 110 : Infinity }));
       return 0;
     });
   },
