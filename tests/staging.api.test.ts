@@ -513,12 +513,25 @@ describe('staging of the API sources: stand-in API → bronze → stg_<source>.<
     await platform.lake.write('bronze', unknown, Readable.from([gzipSync(line)]));
     const b = await ingestBronzeFile(platform, unknown);
     expect({ outcome: b.outcome, kind: b.failureKind }).toEqual({ outcome: 'failed', kind: 'bad_file' });
-    expect(b.message).toMatch(/no dataset owns/);
+    expect(b.message).toBe(`no dataset owns bronze path '${unknown}': entity=macros is not a zendesk entity (one of tickets, users, organizations, groups, ticket_fields, ticket_forms; folder names are lower case)`);
+    const upper = 'pipedrive/scope=acme/entity=Deals/ingestion_date=2025-06-02/run_id=20250602T120000250Z/part-00000.jsonl.gz';
+    const noScope = 'pipedrive/scope=/entity=deals/ingestion_date=2025-06-02/run_id=20250602T120000250Z/part-00000.jsonl.gz';
+    for (const [p, why] of [
+      [upper, /entity=Deals is not a pipedrive entity/],
+      [noScope, /the path has no scope=<account> folder/],
+    ] as const) {
+      await platform.lake.write('bronze', p, Readable.from([gzipSync(line)]));
+      const r = await ingestBronzeFile(platform, p);
+      expect(r.failureKind, p).toBe('bad_file');
+      expect(r.message, p).toMatch(why);
+    }
   });
 
   it('health: the extraction freshness of each configured entity is one of the platform checks; staging datasets are not judged by files landing', async () => {
     const env = { ...standIn.env(), HEALTH_QUARANTINE_RATE: '0.5' };
     const run = await runHealthChecks(platform, { env });
+    // The files of the routing test that no dataset owns are one failing result: their records reach no table.
+    expect(run.results.find((r) => r.check === 'failed_files' && r.dataset === null)).toMatchObject({ status: 'fail', value: 3, target: 'bronze', message: expect.stringMatching(/^3 file\(s\) in the last 24 h belong to no dataset, e\.g\. bronze\/pipedrive\/scope=\/entity=deals\//) });
     const extract = run.results.filter((r) => r.check === 'extract_freshness');
     expect(extract.map((r) => `${r.dataset}:${r.target}`).sort()).toEqual(
       (['pipedrive', 'zendesk'] as const).flatMap((s) => STAND_IN_ENTITIES[s].map((e) => `${s}:acme/${e}`)).sort(),

@@ -348,6 +348,24 @@ export async function checkFailedFiles(pool: pg.Pool, datasets: string[], maxAtt
   });
 }
 
+/**
+ * Files of the last 24 h that no dataset owns (a path outside every dataset's folder, or a
+ * staging path whose entity= or scope= folder is wrong): their records reach no table. A result
+ * (dataset NULL, target 'bronze') only when there are some.
+ */
+export async function checkUnownedFiles(pool: pg.Pool): Promise<HealthResult[]> {
+  const res = await pool.query<{ n: number; example: string; error: string | null }>(
+    `SELECT count(*)::int AS n, min(f.path) AS example, (array_agg(f.error ORDER BY f.path))[1] AS error
+     FROM ops.file_runs f
+     WHERE f.status = 'failed' AND f.dataset IS NULL AND f.finished_at >= now() - interval '24 hours'
+       AND NOT EXISTS (SELECT 1 FROM ops.file_runs s WHERE s.path = f.path AND s.status = 'succeeded' AND s.finished_at > f.finished_at)`,
+  );
+  const r = res.rows[0];
+  if (!r || r.n === 0) return [];
+  const why = r.error ? ` (${r.error.split('\n')[0]!.split(': put the file')[0]})` : '';
+  return [result('failed_files', null, true, r.n, 0, `${r.n} file(s) in the last 24 h belong to no dataset, e.g. bronze/${r.example}${why}: move them under a dataset's folder, then medallion replay`, 'bronze')];
+}
+
 /** Runs every check, stores the results in ops.health_checks and logs each one as `medallion.health`. */
 export async function runHealthChecks(p: Platform, options: { env?: Env; datasets?: string[] } = {}): Promise<HealthRun> {
   const env = options.env ?? process.env;
@@ -372,6 +390,7 @@ export async function runHealthChecks(p: Platform, options: { env?: Env; dataset
   await guarded('stuck_runs', () => checkStuckRuns(p.pool, datasets, exp));
   await guarded('quarantine_rate', () => checkQuarantineRate(p.pool, datasets, exp));
   await guarded('failed_files', () => checkFailedFiles(p.pool, datasets, maxFileAttempts(env)));
+  if (!options.datasets) await guarded('failed_files', () => checkUnownedFiles(p.pool));
   if (!options.datasets) await guarded('extract_freshness', () => checkExtractFreshness(p.pool, env));
   if (!options.datasets) await guarded('extract_count_variance', () => checkExtractCountVariance(p.pool, env));
 

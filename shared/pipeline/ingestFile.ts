@@ -32,7 +32,7 @@ import {
   recordRedelivery,
 } from './ledger';
 import { type ColumnMatch, matchColumns, parseHeader, type StagedInput, stageInput } from './stageInput';
-import { extractLineage } from './stagingPath';
+import { extractLineage, unownedSourcePath } from './stagingPath';
 
 export type FileOutcome = 'succeeded' | 'failed' | 'skipped' | 'missing';
 
@@ -576,6 +576,8 @@ async function claimedRun(
   if (!contract) {
     const broken = p.contracts.brokenFor(bronzePath);
     if (broken) return failed(p, ids, new BadContractError(broken));
+    const api = unownedSourcePath(bronzePath);
+    if (api) return failed(p, ids, new BadFileError(`no dataset owns bronze path '${bronzePath}': ${api}`));
     return failed(p, ids, new BadFileError(`no dataset owns bronze path '${bronzePath}': put the file under one of ${p.contracts.describePrefixes()}`));
   }
   const blocked = nested ? undefined : blockedMessage(p, contract.name);

@@ -1,7 +1,9 @@
 import { fillPattern, hiveValues } from '../contracts/bronzePath';
 import type { Contract } from '../contracts/contract';
 import type { ExtractLineage } from '../engine/compile';
+import { type SourceName, SOURCE_NAMES } from '../config';
 import { runIdFor, runIdTime } from '../sources/bronze';
+import { STAGED_ENTITIES } from '../sources/staging';
 import { BadFileError } from './failures';
 
 /** The extractors' run ids: the UTC start of the run, YYYYMMDDTHHMMSSmmmZ (shared/sources/bronze.ts runIdFor). */
@@ -46,4 +48,22 @@ export function bronzePathFor(contract: Contract, fileName: string, now: number 
     }
   }
   return `${folder}${fileName}`;
+}
+
+/**
+ * Why a path under an API source's folder (pipedrive/, zendesk/) belongs to no staging dataset, in
+ * one line; undefined for other paths.
+ */
+export function unownedSourcePath(bronzePath: string): string | undefined {
+  const source = bronzePath.split('/')[0] as SourceName;
+  if (!SOURCE_NAMES.includes(source)) return undefined;
+  const known = Object.keys(STAGED_ENTITIES[source]);
+  const folders = bronzePath.split('/').slice(1, -1);
+  const scope = folders.find((f) => f.startsWith('scope='));
+  const entity = folders.find((f) => f.startsWith('entity='));
+  const shape = `${source}/scope=<account>/entity=<entity>/ingestion_date=<day>/run_id=<run>/part-N.jsonl.gz`;
+  if (!scope || scope === 'scope=') return `the path has no scope=<account> folder (${source} files go under ${shape})`;
+  if (!entity) return `the path has no entity= folder (${source} files go under ${shape})`;
+  if (known.includes(entity.slice('entity='.length))) return `the path does not follow ${shape}`;
+  return `${entity} is not a ${source} entity (one of ${known.join(', ')}; folder names are lower case)`;
 }
