@@ -527,6 +527,8 @@ describe('extraction into bronze against the stand-in API', () => {
       [`{"op":"update","source":"pipedrive","entity":"deals","id":${dealId},"patch":[1]}`, /^patch must be a JSON object/],
       [`{"op":"delete","source":"pipedrive","entity":"deals","id":${dealId},"patch":{}}`, /^delete takes no patch$/],
       ['{"op":"insert","source":"pipedrive","entity":"deal_fields","patch":{"name":"Tier","field_type":"enum","options":[null]}}', /^patch\.options must be an array of objects/],
+      ['{"op":"insert","source":"pipedrive","entity":"deals","patch":{"id":1201}}', /^patch cannot set id: the stand-in gives ids/],
+      [`{"op":"update","source":"pipedrive","entity":"deals","id":${dealId},"patch":{"update_time":"2020-01-01T00:00:00Z"}}`, /^patch cannot set update_time/],
     ];
     for (const [body, message] of mistakes) {
       const r = await post(body);
@@ -550,6 +552,11 @@ describe('extraction into bronze against the stand-in API', () => {
     expect(ok.status).toBe(200);
     expect(JSON.parse(ok.text)).toMatchObject({ id: dealId, status: 'won' });
     expect(canonical(standIn.store.state('pipedrive', 'deals'))).not.toBe(before);
+    // Numbers in a patch keep their text, in the answer and in the state endpoint (read here as text, never as doubles).
+    const exact = await post(`{"op":"update","source":"pipedrive","entity":"deals","id":${dealId},"patch":{"value":1500.00,"big":9007199254740993,"huge":123456789012345678901234567890.123456789}}`);
+    expect(exact.status).toBe(200);
+    const stateText = await (await fetch(`${standIn.url}/_standin/state?source=pipedrive&entity=deals`)).text();
+    for (const t of [exact.text, stateText]) for (const n of ['"value":1500.00', '"big":9007199254740993', '"huge":123456789012345678901234567890.123456789']) expect(t.replace(/\s/g, ''), n).toContain(n);
     const inserted = await post('{"op":"insert","source":"pipedrive","entity":"deal_fields","patch":{"name":"Tier","field_type":"enum","options":[{"label":"Gold"}]}}');
     expect(inserted.status).toBe(200);
     expect(JSON.parse(inserted.text)).toMatchObject({ name: 'Tier', edit_flag: true, options: [{ label: 'Gold' }] });

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { SourceName } from '../../config';
-import { seededRandom, type Json, StandInStore, type StoredRecord, type StoreOptions, STAND_IN_ENTITIES } from './store';
+import { rawNumber, seededRandom, type Json, StandInStore, type StoredRecord, type StoreOptions, STAND_IN_ENTITIES } from './store';
 
 /**
  * The stand-in API: a small node:http server that answers like Pipedrive and Zendesk for the
@@ -478,7 +478,10 @@ export async function startStandIn(options: StandInOptions = {}): Promise<StandI
       return controlBad(`the body is not JSON (${e instanceof Error ? e.message : String(e)}): send {"op":"update","source":"pipedrive","entity":"deals"}`);
     }
     if (m === null || typeof m !== 'object' || Array.isArray(m)) return controlBad('the body must be a JSON object: {"op":"update","source":"pipedrive","entity":"deals"}');
-    const { op, source, entity, id, patch } = m as Record<string, unknown>;
+    const { op, source, entity, id } = m as Record<string, unknown>;
+    // The patch keeps each number's text (1500.00, 9007199254740993, 1e400 stay as written).
+    const exactNumbers = (_k: string, v: unknown, context?: { source?: string }) => (typeof v === 'number' && context?.source !== undefined ? rawNumber(context.source) : v);
+    const patch = (JSON.parse(text, exactNumbers as (k: string, v: unknown) => unknown) as Record<string, unknown>).patch;
     if (op !== 'insert' && op !== 'update' && op !== 'delete') return controlBad("op must be 'insert', 'update' or 'delete'");
     const target = entityOf(source, entity);
     if ('status' in target) return target;
@@ -486,6 +489,8 @@ export async function startStandIn(options: StandInOptions = {}): Promise<StandI
     if (op === 'insert' && id !== undefined) return controlBad('insert takes no id (the stand-in gives the new record the next one)');
     if (op === 'delete' && patch !== undefined) return controlBad('delete takes no patch');
     if (patch !== undefined && (patch === null || typeof patch !== 'object' || Array.isArray(patch))) return controlBad('patch must be a JSON object of the fields to set');
+    const fixed = patch ? Object.keys(patch).filter((k) => ['id', 'update_time', 'updated_at', 'modified'].includes(k)) : [];
+    if (fixed.length) return controlBad(`patch cannot set ${fixed.join(', ')}: the stand-in gives ids and stamps every change with its clock`);
     const options = (patch as Json | undefined)?.options;
     if (options !== undefined && (!Array.isArray(options) || options.some((o) => o === null || typeof o !== 'object' || Array.isArray(o)))) return controlBad('patch.options must be an array of objects ({"label": "Gold"})');
     if (id !== undefined && !store.get(target.source, target.entity, id as number)) return controlBad(`no ${target.source} ${target.entity} with id ${id}`);
@@ -504,7 +509,8 @@ export async function startStandIn(options: StandInOptions = {}): Promise<StandI
     if (what === 'state' && req.method === 'GET') {
       const target = entityOf(url.searchParams.get('source') ?? undefined, url.searchParams.get('entity') ?? undefined);
       if ('status' in target) return send(res, target);
-      return send(res, { status: 200, body: store.state(target.source, target.entity) });
+      // The records as the API serves them: numbers exact (ids beyond 2^53, 1500.00).
+      return send(res, { status: 200, body: store.records(target.source, target.entity).map((r) => r.data) });
     }
     if (what === 'requests' && req.method === 'GET') return send(res, { status: 200, body: recorded });
     if (what === 'mutate' && req.method === 'POST') return send(res, await mutate(req));

@@ -136,7 +136,7 @@ const ID_BASE: Record<string, number> = {
 export const seededRandom = rng;
 
 /** A number written as the API writes it (JSON.rawJSON: e.g. 1500.00, or an id above 2^53). */
-function rawNumber(text: string): unknown {
+export function rawNumber(text: string): unknown {
   return (JSON as unknown as { rawJSON(t: string): unknown }).rawJSON(text);
 }
 
