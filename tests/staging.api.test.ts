@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -9,7 +9,7 @@ import { readSmall } from '../shared/lake/lake';
 import { silentLogger } from '../shared/log';
 import { runHealthChecks } from '../shared/ops/health';
 import { ingestBronzeFile } from '../shared/pipeline/ingestFile';
-import { rebuildDataset } from '../shared/pipeline/datasetOps';
+import { checkFile, rebuildDataset } from '../shared/pipeline/datasetOps';
 import type { LedgerRow } from '../shared/pipeline/ledger';
 import type { Platform } from '../shared/platform';
 import { extractSource } from '../shared/sources/extract';
@@ -656,5 +656,25 @@ describe('the same bytes from two accounts are two accounts\' records', () => {
       { scope: 'acme', n: 3 },
       { scope: 'globex', n: 3 },
     ]);
+  });
+
+  it('dataset check of a local file for a staging dataset: its quarantined lines, and the row counts of staging and the core tables it feeds; nothing is written', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'check-'));
+    try {
+      const local = path.join(dir, 'deals.jsonl');
+      writeFileSync(local, ['{"id":71,"title":"A","update_time":"2025-06-01T10:00:00Z"}', '{"id":"72"}', '{"id":73,"title":"C","update_time":"2025-06-01T10:00:00Z"}'].join('\n'));
+      const count = async (t: string) => (await platform.pool.query(`SELECT count(*)::int AS n FROM ${t}`)).rows[0].n as number;
+      const before = { stg: await count('stg_pipedrive.deals_raw'), core: await count('core.pd_deals') };
+      const r = await checkFile(platform, platform.contracts.get('pipedrive_deals')!, local);
+      expect(r.report.ledger).toMatchObject({ rows_read: 3, rows_silver: 2, rows_quarantined: 1 });
+      expect(r.samples).toMatchObject([{ source_line: 2, quarantine_reason: 'invalid_record_id', raw_line: '{"id":"72"}' }]);
+      const tables = Object.fromEntries(r.gold.map((g) => [g.table, g.rows]));
+      expect(tables['stg_pipedrive.deals_raw']).toBe(before.stg + 2);
+      expect(tables['core.pd_deals']).toBe(before.core + 2);
+      expect(Object.keys(tables)).toContain('core.pd_deal_custom_fields');
+      expect({ stg: await count('stg_pipedrive.deals_raw'), core: await count('core.pd_deals') }).toEqual(before);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

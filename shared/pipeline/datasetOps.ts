@@ -5,7 +5,7 @@ import type pg from 'pg';
 import type { Contract } from '../contracts/contract';
 import { ownsPath } from '../contracts/registry';
 import { resetDatasetTables } from '../db/migrate';
-import { quarantineTable } from '../db/schema';
+import { qi, quarantineTable } from '../db/schema';
 import { exportGoldGroups } from '../gold/export';
 import { goldGraph } from '../gold/models';
 import { rebuildInTransaction } from '../gold/refresh';
@@ -140,9 +140,12 @@ export async function checkFile(p: Platform, contract: Contract, localFile: stri
       : [];
     const gold: CheckReport['gold'] = [];
     const graph = goldGraph(p.contracts.all());
-    for (const m of graph.downstreamOf([contract.name]).filter((x) => x.schema === 'gold')) {
-      const r = await client.query(`SELECT count(*)::int AS n FROM gold.${m.table.replace(/[^a-z0-9_]/g, '')}`).catch(() => undefined);
-      if (r) gold.push({ table: `gold.${m.table}`, rows: r.rows[0].n });
+    // The dataset's own table, then every gold and core table built from it.
+    const own = await client.query(`SELECT count(*)::int AS n FROM ${graph.datasetTable(contract.name)}`).catch(() => undefined);
+    if (own) gold.push({ table: graph.datasetTable(contract.name).replace(/"/g, ''), rows: own.rows[0].n });
+    for (const m of graph.downstreamOf([contract.name]).filter((x) => x.schema === 'gold' || x.schema === 'core')) {
+      const r = await client.query(`SELECT count(*)::int AS n FROM ${qi(m.schema)}.${qi(m.table)}`).catch(() => undefined);
+      if (r) gold.push({ table: `${m.schema}.${m.table}`, rows: r.rows[0].n });
     }
     return { contract, report, freshTables, samples, gold };
   } finally {
