@@ -516,9 +516,17 @@ describe('staging of the API sources: stand-in API → bronze → stg_<source>.<
     expect(b.message).toBe(`no dataset owns bronze path '${unknown}': entity=macros is not a zendesk entity (one of tickets, users, organizations, groups, ticket_fields, ticket_forms; folder names are lower case)`);
     const upper = 'pipedrive/scope=acme/entity=Deals/ingestion_date=2025-06-02/run_id=20250602T120000250Z/part-00000.jsonl.gz';
     const noScope = 'pipedrive/scope=/entity=deals/ingestion_date=2025-06-02/run_id=20250602T120000250Z/part-00000.jsonl.gz';
+    const twice = 'pipedrive/scope=acme/entity=deals/ingestion_date=2025-06-02/run_id=20250602T120000250Z/run_id=20250603T120000250Z/part-00000.jsonl.gz';
+    const otherDay = 'pipedrive/scope=acme/entity=deals/ingestion_date=1999-01-01/run_id=20250602T120000250Z/part-00000.jsonl.gz';
+    const upperScope = 'pipedrive/scope=ACME/entity=deals/ingestion_date=2025-06-02/run_id=20250602T120000250Z/part-00000.jsonl.gz';
+    const future = 'pipedrive/scope=acme/entity=deals/ingestion_date=2099-01-01/run_id=20990101T000000000Z/part-00000.jsonl.gz';
     for (const [p, why] of [
       [upper, /entity=Deals is not a pipedrive entity/],
       [noScope, /the path has no scope=<account> folder/],
+      [twice, /more than one run_id= folder/],
+      [otherDay, /ingestion_date=1999-01-01 is not the UTC day of run_id=20250602T120000250Z/],
+      [upperScope, /scope=ACME is not an account name/],
+      [future, /run_id=20990101T000000000Z is in the future/],
     ] as const) {
       await platform.lake.write('bronze', p, Readable.from([gzipSync(line)]));
       const r = await ingestBronzeFile(platform, p);
@@ -625,7 +633,7 @@ describe('the same bytes from two accounts are two accounts\' records', () => {
   it('a part whose bytes equal another part (another scope, another run) stages its own lines; a path replaced and restored comes back whole; nothing is lost', async () => {
     const lines = [1, 2, 3].map((id) => `{"id":${id},"title":"Deal ${id}","value":1500.00,"currency":"EUR","update_time":"2025-06-0${id} 10:00:00"}`);
     const bytes = gzipSync(`${lines.join('\n')}\n`);
-    const at = (scope: string, run: string) => `pipedrive/scope=${scope}/entity=deals/ingestion_date=2025-06-02/run_id=${run}/part-00000.jsonl.gz`;
+    const at = (scope: string, run: string) => `pipedrive/scope=${scope}/entity=deals/ingestion_date=${run.slice(0, 4)}-${run.slice(4, 6)}-${run.slice(6, 8)}/run_id=${run}/part-00000.jsonl.gz`;
     const files = [at('acme', '20250602T120000000Z'), at('globex', '20250602T120000000Z'), at('acme', '20250603T120000000Z')];
     const reports = [];
     for (const f of files) {

@@ -18,7 +18,7 @@ const RUN_ID = /^\d{8}T\d{9}Z$/;
  *
  * A file without them cannot be staged with its lineage: it is refused as a whole (bad_file).
  */
-export function extractLineage(bronzePath: string): ExtractLineage {
+export function extractLineage(bronzePath: string, now: number = Date.now()): ExtractLineage {
   const hive = hiveValues(bronzePath);
   const example = 'pipedrive/scope=acme/entity=deals/ingestion_date=2025-06-02/run_id=20250602T120000250Z/part-00000.jsonl.gz';
   if (!hive.scope) throw new BadFileError(`the path has no scope= folder: a staging file's path names its account and extraction run, e.g. ${example}`);
@@ -28,6 +28,15 @@ export function extractLineage(bronzePath: string): ExtractLineage {
   if (Number.isNaN(t) || new Date(t).toISOString().replace(/[-:.]/g, '') !== hive.run_id) {
     throw new BadFileError(`run_id=${hive.run_id} is not a valid time (YYYYMMDDTHHMMSSmmmZ, UTC)`);
   }
+  // A path an extractor could not have written would mislead the latest-version rule (its run id
+  // is the version's extracted_at): refused as a whole, with what to fix.
+  for (const key of ['scope', 'entity', 'ingestion_date', 'run_id']) {
+    if (bronzePath.split('/').filter((f) => f.startsWith(`${key}=`)).length > 1) throw new BadFileError(`the path has more than one ${key}= folder; write it once, e.g. ${example}`);
+  }
+  if (!/^[a-z0-9][a-z0-9_-]*$/.test(hive.scope)) throw new BadFileError(`scope=${hive.scope} is not an account name as the extractors write it (lower case letters, digits, - and _, e.g. scope=acme)`);
+  const day = new Date(t).toISOString().slice(0, 10);
+  if (hive.ingestion_date !== undefined && hive.ingestion_date !== day) throw new BadFileError(`ingestion_date=${hive.ingestion_date} is not the UTC day of run_id=${hive.run_id} (${day}): the extractors write the run's day`);
+  if (t > now + 86_400_000) throw new BadFileError(`run_id=${hive.run_id} is in the future (more than a day after now): it would be the newest extraction of its records for good`);
   return { scope: hive.scope, runId: hive.run_id, extractedAt: new Date(t) };
 }
 
