@@ -15,7 +15,8 @@ export const datasetCommand: CliCommand = {
     'rebuild: replay every bronze file of a dataset into fresh silver and gold built from its current contract, swapped in atomically (what a breaking contract change needs)',
   async run(argv, ctx) {
     const [sub, ...rest] = argv;
-    const args = parseArgs(rest);
+    if (sub !== 'check' && sub !== 'rebuild') throw new UsageError(`usage: ${datasetCommand.usage}`);
+    const args = parseArgs(rest, { command: `medallion dataset ${sub}`, flags: sub === 'check' ? { dataset: 'value' } : {} });
     if (sub === 'check') {
       const file = args.positional[0];
       if (!file || args.positional.length > 1) throw new UsageError('name one local file to check');

@@ -1,7 +1,7 @@
 import { bronzeMatch } from '../../contracts/registry';
 import { watchBronze } from '../../pipeline/watch';
 import { startDevStandIn } from '../../sources/standIn/dev';
-import { numberFlag, parseArgs } from '../args';
+import { noPositionals, numberFlag, parseArgs } from '../args';
 import type { CliCommand } from '../command';
 import { withPlatform } from '../context';
 import { stopSignals } from '../interrupt';
@@ -12,7 +12,8 @@ export const devCommand: CliCommand = {
   usage: 'medallion dev [--interval <seconds>] [--stand-in [--stand-in-port <port>]]',
   summary: 'keep the local stack up and process files as they land in bronze (Storage Explorer, azcopy, any client); --stand-in also serves the stand-in Pipedrive/Zendesk API that `medallion extract` can read',
   async run(argv, ctx) {
-    const args = parseArgs(argv, ['stand-in']);
+    const args = parseArgs(argv, { command: 'medallion dev', flags: { interval: 'value', 'stand-in': 'boolean', 'stand-in-port': 'value' } });
+    noPositionals(args, 'medallion dev');
     const interval = numberFlag(args, 'interval', 2);
     const standInPort = args.flags['stand-in-port'] === undefined ? undefined : numberFlag(args, 'stand-in-port', 4010);
     return withPlatform(

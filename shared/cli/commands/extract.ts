@@ -1,7 +1,7 @@
 import { ConfigError, extractSettings, SETTINGS, type SourceName, SOURCE_NAMES, sourceSettings } from '../../config';
 import { entityNames } from '../../sources/entities';
 import { type EntityReport, extractSource, type SourceReport, unknownEntities } from '../../sources/extract';
-import { parseArgs, stringFlag, UsageError } from '../args';
+import { listFlag, parseArgs, shown, stringFlag, UsageError } from '../args';
 import type { CliCommand } from '../command';
 import { withPlatform } from '../context';
 import { stopSignals } from '../interrupt';
@@ -55,15 +55,13 @@ export const extractCommand: CliCommand = {
   summary:
     'pull a SaaS API source into bronze (<source>/scope=<account>/entity=<entity>/ingestion_date=<day>/run_id=<ts>/part-N.jsonl.gz) from each entity\'s watermark (ops.extract_watermarks); --full reads everything again, --since from a time (2025-01-31, an ISO date-time, epoch seconds with 0 = from the beginning, or 7d/12h/30m ago). Settings PIPEDRIVE_* / ZENDESK_* (docs/sources.md); exit 1 if an entity failed',
   async run(argv, ctx) {
-    const args = parseArgs(argv, ['full', 'json']);
+    const args = parseArgs(argv, { command: 'medallion extract', flags: { entity: 'list', full: 'boolean', since: 'value', json: 'boolean' } });
     const [name, ...extra] = args.positional;
     if (!name) throw new UsageError(`say which source: ${SOURCE_NAMES.join(' or ')}`);
     if (!SOURCE_NAMES.includes(name as SourceName)) throw new UsageError(`unknown source '${name}' (${SOURCE_NAMES.join(', ')})`);
-    if (extra.length) throw new UsageError(`unexpected argument '${extra[0]}'`);
+    if (extra.length) throw new UsageError(`unexpected argument '${shown(extra[0]!)}'`);
     const source = name as SourceName;
-    const entityFlag = stringFlag(args, 'entity');
-    const entities = entityFlag?.split(',').map((e) => e.trim()).filter(Boolean);
-    if (entityFlag !== undefined && !entities?.length) throw new UsageError('--entity needs a name');
+    const entities = listFlag(args, 'entity');
     const unknown = unknownEntities(source, entities ?? []);
     if (unknown.length) throw new UsageError(`unknown ${source} entity '${unknown[0]}' (${entityNames(source).join(', ')})`);
     const sinceText = stringFlag(args, 'since');

@@ -5,7 +5,7 @@ import { strategyWhy } from '../../gold/plan';
 import type { GoldRefreshResult } from '../../gold/refresh';
 import type { GoldExportResult } from '../../gold/export';
 import { goldDatasets, refreshGold } from '../../gold/service';
-import { parseArgs, stringFlag, UsageError } from '../args';
+import { type FlagKind, noPositionals, parseArgs, shown, stringFlag, UsageError } from '../args';
 import type { CliCommand } from '../command';
 import { withPlatform } from '../context';
 import { table } from '../format';
@@ -20,6 +20,13 @@ function describeExport(e: GoldExportResult): string {
   return `✔ ${e.dataset}: exported in ${e.ms} ms: ${e.files.map((f) => `gold/${f.path} (${f.rows} rows)`).join(', ')}`;
 }
 
+/** The flags of each subcommand, as its usage lists them. */
+const GOLD_FLAGS: Record<string, Record<string, FlagKind>> = {
+  refresh: { full: 'boolean', dataset: 'value', json: 'boolean' },
+  show: { dataset: 'value', json: 'boolean' },
+  models: { json: 'boolean' },
+};
+
 export const goldCommand: CliCommand = {
   name: 'gold',
   usage: 'medallion gold refresh [--full] [--dataset <name>] [--json] | medallion gold show [--dataset <name>] [--json] | medallion gold models [--json]',
@@ -27,7 +34,10 @@ export const goldCommand: CliCommand = {
     'refresh the gold tables and export them to the lake as Parquet: --full rebuilds from silver; without it, applies the runs that landed since the last refresh (a full build if gold was never built). `show`: tables, last refresh, highlights. `models`: every model, what it reads and how it is maintained',
   async run(argv, ctx) {
     const [sub, ...rest] = argv;
-    const args = parseArgs(rest, ['full', 'json']);
+    const flags = sub !== undefined && Object.hasOwn(GOLD_FLAGS, sub) ? GOLD_FLAGS[sub] : undefined;
+    if (!flags) throw new UsageError(sub ? `unknown gold subcommand '${shown(sub)}' (refresh, show, models)` : 'say what to do: refresh, show or models');
+    const args = parseArgs(rest, { command: `medallion gold ${sub}`, flags });
+    noPositionals(args, `medallion gold ${sub}`);
     const dataset = stringFlag(args, 'dataset');
     if (sub === 'refresh') {
       return withPlatform(ctx, async (p, env) => {
@@ -98,6 +108,6 @@ export const goldCommand: CliCommand = {
         return 0;
       });
     }
-    throw new UsageError(sub ? `unknown gold subcommand '${sub}' (refresh, show, models)` : 'say what to do: refresh, show or models');
+    throw new UsageError(`unknown gold subcommand '${shown(sub!)}' (refresh, show, models)`);
   },
 };

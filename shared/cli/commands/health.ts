@@ -1,5 +1,5 @@
 import { HEALTH_CHECKS, type HealthCheckName, runHealthChecks } from '../../ops/health';
-import { parseArgs } from '../args';
+import { noPositionals, parseArgs } from '../args';
 import type { CliCommand } from '../command';
 import { withPlatform } from '../context';
 import { table } from '../format';
@@ -21,7 +21,8 @@ export const healthCommand: CliCommand = {
   usage: 'medallion health [--json]',
   summary: `run the health checks, store them in ops.health_checks and print them; exit 1 if any fails. Checks:${HEALTH_CHECKS.map((c) => `\n        ${c}: ${HEALTH_CHECK_LINES[c]}`).join('')}`,
   async run(argv, ctx) {
-    const args = parseArgs(argv, ['json']);
+    const args = parseArgs(argv, { command: 'medallion health', flags: { json: 'boolean' } });
+    noPositionals(args, 'medallion health');
     return withPlatform(ctx, async (p, env) => {
       const run = await runHealthChecks(p, { env });
       if (args.flags.json) {

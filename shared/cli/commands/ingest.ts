@@ -68,7 +68,7 @@ export const ingestCommand: CliCommand = {
   usage: 'medallion ingest <file>... [--dataset <name>]',
   summary: 'upload local files to bronze and run each through bronze → silver (→ gold); every file is attempted, exit 1 if any failed',
   async run(argv, ctx) {
-    const args = parseArgs(argv);
+    const args = parseArgs(argv, { command: 'medallion ingest', flags: { dataset: 'value' } });
     const files = args.positional;
     if (files.length === 0) throw new UsageError('name at least one file to ingest');
     const datasetName = stringFlag(args, 'dataset');

@@ -22,7 +22,7 @@ function describeStream(s: StreamSummary): string {
 }
 
 export async function runProduce(argv: string[], ctx: CliContext, deps: ProduceDeps = {}): Promise<number> {
-  const args = parseArgs(argv);
+  const args = parseArgs(argv, { command: 'medallion produce', flags: { count: 'value', rate: 'value', updates: 'value', from: 'value', to: 'value', seed: 'value' } });
   if (args.positional[0] !== 'customers' || args.positional.length > 1) throw new UsageError('the only stream is customers: medallion produce customers ...');
   const updates = numberFlag(args, 'updates', 0.2);
   if (updates > 1) throw new UsageError(`--updates is a fraction between 0 and 1, got ${updates}`);

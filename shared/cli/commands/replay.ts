@@ -19,7 +19,7 @@ export const replayCommand: CliCommand = {
   usage: 'medallion replay <bronze path>... | --failed [--dataset <name>]',
   summary: 'run failed bronze file versions again after a fix (attempts start again from 1); exit 1 if any fails again (or a named path is not in bronze)',
   async run(argv, ctx) {
-    const args = parseArgs(argv, ['failed']);
+    const args = parseArgs(argv, { command: 'medallion replay', flags: { failed: 'boolean', dataset: 'value' } });
     const all = args.flags.failed === true;
     const dataset = stringFlag(args, 'dataset');
     if (all && args.positional.length) throw new UsageError('name bronze paths or pass --failed, not both');

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { medallionHome } from '../../config';
 import { startLocalStack, stackPaths, stopDetachedStack } from '../../local/stack';
-import { parseArgs, UsageError } from '../args';
+import { parseArgs, shown, UsageError } from '../args';
 import type { CliCommand } from '../command';
 
 export const stackCommand: CliCommand = {
@@ -9,7 +9,8 @@ export const stackCommand: CliCommand = {
   usage: 'medallion stack start|stop',
   summary: 'keep the local Azurite + PostgreSQL running in the background until `medallion stack stop` (start), or stop them (stop)',
   async run(argv, ctx) {
-    const args = parseArgs(argv);
+    const args = parseArgs(argv, { command: 'medallion stack', flags: {} });
+    if (args.positional.length > 1) throw new UsageError(`unexpected argument '${shown(args.positional[1]!)}' for medallion stack ${args.positional[0]}`);
     const home = path.resolve(medallionHome(ctx.env));
     const action = args.positional[0];
     if (action === 'start') {

@@ -1,5 +1,5 @@
 import { listRuns } from '../../pipeline/ledger';
-import { parseArgs, stringFlag } from '../args';
+import { noPositionals, parseArgs, stringFlag } from '../args';
 import type { CliCommand } from '../command';
 import { withPlatform } from '../context';
 import { table } from '../format';
@@ -9,7 +9,8 @@ export const statusCommand: CliCommand = {
   usage: 'medallion status [--json] [--dataset <name>]',
   summary: 'the run ledger: one entry per bronze file version with its accounting',
   async run(argv, ctx) {
-    const args = parseArgs(argv, ['json']);
+    const args = parseArgs(argv, { command: 'medallion status', flags: { json: 'boolean', dataset: 'value' } });
+    noPositionals(args, 'medallion status');
     const dataset = stringFlag(args, 'dataset');
     return withPlatform(ctx, async (p) => {
       const runs = await listRuns(p.pool, { dataset });
