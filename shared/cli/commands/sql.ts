@@ -173,7 +173,7 @@ export const sqlCommand: CliCommand = {
   usage: 'medallion sql [--json] [--timeout <seconds>] "<query>"',
   summary: "run one read-only query (SELECT, WITH, VALUES, TABLE, EXPLAIN, SHOW) against the platform's PostgreSQL (silver, gold, core, stg_*, ops schemas)",
   async run(argv, ctx) {
-    const args = parseArgs(argv, ['json']);
+    const args = parseArgs(argv, { command: 'medallion sql', flags: { json: 'boolean', timeout: 'value' } });
     const query = args.positional.join(' ').trim();
     if (!query) throw new UsageError('give a query, e.g. medallion sql "SELECT * FROM gold.daily_sales_summary"');
     const timeout = numberFlag(args, 'timeout', 120);
