@@ -128,6 +128,11 @@ describe('source settings', () => {
     expect(parseSince('90m', now)).toBe(now - 90 * 60_000);
     expect(() => parseSince('yesterday', now)).toThrow(/not a time/);
     expect(() => parseSince('2030-01-01', now)).toThrow(/future/);
+    // Outside the calendar: refused, never rolled over to the next month or day.
+    for (const bad of ['2025-02-30', '2025-02-29', '2024-06-31', '2025-01-31T24:00', '2025-01-31T23:60', '2025-01-31T23:59:60Z']) {
+      expect(() => parseSince(bad, now), bad).toThrow(/is not a (date of the calendar|time)/);
+    }
+    expect(parseSince('2024-02-29', now)).toBe(Date.UTC(2024, 1, 29));
   });
 
   it('--since: epoch seconds are any non-negative integer (0 = from the beginning, 1970); the future and milliseconds are refused in one line', () => {

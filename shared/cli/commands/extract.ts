@@ -21,6 +21,15 @@ export function parseSince(text: string, now: number): number {
   else if (/^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)$/i.test(t)) ms = Date.parse(t);
   else ms = Number.NaN;
   if (Number.isNaN(ms)) throw new UsageError(`--since '${text}' is not a time: use 2025-01-31, 2025-01-31T08:00:00Z, epoch seconds (0 = from the beginning), or 7d / 12h / 30m (ago)`);
+  // Date.parse rolls 2025-02-30 over to March: a date or time outside the calendar is refused.
+  const parts = /^(\d{4})-(\d\d)-(\d\d)(?:T(\d\d):(\d\d)(?::(\d\d))?)?/i.exec(t);
+  if (parts) {
+    const [y, mo, d, h = '0', mi = '0', sec = '0'] = parts.slice(1).map((x) => x ?? undefined) as string[];
+    const day = new Date(Date.UTC(Number(y), Number(mo) - 1, Number(d)));
+    if (day.getUTCMonth() !== Number(mo) - 1 || day.getUTCDate() !== Number(d) || Number(h) > 23 || Number(mi) > 59 || Number(sec) > 59) {
+      throw new UsageError(`--since '${text}' is not a date of the calendar (e.g. 2025-02-28, 23:59:59 at most)`);
+    }
+  }
   if (ms > now) {
     const millis = /^\d{12,}$/.test(t) && Number(t) <= now ? ' (epoch seconds are expected: drop the last three digits of milliseconds)' : '';
     throw new UsageError(`--since '${text}' is in the future${millis}`);
