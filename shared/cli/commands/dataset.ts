@@ -35,7 +35,7 @@ export const datasetCommand: CliCommand = {
           ctx.out('\nquarantined rows (first 10):');
           ctx.out(table(r.samples.map((s) => ({ line: s.source_line, reason: s.quarantine_reason, detail: s.quarantine_detail ?? '', raw: (s.raw_line ?? '').slice(0, 100) }))));
         }
-        if (r.gold.length) ctx.out(`\ngold after this file: ${r.gold.map((g) => `${g.table} ${g.rows} rows`).join(', ')}`);
+        if (r.gold.length) ctx.out(`\ntables after this file: ${r.gold.map((g) => `${g.table} ${g.rows} rows`).join(', ')}`);
         return r.report.outcome === 'failed' ? 1 : 0;
       });
     }

@@ -31,7 +31,11 @@ export const devCommand: CliCommand = {
             intervalMs: interval * 1000,
             signal: stop.signal,
             onReport: (r) => ctx.out(describeReport(r)),
-            onError: (e) => ctx.err(`sweep failed, trying again in ${interval} s: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`),
+            onError: (e) => {
+              const refused = (e as NodeJS.ErrnoException).code === 'ECONNREFUSED' || /ECONNREFUSED/.test(String(e));
+              const hint = refused ? ' — the database or storage is not answering: was the local stack stopped (medallion stack start)?' : '';
+              ctx.err(`sweep failed, trying again in ${interval} s: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}${hint}`);
+            },
           });
         } finally {
           stop.dispose();
