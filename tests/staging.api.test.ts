@@ -406,6 +406,10 @@ describe('staging of the API sources: stand-in API → bronze → stg_<source>.<
       ['{"id":{"v":1}}', 'invalid_record_id'],
       ['{"id":-900020,"update_time":"9999-12-31T00:00:00Z"}', undefined], // an implausible update time: kept, warned, NULL
       [huge, 'line_too_long'],
+      // A zone name is refused (warned, NULL), and never changes how a later line's time is read.
+      ['{"id":900022,"update_time":"2025-01-01 00:00:00 PST"}', undefined],
+      ['{"id":900023,"update_time":"2025-06-01 10:00:00"}', undefined],
+      ['{"id":900024,"update_time":"2025-06-01T10:00:00.1234567Z"}', undefined],
     ];
     const body = Buffer.concat(cases.map(([t, , end]) => Buffer.concat([Buffer.isBuffer(t) ? t : Buffer.from(t), Buffer.from(end ?? '\n')])));
     const file = 'pipedrive/scope=acme/entity=deals/ingestion_date=2025-06-03/run_id=20250603T000000000Z/part-00000.jsonl.gz';
@@ -431,7 +435,7 @@ describe('staging of the API sources: stand-in API → bronze → stg_<source>.<
     const reasons: Record<string, number> = {};
     for (const b of bad) reasons[b.reason!] = (reasons[b.reason!] ?? 0) + 1;
     expect(l.quarantine_reasons).toEqual(reasons);
-    expect(l.warnings).toMatchObject({ invalid_updated_at: 2 });
+    expect(l.warnings).toMatchObject({ invalid_updated_at: 4 });
 
     const q = await platform.pool.query(
       `SELECT source_line::int AS line, quarantine_reason, quarantine_detail, raw_line FROM stg_pipedrive.deals_raw_quarantine WHERE ingestion_run_id = $1 ORDER BY source_line`,
@@ -461,6 +465,9 @@ describe('staging of the API sources: stand-in API → bronze → stg_<source>.<
     }
     expect(added.find((x) => x.record_id === '900015')!.updated_at).toBeNull();
     expect(added.find((x) => x.record_id === '-900020')!.updated_at).toBeNull();
+    expect(added.find((x) => x.record_id === '900022')!.updated_at).toBeNull();
+    expect(added.find((x) => x.record_id === '900023')!.updated_at?.getTime()).toBe(Date.UTC(2025, 5, 1, 10));
+    expect(added.find((x) => x.record_id === '900024')!.updated_at).toBeNull();
     expect(added.find((x) => x.record_id === '900017')!.record).toContain('"big": 123456789012345678901234567890.000');
     expect(after.size).toBe(before.size + good.length);
 

@@ -98,13 +98,19 @@ export function stagingContract(source: SourceName, entity: string): Contract {
       {
         name: 'updated_at',
         type: 'timestamp',
-        sql: `CAST(try_cast(${updated} AS TIMESTAMPTZ) AS TIMESTAMP)`,
+        // Only the providers' forms: a date, a time to the second (fraction up to microseconds),
+        // then Z, a numeric offset or nothing (UTC, made explicit so the session's zone never
+        // matters). Zone names (PST, CET) are refused: DuckDB would carry one into later rows.
+        sql: `CASE WHEN regexp_full_match(${updated}, '[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]{1,6})?') ` +
+          `THEN CAST(try_cast(${updated} || '+00' AS TIMESTAMPTZ) AS TIMESTAMP) ` +
+          `WHEN regexp_full_match(${updated}, '[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]{1,6})?([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)') ` +
+          `THEN CAST(try_cast(${updated} AS TIMESTAMPTZ) AS TIMESTAMP) END`,
         from: e.updated,
         onInvalid: 'warn',
         // Plausible: from 1970 to a day after the file is staged. One absurd stamp (9999-12-31)
         // would otherwise be the record's latest version forever.
         bounds: { min: '1970-01-01' },
-        description: `When the record last changed ($.${e.updated}, ${e.format}); NULL when the record has none, or an unreadable or implausible one (before 1970, or more than a day after the file was staged: counted as the invalid_updated_at warning; such a version sorts last).`,
+        description: `When the record last changed ($.${e.updated}, ${e.format}); NULL when the record has none, or an unreadable one (a form other than YYYY-MM-DD[T ]HH:MM:SS[.ffffff] with Z, a numeric offset or none = UTC; zone names refused) or an implausible one (before 1970, or more than a day after the file was staged: counted as the invalid_updated_at warning; such a version sorts last).`,
       },
     ],
     expectations: [],
