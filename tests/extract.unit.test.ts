@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, extractSettings, sourceScope, sourceSettings } from '../shared/config';
-import { bronzePartPath, runIdFor, runIdTime } from '../shared/sources/bronze';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { FsLake } from '../shared/lake/fsLake';
+import { readSmall } from '../shared/lake/lake';
+import { BronzePartWriter, bronzePartPath, LARGE_RECORD_BYTES, runIdFor, runIdTime } from '../shared/sources/bronze';
 import { ENTITIES, entitySpec, rfc3339 } from '../shared/sources/entities';
 import { ExtractError, printableUrl } from '../shared/sources/errors';
 import { SourceHttpClient } from '../shared/sources/http';
@@ -312,5 +318,30 @@ describe('the HTTP client (fake fetch, fake clock)', () => {
     expect(((await c.c.getJson(new URL('https://acme.pipedrive.com/api/v2/deals')).catch((x: unknown) => x)) as ExtractError).kind).toBe('bad_response');
     const d = client([json({ error: 'bad' }, 400)]);
     expect(((await d.c.getJson(new URL('https://acme.pipedrive.com/api/v2/deals')).catch((x: unknown) => x)) as ExtractError).message).toMatch(/answered 400/);
+  });
+});
+
+describe('bronze parts', () => {
+  it('a record over 1 MiB is a part of its own; the records around it share parts under the cap', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'parts-'));
+    try {
+      const lake = new FsLake(path.join(dir, 'lake'));
+      await lake.ensureZones();
+      const written: { path: string; records: number }[] = [];
+      const writer = new BronzePartWriter(lake, path.join(dir, 'work'), { source: 'pipedrive', scope: 'acme', entity: 'deals', runId: '20250602T120000000Z' }, 8 * 1024 * 1024, async (p) => {
+        written.push({ path: p.path, records: p.records });
+      });
+      const small = (id: number) => JSON.stringify({ id, title: 'small' });
+      const big = JSON.stringify({ id: 3, title: 'x'.repeat(LARGE_RECORD_BYTES) });
+      for (const r of [small(1), small(2), big, small(4), small(5)]) await writer.add(r, undefined);
+      await writer.flush();
+      expect(written.map((w) => w.records)).toEqual([2, 1, 2]);
+      // Read back independently: every record once, in order, the large one alone.
+      const lines: string[][] = [];
+      for (const w of written) lines.push(gunzipSync(await readSmall(await lake.read('bronze', w.path), 64 * 1024 * 1024)).toString('utf8').split('\n').filter(Boolean));
+      expect(lines.map((l) => l.map((x) => (JSON.parse(x) as { id: number }).id))).toEqual([[1, 2], [3], [4, 5]]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

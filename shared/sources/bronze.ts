@@ -67,6 +67,9 @@ interface OpenPart {
   pendingBytes: number;
 }
 
+/** A record larger than this is written as a part of its own. */
+export const LARGE_RECORD_BYTES = 1024 * 1024;
+
 /** Lines are handed to gzip in batches of about this many bytes. */
 const BATCH_BYTES = 1024 * 1024;
 
@@ -91,7 +94,10 @@ export class BronzePartWriter {
   /** Appends one record (its JSON text, one line). */
   async add(json: string, timestamp: number | undefined): Promise<void> {
     const size = Buffer.byteLength(json, 'utf8') + 1;
-    if (this.current && this.current.records > 0 && this.current.bytes + size > this.maxBytes) await this.close();
+    // A large record (over 1 MiB) is a part of its own: staging holds few such lines in memory at
+    // once, and should it refuse one, the other records are in other parts.
+    const large = size > LARGE_RECORD_BYTES;
+    if (this.current && this.current.records > 0 && (large || this.current.bytes + size > this.maxBytes)) await this.close();
     const p = this.current ?? (await this.open());
     p.records++;
     p.bytes += size;
@@ -99,6 +105,7 @@ export class BronzePartWriter {
     p.pending.push(json);
     p.pendingBytes += size;
     if (p.pendingBytes >= BATCH_BYTES) await this.drain(p);
+    if (large) await this.close();
   }
 
   private async drain(p: OpenPart): Promise<void> {

@@ -97,8 +97,9 @@ export async function checkExtractFreshness(pool: pg.Pool, env: Env = process.en
  * account that already landed, every line a duplicate) landed as that earlier file: its rows are
  * counted there. The entity fails when a run is above EXTRACT_COUNT_VARIANCE_PERCENT (default 10);
  * the result names the worst run. A run some of whose files have no succeeded ledger run yet is
- * pending (not judged) for EXTRACT_COUNT_GRACE_MINUTES after it finished (the bronze trigger may
- * still be on its way); after that those files count as landed with nothing. An entity with no
+ * pending (not judged) for EXTRACT_COUNT_GRACE_MINUTES after it finished while one of them has no
+ * ledger run or a running one (the bronze trigger may still be on its way; a failed file is not
+ * pending); after that those files count as landed with nothing. An entity with no
  * such run yet passes (nothing to compare). Dataset = the source, target = scope/entity, as
  * extract_freshness.
  */
@@ -301,7 +302,9 @@ async function judgeRuns(
       rows += staged.get(p) ?? 0;
       rejected += quarantined.get(p) ?? 0;
     }
-    const pending = notIngested.length > 0 && age <= EXTRACT_COUNT_GRACE_MINUTES;
+    // Files not seen yet or still running may be on their way; a failed one is not pending.
+    const waiting = notIngested.filter((part) => !byPath.get(part) || byPath.get(part)!.status === 'running');
+    const pending = waiting.length > 0 && age <= EXTRACT_COUNT_GRACE_MINUTES;
     const variance = (Math.abs(extracted - (rows + rejected)) / extracted) * 100;
     return { run, extracted, notIngested, pending, staged: rows, rejected, value: pending ? undefined : Math.round(variance * 100) / 100, text };
   });
