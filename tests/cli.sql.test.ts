@@ -205,6 +205,16 @@ describe('medallion sql is read-only for real', () => {
     expect(run.err.join('\n')).toMatch(/statement timeout.*--timeout 1/);
   });
 
+  it('--timeout outside PostgreSQL\'s range is a usage error (exit 2, one line) before anything runs', async () => {
+    for (const t of ['0', '-1', '1e9', 'abc', '2147484']) {
+      const run = cli(env);
+      expect(await main(['sql', '--timeout', t, 'SELECT 1'], run.ctx), t).toBe(2);
+      expect(run.err[0], t).toContain(`--timeout must be a number of seconds above 0 and at most 2147483 (about 24 days), got '${t}'`);
+    }
+    const ok = cli(env);
+    expect(await main(['sql', '--timeout', '2147483', 'SELECT 1 AS one'], ok.ctx)).toBe(0);
+  });
+
   it('the statement splitter follows the PostgreSQL lexer', () => {
     expect(sqlStatements("SELECT 'a;b', \"c;d\", $$e;f$$, $t$g;$$h$t$, E'i\\';j' -- k;\n/* l; /* m; */ n; */ ;")).toHaveLength(1);
     expect(sqlStatements('SELECT 1; SELECT 2')).toEqual(['SELECT 1', 'SELECT 2']);

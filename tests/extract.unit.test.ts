@@ -139,6 +139,7 @@ describe('source settings', () => {
       expect(() => parseSince(bad, now), bad).toThrow(/is not a (date of the calendar|time)/);
     }
     expect(parseSince('2024-02-29', now)).toBe(Date.UTC(2024, 1, 29));
+    expect(() => parseSince('99999999d', now)).toThrow(/is before 1970/);
   });
 
   it('--since: epoch seconds are any non-negative integer (0 = from the beginning, 1970); the future and milliseconds are refused in one line', () => {

@@ -30,6 +30,7 @@ export function parseSince(text: string, now: number): number {
       throw new UsageError(`--since '${text}' is not a date of the calendar (e.g. 2025-02-28, 23:59:59 at most)`);
     }
   }
+  if (ms < 0 || !Number.isFinite(ms)) throw new UsageError(`--since '${text}' is before 1970: 0 (epoch seconds) already reads from the beginning`);
   if (ms > now) {
     const millis = /^\d{12,}$/.test(t) && Number(t) <= now ? ' (epoch seconds are expected: drop the last three digits of milliseconds)' : '';
     throw new UsageError(`--since '${text}' is in the future${millis}`);

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { numberFlag, parseArgs, UsageError } from '../args';
+import { parseArgs, stringFlag, UsageError } from '../args';
 import type { CliCommand } from '../command';
 import { withPlatform } from '../context';
 import { ExactJson, jsonRows, table } from '../format';
@@ -176,8 +176,10 @@ export const sqlCommand: CliCommand = {
     const args = parseArgs(argv, { command: 'medallion sql', flags: { json: 'boolean', timeout: 'value' } });
     const query = args.positional.join(' ').trim();
     if (!query) throw new UsageError('give a query, e.g. medallion sql "SELECT * FROM gold.daily_sales_summary"');
-    const timeout = numberFlag(args, 'timeout', 120);
-    if (timeout <= 0) throw new UsageError('--timeout must be more than 0 seconds');
+    const timeoutText = stringFlag(args, 'timeout');
+    const timeout = timeoutText === undefined ? 120 : Number(timeoutText);
+    // PostgreSQL's statement_timeout is at most 2^31-1 ms (about 24.8 days).
+    if (!(timeout > 0 && timeout * 1000 <= 2_147_483_647)) throw new UsageError(`--timeout must be a number of seconds above 0 and at most 2147483 (about 24 days), got '${timeoutText}'`);
     checkReadOnlyQuery(query);
     return withPlatform(ctx, async (p) => {
       let res: pg.QueryResult;
