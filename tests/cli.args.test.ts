@@ -190,6 +190,9 @@ describe('every command refuses what it does not know (main: exit 2, one line an
 
   it('an empty list item, an empty value, a value to a boolean flag', async () => {
     expect(await refused(['extract', 'pipedrive', '--entity', 'deals,,stages'])).toBe("--entity 'deals,,stages' has an empty item: separate the names with single commas (--entity a,b)");
+    // Flag values checked before any stack starts.
+    expect(await refused(['dev', '--stand-in', '--stand-in-port', '65536'])).toBe("--stand-in-port must be a port from 1 to 65535, got '65536'");
+    expect(await refused(['dev', '--stand-in-port', '4999'])).toBe('--stand-in-port is for the stand-in API: add --stand-in');
     expect(await refused(['extract', 'pipedrive', '--entity=deals,'])).toMatch(/has an empty item/);
     expect(await refused(['extract', 'pipedrive', '--entity', ''])).toBe('--entity needs a value');
     expect(await refused(['status', '--dataset'])).toBe('--dataset needs a value');
@@ -233,7 +236,7 @@ describe('valid invocations still parse: every flag of every usage', () => {
     [['produce', 'customers', '--count', '3', '--rate', '5/s', '--updates', '0.5', '--seed', '1', '--to', 'bronze'], /configuration problem: LAKE_ADAPTER/],
     [['produce', 'customers', '--from', 'no-such.csv'], /^no such file: no-such.csv$/m],
     [['generate', 'ecommerce', '--rows', '20', '--out', 'OUT', '--seed', '1', '--days', '2', '--truncate'], /^$/],
-    [['stack', 'restart'], /^usage: medallion stack start\|stop/],
+    [['stack', 'restart'], /^unknown stack action 'restart' \(start or stop\)$/m],
     [['sql', '--json', '--timeout', '5', 'SELECT 1'], /^medallion sql: configuration problem: LAKE_ADAPTER/],
   ];
 

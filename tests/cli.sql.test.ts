@@ -195,6 +195,10 @@ describe('medallion sql is read-only for real', () => {
     expect(lines[2]).toContain('x\\ny\\t"q"');
     expect(lines[2]).toContain('w'.repeat(300)); // not a terminal: nothing is cut
     expect(lines[2]).toContain('2026-12-01 04:00:00.123456+00');
+    // C1 controls (an 8-bit terminal escape) and the Unicode line separators are escaped too.
+    const c1 = cli(env);
+    expect(await main(['sql', "SELECT 'a' || chr(133) || 'b' || chr(155) || 'c' || chr(8232) || 'd' AS s"], c1.ctx)).toBe(0);
+    expect(c1.out.join('\n').split('\n')[2]).toBe('a\\u0085b\\u009bc\\u2028d');
   });
 
   it('a statement timeout stops a long query', async () => {

@@ -22,11 +22,11 @@ export function jsonRows(rows: Record<string, unknown>[]): string {
 /**
  * Renders rows as an aligned text table. Control characters in values are shown escaped (\n,
  * \t, \r, \u0001…) so a value never breaks its row; a value wider than `maxWidth` (default 110)
- * is cut with … (pass Infinity to print every value whole, e.g. when the output is not a terminal).
+ * is cut with … on a terminal (default 110; piped output keeps every value whole).
  */
 export function table(rows: Record<string, unknown>[], columns?: string[], options: { maxWidth?: number } = {}): string {
   if (rows.length === 0) return '(no rows)';
-  const maxWidth = options.maxWidth ?? 110;
+  const maxWidth = options.maxWidth ?? (process.stdout.isTTY ? 110 : Infinity);
   const cols = columns ?? Object.keys(rows[0]!);
   const text = (v: unknown): string => {
     if (v === null || v === undefined) return '';
@@ -46,7 +46,7 @@ const ESCAPES: Record<string, string> = { '\n': '\\n', '\t': '\\t', '\r': '\\r' 
 /** Control characters as escapes (--json prints the exact text). */
 function visible(s: string): string {
   // eslint-disable-next-line no-control-regex
-  return /[\u0000-\u001f\u007f]/.test(s) ? s.replace(/[\u0000-\u001f\u007f]/g, (c) => ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) : s;
+  return /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(s) ? s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) : s;
 }
 
 function reasons(r: Record<string, number>): string {

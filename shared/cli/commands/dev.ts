@@ -1,7 +1,7 @@
 import { bronzeMatch } from '../../contracts/registry';
 import { watchBronze } from '../../pipeline/watch';
 import { startDevStandIn } from '../../sources/standIn/dev';
-import { noPositionals, numberFlag, parseArgs } from '../args';
+import { noPositionals, numberFlag, parseArgs, UsageError } from '../args';
 import type { CliCommand } from '../command';
 import { withPlatform } from '../context';
 import { stopSignals } from '../interrupt';
@@ -16,6 +16,8 @@ export const devCommand: CliCommand = {
     noPositionals(args, 'medallion dev');
     const interval = numberFlag(args, 'interval', 2);
     const standInPort = args.flags['stand-in-port'] === undefined ? undefined : numberFlag(args, 'stand-in-port', 4010);
+    if (standInPort !== undefined && args.flags['stand-in'] !== true) throw new UsageError('--stand-in-port is for the stand-in API: add --stand-in');
+    if (standInPort !== undefined && !(Number.isInteger(standInPort) && standInPort >= 1 && standInPort <= 65535)) throw new UsageError(`--stand-in-port must be a port from 1 to 65535, got '${args.flags['stand-in-port']}'`);
     return withPlatform(
       ctx,
       async (p, env) => {

@@ -201,7 +201,7 @@ export const sqlCommand: CliCommand = {
         return 1;
       }
       const rows = namedRows(res);
-      ctx.out(args.flags.json ? jsonRows(rows) : table(rows, undefined, { maxWidth: process.stdout.isTTY ? 110 : Infinity }));
+      ctx.out(args.flags.json ? jsonRows(rows) : table(rows));
       return 0;
     });
   },

@@ -27,6 +27,6 @@ export const stackCommand: CliCommand = {
       ctx.out(stopped ? 'local stack stopped' : 'no local stack was running');
       return 0;
     }
-    throw new UsageError(`usage: ${stackCommand.usage}`);
+    throw new UsageError(action ? `unknown stack action '${action}' (start or stop)` : 'say what to do: start or stop');
   },
 };
