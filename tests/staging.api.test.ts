@@ -534,6 +534,8 @@ describe('staging of the API sources: stand-in API → bronze → stg_<source>.<
       [otherDay, /ingestion_date=1999-01-01 is not the UTC day of run_id=20250602T120000250Z/],
       [upperScope, /scope=ACME is not an account name/],
       [future, /run_id=20990101T000000000Z is in the future/],
+      ['pipedrive/scope=acme/entity=deals/run_id=20250602T120000250Z/ingestion_date=2025-06-02/part-00000.jsonl.gz', /is not an extraction part's/],
+      ['pipedrive/scope=acme/entity=deals/ingestion_date=2025-06-02/run_id=20250602T120000250Z/sub/part-00000.jsonl.gz', /is not an extraction part's/],
     ] as const) {
       await platform.lake.write('bronze', p, Readable.from([gzipSync(line)]));
       const r = await ingestBronzeFile(platform, p);

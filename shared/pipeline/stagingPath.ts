@@ -33,6 +33,11 @@ export function extractLineage(bronzePath: string, now: number = Date.now()): Ex
   for (const key of ['scope', 'entity', 'ingestion_date', 'run_id']) {
     if (bronzePath.split('/').filter((f) => f.startsWith(`${key}=`)).length > 1) throw new BadFileError(`the path has more than one ${key}= folder; write it once, e.g. ${example}`);
   }
+  const folders = bronzePath.split('/');
+  const shape = ['scope=', 'entity=', 'ingestion_date=', 'run_id='];
+  if (folders.length !== 6 || shape.some((key, i) => !folders[i + 1]!.startsWith(key))) {
+    throw new BadFileError(`the path is not an extraction part's: write <source>/scope=<account>/entity=<entity>/ingestion_date=<day>/run_id=<run>/<file>, e.g. ${example}`);
+  }
   if (!/^[a-z0-9][a-z0-9_-]*$/.test(hive.scope)) throw new BadFileError(`scope=${hive.scope} is not an account name as the extractors write it (lower case letters, digits, - and _, e.g. scope=acme)`);
   const day = new Date(t).toISOString().slice(0, 10);
   if (hive.ingestion_date !== undefined && hive.ingestion_date !== day) throw new BadFileError(`ingestion_date=${hive.ingestion_date} is not the UTC day of run_id=${hive.run_id} (${day}): the extractors write the run's day`);

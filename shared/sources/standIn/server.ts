@@ -481,15 +481,19 @@ export async function startStandIn(options: StandInOptions = {}): Promise<StandI
     const { op, source, entity, id } = m as Record<string, unknown>;
     // The patch keeps each number's text (1500.00, 9007199254740993, 1e400 stay as written).
     const exactNumbers = (_k: string, v: unknown, context?: { source?: string }) => (typeof v === 'number' && context?.source !== undefined ? rawNumber(context.source) : v);
-    const patch = (JSON.parse(text, exactNumbers as (k: string, v: unknown) => unknown) as Record<string, unknown>).patch;
+    const exact = JSON.parse(text.trim() === '' ? '{}' : text, exactNumbers as (k: string, v: unknown) => unknown) as Record<string, unknown>;
+    const patch = exact.patch;
     if (op !== 'insert' && op !== 'update' && op !== 'delete') return controlBad("op must be 'insert', 'update' or 'delete'");
     const target = entityOf(source, entity);
     if ('status' in target) return target;
-    if (id !== undefined && (typeof id !== 'number' || !Number.isSafeInteger(id))) return controlBad('id must be an integer (the record\'s id)');
+    // The id as written: digits only (1e2 and 5.0 are not ids), and one the stand-in can hold (below 2^53).
+    const idText = exact.id === undefined ? undefined : JSON.stringify(exact.id);
+    if (id !== undefined && (typeof id !== 'number' || !/^-?[0-9]+$/.test(idText ?? ''))) return controlBad('id must be an integer written with digits only (the record\'s id)');
+    if (id !== undefined && !Number.isSafeInteger(id)) return controlBad(`id ${idText} is beyond 2^53: the stand-in's ids are below 9007199254740992`);
     if (op === 'insert' && id !== undefined) return controlBad('insert takes no id (the stand-in gives the new record the next one)');
     if (op === 'delete' && patch !== undefined) return controlBad('delete takes no patch');
     if (patch !== undefined && (patch === null || typeof patch !== 'object' || Array.isArray(patch))) return controlBad('patch must be a JSON object of the fields to set');
-    const fixed = patch ? Object.keys(patch).filter((k) => ['id', 'update_time', 'updated_at', 'modified'].includes(k)) : [];
+    const fixed = patch ? Object.keys(patch).filter((k) => ['id', 'update_time', 'updated_at', 'modified', 'generated_timestamp', '__proto__'].includes(k)) : [];
     if (fixed.length) return controlBad(`patch cannot set ${fixed.join(', ')}: the stand-in gives ids and stamps every change with its clock`);
     const options = (patch as Json | undefined)?.options;
     if (options !== undefined && (!Array.isArray(options) || options.some((o) => o === null || typeof o !== 'object' || Array.isArray(o)))) return controlBad('patch.options must be an array of objects ({"label": "Gold"})');
