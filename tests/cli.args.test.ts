@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closestFlag, editDistance, parseArgs, UsageError } from '../shared/cli/args';
 import { COMMANDS, main } from '../shared/cli/main';
 import { silentLogger } from '../shared/log';
+import { runCliProcess } from './support/cli';
 
 /**
  * Every command refuses a flag it does not know, a value flag given twice and an empty list item:
@@ -271,21 +272,7 @@ describe('the real CLI (node bin/medallion.js)', () => {
     }
   });
 
-  function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [BIN, ...args], {
-        cwd: dir,
-        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? os.tmpdir(), ...env },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      const out: Buffer[] = [];
-      const err: Buffer[] = [];
-      child.stdout.on('data', (b: Buffer) => out.push(b));
-      child.stderr.on('data', (b: Buffer) => err.push(b));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }));
-    });
-  }
+  const runCli = (args: string[]) => runCliProcess(BIN, args, env, dir);
 
   it('refuses unknown flags, a repeated value flag and an empty list item: exit 2, one line and the usage', async () => {
     for (const [argv, line] of [

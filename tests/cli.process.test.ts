@@ -7,6 +7,7 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { createScratchDatabase, dropScratchDatabase } from '../shared/local/scratchDatabase';
+import { type CliRun, runCliProcess } from './support/cli';
 import { wipeLake } from './support/platform';
 
 /** The real CLI as a user runs it: `node bin/medallion.js …` with stdout and stderr piped. */
@@ -14,26 +15,10 @@ const ROOT = path.resolve(__dirname, '..');
 const BIN = path.join(ROOT, 'bin', 'medallion.js');
 const H = 'event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session';
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+type Run = CliRun;
 
 function runCli(args: string[], env: Record<string, string>, options: { cwd?: string } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: options.cwd ?? ROOT,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? os.tmpdir(), ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }));
-  });
+  return runCliProcess(BIN, args, env, options.cwd ?? ROOT);
 }
 
 /** A stack frame as Node prints it ("    at fn (file.js:1:2)"). */
