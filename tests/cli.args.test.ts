@@ -192,7 +192,7 @@ describe('every command refuses what it does not know (main: exit 2, one line an
   it('an empty list item, an empty value, a value to a boolean flag', async () => {
     expect(await refused(['extract', 'pipedrive', '--entity', 'deals,,stages'])).toBe("--entity 'deals,,stages' has an empty item: separate the names with single commas (--entity a,b)");
     // Flag values checked before any stack starts.
-    expect(await refused(['dev', '--stand-in', '--stand-in-port', '65536'])).toBe("--stand-in-port must be a port from 1 to 65535, got '65536'");
+    expect(await refused(['dev', '--stand-in', '--stand-in-port', '65536'])).toBe("--stand-in-port must be a port from 0 (any free one) to 65535, got '65536'");
     expect(await refused(['dev', '--stand-in-port', '4999'])).toBe('--stand-in-port is for the stand-in API: add --stand-in');
     expect(await refused(['extract', 'pipedrive', '--entity=deals,'])).toMatch(/has an empty item/);
     expect(await refused(['extract', 'pipedrive', '--entity', ''])).toBe('--entity needs a value');

@@ -17,7 +17,7 @@ export const devCommand: CliCommand = {
     const interval = numberFlag(args, 'interval', 2);
     const standInPort = args.flags['stand-in-port'] === undefined ? undefined : numberFlag(args, 'stand-in-port', 4010);
     if (standInPort !== undefined && args.flags['stand-in'] !== true) throw new UsageError('--stand-in-port is for the stand-in API: add --stand-in');
-    if (standInPort !== undefined && !(Number.isInteger(standInPort) && standInPort >= 1 && standInPort <= 65535)) throw new UsageError(`--stand-in-port must be a port from 1 to 65535, got '${args.flags['stand-in-port']}'`);
+    if (standInPort !== undefined && !(Number.isInteger(standInPort) && standInPort >= 0 && standInPort <= 65535)) throw new UsageError(`--stand-in-port must be a port from 0 (any free one) to 65535, got '${args.flags['stand-in-port']}'`);
     return withPlatform(
       ctx,
       async (p, env) => {
