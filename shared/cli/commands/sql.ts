@@ -144,7 +144,7 @@ export async function readOnlyQuery(pool: pg.Pool, text: string, options: { time
       // Values stay PostgreSQL's text (see exactParser): nothing is rounded or reformatted.
       types: { getTypeParser: exactParser },
       // A client-side backstop in case the server-side timeout was switched off by the query.
-      query_timeout: timeoutMs + 10_000,
+      query_timeout: Math.min(timeoutMs + 10_000, 2_147_483_647), // Node's timers hold at most 2^31-1 ms
     } as pg.QueryConfig);
     if (client.getTransactionStatus() !== 'T') throw new ReadOnlyViolation('the statement ended the read-only transaction (COMMIT, ROLLBACK, … are not allowed)');
     const after = await client.query<{ t: string; ro: string }>(`SELECT now()::text AS t, current_setting('transaction_read_only') AS ro`);
