@@ -76,13 +76,16 @@ export async function claimRun(
   args: { path: string; etag: string; runId: string; dataset: string | null; size: number; lastModified: Date },
   options: { takeOver?: boolean } = {},
 ): Promise<Claim> {
-  const seen = await db.query<{ run_id: string; status: string; host: string | null; pid: number | null; silent_ms: number | null }>(
-    `SELECT run_id::text AS run_id, status, host, pid, (extract(epoch FROM clock_timestamp() - heartbeat_at) * 1000)::float8 AS silent_ms
-     FROM ops.file_runs WHERE path = $1 AND etag = $2`,
+  // The row as it is now, with how long its run has been silent (by the database's clock).
+  const seen = await db.query(
+    `SELECT *, (extract(epoch FROM clock_timestamp() - heartbeat_at) * 1000)::float8 AS silent_ms FROM ops.file_runs WHERE path = $1 AND etag = $2`,
     [args.path, args.etag],
   );
-  const before = seen.rows[0];
-  if (before?.status === 'running' && !options.takeOver && isAlive(before)) return { kind: 'live', row: (await getRun(db, args.path, args.etag))! };
+  const before = seen.rows[0] as (Record<string, unknown> & { run_id: string; status: string; host: string | null; pid: number | null; silent_ms: number | null }) | undefined;
+  if (before?.status === 'running' && !options.takeOver && isAlive(before)) {
+    const { silent_ms: _silent, ...row } = before;
+    return { kind: 'live', row: toRow(row) };
+  }
   // Takes the row over only as it was seen: a run claimed meanwhile is not taken from under its process.
   const res = await db.query(
     `INSERT INTO ops.file_runs (path, etag, run_id, dataset, size_bytes, status, blob_last_modified, started_at, host, pid, heartbeat_at)
