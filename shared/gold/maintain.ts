@@ -5,6 +5,8 @@ import { GoldModelError } from './models';
 import type { Aggregate, AggregatePlan, Input, KeyedPlan, LatestPlan, RowsPlan } from './plan';
 import { replaceTableRef } from './sqlText';
 import { KEY_LOOKUP, withSettings } from './settings';
+import { addPairs, applyCounts, buildPairs, columnarTypes, createStore, type DistinctSet, isColumnarStore, type SetSource, sourceTypes } from './distinctSets';
+import type { EngineOptions } from '../engine/transform';
 
 /**
  * The SQL each strategy runs (shared/gold/README.md): a full build from the model's inputs, and
@@ -28,6 +30,8 @@ export interface MaintainContext {
   /** Models to recompute in full whatever their strategy (their input lost rows in this refresh). */
   recomputeAll: Set<string>;
   timings: Record<string, number>;
+  /** DuckDB settings for the distinct sets (distinctSets.ts); default a small in-process engine. */
+  engine?: EngineOptions;
 }
 
 export function modelRef(m: Pick<PlannedModel, 'schema' | 'table'>): string {
@@ -152,8 +156,12 @@ export async function createAggregateState(db: Db, m: PlannedModel, plan: Aggreg
     const bad = plan.aggregates.find((a) => floats.rows.some((r) => r.attname === a.column));
     if (bad) throw new GoldModelError(`gold model ${m.file}: sum(${bad.arg}) adds floating-point values, which a per-file refresh cannot keep equal to a rebuild; sum an exact type instead, e.g. sum(round((${bad.arg})::numeric, 2))`);
   }
-  for (const a of plan.aggregates.filter((x) => x.fn === 'count_distinct')) {
-    const set = stateTable(m, `set${a.column.slice(3)}`);
+  for (const { a, set } of distinctSets(m, plan)) {
+    // Columnar segments when every key and the value have a canonical text, else a table of pairs.
+    if (columnarTypes(await sourceTypes(db, setSource(plan, a, input)))) {
+      await createStore(db, set);
+      continue;
+    }
     await db.query(`CREATE UNLOGGED TABLE ${set} AS SELECT ${list(plan.keys, `${alias}.`)}, (${a.arg}) AS __v FROM ${input} ${alias} WITH NO DATA`);
     await db.query(`ALTER TABLE ${set} ADD PRIMARY KEY (${list([...plan.keys, '__v'])})`);
   }
@@ -186,6 +194,36 @@ function quoteLiteral(s: string): string {
 
 const distinctSets = (m: PlannedModel, plan: AggregatePlan) => plan.aggregates.filter((a) => a.fn === 'count_distinct').map((a) => ({ a, set: stateTable(m, `set${a.column.slice(3)}`) }));
 
+/** Where a count(DISTINCT)'s pairs come from: the keys and the value over `<from> <alias>`. */
+function setSource(plan: AggregatePlan, a: Aggregate, from: string): SetSource {
+  const alias = qi(plan.alias);
+  return { from: `${from} ${alias}`, keyExprs: plan.keys.map((k) => `${alias}.${qi(k)}`), valueExpr: `(${a.arg})`, where: and(plan.where, a.filter, `${a.arg} IS NOT NULL`) };
+}
+
+/**
+ * The pairs of one count(DISTINCT) from `from` (all of them for a full build, else the run's), in
+ * its columnar store; the count per key is written into `target` (the state table or the delta).
+ * Returns false when the set is an indexed table of pairs (the caller maintains it in SQL).
+ */
+async function columnarSet(ctx: MaintainContext, m: PlannedModel, plan: AggregatePlan, a: Aggregate, set: string, from: string, target: string, full: boolean): Promise<boolean> {
+  if (!(await isColumnarStore(ctx.db, set))) return false;
+  const src = setSource(plan, a, from);
+  const oids = await sourceTypes(ctx.db, src);
+  if (!columnarTypes(oids)) throw new GoldModelError(`gold model ${m.file}: the types of count(DISTINCT ${a.arg}) changed since its state was built; rebuild it: medallion gold refresh --full`);
+  const store: DistinctSet = { table: set, keys: plan.keys };
+  const name = `n__${m.table}${a.column}`;
+  try {
+    const counts = full ? await buildPairs(ctx.db, store, src, oids, name, ctx.engine) : await addPairs(ctx.db, store, src, oids, name, ctx.engine);
+    if (counts) await applyCounts(ctx.db, target, '__t', a.column, plan.keys, oids.slice(0, plan.keys.length), counts);
+  } catch (e) {
+    if (e instanceof GoldModelError) throw e;
+    const err = new GoldModelError(`gold model ${m.table} (${m.file}): ${e instanceof Error ? e.message : String(e)}`);
+    (err as { cause?: unknown }).cause = e;
+    throw err;
+  }
+  return true;
+}
+
 async function timed<T>(ctx: MaintainContext, label: string, fn: () => Promise<T>): Promise<T> {
   const t = Date.now();
   try {
@@ -213,7 +251,12 @@ async function fullAggregate(ctx: MaintainContext, m: PlannedModel, plan: Aggreg
   // The distinct sets first (hash aggregation), then the other aggregates (hash aggregation: no
   // DISTINCT inside them, which would force PostgreSQL to sort), then each distinct count from its
   // set. Bulk loads: the primary key is built once after the rows are in (a sorted build).
+  const columnar = new Set<string>();
   for (const { a, set } of sets) {
+    if (await isColumnarStore(ctx.db, set)) {
+      columnar.add(set);
+      continue;
+    }
     await withoutKey(ctx, m, set, [...plan.keys, '__v'], () =>
       run(ctx, m, `INSERT INTO ${set} SELECT ${list(plan.keys, `${alias}.`)}, ${a.arg} FROM ${input} ${alias} WHERE ${and(plan.where, a.filter, `${a.arg} IS NOT NULL`)} GROUP BY 1${plan.keys.map((_, i) => `, ${i + 2}`).join('')}`),
     );
@@ -224,6 +267,10 @@ async function fullAggregate(ctx: MaintainContext, m: PlannedModel, plan: Aggreg
     run(ctx, m, `INSERT INTO ${stateTable(m, 'agg')} (${stateCols.join(', ')}) SELECT ${exprs.join(', ')} FROM ${input} ${alias} WHERE ${and(plan.where)} GROUP BY ${list(plan.keys, `${alias}.`)}`),
   );
   for (const { a, set } of sets) {
+    if (columnar.has(set)) {
+      await columnarSet(ctx, m, plan, a, set, input, stateTable(m, 'agg'), true);
+      continue;
+    }
     await run(
       ctx,
       m,
@@ -281,6 +328,10 @@ async function incrementalAggregate(ctx: MaintainContext, m: PlannedModel, plan:
   step('delta');
   for (const { a, set } of distinctSets(m, plan)) {
     // New distinct values per key: the pairs this run adds for the first time.
+    if (await columnarSet(ctx, m, plan, a, set, source, delta, false)) {
+      step(`set${a.column.slice(3)}`);
+      continue;
+    }
     await run(
       ctx,
       m,

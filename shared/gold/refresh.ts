@@ -4,6 +4,7 @@ import type { Contract } from '../contracts/contract';
 import { qi } from '../db/schema';
 import { supersededTable } from '../db/silverLoad';
 import { lockKey as datasetLockKey } from '../pipeline/locks';
+import type { EngineOptions } from '../engine/transform';
 import { buildModel, inputRef, type MaintainContext, refreshModel } from './maintain';
 import { withSettings } from './settings';
 
@@ -36,6 +37,8 @@ export interface GoldRefreshResult {
 export interface GoldRunOptions {
   /** Settings source (default process.env): GOLD_SHOW_PII → the SQL setting medallion.gold_show_pii. */
   env?: Env;
+  /** DuckDB settings for the distinct sets (default: a small in-process engine). */
+  engine?: EngineOptions;
 }
 
 /** Contracts, a registry, or a ready graph: what the refresh functions accept. */
@@ -134,8 +137,8 @@ async function record(db: pg.PoolClient, r: Omit<GoldRefreshResult, 'refreshId' 
   return id;
 }
 
-function context(db: pg.PoolClient, graph: GoldGraph): MaintainContext {
-  return { db, runRows: new Map(), changed: new Map(), timings: {}, datasetTable: (d) => graph.datasetTable(d), recomputeAll: new Set() };
+function context(db: pg.PoolClient, graph: GoldGraph, options: GoldRunOptions): MaintainContext {
+  return { db, runRows: new Map(), changed: new Map(), timings: {}, datasetTable: (d) => graph.datasetTable(d), recomputeAll: new Set(), engine: options.engine };
 }
 
 /** Runs the steps that follow a model that was just written or rebuilt (same transaction). */
@@ -197,7 +200,7 @@ export async function refreshIncremental(db: pg.PoolClient, scope: GoldScope, da
   await sizeTempBuffers(db);
   await dropTemps(db);
   await applySqlSettings(db, options);
-  const ctx = context(db, graph);
+  const ctx = context(db, graph, options);
   ctx.dataset = dataset;
   ctx.timings.ensure = Date.now() - t0;
   let rowsIn = 0;
@@ -258,7 +261,7 @@ export async function rebuildInTransaction(db: pg.PoolClient, scope: GoldScope, 
   await lockModels(db, targets);
   await dropTemps(db);
   await applySqlSettings(db, options);
-  const ctx = context(db, graph);
+  const ctx = context(db, graph, options);
   ctx.timings.ensure = Date.now() - t0;
   const files: StepFile[] = [];
   await withSettings(db, FULL_SETTINGS, async () => {

@@ -38,7 +38,7 @@ export function goldDatasets(contracts: ContractRegistry, dataset?: string): str
 export async function refreshGold(deps: GoldServiceDeps, options: { full?: boolean; dataset?: string } = {}): Promise<GoldRefreshReport> {
   const graph = goldGraph(deps.contracts.all());
   const datasets = goldDatasets(deps.contracts, options.dataset);
-  const run = { env: deps.env };
+  const run = { env: deps.env, engine: deps.engine };
   const refreshes: GoldRefreshResult[] = [];
   if (options.full) {
     const r = await rebuildGold(deps.pool, graph, options.dataset ? datasets : undefined, run);

@@ -1,0 +1,143 @@
+import { randomInt } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
+import { addPairs, applyCounts, buildPairs, COMPACT_AT, canonical, columnarTypes, createStore, forgetCachedSets, sourceTypes, type DistinctSet, type SetSource } from '../shared/gold/distinctSets';
+import { createScratchDatabase, dropScratchDatabase } from '../shared/local/scratchDatabase';
+
+/**
+ * The columnar distinct sets (shared/gold/distinctSets.ts) against PostgreSQL's own count(DISTINCT)
+ * over the same rows: values that are equal in PostgreSQL but print differently (1.0 / 1.00,
+ * -0 / 0, one instant in two offsets, padded char), text that CSV must quote, rollbacks, a process
+ * that starts cold, compaction.
+ */
+
+// Each value literal with its type; the test draws rows from these so equal values repeat in many forms.
+const VALUES: Record<string, string[]> = {
+  numeric: ["'1.0'", "'1.00'", "'1'", "'-0.0'", "'0'", "'NaN'", "'12345678901234567890.123456789'", "'0.1'", "'0.10'"],
+  'double precision': ["'0'", "'-0'", "'NaN'", "'1e-300'", "'0.30000000000000004'", "'0.3'", "'Infinity'", "'-Infinity'"],
+  text: ["''", "'\"'", "','", "E'a\\nb'", "E'a\\r\\nb'", "'NULL'", "'\\\\N'", "'é'", "'e'", "' '", "'x,\"y\"'"],
+  timestamptz: ["'2024-01-01 00:00:00+00'", "'2024-01-01 01:00:00+01'", "'2023-12-31 19:00:00-05'", "'2024-01-01 00:00:00.000001+00'"],
+  date: ["'2024-01-01'", "'2024-01-02'", "'infinity'", "'0044-03-15 BC'"],
+  'char(4)': ["'ab'", "'ab  '", "'ab '", "'a'"],
+  uuid: ["'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11'", "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'", "'00000000-0000-0000-0000-000000000000'"],
+  boolean: ['true', 'false', "'t'", "'no'"],
+};
+const KEYS = ["''", "'k,1'", 'E\'k\\n"2"\'', "'K'", "'k'"];
+
+describe('columnar distinct sets: every count equals PostgreSQL count(DISTINCT) over the same rows', () => {
+  let pool: pg.Pool;
+  let dbName: string;
+  let db: pg.PoolClient;
+
+  beforeAll(async () => {
+    const { name, url } = await createScratchDatabase(inject('databaseUrl'), 'sets');
+    dbName = name;
+    pool = new pg.Pool({ connectionString: url, max: 3 });
+    db = await pool.connect();
+  });
+  afterAll(async () => {
+    db?.release();
+    await pool?.end();
+    await dropScratchDatabase(inject('databaseUrl'), dbName);
+  });
+
+  /** A store, an input table of (k text, v <type>, run int) rows and the state table the counts go to. */
+  async function setup(name: string, type: string, rows: number, runs: number): Promise<{ set: DistinctSet; src: (run: number | 'all') => SetSource }> {
+    const vals = VALUES[type]!;
+    await db.query(`CREATE TABLE ${name}_in (k text, v ${type}, run int)`);
+    const tuples = Array.from({ length: rows }, () => `(${KEYS[randomInt(KEYS.length)]}, ${randomInt(10) === 0 ? 'NULL' : `${vals[randomInt(vals.length)]}::${type}`}, ${randomInt(runs)})`);
+    await db.query(`INSERT INTO ${name}_in VALUES ${tuples.join(', ')}`);
+    await db.query(`CREATE TABLE ${name}_state (k text PRIMARY KEY, n bigint NOT NULL DEFAULT 0)`);
+    await db.query(`INSERT INTO ${name}_state (k) SELECT DISTINCT k FROM ${name}_in`);
+    const set = { table: `${name}_set`, keys: ['k'] };
+    await createStore(db, set.table);
+    const src = (run: number | 'all'): SetSource => ({ from: `${name}_in i`, keyExprs: ['i.k'], valueExpr: '(i.v)', where: run === 'all' ? 'i.v IS NOT NULL' : `i.v IS NOT NULL AND i.run = ${run}` });
+    return { set, src };
+  }
+
+  /** PostgreSQL's own answer over the runs applied so far. */
+  async function expected(name: string, upTo: number): Promise<Record<string, number>> {
+    const r = await db.query<{ k: string; n: string }>(`SELECT k, count(DISTINCT v) AS n FROM ${name}_in WHERE run <= $1 GROUP BY k`, [upTo]);
+    return Object.fromEntries(r.rows.filter((x) => Number(x.n) > 0).map((x) => [x.k, Number(x.n)]));
+  }
+
+  async function actual(name: string): Promise<Record<string, number>> {
+    const r = await db.query<{ k: string; n: string }>(`SELECT k, n FROM ${name}_state WHERE n > 0`);
+    return Object.fromEntries(r.rows.map((x) => [x.k, Number(x.n)]));
+  }
+
+  /** One run, as the aggregate strategy applies it: new pairs per key added to the state. */
+  async function applyRun(name: string, set: DistinctSet, src: SetSource): Promise<void> {
+    const oids = await sourceTypes(db, src);
+    const counts = await addPairs(db, set, src, oids, `n__${name}`);
+    await db.query(`CREATE TEMP TABLE d__${name} ON COMMIT DROP AS SELECT k, 0::bigint AS n FROM ${name}_state`);
+    if (counts) await applyCounts(db, `pg_temp.d__${name}`, '__t', 'n', ['k'], oids.slice(0, 1), counts);
+    await db.query(`UPDATE ${name}_state s SET n = s.n + d.n FROM pg_temp.d__${name} d WHERE d.k = s.k`);
+  }
+
+  for (const type of Object.keys(VALUES)) {
+    it(`${type}: values equal in PostgreSQL are one value, whatever their text; run by run, cold or warm`, async () => {
+      const name = `t_${type.replace(/\W+/g, '_')}`;
+      const runs = 6;
+      const { set, src } = await setup(name, type, 400, runs);
+      expect(columnarTypes(await sourceTypes(db, src('all')))).toBe(true);
+      for (let run = 0; run < runs; run++) {
+        if (run === 3) forgetCachedSets(); // a new process: the set is read back from its segments
+        await db.query('BEGIN');
+        await applyRun(name, set, src(run));
+        await db.query('COMMIT');
+        expect(await actual(name)).toEqual(await expected(name, run));
+      }
+      // A full build from all rows gives the same counts, and later runs go on from it.
+      await db.query('BEGIN');
+      await db.query(`UPDATE ${name}_state SET n = 0`);
+      const oids = await sourceTypes(db, src('all'));
+      const counts = await buildPairs(db, set, src('all'), oids, `n__${name}`);
+      await applyCounts(db, `${name}_state`, '__t', 'n', ['k'], oids.slice(0, 1), counts);
+      await db.query('COMMIT');
+      expect(await actual(name)).toEqual(await expected(name, runs));
+    });
+  }
+
+  it('a rolled-back run leaves nothing behind: its pairs count again in the next run', async () => {
+    const { set, src } = await setup('rb', 'text', 300, 2);
+    await db.query('BEGIN');
+    await applyRun('rb', set, src(0));
+    await db.query('ROLLBACK'); // the process's copy still has run 0's pairs; the store does not
+    expect((await db.query(`SELECT count(*)::int AS n FROM rb_set`)).rows[0].n).toBe(0);
+    await db.query('BEGIN');
+    await applyRun('rb', set, src(0));
+    await db.query('COMMIT');
+    expect(await actual('rb')).toEqual(await expected('rb', 0));
+    await db.query('BEGIN');
+    await applyRun('rb', set, src(1));
+    await db.query('COMMIT');
+    expect(await actual('rb')).toEqual(await expected('rb', 1));
+  });
+
+  it(`many runs: the segments are merged at ${COMPACT_AT} and the counts stay exact`, async () => {
+    const runs = COMPACT_AT + 4;
+    await db.query(`CREATE TABLE cp_in AS SELECT 'k' || (g % 7) AS k, g AS v, g % ${runs} AS run FROM generate_series(1, 5000) g`);
+    await db.query(`INSERT INTO cp_in SELECT k, v, (run + 1) % ${runs} FROM cp_in WHERE v % 3 = 0`); // repeats in later runs
+    await db.query(`CREATE TABLE cp_state (k text PRIMARY KEY, n bigint NOT NULL DEFAULT 0)`);
+    await db.query(`INSERT INTO cp_state (k) SELECT DISTINCT k FROM cp_in`);
+    const set = { table: 'cp_set', keys: ['k'] };
+    await createStore(db, set.table);
+    let most = 0;
+    for (let run = 0; run < runs; run++) {
+      await db.query('BEGIN');
+      await applyRun('cp', set, { from: 'cp_in i', keyExprs: ['i.k'], valueExpr: '(i.v)', where: `i.run = ${run}` });
+      await db.query('COMMIT');
+      most = Math.max(most, (await db.query(`SELECT count(*)::int AS n FROM cp_set`)).rows[0].n);
+    }
+    expect(most).toBe(COMPACT_AT - 1);
+    expect((await db.query(`SELECT count(*)::int AS n FROM cp_set`)).rows[0].n).toBeLessThan(COMPACT_AT / 2);
+    expect((await db.query(`SELECT sum(pairs)::int AS n FROM cp_set`)).rows[0].n).toBe(5000);
+    expect(await actual('cp')).toEqual(await expected('cp', runs));
+  });
+
+  it('types without a canonical text are not columnar (intervals: 1 day = 24 hours in PostgreSQL)', async () => {
+    const res = await db.query(`SELECT interval '1 day' AS a, '{1}'::int[] AS b, '{}'::jsonb AS c, 1::bigint AS d`);
+    expect(res.fields.map((f) => canonical('x', f.dataTypeID) !== undefined)).toEqual([false, false, false, true]);
+  });
+});
