@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { addPairs, applyCounts, buildPairs, COMPACT_AT, canonical, columnarTypes, createStore, forgetCachedSets, sourceTypes, type DistinctSet, type SetSource } from '../shared/gold/distinctSets';
+import { addPairs, applyCounts, buildPairs, COMPACT_AT, canonical, columnarTypes, createStore, forgetCachedSets, RunExtract, sourceTypes, type DistinctSet, type SetSource } from '../shared/gold/distinctSets';
 import { createScratchDatabase, dropScratchDatabase } from '../shared/local/scratchDatabase';
 
 /**
@@ -66,10 +66,23 @@ describe('columnar distinct sets: every count equals PostgreSQL count(DISTINCT) 
     return Object.fromEntries(r.rows.map((x) => [x.k, Number(x.n)]));
   }
 
-  /** One run, as the aggregate strategy applies it: new pairs per key added to the state. */
-  async function applyRun(name: string, set: DistinctSet, src: SetSource): Promise<void> {
+  /**
+   * One run, as the aggregate strategy applies it: new pairs per key added to the state. The run's
+   * pairs are read by a query of their own, or (`viaExtract`) from a run extract that also holds
+   * another set's columns (the value as the key, and another condition).
+   */
+  async function applyRun(name: string, set: DistinctSet, src: SetSource, viaExtract = false): Promise<void> {
     const oids = await sourceTypes(db, src);
-    const counts = await addPairs(db, set, src, oids, `n__${name}`);
+    let counts: string | undefined;
+    if (viaExtract) {
+      const other: SetSource = { ...src, keyExprs: [src.valueExpr], valueExpr: src.keyExprs[0]!, where: `${src.where} AND false` };
+      const extract = new RunExtract(src.from, [{ src: other, oids: [oids[1]!, oids[0]!] }, { src, oids }]);
+      await extract.load(db);
+      counts = await addPairs(db, set, { duck: extract.pairs(src, oids) }, oids, `n__${name}`);
+      await extract.close();
+    } else {
+      counts = await addPairs(db, set, { pg: src }, oids, `n__${name}`);
+    }
     await db.query(`CREATE TEMP TABLE d__${name} ON COMMIT DROP AS SELECT k, 0::bigint AS n FROM ${name}_state`);
     if (counts) await applyCounts(db, `pg_temp.d__${name}`, '__t', 'n', ['k'], oids.slice(0, 1), counts);
     await db.query(`UPDATE ${name}_state s SET n = s.n + d.n FROM pg_temp.d__${name} d WHERE d.k = s.k`);
@@ -84,7 +97,7 @@ describe('columnar distinct sets: every count equals PostgreSQL count(DISTINCT) 
       for (let run = 0; run < runs; run++) {
         if (run === 3) forgetCachedSets(); // a new process: the set is read back from its segments
         await db.query('BEGIN');
-        await applyRun(name, set, src(run));
+        await applyRun(name, set, src(run), run % 2 === 1);
         await db.query('COMMIT');
         expect(await actual(name)).toEqual(await expected(name, run));
       }
@@ -126,7 +139,7 @@ describe('columnar distinct sets: every count equals PostgreSQL count(DISTINCT) 
     let most = 0;
     for (let run = 0; run < runs; run++) {
       await db.query('BEGIN');
-      await applyRun('cp', set, { from: 'cp_in i', keyExprs: ['i.k'], valueExpr: '(i.v)', where: `i.run = ${run}` });
+      await applyRun('cp', set, { from: 'cp_in i', keyExprs: ['i.k'], valueExpr: '(i.v)', where: `i.run = ${run}` }, run % 3 === 0);
       await db.query('COMMIT');
       most = Math.max(most, (await db.query(`SELECT count(*)::int AS n FROM cp_set`)).rows[0].n);
     }

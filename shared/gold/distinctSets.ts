@@ -216,20 +216,30 @@ async function countsToPg(db: Db, con: DuckDBConnection, set: DistinctSet, sql: 
   return temp;
 }
 
+/** A DuckDB SELECT of a run's distinct pairs (columns c0…ck), e.g. from a run extract. */
+export type RunPairs = { pg: SetSource } | { duck: string };
+
 /**
- * Adds the source's pairs to the set and returns a temp table of the number of NEW pairs per key
+ * Adds the run's pairs to the set and returns a temp table of the number of NEW pairs per key
  * (keys as canonical text c0…, count n): incremental refreshes.
  */
-export async function addPairs(db: Db, set: DistinctSet, src: SetSource, oids: number[], countsName: string, options?: EngineOptions): Promise<string | undefined> {
+export async function addPairs(db: Db, set: DistinctSet, run: RunPairs, oids: number[], countsName: string, options?: EngineOptions): Promise<string | undefined> {
   const k = set.keys.length;
   return withSettings(db, CANONICAL_SETTINGS, () =>
     withDuck(options, async (con, work) => {
       const entry = await syncCache(db, con, set, work);
-      const runFile = path.join(work, 'run.csv');
-      const canon = [...src.keyExprs, src.valueExpr].map((e, i) => `${canonical(e, oids[i]!)} AS c${i}`);
-      await copyOut(db, `SELECT DISTINCT ${canon.join(', ')} FROM ${src.from} WHERE ${src.where}`, runFile);
+      let pairs: string;
+      if ('pg' in run) {
+        const runFile = path.join(work, 'run.csv');
+        const src = run.pg;
+        const canon = [...src.keyExprs, src.valueExpr].map((e, i) => `${canonical(e, oids[i]!)} AS c${i}`);
+        await copyOut(db, `SELECT DISTINCT ${canon.join(', ')} FROM ${src.from} WHERE ${src.where}`, runFile);
+        pairs = `SELECT * FROM ${readCsv(runFile, k + 1)}`;
+      } else {
+        pairs = run.duck;
+      }
       const fresh = `fresh_${randomUUID().replace(/-/g, '')}`;
-      await con.run(`CREATE TEMP TABLE ${fresh} AS SELECT * FROM ${readCsv(runFile, k + 1)} ANTI JOIN ${entry.table} USING (${duckList(k + 1)})`);
+      await con.run(`CREATE TEMP TABLE ${fresh} AS SELECT * FROM (${pairs}) ANTI JOIN ${entry.table} USING (${duckList(k + 1)})`);
       const added = Number((await con.runAndReadAll(`SELECT count(*) FROM ${fresh}`)).getRows()[0]![0]);
       if (!added) return undefined;
       const ids = await storeSegments(db, con, set, `SELECT * FROM ${fresh}`, work);
@@ -240,6 +250,70 @@ export async function addPairs(db: Db, set: DistinctSet, src: SetSource, oids: n
       return counts;
     }),
   );
+}
+
+/**
+ * A run's values for every columnar set over one source, read from PostgreSQL in one pass (one
+ * column per distinct canonical expression, one 0/1 column per distinct condition) into a DuckDB
+ * table; each set then takes its pairs from it. Dropped with `close()` at the end of the refresh.
+ */
+export class RunExtract {
+  private readonly exprs = new Map<string, string>();
+  private readonly conds = new Map<string, string>();
+  private table: string | undefined;
+
+  constructor(
+    private readonly from: string,
+    sets: { src: SetSource; oids: number[] }[],
+  ) {
+    for (const { src, oids } of sets) {
+      [...src.keyExprs, src.valueExpr].forEach((e, i) => this.col(canonical(e, oids[i]!)!));
+      this.cond(src.where);
+    }
+  }
+
+  private col(canon: string): string {
+    if (!this.exprs.has(canon)) this.exprs.set(canon, `e${this.exprs.size}`);
+    return this.exprs.get(canon)!;
+  }
+
+  private cond(where: string): string {
+    if (!this.conds.has(where)) this.conds.set(where, `f${this.conds.size}`);
+    return this.conds.get(where)!;
+  }
+
+  /** Reads the run once (first call). */
+  async load(db: Db, options?: EngineOptions): Promise<void> {
+    if (this.table) return;
+    const table = `run_${randomUUID().replace(/-/g, '')}`;
+    await withSettings(db, CANONICAL_SETTINGS, () =>
+      withDuck(options, async (con, work) => {
+        const file = path.join(work, 'run.csv');
+        const select = [...[...this.exprs].map(([e, c]) => `${e} AS ${c}`), ...[...this.conds].map(([w, c]) => `CASE WHEN ${w} THEN 1 ELSE 0 END AS ${c}`)];
+        await copyOut(db, `SELECT ${select.join(', ')} FROM ${this.from}`, file);
+        const cols = [...[...this.exprs.values()].map((c) => `'${c}': 'VARCHAR'`), ...[...this.conds.values()].map((c) => `'${c}': 'INTEGER'`)].join(', ');
+        await con.run(
+          `CREATE TABLE ${table} AS SELECT * FROM read_csv(${sqlText(file)}, columns = {${cols}}, header = false, auto_detect = false, delim = ',', quote = '"', escape = '"', allow_quoted_nulls = false)`,
+        );
+      }),
+    );
+    this.table = table;
+  }
+
+  /** The DuckDB SELECT of one set's distinct pairs (c0…ck) from the loaded run. */
+  pairs(src: SetSource, oids: number[]): string {
+    const cols = [...src.keyExprs, src.valueExpr].map((e, i) => this.exprs.get(canonical(e, oids[i]!) ?? ''));
+    const cond = this.conds.get(src.where);
+    if (!this.table || !cond || cols.some((c) => c === undefined)) throw new Error(`internal error: the run extract of ${this.from} lacks a set's columns`);
+    return `SELECT DISTINCT ${cols.map((c, i) => `${c} AS c${i}`).join(', ')} FROM ${this.table} WHERE ${cond} = 1`;
+  }
+
+  async close(options?: EngineOptions): Promise<void> {
+    if (!this.table) return;
+    const table = this.table;
+    this.table = undefined;
+    await withDuck(options, (con) => con.run(`DROP TABLE IF EXISTS ${table}`));
+  }
 }
 
 /** Rewrites a set's many small segments as few (same pairs). */

@@ -5,7 +5,7 @@ import { GoldModelError } from './models';
 import type { Aggregate, AggregatePlan, Input, KeyedPlan, LatestPlan, RowsPlan } from './plan';
 import { replaceTableRef } from './sqlText';
 import { KEY_LOOKUP, withSettings } from './settings';
-import { addPairs, applyCounts, buildPairs, columnarTypes, createStore, type DistinctSet, isColumnarStore, type SetSource, sourceTypes } from './distinctSets';
+import { addPairs, applyCounts, buildPairs, columnarTypes, createStore, type DistinctSet, isColumnarStore, RunExtract, type SetSource, sourceTypes } from './distinctSets';
 import type { EngineOptions } from '../engine/transform';
 
 /**
@@ -32,6 +32,10 @@ export interface MaintainContext {
   timings: Record<string, number>;
   /** DuckDB settings for the distinct sets (distinctSets.ts); default a small in-process engine. */
   engine?: EngineOptions;
+  /** Models this refresh maintains incrementally: their columnar sets share one read of the run. */
+  prefetch?: PlannedModel[];
+  /** The run extracts made so far (per source), closed by the refresh. */
+  extracts?: Map<string, RunExtract>;
 }
 
 export function modelRef(m: Pick<PlannedModel, 'schema' | 'table'>): string {
@@ -201,6 +205,34 @@ function setSource(plan: AggregatePlan, a: Aggregate, from: string): SetSource {
 }
 
 /**
+ * One read of a run for the columnar sets of every model this refresh maintains over the same
+ * source (`<run rows> <alias>`), made when the first of them needs it; undefined without a list.
+ */
+async function runExtract(ctx: MaintainContext, from: string): Promise<RunExtract | undefined> {
+  if (!ctx.prefetch) return undefined;
+  ctx.extracts ??= new Map();
+  let extract = ctx.extracts.get(from);
+  if (!extract) {
+    const sets: { src: SetSource; oids: number[] }[] = [];
+    for (const m of ctx.prefetch) {
+      if (m.plan.kind !== 'aggregate' || m.plan.input.kind !== 'silver') continue;
+      const rows = ctx.runRows.get(m.plan.input.dataset);
+      if (!rows) continue;
+      for (const { a, set } of distinctSets(m, m.plan)) {
+        const src = setSource(m.plan, a, rows);
+        if (src.from !== from || !(await isColumnarStore(ctx.db, set))) continue;
+        const oids = await sourceTypes(ctx.db, src);
+        if (columnarTypes(oids)) sets.push({ src, oids });
+      }
+    }
+    extract = new RunExtract(from, sets);
+    ctx.extracts.set(from, extract);
+  }
+  await timed(ctx, 'run_extract', () => extract.load(ctx.db, ctx.engine));
+  return extract;
+}
+
+/**
  * The pairs of one count(DISTINCT) from `from` (all of them for a full build, else the run's), in
  * its columnar store; the count per key is written into `target` (the state table or the delta).
  * Returns false when the set is an indexed table of pairs (the caller maintains it in SQL).
@@ -213,7 +245,12 @@ async function columnarSet(ctx: MaintainContext, m: PlannedModel, plan: Aggregat
   const store: DistinctSet = { table: set, keys: plan.keys };
   const name = `n__${m.table}${a.column}`;
   try {
-    const counts = full ? await buildPairs(ctx.db, store, src, oids, name, ctx.engine) : await addPairs(ctx.db, store, src, oids, name, ctx.engine);
+    let counts: string | undefined;
+    if (full) counts = await buildPairs(ctx.db, store, src, oids, name, ctx.engine);
+    else {
+      const extract = await runExtract(ctx, src.from);
+      counts = await addPairs(ctx.db, store, extract ? { duck: extract.pairs(src, oids) } : { pg: src }, oids, name, ctx.engine);
+    }
     if (counts) await applyCounts(ctx.db, target, '__t', a.column, plan.keys, oids.slice(0, plan.keys.length), counts);
   } catch (e) {
     if (e instanceof GoldModelError) throw e;

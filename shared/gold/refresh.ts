@@ -177,6 +177,35 @@ async function addSuperseded(db: pg.PoolClient, ctx: MaintainContext, dataset: s
   await db.query(`INSERT INTO ${runRows} (${shared.map(qi).join(', ')}) SELECT ${shared.map(qi).join(', ')} FROM ${sup}`);
 }
 
+/** Each target in order: built in full (never built), or refreshed by its strategy when an input changed. */
+async function refreshTargets(
+  ctx: MaintainContext,
+  graph: GoldGraph,
+  targets: PlannedModel[],
+  full: Set<string>,
+  dataset: string,
+  out: { written: string[]; files: StepFile[]; built: string[] },
+): Promise<void> {
+  const db = ctx.db;
+  const targetNames = new Set(targets.map((m) => m.table));
+  for (const m of targets) {
+    if (full.has(m.table)) {
+      await withSettings(db, SCAN_ALLOWED, () => buildModel(ctx, m, (i) => inputRef(i, graph)));
+      out.built.push(m.table);
+      out.written.push(m.table);
+      await runSteps(ctx, m.table, out.files);
+      continue;
+    }
+    const inputsChanged = m.reads.silver.includes(dataset) || m.reads.models.some((t) => ctx.changed.has(t));
+    if (!inputsChanged) continue;
+    const refresh = () => refreshModel(ctx, m, changesNeeded(graph, m, targetNames));
+    if (await (m.plan.kind === 'recompute' ? withSettings(db, SCAN_ALLOWED, refresh) : refresh())) {
+      out.written.push(m.table);
+      await runSteps(ctx, m.table, out.files);
+    }
+  }
+}
+
 /**
  * Incremental refresh after runs of `dataset` landed in silver, inside the caller's transaction
  * (the caller holds the dataset lock): every model downstream of the dataset, in dependency
@@ -215,28 +244,15 @@ export async function refreshIncremental(db: pg.PoolClient, scope: GoldScope, da
     await addSuperseded(db, ctx, dataset, direct);
     ctx.timings.run_rows = Date.now() - t;
   }
-  const targetNames = new Set(targets.map((m) => m.table));
   const written: string[] = [];
   const files: StepFile[] = [];
   const built: string[] = [];
-  await withSettings(db, { ...GOLD_SETTINGS, ...INCREMENTAL_SETTINGS }, async () => {
-    for (const m of targets) {
-      if (full.has(m.table)) {
-        await withSettings(db, SCAN_ALLOWED, () => buildModel(ctx, m, (i) => inputRef(i, graph)));
-        built.push(m.table);
-        written.push(m.table);
-        await runSteps(ctx, m.table, files);
-        continue;
-      }
-      const inputsChanged = m.reads.silver.includes(dataset) || m.reads.models.some((t) => ctx.changed.has(t));
-      if (!inputsChanged) continue;
-      const refresh = () => refreshModel(ctx, m, changesNeeded(graph, m, targetNames));
-      if (await (m.plan.kind === 'recompute' ? withSettings(db, SCAN_ALLOWED, refresh) : refresh())) {
-        written.push(m.table);
-        await runSteps(ctx, m.table, files);
-      }
-    }
-  });
+  ctx.prefetch = targets.filter((m) => !full.has(m.table) && !ctx.recomputeAll.has(m.table));
+  try {
+    await withSettings(db, { ...GOLD_SETTINGS, ...INCREMENTAL_SETTINGS }, () => refreshTargets(ctx, graph, targets, full, dataset, { written, files, built }));
+  } finally {
+    for (const x of ctx.extracts?.values() ?? []) await x.close(options.engine).catch(() => undefined);
+  }
   await markBuilt(db, built);
   await dropTemps(db);
   const ms = Date.now() - t0;
