@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -120,8 +120,10 @@ const cached = new Map<string, { table: string; segments: Set<string> }>();
 
 function openEngine(options?: EngineOptions): Promise<{ instance: DuckDBInstance; dir: string }> {
   engine ??= (async () => {
-    const spill = options?.spillDir ?? path.join(os.tmpdir(), `medallion-gold-sets-${process.pid}`);
+    // A folder of its own: DuckDB instances must not share a temp directory.
+    const spill = path.join(options?.spillDir ?? os.tmpdir(), `gold-sets-${process.pid}`);
     await mkdir(spill, { recursive: true });
+    process.once('exit', () => rmSync(spill, { recursive: true, force: true }));
     const instance = await DuckDBInstance.create(':memory:', {
       memory_limit: options?.memoryLimit ?? '256MB',
       temp_directory: spill,
@@ -158,7 +160,7 @@ async function copyOut(db: Db, sql: string, file: string): Promise<void> {
 
 function readCsv(file: string, n: number): string {
   const cols = duckCols(n).map((c) => `'${c}': 'VARCHAR'`).join(', ');
-  return `read_csv(${sqlText(file)}, columns = {${cols}}, header = false, auto_detect = false, delim = ',', quote = '"', escape = '"', allow_quoted_nulls = false)`;
+  return `read_csv(${sqlText(file)}, columns = {${cols}}, header = false, auto_detect = false, delim = ',', quote = '"', escape = '"', allow_quoted_nulls = false, new_line = '\\n')`;
 }
 
 /** The DuckDB copy of a store, brought up to its committed-or-own segments. */
@@ -293,7 +295,7 @@ export class RunExtract {
         await copyOut(db, `SELECT ${select.join(', ')} FROM ${this.from}`, file);
         const cols = [...[...this.exprs.values()].map((c) => `'${c}': 'VARCHAR'`), ...[...this.conds.values()].map((c) => `'${c}': 'INTEGER'`)].join(', ');
         await con.run(
-          `CREATE TABLE ${table} AS SELECT * FROM read_csv(${sqlText(file)}, columns = {${cols}}, header = false, auto_detect = false, delim = ',', quote = '"', escape = '"', allow_quoted_nulls = false)`,
+          `CREATE TABLE ${table} AS SELECT * FROM read_csv(${sqlText(file)}, columns = {${cols}}, header = false, auto_detect = false, delim = ',', quote = '"', escape = '"', allow_quoted_nulls = false, new_line = '\\n')`,
         );
       }),
     );
