@@ -98,7 +98,8 @@ async function listFiles(dir: string, base = dir): Promise<string[]> {
   return out.sort();
 }
 
-export async function openEngine(options: EngineOptions, databasePath = ':memory:'): Promise<{ con: DuckDBConnection; close: () => void }> {
+/** A DuckDB instance with the platform's settings (memory limit, threads, spill folder…). */
+export async function engineInstance(options: EngineOptions, databasePath = ':memory:'): Promise<DuckDBInstance> {
   await mkdir(options.spillDir, { recursive: true });
   const config: Record<string, string> = {
     memory_limit: options.memoryLimit,
@@ -113,7 +114,11 @@ export async function openEngine(options: EngineOptions, databasePath = ':memory
     partitioned_write_max_open_files: '16',
   };
   if (options.threads) config.threads = String(options.threads);
-  const instance = await DuckDBInstance.create(databasePath, config);
+  return DuckDBInstance.create(databasePath, config);
+}
+
+export async function openEngine(options: EngineOptions, databasePath = ':memory:'): Promise<{ con: DuckDBConnection; close: () => void }> {
+  const instance = await engineInstance(options, databasePath);
   const con = await instance.connect();
   await con.run("SET TimeZone = 'UTC'");
   return {

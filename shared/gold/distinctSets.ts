@@ -1,15 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { createWriteStream, rmSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import type pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { qi } from '../db/schema';
-import type { EngineOptions } from '../engine/transform';
+import { type EngineOptions, engineInstance } from '../engine/transform';
 import { withSettings } from './settings';
 
 /**
@@ -122,16 +122,8 @@ function openEngine(options?: EngineOptions): Promise<{ instance: DuckDBInstance
   engine ??= (async () => {
     // A folder of its own: DuckDB instances must not share a temp directory.
     const spill = path.join(options?.spillDir ?? os.tmpdir(), `gold-sets-${process.pid}`);
-    await mkdir(spill, { recursive: true });
     process.once('exit', () => rmSync(spill, { recursive: true, force: true }));
-    const instance = await DuckDBInstance.create(':memory:', {
-      memory_limit: options?.memoryLimit ?? '256MB',
-      temp_directory: spill,
-      ...(options?.threads ? { threads: String(options.threads) } : {}),
-      preserve_insertion_order: 'false',
-      autoinstall_known_extensions: 'false',
-      autoload_known_extensions: 'false',
-    });
+    const instance = await engineInstance({ memoryLimit: options?.memoryLimit ?? '256MB', threads: options?.threads, spillDir: spill });
     return { instance, dir: spill };
   })();
   return engine;

@@ -354,11 +354,13 @@ async function incrementalAggregate(ctx: MaintainContext, m: PlannedModel, plan:
     ctx.timings[`${m.table}:${name}`] = (ctx.timings[`${m.table}:${name}`] ?? 0) + Date.now() - t;
     t = Date.now();
   };
+  // Written in key order: the merge and the changed-rows look-up read it in that order, so each
+  // look-up lands near the previous one in the state's primary key (settings.ts, KEY_LOOKUP).
   const made = await run(
     ctx,
     m,
     `CREATE TEMP TABLE ${delta} ON COMMIT DROP AS SELECT ${list(plan.keys, `${alias}.`)}, ${[...exprs.map((e, i) => `${e} AS ${stateCols[i]}`), `${weighted ? 'coalesce(sum(__w), 0)' : 'count(*)'} AS __rows`].join(', ')}
-     FROM ${source} ${alias} WHERE ${and(plan.where)} GROUP BY ${list(plan.keys, `${alias}.`)}`,
+     FROM ${source} ${alias} WHERE ${and(plan.where)} GROUP BY ${list(plan.keys, `${alias}.`)} ORDER BY ${list(plan.keys, `${alias}.`)}`,
   );
   if (!made.rowCount) return false;
   await run(ctx, m, `ANALYZE ${delta}`);
@@ -390,8 +392,7 @@ async function incrementalAggregate(ctx: MaintainContext, m: PlannedModel, plan:
   await run(
     ctx,
     m,
-    // In key order: each look-up lands near the previous one in the state's primary key.
-    `INSERT INTO ${stateTable(m, 'agg')} AS t (${list(plan.keys)}, ${all.join(', ')}) SELECT ${list(plan.keys)}, ${all.join(', ')} FROM ${delta} ORDER BY ${list(plan.keys)}
+    `INSERT INTO ${stateTable(m, 'agg')} AS t (${list(plan.keys)}, ${all.join(', ')}) SELECT ${list(plan.keys)}, ${all.join(', ')} FROM ${delta}
      ON CONFLICT (${list(plan.keys)}) DO UPDATE SET ${merges.join(', ')}`,
   );
   if (weighted) {
@@ -432,7 +433,7 @@ async function aggregateChanges(ctx: MaintainContext, m: PlannedModel, plan: Agg
        WITH j AS MATERIALIZED (
          SELECT ${list(plan.keys, '__d.')}, __s.__rows IS NOT NULL AS __had,
                 ${[...cols.map(({ c }) => `__s.${c} AS o${c}`), ...merged, `coalesce(__s.__rows, 0) + __d.__rows AS n__rows`].join(', ')}
-         FROM (SELECT * FROM ${delta} ORDER BY ${keys}) __d LEFT JOIN ${stateTable(m, 'agg')} __s ON ${joinOn(plan.keys, '__s', '__d')}
+         FROM ${delta} __d LEFT JOIN ${stateTable(m, 'agg')} __s ON ${joinOn(plan.keys, '__s', '__d')}
        )
        SELECT ${outputs}, -1 AS __w FROM (SELECT ${as('o')} FROM j WHERE __had) ${alias}
        UNION ALL
