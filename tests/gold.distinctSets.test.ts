@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { addPairs, applyCounts, buildPairs, COMPACT_AT, canonical, columnarTypes, createStore, forgetCachedSets, RunExtract, sourceTypes, type DistinctSet, type SetSource } from '../shared/gold/distinctSets';
+import { addPairs, applyCounts, buildPairs, COMPACT_AT, canonical, columnarTypes, createStore, forgetCachedSets, halfOf, RunExtract, sourceTypes, type DistinctSet, type SetSource } from '../shared/gold/distinctSets';
 import { createScratchDatabase, dropScratchDatabase } from '../shared/local/scratchDatabase';
 
 /**
@@ -165,6 +165,10 @@ describe('columnar distinct sets: every count equals PostgreSQL count(DISTINCT) 
     expect((await db.query(`SELECT count(*)::int AS n FROM cp_set`)).rows[0].n).toBeLessThan(COMPACT_AT / 2);
     expect((await db.query(`SELECT sum(pairs)::int AS n FROM cp_set`)).rows[0].n).toBe(5000);
     expect(await actual('cp')).toEqual(await expected('cp', runs));
+  });
+
+  it('the sets engine takes half of the engine memory limit, in DuckDB units', () => {
+    expect([halfOf('400MB'), halfOf('1GB'), halfOf('1.5GiB'), halfOf(' 512 mb '), halfOf('3KB'), halfOf('lots')]).toEqual(['200MB', '500MB', '805MB', '256MB', '1MB', 'lots']);
   });
 
   it('types without a canonical text are not columnar (intervals: 1 day = 24 hours in PostgreSQL)', async () => {

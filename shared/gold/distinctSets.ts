@@ -123,10 +123,23 @@ function openEngine(options?: EngineOptions): Promise<{ instance: DuckDBInstance
     // A folder of its own: DuckDB instances must not share a temp directory.
     const spill = path.join(options?.spillDir ?? os.tmpdir(), `gold-sets-${process.pid}`);
     process.once('exit', () => rmSync(spill, { recursive: true, force: true }));
-    const instance = await engineInstance({ memoryLimit: options?.memoryLimit ?? '256MB', threads: options?.threads, spillDir: spill });
+    const instance = await engineInstance({ memoryLimit: halfOf(options?.memoryLimit ?? '512MB'), threads: options?.threads, spillDir: spill });
     return { instance, dir: spill };
   })();
   return engine;
+}
+
+const UNITS: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 };
+
+/**
+ * Half of a DuckDB memory limit ("400MB" → "200MB"): the sets' engine lives as long as the process,
+ * next to the per-file engines the pipeline opens with the full limit, and spills beyond its half.
+ */
+export function halfOf(limit: string): string {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(limit);
+  const unit = UNITS[(m?.[2] || 'b').toLowerCase()];
+  if (!m || unit === undefined) return limit;
+  return `${Math.max(1, Math.floor((Number(m[1]) * unit) / 2 / 1e6))}MB`;
 }
 
 async function withDuck<T>(options: EngineOptions | undefined, fn: (con: DuckDBConnection, work: string) => Promise<T>): Promise<T> {
