@@ -160,13 +160,18 @@ const sqlText = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
 /** Streams a PostgreSQL query's rows as CSV into a local file. */
 async function copyOut(db: Db, sql: string, file: string): Promise<void> {
-  await pipeline(db.query(copyTo(`COPY (${sql}) TO STDOUT (FORMAT csv)`)), createWriteStream(file));
+  // Every line starts with a constant column: DuckDB drops a byte-order mark at the start of a
+  // file, which would otherwise eat one from a value (a text starting with U+FEFF).
+  await pipeline(db.query(copyTo(`COPY (SELECT 0 AS __lead, * FROM (${sql}) __q) TO STDOUT (FORMAT csv)`)), createWriteStream(file));
 }
 
-function readCsv(file: string, n: number): string {
-  const cols = duckCols(n).map((c) => `'${c}': 'VARCHAR'`).join(', ');
-  return `read_csv(${sqlText(file)}, columns = {${cols}}, header = false, auto_detect = false, delim = ',', quote = '"', escape = '"', allow_quoted_nulls = false, new_line = '\\n')`;
+/** DuckDB's reading of a copyOut file: its columns (name → DuckDB type), the lead column left out. */
+function readCsv(file: string, columns: [string, string][]): string {
+  const cols = [['__lead', 'INTEGER'], ...columns].map(([c, t]) => `'${c}': '${t}'`).join(', ');
+  return `(SELECT * EXCLUDE (__lead) FROM read_csv(${sqlText(file)}, columns = {${cols}}, header = false, auto_detect = false, delim = ',', quote = '"', escape = '"', allow_quoted_nulls = false, new_line = '\\n'))`;
 }
+
+const varchars = (n: number): [string, string][] => duckCols(n).map((c) => [c, 'VARCHAR']);
 
 /** The DuckDB copy of a store, brought up to its committed-or-own segments. */
 async function syncCache(db: Db, con: DuckDBConnection, set: DistinctSet, work: string): Promise<{ table: string; segments: Set<string> }> {
@@ -241,7 +246,7 @@ export async function addPairs(db: Db, set: DistinctSet, run: RunPairs, oids: nu
         const src = run.pg;
         const canon = [...src.keyExprs, src.valueExpr].map((e, i) => `${canonical(e, oids[i]!)} AS c${i}`);
         await copyOut(db, `SELECT DISTINCT ${canon.join(', ')} FROM ${src.from} WHERE ${src.where}`, runFile);
-        pairs = `SELECT * FROM ${readCsv(runFile, k + 1)}`;
+        pairs = `SELECT * FROM ${readCsv(runFile, varchars(k + 1))}`;
       } else {
         pairs = run.duck;
       }
@@ -298,10 +303,8 @@ export class RunExtract {
         const file = path.join(work, 'run.csv');
         const select = [...[...this.exprs].map(([e, c]) => `${e} AS ${c}`), ...[...this.conds].map(([w, c]) => `CASE WHEN ${w} THEN 1 ELSE 0 END AS ${c}`)];
         await copyOut(db, `SELECT ${select.join(', ')} FROM ${this.from}`, file);
-        const cols = [...[...this.exprs.values()].map((c) => `'${c}': 'VARCHAR'`), ...[...this.conds.values()].map((c) => `'${c}': 'INTEGER'`)].join(', ');
-        await con.run(
-          `CREATE TABLE ${table} AS SELECT * FROM read_csv(${sqlText(file)}, columns = {${cols}}, header = false, auto_detect = false, delim = ',', quote = '"', escape = '"', allow_quoted_nulls = false, new_line = '\\n')`,
-        );
+        const cols: [string, string][] = [...[...this.exprs.values()].map((c): [string, string] => [c, 'VARCHAR']), ...[...this.conds.values()].map((c): [string, string] => [c, 'INTEGER'])];
+        await con.run(`CREATE TABLE ${table} AS SELECT * FROM ${readCsv(file, cols)}`);
       }),
     );
     this.table = table;
@@ -344,7 +347,7 @@ export async function buildPairs(db: Db, set: DistinctSet, src: SetSource, oids:
       const file = path.join(work, 'all.csv');
       const canon = [...src.keyExprs, src.valueExpr].map((e, i) => `${canonical(e, oids[i]!)} AS c${i}`);
       await copyOut(db, `SELECT DISTINCT ${canon.join(', ')} FROM ${src.from} WHERE ${src.where}`, file);
-      await con.run(`INSERT INTO ${entry.table} SELECT * FROM ${readCsv(file, k + 1)}`);
+      await con.run(`INSERT INTO ${entry.table} SELECT * FROM ${readCsv(file, varchars(k + 1))}`);
       await rm(file);
       for (const id of await storeSegments(db, con, set, `SELECT * FROM ${entry.table}`, work)) entry.segments.add(id);
       return countsToPg(db, con, set, `SELECT ${duckList(k)}, count(*) FROM ${entry.table} GROUP BY ALL`, work, countsName);
