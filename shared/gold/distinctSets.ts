@@ -132,14 +132,14 @@ function openEngine(options?: EngineOptions): Promise<{ instance: DuckDBInstance
 const UNITS: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 };
 
 /**
- * Half of a DuckDB memory limit ("400MB" → "200MB"): the sets' engine lives as long as the process,
+ * Half of a DuckDB memory limit ("400MB" → "200MB"; at least 64MB): the sets' engine lives as long as the process,
  * next to the per-file engines the pipeline opens with the full limit, and spills beyond its half.
  */
 export function halfOf(limit: string): string {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(limit);
   const unit = UNITS[(m?.[2] || 'b').toLowerCase()];
   if (!m || unit === undefined) return limit;
-  return `${Math.max(1, Math.floor((Number(m[1]) * unit) / 2 / 1e6))}MB`;
+  return `${Math.max(64, Math.floor((Number(m[1]) * unit) / 2 / 1e6))}MB`; // DuckDB fails below ~64MB
 }
 
 async function withDuck<T>(options: EngineOptions | undefined, fn: (con: DuckDBConnection, work: string) => Promise<T>): Promise<T> {
