@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { createWriteStream, rmSync } from 'node:fs';
+import { createReadStream, createWriteStream, rmSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import type pg from 'pg';
@@ -173,6 +172,12 @@ function readCsv(file: string, columns: [string, string][]): string {
 
 const varchars = (n: number): [string, string][] => duckCols(n).map((c) => [c, 'VARCHAR']);
 
+/** PostgreSQL's SELECT of a source's distinct pairs as canonical text (c0…ck). */
+function pairsQuery(src: SetSource, oids: number[]): string {
+  const canon = [...src.keyExprs, src.valueExpr].map((e, i) => `${canonical(e, oids[i]!)} AS c${i}`);
+  return `SELECT DISTINCT ${canon.join(', ')} FROM ${src.from} WHERE ${src.where}`;
+}
+
 /** The DuckDB copy of a store, brought up to its committed-or-own segments. */
 async function syncCache(db: Db, con: DuckDBConnection, set: DistinctSet, work: string): Promise<{ table: string; segments: Set<string> }> {
   const n = set.keys.length + 1;
@@ -224,7 +229,7 @@ async function countsToPg(db: Db, con: DuckDBConnection, set: DistinctSet, sql: 
   const temp = `pg_temp.${qi(name)}`;
   await db.query(`DROP TABLE IF EXISTS ${temp}`);
   await db.query(`CREATE TEMP TABLE ${temp} (${set.keys.map((_, i) => `c${i} text`).join(', ')}, n bigint) ON COMMIT DROP`);
-  await pipeline(Readable.from(await readFile(file)), db.query(copyFrom(`COPY ${temp} FROM STDIN (FORMAT csv)`)));
+  await pipeline(createReadStream(file), db.query(copyFrom(`COPY ${temp} FROM STDIN (FORMAT csv)`)));
   return temp;
 }
 
@@ -243,9 +248,7 @@ export async function addPairs(db: Db, set: DistinctSet, run: RunPairs, oids: nu
       let pairs: string;
       if ('pg' in run) {
         const runFile = path.join(work, 'run.csv');
-        const src = run.pg;
-        const canon = [...src.keyExprs, src.valueExpr].map((e, i) => `${canonical(e, oids[i]!)} AS c${i}`);
-        await copyOut(db, `SELECT DISTINCT ${canon.join(', ')} FROM ${src.from} WHERE ${src.where}`, runFile);
+        await copyOut(db, pairsQuery(run.pg, oids), runFile);
         pairs = `SELECT * FROM ${readCsv(runFile, varchars(k + 1))}`;
       } else {
         pairs = run.duck;
@@ -345,8 +348,7 @@ export async function buildPairs(db: Db, set: DistinctSet, src: SetSource, oids:
       await db.query(`TRUNCATE ${set.table}`);
       const entry = await syncCache(db, con, set, work); // empty now
       const file = path.join(work, 'all.csv');
-      const canon = [...src.keyExprs, src.valueExpr].map((e, i) => `${canonical(e, oids[i]!)} AS c${i}`);
-      await copyOut(db, `SELECT DISTINCT ${canon.join(', ')} FROM ${src.from} WHERE ${src.where}`, file);
+      await copyOut(db, pairsQuery(src, oids), file);
       await con.run(`INSERT INTO ${entry.table} SELECT * FROM ${readCsv(file, varchars(k + 1))}`);
       await rm(file);
       for (const id of await storeSegments(db, con, set, `SELECT * FROM ${entry.table}`, work)) entry.segments.add(id);
