@@ -6,7 +6,7 @@ import { databaseSettings, type Env, engineOptions, lakeSettings, ConfigError, m
 import { type ContractRegistry, datasetsDir, loadContracts } from './contracts/registry';
 import { createPool } from './db/pool';
 import { ensureSchema } from './db/schema';
-import type { EngineOptions } from './engine/transform';
+import { type EngineOptions, sweepSpill } from './engine/transform';
 import { createLake } from './lake/createLake';
 import type { Lake } from './lake/lake';
 import { createGoldHooks } from './gold/hooks';
@@ -81,6 +81,7 @@ export async function createPlatform(env: Env = process.env, overrides: Platform
   const workRoot = overrides.workRoot ?? env.MEDALLION_WORK_DIR ?? path.join(os.tmpdir(), 'medallion');
   const eo = engineOptions(env);
   const engine: EngineOptions = { memoryLimit: eo.memoryLimit, threads: eo.threads, spillDir: path.join(workRoot, 'spill'), ...overrides.engine };
+  await sweepSpill(engine.spillDir); // engines of processes killed before they could clean up
   await lake.ensureZones();
   const blockedDatasets = await withDeadlockRetry(() => ensureSchema(pool, contracts.all()));
   for (const [name, message] of contracts.broken) blockedDatasets.set(name, message);

@@ -1,4 +1,5 @@
-import { mkdir, readdir, stat } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import type { Reference } from '../contracts/contract';
@@ -98,12 +99,18 @@ async function listFiles(dir: string, base = dir): Promise<string[]> {
   return out.sort();
 }
 
-/** A DuckDB instance with the platform's settings (memory limit, threads, spill folder…). */
-export async function engineInstance(options: EngineOptions, databasePath = ':memory:'): Promise<DuckDBInstance> {
+/**
+ * A DuckDB instance with the platform's settings (memory limit, threads…) and a spill folder of
+ * its own under `options.spillDir` (`duckdb-<pid>-…`): instances, in one process or several, must
+ * not share a temp directory (they overwrite each other's files). `close()` removes the folder;
+ * `sweepSpill` removes those of processes that died.
+ */
+export async function engineInstance(options: EngineOptions, databasePath = ':memory:'): Promise<{ instance: DuckDBInstance; spill: string; close: () => void }> {
   await mkdir(options.spillDir, { recursive: true });
+  const spill = await mkdtemp(path.join(options.spillDir, `duckdb-${process.pid}-`));
   const config: Record<string, string> = {
     memory_limit: options.memoryLimit,
-    temp_directory: options.spillDir,
+    temp_directory: spill,
     preserve_insertion_order: 'false',
     enable_external_access: 'true',
     autoinstall_known_extensions: 'false',
@@ -114,18 +121,56 @@ export async function engineInstance(options: EngineOptions, databasePath = ':me
     partitioned_write_max_open_files: '16',
   };
   if (options.threads) config.threads = String(options.threads);
-  return DuckDBInstance.create(databasePath, config);
+  let instance: DuckDBInstance;
+  try {
+    instance = await DuckDBInstance.create(databasePath, config);
+  } catch (e) {
+    rmSync(spill, { recursive: true, force: true });
+    throw e;
+  }
+  return {
+    instance,
+    spill,
+    close: () => {
+      instance.closeSync();
+      rmSync(spill, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Removes the spill folders of engine processes that are gone (killed before they could clean up). */
+export async function sweepSpill(spillDir: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(spillDir);
+  } catch {
+    return; // no folder yet
+  }
+  for (const name of names) {
+    const pid = Number(/^(?:duckdb|gold-sets)-(\d+)(?:-|$)/.exec(name)?.[1]);
+    if (!pid || pid === process.pid || processAlive(pid)) continue;
+    await rm(path.join(spillDir, name), { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as { code?: string }).code === 'EPERM'; // alive, someone else's
+  }
 }
 
 export async function openEngine(options: EngineOptions, databasePath = ':memory:'): Promise<{ con: DuckDBConnection; close: () => void }> {
-  const instance = await engineInstance(options, databasePath);
+  const { instance, close } = await engineInstance(options, databasePath);
   const con = await instance.connect();
   await con.run("SET TimeZone = 'UTC'");
   return {
     con,
     close: () => {
       con.closeSync();
-      instance.closeSync();
+      close();
     },
   };
 }

@@ -1,13 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream, rmSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createReadStream, rmSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import type pg from 'pg';
-import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
+import { from as copyFrom } from 'pg-copy-streams';
 import { qi } from '../db/schema';
+import { copyToCsv, readPgCsv } from '../engine/pgCsv';
 import { type EngineOptions, engineInstance } from '../engine/transform';
 import { withSettings } from './settings';
 
@@ -119,11 +120,15 @@ const cached = new Map<string, { table: string; segments: Set<string> }>();
 
 function openEngine(options?: EngineOptions): Promise<{ instance: DuckDBInstance; dir: string }> {
   engine ??= (async () => {
-    // A folder of its own: DuckDB instances must not share a temp directory.
-    const spill = path.join(options?.spillDir ?? os.tmpdir(), `gold-sets-${process.pid}`);
-    process.once('exit', () => rmSync(spill, { recursive: true, force: true }));
-    const instance = await engineInstance({ memoryLimit: halfOf(options?.memoryLimit ?? '512MB'), threads: options?.threads, spillDir: spill });
-    return { instance, dir: spill };
+    // Its work files (segments, CSV) in a folder of its own; DuckDB spills into one of its own too.
+    const base = options?.spillDir ?? os.tmpdir();
+    await mkdir(base, { recursive: true });
+    const dir = await mkdtemp(path.join(base, `gold-sets-${process.pid}-`));
+    const { instance, spill } = await engineInstance({ memoryLimit: halfOf(options?.memoryLimit ?? '512MB'), threads: options?.threads, spillDir: base });
+    process.once('exit', () => {
+      for (const d of [dir, spill]) rmSync(d, { recursive: true, force: true });
+    });
+    return { instance, dir };
   })();
   return engine;
 }
@@ -156,19 +161,6 @@ async function withDuck<T>(options: EngineOptions | undefined, fn: (con: DuckDBC
 const duckCols = (n: number) => Array.from({ length: n }, (_, i) => `c${i}`);
 const duckList = (n: number) => duckCols(n).join(', ');
 const sqlText = (s: string) => `'${s.replace(/'/g, "''")}'`;
-
-/** Streams a PostgreSQL query's rows as CSV into a local file. */
-async function copyOut(db: Db, sql: string, file: string): Promise<void> {
-  // Every line starts with a constant column: DuckDB drops a byte-order mark at the start of a
-  // file, which would otherwise eat one from a value (a text starting with U+FEFF).
-  await pipeline(db.query(copyTo(`COPY (SELECT 0 AS __lead, * FROM (${sql}) __q) TO STDOUT (FORMAT csv)`)), createWriteStream(file));
-}
-
-/** DuckDB's reading of a copyOut file: its columns (name → DuckDB type), the lead column left out. */
-function readCsv(file: string, columns: [string, string][]): string {
-  const cols = [['__lead', 'INTEGER'], ...columns].map(([c, t]) => `'${c}': '${t}'`).join(', ');
-  return `(SELECT * EXCLUDE (__lead) FROM read_csv(${sqlText(file)}, columns = {${cols}}, header = false, auto_detect = false, delim = ',', quote = '"', escape = '"', allow_quoted_nulls = false, new_line = '\\n'))`;
-}
 
 const varchars = (n: number): [string, string][] => duckCols(n).map((c) => [c, 'VARCHAR']);
 
@@ -247,9 +239,8 @@ export async function addPairs(db: Db, set: DistinctSet, run: RunPairs, oids: nu
       const entry = await syncCache(db, con, set, work);
       let pairs: string;
       if ('pg' in run) {
-        const runFile = path.join(work, 'run.csv');
-        await copyOut(db, pairsQuery(run.pg, oids), runFile);
-        pairs = `SELECT * FROM ${readCsv(runFile, varchars(k + 1))}`;
+        const csv = await copyToCsv(db, pairsQuery(run.pg, oids), path.join(work, 'run.csv'));
+        pairs = `SELECT * FROM ${readPgCsv(csv, varchars(k + 1))}`;
       } else {
         pairs = run.duck;
       }
@@ -303,11 +294,10 @@ export class RunExtract {
     const table = `run_${randomUUID().replace(/-/g, '')}`;
     await withSettings(db, CANONICAL_SETTINGS, () =>
       withDuck(options, async (con, work) => {
-        const file = path.join(work, 'run.csv');
         const select = [...[...this.exprs].map(([e, c]) => `${e} AS ${c}`), ...[...this.conds].map(([w, c]) => `CASE WHEN ${w} THEN 1 ELSE 0 END AS ${c}`)];
-        await copyOut(db, `SELECT ${select.join(', ')} FROM ${this.from}`, file);
+        const csv = await copyToCsv(db, `SELECT ${select.join(', ')} FROM ${this.from}`, path.join(work, 'run.csv'));
         const cols: [string, string][] = [...[...this.exprs.values()].map((c): [string, string] => [c, 'VARCHAR']), ...[...this.conds.values()].map((c): [string, string] => [c, 'INTEGER'])];
-        await con.run(`CREATE TABLE ${table} AS SELECT * FROM ${readCsv(file, cols)}`);
+        await con.run(`CREATE TABLE ${table} AS SELECT * FROM ${readPgCsv(csv, cols)}`);
       }),
     );
     this.table = table;
@@ -347,10 +337,9 @@ export async function buildPairs(db: Db, set: DistinctSet, src: SetSource, oids:
     withDuck(options, async (con, work) => {
       await db.query(`TRUNCATE ${set.table}`);
       const entry = await syncCache(db, con, set, work); // empty now
-      const file = path.join(work, 'all.csv');
-      await copyOut(db, pairsQuery(src, oids), file);
-      await con.run(`INSERT INTO ${entry.table} SELECT * FROM ${readCsv(file, varchars(k + 1))}`);
-      await rm(file);
+      const csv = await copyToCsv(db, pairsQuery(src, oids), path.join(work, 'all.csv'));
+      await con.run(`INSERT INTO ${entry.table} SELECT * FROM ${readPgCsv(csv, varchars(k + 1))}`);
+      await rm(csv.file);
       for (const id of await storeSegments(db, con, set, `SELECT * FROM ${entry.table}`, work)) entry.segments.add(id);
       return countsToPg(db, con, set, `SELECT ${duckList(k)}, count(*) FROM ${entry.table} GROUP BY ALL`, work, countsName);
     }),

@@ -1,11 +1,9 @@
-import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
-import { to as copyTo } from 'pg-copy-streams';
 import { qi } from '../db/schema';
+import { copyToCsv, readPgCsv } from '../engine/pgCsv';
 import { type EngineOptions, openEngine } from '../engine/transform';
 import { literal } from '../engine/sql';
 import type { Lake } from '../lake/lake';
@@ -157,15 +155,13 @@ async function exportGroup(deps: GoldExportDeps, dataset: string, models: Planne
           let t = Date.now();
           const { columns, key } = await tableColumns(db, m.table);
           const select = columns.map((c) => (c.pgType === 'boolean' ? `CASE WHEN ${qi(c.name)} THEN 'true' WHEN NOT ${qi(c.name)} THEN 'false' END` : qi(c.name)));
-          const csv = path.join(work, `${m.table}.csv`);
-          const stream = db.query(copyTo(`COPY (SELECT ${select.join(', ')} FROM gold.${qi(m.table)}) TO STDOUT WITH (FORMAT csv)`));
-          await pipeline(stream, createWriteStream(csv));
-          const rows = Number(stream.rowCount ?? 0);
+          const csv = await copyToCsv(db, `SELECT ${select.join(', ')} FROM gold.${qi(m.table)}`, path.join(work, `${m.table}.csv`));
+          const rows = csv.rows;
           phasesMs.read += Date.now() - t;
           // Sorted by the primary key (in DuckDB: cheaper than in PostgreSQL), typed explicitly.
           const parquet = path.join(work, `${m.table}.parquet`);
-          const types = `{${columns.map((c) => `${literal(c.name)}: ${literal(duckTypeOf(c.pgType))}`).join(', ')}}`;
-          const sql = `COPY (SELECT * FROM read_csv(${literal(csv)}, header = false, auto_detect = false, delim = ',', quote = '"', escape = '"', allow_quoted_nulls = false, columns = ${types})${key.length ? ` ORDER BY ${key.map(qi).join(', ')}` : ''})
+          const types = columns.map((c): [string, string] => [c.name, duckTypeOf(c.pgType)]);
+          const sql = `COPY (SELECT * FROM ${readPgCsv(csv, types)}${key.length ? ` ORDER BY ${key.map(qi).join(', ')}` : ''})
              TO ${literal(parquet)} (FORMAT PARQUET, COMPRESSION ZSTD)`;
           converting = converting.then(async () => {
             t = Date.now();

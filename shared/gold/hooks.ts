@@ -63,12 +63,16 @@ export function createGoldHooks(deps: GoldDeps): PipelineHooks {
 
 /**
  * A model whose SQL does not run (42xxx: undefined column, syntax…; 22xxx/23xxx: its data breaks
- * its own types or keys) fails the file like a bad contract: retrying cannot help, fixing the model
- * and replaying can. Anything else (a deadlock, the database going away) stays transient.
+ * its own types or keys; 54xxx: a value over a limit, such as a key too long for an index) fails
+ * the file like a bad contract: retrying cannot help, fixing the model and replaying can; so does
+ * a model the framework refuses (no cause). Anything else (a deadlock, the database going away,
+ * the sets' engine out of memory or disk) stays transient.
  */
-function definitionError(e: unknown, path: string): unknown {
+export function definitionError(e: unknown, path: string): unknown {
   if (!(e instanceof GoldModelError)) return e;
-  const code = (e.cause as { code?: unknown } | undefined)?.code;
-  if (typeof code === 'string' && !/^(22|23|42|P0)/.test(code)) return e;
+  if (e.cause !== undefined) {
+    const code = (e.cause as { code?: unknown }).code;
+    if (typeof code !== 'string' || !/^(22|23|42|54|P0)/.test(code)) return e;
+  }
   return new BadContractError(`${e.message.split('\n')[0]}; fix the model, then run \`medallion replay ${path}\``);
 }

@@ -34,13 +34,14 @@ export function failureKindOf(e: unknown): FailureKind {
   return 'transient';
 }
 
-/** PostgreSQL SQLSTATE classes that mean the data or the table definition cannot take the rows. */
-const CONTRACT_SQLSTATES = /^(22|23|42)/;
+/** PostgreSQL SQLSTATE classes that mean the data or the table definition cannot take the rows (54: over a limit, e.g. a key too long for its index). */
+const CONTRACT_SQLSTATES = /^(22|23|42|54)/;
 
 /**
  * Classifies a PostgreSQL error raised while loading rows the engine had already typed: a data
- * exception (22xxx), an integrity violation (23xxx) or a definition mismatch (42xxx) means the
- * contract and the silver table disagree (retrying cannot help); anything else is transient.
+ * exception (22xxx), an integrity violation (23xxx), a definition mismatch (42xxx) or a value over
+ * a limit (54xxx) means the contract and the silver table disagree (retrying cannot help); anything
+ * else is transient.
  */
 export function classifyDatabaseError(e: unknown, what: string): Error {
   const code = (e as { code?: unknown })?.code;

@@ -1,4 +1,5 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Contract, ContractError, validateContract } from '../../shared/contracts/contract';
 import { ContractRegistry } from '../../shared/contracts/registry';
 import ecommerce from '../../shared/datasets/ecommerce_events/contract';
-import { ExpectationFailedError, openEngine, transformFile } from '../../shared/engine/transform';
+import { engineInstance, ExpectationFailedError, openEngine, sweepSpill, transformFile } from '../../shared/engine/transform';
 import { FileRejectedError, matchColumns, normalizeName, parseHeader, readFirstLine, type StageFormat, stageInput } from '../../shared/pipeline/stageInput';
 import { writeEcommerceSample } from '../../shared/samples/ecommerceSample';
 
@@ -157,6 +158,38 @@ function zerosGzip(bytes: number): Readable {
   });
   return zeros.pipe(createGzip({ level: 1 }));
 }
+
+describe('engine spill folders', () => {
+  it('two engines on one spill folder spill into folders of their own, removed when they close', async () => {
+    const spillDir = path.join(dir, `spill-${Math.random()}`);
+    const a = await engineInstance({ memoryLimit: '64MB', threads: 1, spillDir });
+    const b = await openEngine({ memoryLimit: '64MB', threads: 1, spillDir });
+    const con = await a.instance.connect();
+    const tempOf = async (c: typeof con) => String((await c.runAndReadAll("SELECT current_setting('temp_directory')")).getRows()[0]![0]);
+    const [ta, tb] = [await tempOf(con), await tempOf(b.con)];
+    expect(ta).not.toBe(tb);
+    expect([path.dirname(ta), path.dirname(tb)]).toEqual([spillDir, spillDir]);
+    // Both spill at once (a sort far over their memory limit) and get the same answer.
+    const big = 'SELECT sum(h) FROM (SELECT hash(i) AS h FROM range(4000000) t(i) ORDER BY h DESC LIMIT 3000000)';
+    const [ra, rb] = await Promise.all([con.runAndReadAll(big), b.con.runAndReadAll(big)]);
+    expect(String(ra.getRows()[0]![0])).toBe(String(rb.getRows()[0]![0]));
+    con.closeSync();
+    a.close();
+    b.close();
+    expect(await readdir(spillDir)).toEqual([]);
+  });
+
+  it('a process killed before it cleaned up: its folders are swept, a living process keeps its own', async () => {
+    const spillDir = path.join(dir, `sweep-${Math.random()}`);
+    const dead = spawnSync(process.execPath, ['-e', 'console.log(process.pid)'], { encoding: 'utf8' });
+    const deadPid = Number(dead.stdout.trim());
+    expect(deadPid).toBeGreaterThan(0);
+    for (const name of [`duckdb-${deadPid}-abc`, `gold-sets-${deadPid}-x`, `duckdb-${process.pid}-mine`, `gold-sets-${process.ppid}-parent`, 'other']) await mkdir(path.join(spillDir, name, 'sub'), { recursive: true });
+    await sweepSpill(spillDir);
+    expect((await readdir(spillDir)).sort()).toEqual([`duckdb-${process.pid}-mine`, `gold-sets-${process.ppid}-parent`, 'other']);
+    await sweepSpill(path.join(dir, 'never-made')); // no folder yet: nothing to do
+  });
+});
 
 describe('staging the bronze bytes', () => {
   it('a corrupt or truncated gzip has no first line (no crash)', async () => {

@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { definitionError } from '../../shared/gold/hooks';
+import { GoldModelError } from '../../shared/gold/models';
+import { classifyDatabaseError, failureKindOf } from '../../shared/pipeline/failures';
+
+/** A gold failure as the refresh raises it: the model's message, the error underneath as its cause. */
+function goldError(cause?: unknown): GoldModelError {
+  const e = new GoldModelError('gold model funnel_sessions (funnel_sessions.sql): boom');
+  if (cause !== undefined) (e as { cause?: unknown }).cause = cause;
+  return e;
+}
+const pgError = (code: string) => Object.assign(new Error(`pg ${code}`), { code });
+
+describe('failure kinds of gold and load errors (types and SQLSTATE classes, not messages)', () => {
+  it('PostgreSQL refusing the model (definition, data, a key over the index limit) or the framework refusing it: bad_contract', () => {
+    for (const e of [goldError(pgError('42703')), goldError(pgError('22012')), goldError(pgError('23505')), goldError(pgError('54000')), goldError(pgError('P0001')), goldError()]) {
+      const out = definitionError(e, 'ecommerce_events/x.csv');
+      expect(failureKindOf(out)).toBe('bad_contract');
+      expect((out as Error).message).toMatch(/fix the model, then run `medallion replay ecommerce_events\/x.csv`$/);
+    }
+  });
+
+  it('the machine failing under the model (DuckDB out of memory or disk, a deadlock, the server going away): transient', () => {
+    const duck = [new Error('Out of Memory Error: could not allocate block'), new Error('IO Error: Could not read from file "/tmp/spill/x.tmp"'), new Error('Invalid Input Error: CSV Error on Line: 1')];
+    for (const e of [...duck.map(goldError), goldError(pgError('40P01')), goldError(pgError('57P01')), goldError(pgError('53100')), new Error('socket hang up')]) {
+      expect(failureKindOf(definitionError(e, 'ecommerce_events/x.csv'))).toBe('transient');
+    }
+  });
+
+  it('loading silver: 22/23/42/54 classes are the contract, others transient', () => {
+    expect(['22001', '23505', '42804', '54000', '40P01', '53200', '08006'].map((c) => failureKindOf(classifyDatabaseError(pgError(c), 'load')))).toEqual([
+      'bad_contract',
+      'bad_contract',
+      'bad_contract',
+      'bad_contract',
+      'transient',
+      'transient',
+      'transient',
+    ]);
+  });
+});
