@@ -108,7 +108,7 @@ describe('columnar distinct sets: every count equals PostgreSQL count(DISTINCT) 
       await db.query('BEGIN');
       await db.query(`UPDATE ${name}_state SET n = 0`);
       const oids = await sourceTypes(db, src('all'));
-      const counts = await buildPairs(db, set, src('all'), oids, `n__${name}`);
+      const counts = await buildPairs(db, set, { pg: src('all') }, oids, `n__${name}`);
       await applyCounts(db, `${name}_state`, '__t', 'n', ['k'], oids.slice(0, 1), counts);
       await db.query('COMMIT');
       expect(await actual(name)).toEqual(await expected(name, runs));
@@ -168,9 +168,31 @@ describe('columnar distinct sets: every count equals PostgreSQL count(DISTINCT) 
     await db.query('BEGIN');
     await db.query(`UPDATE big_state SET n = 0`);
     const oids = await sourceTypes(db, src('all'));
-    await applyCounts(db, 'big_state', '__t', 'n', ['k'], oids.slice(0, 1), await buildPairs(db, set, src('all'), oids, 'n__big'));
+    await applyCounts(db, 'big_state', '__t', 'n', ['k'], oids.slice(0, 1), await buildPairs(db, set, { pg: src('all') }, oids, 'n__big'));
     await db.query('COMMIT');
     expect(await actual('big')).toEqual({ k: 4, j: 1 });
+  });
+
+  it('one run extract serves sets under 70 different conditions (more than one 62-bit mask column)', async () => {
+    await db.query(`CREATE TABLE mk_in AS SELECT 'k' || (g % 3) AS k, (g * 7919) % 500 AS v, g FROM generate_series(1, 3000) g`);
+    const sets = Array.from({ length: 70 }, (_, j): SetSource => ({ from: 'mk_in i', keyExprs: ['i.k'], valueExpr: '(i.v)', where: `i.v IS NOT NULL AND i.g % 70 >= ${j}` }));
+    const oids = await sourceTypes(db, sets[0]!);
+    const extract = new RunExtract('mk_in i', sets.map((src) => ({ src, oids })));
+    await db.query('BEGIN');
+    try {
+      await extract.load(db);
+      for (const j of [0, 1, 30, 61, 62, 63, 69]) {
+        const set = { table: `mk_set${j}`, keys: ['k'] };
+        await createStore(db, set.table);
+        const counts = await addPairs(db, set, { duck: extract.pairs(sets[j]!, oids) }, oids, `n__mk${j}`);
+        const got = await db.query<{ k: string; n: string }>(`SELECT c0 AS k, n FROM ${counts} ORDER BY 1`);
+        const want = await db.query<{ k: string; n: string }>(`SELECT k, count(DISTINCT v) AS n FROM mk_in WHERE g % 70 >= $1 GROUP BY k ORDER BY 1`, [j]);
+        expect(got.rows.map((r) => [r.k, Number(r.n)])).toEqual(want.rows.map((r) => [r.k, Number(r.n)]));
+      }
+    } finally {
+      await extract.close();
+      await db.query('ROLLBACK');
+    }
   });
 
   it('a rolled-back run leaves nothing behind: its pairs count again in the next run', async () => {

@@ -35,6 +35,66 @@ FROM silver.ecommerce_events
 GROUP BY event_date
 `;
 
+/** A user's internal model (state only, not exported) and a gold model over it: model-over-model maintenance. */
+const SESSION_STEPS = `-- @internal
+-- Per UTC day and session: which steps the session reached, and its events.
+-- @ddl
+CREATE TABLE gold_state.session_steps (
+  event_date   date    NOT NULL,
+  user_session text    NOT NULL,
+  viewed       boolean NOT NULL,
+  purchased    boolean NOT NULL,
+  events       bigint  NOT NULL,
+  PRIMARY KEY (event_date, user_session)
+);
+COMMENT ON COLUMN gold_state.session_steps.event_date IS 'Calendar date (UTC).';
+COMMENT ON COLUMN gold_state.session_steps.user_session IS 'Session identifier.';
+COMMENT ON COLUMN gold_state.session_steps.viewed IS 'bool_or(event_type = ''view'').';
+COMMENT ON COLUMN gold_state.session_steps.purchased IS 'bool_or(event_type = ''purchase'').';
+COMMENT ON COLUMN gold_state.session_steps.events IS 'count(*).';
+-- @select
+SELECT event_date, user_session, bool_or(event_type = 'view') AS viewed, bool_or(event_type = 'purchase') AS purchased, count(*) AS events
+FROM silver.ecommerce_events
+GROUP BY event_date, user_session
+`;
+const DAILY_STEPS = `-- Per UTC day: sessions, those that viewed, those that viewed and bought, events.
+-- @ddl
+CREATE TABLE gold.daily_steps (
+  event_date        date   NOT NULL PRIMARY KEY,
+  sessions          bigint NOT NULL,
+  viewing           bigint NOT NULL,
+  buying_after_view bigint NOT NULL,
+  events            bigint NOT NULL
+);
+COMMENT ON COLUMN gold.daily_steps.event_date IS 'Calendar date (UTC).';
+COMMENT ON COLUMN gold.daily_steps.sessions IS 'Sessions with an event that day.';
+COMMENT ON COLUMN gold.daily_steps.viewing IS 'Sessions with a view that day.';
+COMMENT ON COLUMN gold.daily_steps.buying_after_view IS 'Sessions with a view and a purchase that day.';
+COMMENT ON COLUMN gold.daily_steps.events IS 'Events that day.';
+-- @select
+SELECT event_date, count(*) AS sessions, count(*) FILTER (WHERE viewed) AS viewing, count(*) FILTER (WHERE viewed AND purchased) AS buying_after_view, sum(events) AS events
+FROM gold_state.session_steps
+GROUP BY event_date
+`;
+
+/** daily_steps computed from the reference's kept events (independent of the models). */
+function expectedSteps(kept: { eventTime: string; eventType: string; session: string }[]): [string, number, number, number, number][] {
+  const days = new Map<string, Map<string, { view: boolean; purchase: boolean }>>();
+  const events = new Map<string, number>();
+  for (const e of kept) {
+    const day = e.eventTime.slice(0, 10);
+    const sessions = days.get(day) ?? days.set(day, new Map()).get(day)!;
+    const s = sessions.get(e.session) ?? sessions.set(e.session, { view: false, purchase: false }).get(e.session)!;
+    s.view ||= e.eventType === 'view';
+    s.purchase ||= e.eventType === 'purchase';
+    events.set(day, (events.get(day) ?? 0) + 1);
+  }
+  return [...days].sort(([a], [b]) => a.localeCompare(b)).map(([day, ss]) => {
+    const v = [...ss.values()];
+    return [day, v.length, v.filter((s) => s.view).length, v.filter((s) => s.view && s.purchase).length, events.get(day)!];
+  });
+}
+
 function cli(env: Record<string, string>) {
   const out: string[] = [];
   const err: string[] = [];
@@ -60,8 +120,33 @@ describe('gold framework: a model is one SQL file, across datasets; state surviv
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('gold_state.ts_key sorts like the timestamp (any instant PostgreSQL holds, ±infinity, any session time zone), in C and ICU collations', async () => {
+    const own = await createPlatform(env);
+    const db = await own.pool.connect();
+    try {
+      await db.query("SET TimeZone = 'Pacific/Chatham'"); // +12:45/+13:45: the key is the instant, not the wall clock
+      const r = await db.query<{ c: boolean; icu: boolean; eq: boolean; n: string }>(`
+        WITH t AS (
+          SELECT to_timestamp(-210000000000 + random() * 9400000000000) AS a FROM generate_series(1, 20000) -- 4685 BC … 293,000 AD
+          UNION ALL SELECT timestamptz '2019-10-01 00:00:00+00' + random() * interval '2 seconds' FROM generate_series(1, 20000)
+          UNION ALL VALUES (timestamptz 'infinity'), (timestamptz '-infinity'), (timestamptz '1969-12-31 23:59:59.999999+00'), (timestamptz '1970-01-01 00:00:00+00')
+        ), k AS (SELECT a, gold_state.ts_key(a) AS ka FROM t),
+        pairs AS (SELECT a, ka, lead(a) OVER w AS b, lead(ka) OVER w AS kb FROM k WINDOW w AS (ORDER BY random()))
+        SELECT bool_and((ka COLLATE "C" > kb COLLATE "C") = (a > b)) AS c,
+               bool_and((ka COLLATE "und-x-icu" > kb COLLATE "und-x-icu") = (a > b)) AS icu,
+               bool_and((ka = kb) = (a = b)) AS eq, count(*) AS n
+        FROM pairs WHERE b IS NOT NULL`);
+      expect(r.rows[0]).toEqual({ c: true, icu: true, eq: true, n: '40003' });
+    } finally {
+      db.release();
+      await own.close();
+    }
+  });
+
   it('adding a model that joins two datasets is one SQL file: built, refreshed by either dataset, rebuilt identically', async () => {
     writeFileSync(path.join(dir, 'datasets', 'ecommerce_events', 'gold', 'daily_activity.sql'), DAILY_ACTIVITY);
+    writeFileSync(path.join(dir, 'datasets', 'ecommerce_events', 'gold', 'session_steps.sql'), SESSION_STEPS);
+    writeFileSync(path.join(dir, 'datasets', 'ecommerce_events', 'gold', 'daily_steps.sql'), DAILY_STEPS);
     platform = await createPlatform(env, { log: silentLogger, datasetsDir: path.join(dir, 'datasets') });
     const pieces = splitInput(lines, 2, 77);
     // Events first: no customer yet.
@@ -76,6 +161,9 @@ describe('gold framework: a model is one SQL file, across datasets; state surviv
     const read = async () =>
       (await platform.pool.query<{ day: string; events: string; customers_known: string }>(`SELECT day::text, events, customers_known FROM gold.daily_activity ORDER BY day`)).rows.map((r) => [r.day, Number(r.events), Number(r.customers_known)]);
     expect(await read()).toEqual([...perDay(pieces[0]!)].sort().map(([d, n]) => [d, n, 0]));
+    const steps = async () =>
+      (await platform.pool.query(`SELECT event_date::text AS d, sessions, viewing, buying_after_view, events FROM gold.daily_steps ORDER BY 1`)).rows.map((r) => [r.d, Number(r.sessions), Number(r.viewing), Number(r.buying_after_view), Number(r.events)]);
+    expect(await steps()).toEqual(expectedSteps(referenceSilver(csv(pieces[0]!)).kept));
 
     // The customers dataset lands: the model reads it, so its refresh follows.
     await platform.lake.write('bronze', 'customers/telco.csv', createReadStream(TELCO));
@@ -86,10 +174,15 @@ describe('gold framework: a model is one SQL file, across datasets; state surviv
     expect((await ingestBronzeFile(platform, 'ecommerce_events/fw/b.csv')).outcome).toBe('succeeded');
     const all = [...perDay([...pieces[0]!, ...pieces[1]!])].sort().map(([d, n]) => [d, n, 7043]);
     expect(await read()).toEqual(all);
+    const allSteps = expectedSteps(referenceSilver(csv([...pieces[0]!, ...pieces[1]!])).kept);
+    expect(await steps()).toEqual(allSteps);
+    const incremental = await platform.pool.query(`SELECT sections_ms FROM ops.gold_refreshes ORDER BY id DESC LIMIT 1`);
+    expect(Object.keys(incremental.rows[0].sections_ms)).toEqual(expect.arrayContaining(['session_steps.aggregate', 'daily_steps.aggregate']));
     expect(goldMismatches(await readGold(platform.pool), expectedGold(referenceSilver(csv(lines)).kept))).toEqual([]);
 
     await rebuildGold(platform.pool, platform.contracts);
     expect(await read()).toEqual(all);
+    expect(await steps()).toEqual(allSteps);
 
     // The export went next to the other e-commerce tables; `medallion gold models` lists it.
     const files: string[] = [];
@@ -99,7 +192,12 @@ describe('gold framework: a model is one SQL file, across datasets; state surviv
     expect(await main(['gold', 'models', '--json'], models.ctx)).toBe(0);
     const listed = JSON.parse(models.out.join('\n')) as { model: string; reads: string[]; strategy: string }[];
     expect(listed.find((m) => m.model === 'gold.daily_activity')).toMatchObject({ reads: ['silver.customers', 'silver.ecommerce_events'], strategy: 'recompute' });
-    expect(listed.find((m) => m.model === 'gold.conversion_funnel')).toMatchObject({ reads: ['gold_state.funnel_sessions'], strategy: 'aggregate' });
+    expect(listed.find((m) => m.model === 'gold.daily_steps')).toMatchObject({ reads: ['gold_state.session_steps'], strategy: 'aggregate' });
+    expect(listed.find((m) => m.model === 'gold.conversion_funnel')).toMatchObject({ reads: ['silver.ecommerce_events'], strategy: 'aggregate' });
+    // The internal model is a view over its state (rows written once), not exported.
+    const kind = await platform.pool.query(`SELECT relkind FROM pg_class WHERE oid = 'gold_state.session_steps'::regclass`);
+    expect(kind.rows[0].relkind).toBe('v');
+    expect(files).not.toContain('ecommerce_events/session_steps.parquet');
     expect(listed.find((m) => m.model === 'gold.customer_metrics')).toMatchObject({ strategy: 'aggregate' });
     expect(listed.find((m) => m.model === 'gold.customers')).toMatchObject({ strategy: 'rows' });
   });
@@ -108,7 +206,7 @@ describe('gold framework: a model is one SQL file, across datasets; state surviv
     const state = await platform.pool.query<{ relname: string }>(
       `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'gold_state' AND c.relkind = 'r' AND c.relpersistence = 'u'`,
     );
-    expect(state.rows.map((r) => r.relname)).toEqual(expect.arrayContaining(['alive', 'customer_metrics__agg', 'funnel_sessions__agg']));
+    expect(state.rows.map((r) => r.relname)).toEqual(expect.arrayContaining(['alive', 'customer_metrics__agg', 'session_steps__agg', 'daily_steps__agg']));
     // What crash recovery does to unlogged tables: they come back empty.
     await platform.pool.query(`TRUNCATE ${state.rows.map((r) => `gold_state."${r.relname}"`).join(', ')}`);
     const extra = splitInput(lines, 3, 5)[0]!;

@@ -83,7 +83,7 @@ describe('gold operations: CLI, timer function, pending runs, model changes', ()
     const shown = cli(env);
     expect(await main(['gold', 'show', '--json', '--dataset', 'ecommerce_events'], shown.ctx)).toBe(0);
     const listed = JSON.parse(shown.out.join('\n')).tables as { table: string; rows: number }[];
-    // Every exported table with its exact row count (the internal funnel_sessions is not listed).
+    // Every exported table with its exact row count.
     expect(listed.map((t) => [t.table, t.rows])).toEqual(
       ['conversion_funnel', 'customer_metrics', 'daily_sales_summary', 'product_performance'].map((t) => [`gold.${t}`, before[t as keyof typeof before].length]),
     );
@@ -111,7 +111,7 @@ describe('gold operations: CLI, timer function, pending runs, model changes', ()
     const { rows } = await platform.pool.query(`SELECT mode, models FROM ops.gold_refreshes WHERE id > $1`, [last.id]);
     expect(rows).toHaveLength(1);
     expect(rows[0].mode).toBe('full');
-    expect(rows[0].models).toEqual(expect.arrayContaining(['conversion_funnel', 'customer_metrics', 'daily_sales_summary', 'funnel_sessions', 'product_performance']));
+    expect(rows[0].models).toEqual(expect.arrayContaining(['conversion_funnel', 'customer_metrics', 'daily_sales_summary', 'product_performance']));
     const record = logs.find((l) => l.startsWith('medallion.gold_refresh '));
     expect(JSON.parse(record!.slice('medallion.gold_refresh '.length))).toMatchObject({ dataset: '*', mode: 'full' });
     const exported = await platform.pool.query(`SELECT refresh_id::int AS id FROM ops.gold_exports WHERE dataset = 'ecommerce_events'`);

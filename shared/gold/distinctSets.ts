@@ -260,13 +260,21 @@ export async function addPairs(db: Db, set: DistinctSet, run: RunPairs, oids: nu
 
 /**
  * A run's values for every columnar set over one source, read from PostgreSQL in one pass (one
- * column per distinct canonical expression, one 0/1 column per distinct condition) into a DuckDB
- * table; each set then takes its pairs from it. Dropped with `close()` at the end of the refresh.
+ * column per distinct canonical expression; the distinct conditions as bits of BIGINT masks, 62 a
+ * column: cheaper to print and parse than a column each, measured 2.25 s vs 2.75 s for 2M rows and
+ * seven conditions) into a DuckDB table; each set then takes its pairs from it. Dropped with
+ * `close()` at the end of the refresh.
  */
+/** Conditions per mask column (bits 0–61 of a BIGINT: no sign bit, no overflow in the sum). */
+const BITS = 62;
+
 export class RunExtract {
   private readonly exprs = new Map<string, string>();
-  private readonly conds = new Map<string, string>();
+  /** Condition → its bit (mask column m<bit / 62>, bit <bit % 62>). */
+  private readonly conds = new Map<string, number>();
   private table: string | undefined;
+  /** True when no set reads this source (nothing to extract). */
+  readonly empty: boolean;
 
   constructor(
     private readonly from: string,
@@ -276,6 +284,7 @@ export class RunExtract {
       [...src.keyExprs, src.valueExpr].forEach((e, i) => this.col(canonical(e, oids[i]!)!));
       this.cond(src.where);
     }
+    this.empty = sets.length === 0;
   }
 
   private col(canon: string): string {
@@ -283,9 +292,15 @@ export class RunExtract {
     return this.exprs.get(canon)!;
   }
 
-  private cond(where: string): string {
-    if (!this.conds.has(where)) this.conds.set(where, `f${this.conds.size}`);
-    return this.conds.get(where)!;
+  private cond(where: string): void {
+    if (!this.conds.has(where)) this.conds.set(where, this.conds.size);
+  }
+
+  /** The PostgreSQL expressions of the mask columns. */
+  private masks(): string[] {
+    const out: string[][] = [];
+    for (const [where, bit] of this.conds) (out[Math.floor(bit / BITS)] ??= []).push(`CASE WHEN ${where} THEN ${2n ** BigInt(bit % BITS)}::bigint ELSE 0::bigint END`);
+    return out.map((terms) => terms.join(' + '));
   }
 
   /** Reads the run once (first call). */
@@ -294,9 +309,10 @@ export class RunExtract {
     const table = `run_${randomUUID().replace(/-/g, '')}`;
     await withSettings(db, CANONICAL_SETTINGS, () =>
       withDuck(options, async (con, work) => {
-        const select = [...[...this.exprs].map(([e, c]) => `${e} AS ${c}`), ...[...this.conds].map(([w, c]) => `CASE WHEN ${w} THEN 1 ELSE 0 END AS ${c}`)];
+        const masks = this.masks();
+        const select = [...[...this.exprs].map(([e, c]) => `${e} AS ${c}`), ...masks.map((m, i) => `${m} AS m${i}`)];
         const csv = await copyToCsv(db, `SELECT ${select.join(', ')} FROM ${this.from}`, path.join(work, 'run.csv'));
-        const cols: [string, string][] = [...[...this.exprs.values()].map((c): [string, string] => [c, 'VARCHAR']), ...[...this.conds.values()].map((c): [string, string] => [c, 'INTEGER'])];
+        const cols: [string, string][] = [...[...this.exprs.values()].map((c): [string, string] => [c, 'VARCHAR']), ...masks.map((_, i): [string, string] => [`m${i}`, 'BIGINT'])];
         await con.run(`CREATE TABLE ${table} AS SELECT * FROM ${readPgCsv(csv, cols)}`);
       }),
     );
@@ -306,9 +322,9 @@ export class RunExtract {
   /** The DuckDB SELECT of one set's distinct pairs (c0…ck) from the loaded run. */
   pairs(src: SetSource, oids: number[]): string {
     const cols = [...src.keyExprs, src.valueExpr].map((e, i) => this.exprs.get(canonical(e, oids[i]!) ?? ''));
-    const cond = this.conds.get(src.where);
-    if (!this.table || !cond || cols.some((c) => c === undefined)) throw new Error(`internal error: the run extract of ${this.from} lacks a set's columns`);
-    return `SELECT DISTINCT ${cols.map((c, i) => `${c} AS c${i}`).join(', ')} FROM ${this.table} WHERE ${cond} = 1`;
+    const bit = this.conds.get(src.where);
+    if (!this.table || bit === undefined || cols.some((c) => c === undefined)) throw new Error(`internal error: the run extract of ${this.from} lacks a set's columns`);
+    return `SELECT DISTINCT ${cols.map((c, i) => `${c} AS c${i}`).join(', ')} FROM ${this.table} WHERE (m${Math.floor(bit / BITS)} & ${2n ** BigInt(bit % BITS)}) <> 0`;
   }
 
   async close(options?: EngineOptions): Promise<void> {
@@ -331,15 +347,19 @@ async function compact(db: Db, con: DuckDBConnection, set: DistinctSet, entry: {
  * Replaces the set with all the source's pairs and returns a temp table of the pairs per key:
  * full builds.
  */
-export async function buildPairs(db: Db, set: DistinctSet, src: SetSource, oids: number[], countsName: string, options?: EngineOptions): Promise<string> {
+export async function buildPairs(db: Db, set: DistinctSet, source: RunPairs, oids: number[], countsName: string, options?: EngineOptions): Promise<string> {
   const k = set.keys.length;
   return withSettings(db, CANONICAL_SETTINGS, () =>
     withDuck(options, async (con, work) => {
       await db.query(`TRUNCATE ${set.table}`);
       const entry = await syncCache(db, con, set, work); // empty now
-      const csv = await copyToCsv(db, pairsQuery(src, oids), path.join(work, 'all.csv'));
-      await con.run(`INSERT INTO ${entry.table} SELECT * FROM ${readPgCsv(csv, varchars(k + 1))}`);
-      await rm(csv.file);
+      if ('pg' in source) {
+        const csv = await copyToCsv(db, pairsQuery(source.pg, oids), path.join(work, 'all.csv'));
+        await con.run(`INSERT INTO ${entry.table} SELECT * FROM ${readPgCsv(csv, varchars(k + 1))}`);
+        await rm(csv.file);
+      } else {
+        await con.run(`INSERT INTO ${entry.table} ${source.duck}`);
+      }
       for (const id of await storeSegments(db, con, set, `SELECT * FROM ${entry.table}`, work)) entry.segments.add(id);
       return countsToPg(db, con, set, `SELECT ${duckList(k)}, count(*) FROM ${entry.table} GROUP BY ALL`, work, countsName);
     }),

@@ -32,8 +32,11 @@ export interface MaintainContext {
   timings: Record<string, number>;
   /** DuckDB settings for the distinct sets (distinctSets.ts); default a small in-process engine. */
   engine?: EngineOptions;
-  /** Models this refresh maintains incrementally: their columnar sets share one read of the run. */
-  prefetch?: PlannedModel[];
+  /**
+   * Models whose columnar sets share one read of their source, and that source per model (the
+   * run's rows in an incremental refresh, the whole silver input in a full rebuild).
+   */
+  prefetch?: { models: PlannedModel[]; source: (m: PlannedModel) => string | undefined };
   /** The run extracts made so far (per source), closed by the refresh. */
   extracts?: Map<string, RunExtract>;
 }
@@ -205,8 +208,8 @@ function setSource(plan: AggregatePlan, a: Aggregate, from: string): SetSource {
 }
 
 /**
- * One read of a run for the columnar sets of every model this refresh maintains over the same
- * source (`<run rows> <alias>`), made when the first of them needs it; undefined without a list.
+ * One read of a source for the columnar sets of every model of `ctx.prefetch` over it (`<rows>
+ * <alias>`), made when the first of them needs it; undefined when none of them reads `from`.
  */
 async function runExtract(ctx: MaintainContext, from: string): Promise<RunExtract | undefined> {
   if (!ctx.prefetch) return undefined;
@@ -214,9 +217,9 @@ async function runExtract(ctx: MaintainContext, from: string): Promise<RunExtrac
   let extract = ctx.extracts.get(from);
   if (!extract) {
     const sets: { src: SetSource; oids: number[] }[] = [];
-    for (const m of ctx.prefetch) {
-      if (m.plan.kind !== 'aggregate' || m.plan.input.kind !== 'silver') continue;
-      const rows = ctx.runRows.get(m.plan.input.dataset);
+    for (const m of ctx.prefetch.models) {
+      if (m.plan.kind !== 'aggregate') continue;
+      const rows = ctx.prefetch.source(m);
       if (!rows) continue;
       for (const { a, set } of distinctSets(m, m.plan)) {
         const src = setSource(m.plan, a, rows);
@@ -228,6 +231,7 @@ async function runExtract(ctx: MaintainContext, from: string): Promise<RunExtrac
     extract = new RunExtract(from, sets);
     ctx.extracts.set(from, extract);
   }
+  if (extract.empty) return undefined;
   await timed(ctx, 'run_extract', () => extract.load(ctx.db, ctx.engine));
   return extract;
 }
@@ -246,11 +250,10 @@ async function columnarSet(ctx: MaintainContext, m: PlannedModel, plan: Aggregat
   const name = `n__${m.table}${a.column}`;
   try {
     let counts: string | undefined;
-    if (full) counts = await buildPairs(ctx.db, store, src, oids, name, ctx.engine);
-    else {
-      const extract = await runExtract(ctx, src.from);
-      counts = await addPairs(ctx.db, store, extract ? { duck: extract.pairs(src, oids) } : { pg: src }, oids, name, ctx.engine);
-    }
+    const extract = await runExtract(ctx, src.from);
+    const pairs = extract ? { duck: extract.pairs(src, oids) } : { pg: src };
+    if (full) counts = await buildPairs(ctx.db, store, pairs, oids, name, ctx.engine);
+    else counts = await addPairs(ctx.db, store, pairs, oids, name, ctx.engine);
     if (counts) await applyCounts(ctx.db, target, '__t', a.column, plan.keys, oids.slice(0, plan.keys.length), counts);
   } catch (e) {
     if (e instanceof GoldModelError) throw e;
@@ -300,12 +303,14 @@ async function fullAggregate(ctx: MaintainContext, m: PlannedModel, plan: Aggreg
   }
   const stateCols = [...plan.keys.map(qi), ...plan.aggregates.flatMap(stateColumns), '__rows'];
   const exprs = [list(plan.keys, `${alias}.`), ...plan.aggregates.flatMap((a) => partials(a, false)), 'count(*)'];
-  await withoutKey(ctx, m, stateTable(m, 'agg'), plan.keys, () =>
-    run(ctx, m, `INSERT INTO ${stateTable(m, 'agg')} (${stateCols.join(', ')}) SELECT ${exprs.join(', ')} FROM ${input} ${alias} WHERE ${and(plan.where)} GROUP BY ${list(plan.keys, `${alias}.`)}`),
+  await timed(ctx, `${m.table}:full_state`, () =>
+    withoutKey(ctx, m, stateTable(m, 'agg'), plan.keys, () =>
+      run(ctx, m, `INSERT INTO ${stateTable(m, 'agg')} (${stateCols.join(', ')}) SELECT ${exprs.join(', ')} FROM ${input} ${alias} WHERE ${and(plan.where)} GROUP BY ${list(plan.keys, `${alias}.`)}`),
+    ),
   );
   for (const { a, set } of sets) {
     if (columnar.has(set)) {
-      await columnarSet(ctx, m, plan, a, set, input, stateTable(m, 'agg'), true);
+      await timed(ctx, `${m.table}:full_set${a.column.slice(3)}`, () => columnarSet(ctx, m, plan, a, set, input, stateTable(m, 'agg'), true));
       continue;
     }
     await run(
@@ -314,7 +319,7 @@ async function fullAggregate(ctx: MaintainContext, m: PlannedModel, plan: Aggreg
       `UPDATE ${stateTable(m, 'agg')} t SET ${a.column} = n.n FROM (SELECT ${list(plan.keys)}, count(*) AS n FROM ${set} GROUP BY ${list(plan.keys)}) n WHERE ${joinOn(plan.keys, 't', 'n')}`,
     );
   }
-  if (!viewBacked(m)) await upsertFromState(ctx, m, plan, shape, undefined);
+  if (!viewBacked(m)) await timed(ctx, `${m.table}:full_upsert`, () => upsertFromState(ctx, m, plan, shape, undefined));
 }
 
 /** Runs a bulk load into an empty state table with its primary key dropped, then builds the key. */

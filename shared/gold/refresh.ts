@@ -247,7 +247,10 @@ export async function refreshIncremental(db: pg.PoolClient, scope: GoldScope, da
   const written: string[] = [];
   const files: StepFile[] = [];
   const built: string[] = [];
-  ctx.prefetch = targets.filter((m) => !full.has(m.table) && !ctx.recomputeAll.has(m.table));
+  ctx.prefetch = {
+    models: targets.filter((m) => !full.has(m.table) && !ctx.recomputeAll.has(m.table)),
+    source: (m) => (m.plan.kind === 'aggregate' && m.plan.input.kind === 'silver' ? ctx.runRows.get(m.plan.input.dataset) : undefined),
+  };
   try {
     await withSettings(db, { ...GOLD_SETTINGS, ...INCREMENTAL_SETTINGS }, () => refreshTargets(ctx, graph, targets, full, dataset, { written, files, built }));
   } finally {
@@ -280,12 +283,19 @@ export async function rebuildInTransaction(db: pg.PoolClient, scope: GoldScope, 
   const ctx = context(db, graph, options);
   ctx.timings.ensure = Date.now() - t0;
   const files: StepFile[] = [];
-  await withSettings(db, FULL_SETTINGS, async () => {
-    for (const m of targets) {
-      await buildModel(ctx, m, (i) => inputRef(i, graph));
-      await runSteps(ctx, m.table, files);
-    }
-  });
+  // One read of each silver input serves the distinct sets of every model over it (a model's
+  // input, unlike silver, may change during the rebuild).
+  ctx.prefetch = { models: targets, source: (m) => (m.plan.kind === 'aggregate' && m.plan.input.kind === 'silver' ? inputRef(m.plan.input, graph) : undefined) };
+  try {
+    await withSettings(db, FULL_SETTINGS, async () => {
+      for (const m of targets) {
+        await buildModel(ctx, m, (i) => inputRef(i, graph));
+        await runSteps(ctx, m.table, files);
+      }
+    });
+  } finally {
+    for (const x of ctx.extracts?.values() ?? []) await x.close(options.engine).catch(() => undefined);
+  }
   await markBuilt(db, targets.map((m) => m.table));
   await dropTemps(db);
   const ms = Date.now() - t0;

@@ -278,7 +278,7 @@ export function typeRow(values: Record<Column, string>, runStart: Date): Typed {
   if (productId === undefined || productId <= 0n) return { reason: 'valid_product_id' };
   if (userId === undefined || userId <= 0n) return { reason: 'valid_user_id' };
   if (price === undefined || !(price >= 0 && price <= 100000)) return { reason: 'valid_price' };
-  if (session === '' || Buffer.byteLength(session) > 1024) return { reason: 'valid_user_session' };
+  if (session === '') return { reason: 'valid_user_session' };
   const key = [new Date(eventTime).toISOString(), userId.toString(), productId.toString(), session, eventType].join('|');
   return { key, brand, price };
 }

@@ -79,7 +79,7 @@ export function referenceSilver(text: string, seen: Set<string> = new Set()): Re
     else if (!productId) drop('valid_product_id');
     else if (!userId) drop('valid_user_id');
     else if (!(price >= 0 && price <= 100000)) drop('valid_price');
-    else if (!session || Buffer.byteLength(session) > 1024) drop('valid_user_session');
+    else if (!session) drop('valid_user_session');
     else {
       const brand = f[5]!.trim().toLowerCase() || 'unknown';
       const key = [eventTime, userId, productId, session, eventType].join('|');

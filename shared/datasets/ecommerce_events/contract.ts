@@ -59,13 +59,7 @@ const ecommerceEvents: Contract = {
       action: 'drop',
       description: 'price is a number between 0 and 100,000.',
     },
-    {
-      name: 'valid_user_session',
-      // A key of gold.funnel_sessions: PostgreSQL indexes at most ~2.7 kB per key, so a longer one would fail the whole file.
-      check: 'user_session IS NOT NULL AND strlen(user_session) <= 1024',
-      action: 'drop',
-      description: 'user_session (part of the dedup key) is present and at most 1,024 bytes (UTF-8).',
-    },
+    { name: 'valid_user_session', check: 'user_session IS NOT NULL', action: 'drop', description: 'user_session (part of the dedup key) is present.' },
     { name: 'known_brand', check: "brand <> 'unknown'", action: 'warn', description: 'The brand is known (kept either way; counted).' },
     { name: 'nonzero_price', check: 'price > 0', action: 'warn', description: 'The price is above zero (kept either way; counted).' },
   ],

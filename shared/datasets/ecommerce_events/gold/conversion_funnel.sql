@@ -34,16 +34,31 @@ COMMENT ON COLUMN gold.conversion_funnel.cart_abandonment_rate IS 'Percent (0-10
 COMMENT ON COLUMN gold.conversion_funnel.total_revenue IS 'sum of round(price, 2) over purchase events in this category on this date; 0.00 when none.';
 
 -- @select
+-- Straight from silver: each count of sessions is a count(DISTINCT user_session), and a count of
+-- sessions with BOTH of two steps is |A ∩ B| = |A| + |B| − |A ∪ B|, where |A ∪ B| counts the
+-- sessions with an event of either type. (Written this way, a file costs the distinct sets' work
+-- only: no per-session state rows in PostgreSQL. docs/decisions.md has the measurements.)
 SELECT
   event_date,
   category_l1,
-  count(*) AS total_sessions,
-  count(*) FILTER (WHERE viewed) AS sessions_with_view,
-  count(*) FILTER (WHERE carted) AS sessions_with_cart,
-  count(*) FILTER (WHERE purchased) AS sessions_with_purchase,
-  gold_state.pct(count(*) FILTER (WHERE viewed AND carted), count(*) FILTER (WHERE viewed)) AS session_view_to_cart_rate,
-  gold_state.pct(count(*) FILTER (WHERE carted AND purchased), count(*) FILTER (WHERE carted)) AS session_cart_to_purchase_rate,
-  gold_state.pct(count(*) FILTER (WHERE carted AND NOT purchased), count(*) FILTER (WHERE carted)) AS cart_abandonment_rate,
-  sum(revenue) AS total_revenue
-FROM gold_state.funnel_sessions
+  count(DISTINCT user_session) AS total_sessions,
+  count(DISTINCT user_session) FILTER (WHERE event_type = 'view') AS sessions_with_view,
+  count(DISTINCT user_session) FILTER (WHERE event_type = 'cart') AS sessions_with_cart,
+  count(DISTINCT user_session) FILTER (WHERE event_type = 'purchase') AS sessions_with_purchase,
+  gold_state.pct(
+    count(DISTINCT user_session) FILTER (WHERE event_type = 'view')
+      + count(DISTINCT user_session) FILTER (WHERE event_type = 'cart')
+      - count(DISTINCT user_session) FILTER (WHERE event_type IN ('view', 'cart')),
+    count(DISTINCT user_session) FILTER (WHERE event_type = 'view')) AS session_view_to_cart_rate,
+  gold_state.pct(
+    count(DISTINCT user_session) FILTER (WHERE event_type = 'cart')
+      + count(DISTINCT user_session) FILTER (WHERE event_type = 'purchase')
+      - count(DISTINCT user_session) FILTER (WHERE event_type IN ('cart', 'purchase')),
+    count(DISTINCT user_session) FILTER (WHERE event_type = 'cart')) AS session_cart_to_purchase_rate,
+  gold_state.pct(
+    count(DISTINCT user_session) FILTER (WHERE event_type IN ('cart', 'purchase'))
+      - count(DISTINCT user_session) FILTER (WHERE event_type = 'purchase'),
+    count(DISTINCT user_session) FILTER (WHERE event_type = 'cart')) AS cart_abandonment_rate,
+  coalesce(sum(round(price::numeric, 2)) FILTER (WHERE event_type = 'purchase'), 0) AS total_revenue
+FROM silver.ecommerce_events
 GROUP BY event_date, category_l1
