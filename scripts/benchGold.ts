@@ -198,7 +198,7 @@ const DUCKDB_MACROS = [
      WHEN purchases = 1 THEN 'New Customer' WHEN cart_adds > 0 THEN 'Cart Abandoner' ELSE 'Visitor' END`,
 ];
 
-/** The four tables (and conversion_funnel's building block funnel_sessions) over `ev`. */
+/** The four tables over `ev` (the funnel via its sessions' step flags, the two-level form the model had before session 17; the checksums compare the numbers). */
 export const DUCKDB_GOLD_SQL: Record<string, string> = {
   funnel_sessions: `CREATE OR REPLACE TABLE g_funnel_sessions AS
     SELECT event_date, category_l1, user_session,

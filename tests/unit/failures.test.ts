@@ -5,7 +5,7 @@ import { classifyDatabaseError, failureKindOf } from '../../shared/pipeline/fail
 
 /** A gold failure as the refresh raises it: the model's message, the error underneath as its cause. */
 function goldError(cause?: unknown): GoldModelError {
-  const e = new GoldModelError('gold model funnel_sessions (funnel_sessions.sql): boom');
+  const e = new GoldModelError('gold model conversion_funnel (conversion_funnel.sql): boom');
   if (cause !== undefined) (e as { cause?: unknown }).cause = cause;
   return e;
 }
