@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { addPairs, applyCounts, buildPairs, COMPACT_AT, canonical, columnarTypes, createStore, forgetCachedSets, halfOf, RunExtract, sourceTypes, type DistinctSet, type SetSource } from '../shared/gold/distinctSets';
+import { addPairs, applyCounts, buildPairs, COMPACT_AT, canonical, columnarTypes, createStore, forgetCachedSets, halfOf, maintainSets, RunExtract, sourceTypes, type DistinctSet, type SetSource } from '../shared/gold/distinctSets';
 import { createScratchDatabase, dropScratchDatabase } from '../shared/local/scratchDatabase';
 
 /**
@@ -87,7 +87,7 @@ describe('columnar distinct sets: every count equals PostgreSQL count(DISTINCT) 
       counts = await addPairs(db, set, { pg: src }, oids, `n__${name}`);
     }
     await db.query(`CREATE TEMP TABLE d__${name} ON COMMIT DROP AS SELECT k, 0::bigint AS n FROM ${name}_state`);
-    if (counts) await applyCounts(db, `pg_temp.d__${name}`, '__t', 'n', ['k'], oids.slice(0, 1), counts);
+    if (counts) await applyCounts(db, `pg_temp.d__${name}`, '__t', { n: 'n' }, ['k'], oids.slice(0, 1), counts);
     await db.query(`UPDATE ${name}_state s SET n = s.n + d.n FROM pg_temp.d__${name} d WHERE d.k = s.k`);
   }
 
@@ -109,7 +109,7 @@ describe('columnar distinct sets: every count equals PostgreSQL count(DISTINCT) 
       await db.query(`UPDATE ${name}_state SET n = 0`);
       const oids = await sourceTypes(db, src('all'));
       const counts = await buildPairs(db, set, { pg: src('all') }, oids, `n__${name}`);
-      await applyCounts(db, `${name}_state`, '__t', 'n', ['k'], oids.slice(0, 1), counts);
+      await applyCounts(db, `${name}_state`, '__t', { n: 'n' }, ['k'], oids.slice(0, 1), counts);
       await db.query('COMMIT');
       expect(await actual(name)).toEqual(await expected(name, runs));
     });
@@ -168,7 +168,7 @@ describe('columnar distinct sets: every count equals PostgreSQL count(DISTINCT) 
     await db.query('BEGIN');
     await db.query(`UPDATE big_state SET n = 0`);
     const oids = await sourceTypes(db, src('all'));
-    await applyCounts(db, 'big_state', '__t', 'n', ['k'], oids.slice(0, 1), await buildPairs(db, set, { pg: src('all') }, oids, 'n__big'));
+    await applyCounts(db, 'big_state', '__t', { n: 'n' }, ['k'], oids.slice(0, 1), await buildPairs(db, set, { pg: src('all') }, oids, 'n__big'));
     await db.query('COMMIT');
     expect(await actual('big')).toEqual({ k: 4, j: 1 });
   });
@@ -193,6 +193,37 @@ describe('columnar distinct sets: every count equals PostgreSQL count(DISTINCT) 
       await extract.close();
       await db.query('ROLLBACK');
     }
+  });
+
+  it('three sets of one model in one call: one table of counts, a set that gains nothing counts 0, then a full build of all three', async () => {
+    await db.query(`CREATE TABLE ms_in AS SELECT 'k' || (g % 4) AS k, g % 37 AS a, (g * 13) % 11 AS b, g % 5 AS c, g % 6 AS run FROM generate_series(1, 2400) g`);
+    await db.query(`UPDATE ms_in SET c = NULL WHERE run >= 3`); // set c gains nothing after run 2
+    await db.query(`CREATE TABLE ms_state (k text PRIMARY KEY, na bigint NOT NULL DEFAULT 0, nb bigint NOT NULL DEFAULT 0, nc bigint NOT NULL DEFAULT 0)`);
+    await db.query(`INSERT INTO ms_state (k) SELECT DISTINCT k FROM ms_in`);
+    const cols = ['a', 'b', 'c'] as const;
+    for (const c of cols) await createStore(db, `ms_set_${c}`);
+    const src = (c: string, run: number | 'all'): SetSource => ({ from: 'ms_in i', keyExprs: ['i.k'], valueExpr: `(i.${c})`, where: `i.${c} IS NOT NULL${run === 'all' ? '' : ` AND i.run = ${run}`}${c === 'b' ? ' AND i.a % 2 = 0' : ''}` });
+    const want = async (upTo: number) =>
+      (await db.query(`SELECT k, count(DISTINCT a)::int AS na, count(DISTINCT b) FILTER (WHERE a % 2 = 0)::int AS nb, count(DISTINCT c)::int AS nc FROM ms_in WHERE run <= $1 GROUP BY k ORDER BY k`, [upTo])).rows;
+    const got = async () => (await db.query(`SELECT k, na::int, nb::int, nc::int FROM ms_state WHERE na + nb + nc > 0 ORDER BY k`)).rows;
+    const works = async (run: number | 'all') =>
+      Promise.all(cols.map(async (c) => ({ set: { table: `ms_set_${c}`, keys: ['k'] }, pairs: { pg: src(c, run) }, oids: await sourceTypes(db, src(c, 'all')), column: `n${c}` })));
+    for (let run = 0; run < 6; run++) {
+      await db.query('BEGIN');
+      await db.query(`CREATE TEMP TABLE ms_d ON COMMIT DROP AS SELECT k, 0::bigint AS na, 0::bigint AS nb, 0::bigint AS nc FROM ms_state`);
+      const counts = await maintainSets(db, await works(run), 'add', 'n__ms');
+      const columns = { na: 'na', nb: 'nb', nc: 'nc' };
+      if (counts) await applyCounts(db, 'pg_temp.ms_d', '__t', columns, ['k'], [25], counts);
+      await db.query(`UPDATE ms_state s SET na = s.na + d.na, nb = s.nb + d.nb, nc = s.nc + d.nc FROM pg_temp.ms_d d WHERE d.k = s.k`);
+      await db.query('COMMIT');
+      expect(await got()).toEqual(await want(run));
+    }
+    await db.query('BEGIN');
+    await db.query(`UPDATE ms_state SET na = 0, nb = 0, nc = 0`);
+    const counts = await maintainSets(db, await works('all'), 'build', 'n__ms');
+    await applyCounts(db, 'ms_state', '__t', { na: 'na', nb: 'nb', nc: 'nc' }, ['k'], [25], counts!);
+    await db.query('COMMIT');
+    expect(await got()).toEqual(await want(5));
   });
 
   it('a rolled-back run leaves nothing behind: its pairs count again in the next run', async () => {

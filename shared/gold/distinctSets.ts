@@ -213,14 +213,14 @@ async function storeSegments(db: Db, con: DuckDBConnection, set: DistinctSet, sq
   return ids;
 }
 
-/** Loads DuckDB's per-key counts (`sql`: c0…c(k−1), n) into a PostgreSQL temp table; returns its name. */
-async function countsToPg(db: Db, con: DuckDBConnection, set: DistinctSet, sql: string, work: string, name: string): Promise<string> {
+/** Loads DuckDB's per-key counts (`sql`: c0…c(k−1), then the `counts` columns) into a PostgreSQL temp table; returns its name. */
+async function countsToPg(db: Db, con: DuckDBConnection, keys: number, counts: string[], sql: string, work: string, name: string): Promise<string> {
   const file = path.join(work, `counts-${randomUUID()}.csv`);
   // Every value quoted: PostgreSQL reads an unquoted empty field as NULL, a quoted one as ''.
   await con.run(`COPY (${sql}) TO ${sqlText(file)} (FORMAT csv, HEADER false, FORCE_QUOTE *)`);
   const temp = `pg_temp.${qi(name)}`;
   await db.query(`DROP TABLE IF EXISTS ${temp}`);
-  await db.query(`CREATE TEMP TABLE ${temp} (${set.keys.map((_, i) => `c${i} text`).join(', ')}, n bigint) ON COMMIT DROP`);
+  await db.query(`CREATE TEMP TABLE ${temp} (${[...duckCols(keys).map((c) => `${c} text`), ...counts.map((c) => `${qi(c)} bigint`)].join(', ')}) ON COMMIT DROP`);
   await pipeline(createReadStream(file), db.query(copyFrom(`COPY ${temp} FROM STDIN (FORMAT csv)`)));
   return temp;
 }
@@ -228,36 +228,69 @@ async function countsToPg(db: Db, con: DuckDBConnection, set: DistinctSet, sql: 
 /** A DuckDB SELECT of a run's distinct pairs (columns c0…ck), e.g. from a run extract. */
 export type RunPairs = { pg: SetSource } | { duck: string };
 
+/** One set's work in a `maintainSets` call: its store, where its pairs come from, their types (keys…, value), and its count column. */
+export interface SetWork {
+  set: DistinctSet;
+  pairs: RunPairs;
+  oids: number[];
+  /** Name of its column in the counts table. */
+  column: string;
+}
+
 /**
- * Adds the run's pairs to the set and returns a temp table of the number of NEW pairs per key
- * (keys as canonical text c0…, count n): incremental refreshes.
+ * The distinct sets of one model (same keys), in one DuckDB session and one table of counts:
+ * `add` puts each run's pairs that are new to its set into the set (incremental refreshes), `build`
+ * replaces each set with all of its source's pairs (full builds). Returns a temp table of counts
+ * per key (canonical key text c0…c(k−1), then one column per set: the pairs it added), or
+ * undefined when no set gained a pair. One round trip for the counts instead of one per set.
  */
-export async function addPairs(db: Db, set: DistinctSet, run: RunPairs, oids: number[], countsName: string, options?: EngineOptions): Promise<string | undefined> {
-  const k = set.keys.length;
+export async function maintainSets(db: Db, works: SetWork[], mode: 'add' | 'build', countsName: string, options?: EngineOptions): Promise<string | undefined> {
+  if (!works.length) return undefined;
+  const k = works[0]!.set.keys.length;
+  if (works.some((w) => w.set.keys.length !== k)) throw new Error('internal error: sets of one call must share their keys');
   return withSettings(db, CANONICAL_SETTINGS, () =>
     withDuck(options, async (con, work) => {
-      const entry = await syncCache(db, con, set, work);
-      let pairs: string;
-      if ('pg' in run) {
-        const csv = await copyToCsv(db, pairsQuery(run.pg, oids), path.join(work, 'run.csv'));
-        pairs = `SELECT * FROM ${readPgCsv(csv, varchars(k + 1))}`;
-      } else {
-        pairs = run.duck;
+      const parts: string[] = [];
+      for (const [i, w] of works.entries()) {
+        if (mode === 'build') await db.query(`TRUNCATE ${w.set.table}`);
+        const entry = await syncCache(db, con, w.set, work); // empty after the TRUNCATE
+        const csv = 'pg' in w.pairs ? await copyToCsv(db, pairsQuery(w.pairs.pg, w.oids), path.join(work, `pairs-${i}.csv`)) : undefined;
+        const pairs = csv ? `SELECT * FROM ${readPgCsv(csv, varchars(k + 1))}` : (w.pairs as { duck: string }).duck;
+        const fresh = `fresh_${randomUUID().replace(/-/g, '')}`;
+        if (mode === 'build') await con.run(`CREATE TEMP TABLE ${fresh} AS ${pairs}`);
+        else await con.run(`CREATE TEMP TABLE ${fresh} AS SELECT * FROM (${pairs}) ANTI JOIN ${entry.table} USING (${duckList(k + 1)})`);
+        if (csv) await rm(csv.file);
+        const added = Number((await con.runAndReadAll(`SELECT count(*) FROM ${fresh}`)).getRows()[0]![0]);
+        if (!added) continue;
+        const ids = await storeSegments(db, con, w.set, `SELECT * FROM ${fresh}`, work);
+        await con.run(`INSERT INTO ${entry.table} SELECT * FROM ${fresh}`);
+        for (const id of ids) entry.segments.add(id);
+        if (entry.segments.size >= COMPACT_AT) await compact(db, con, w.set, entry, work);
+        parts.push(`SELECT ${duckList(k)}, ${works.map((_, j) => (j === i ? 'count(*)' : '0')).join(', ')} FROM ${fresh} GROUP BY ALL`);
       }
-      const fresh = `fresh_${randomUUID().replace(/-/g, '')}`;
-      await con.run(`CREATE TEMP TABLE ${fresh} AS SELECT * FROM (${pairs}) ANTI JOIN ${entry.table} USING (${duckList(k + 1)})`);
-      const added = Number((await con.runAndReadAll(`SELECT count(*) FROM ${fresh}`)).getRows()[0]![0]);
-      if (!added) return undefined;
-      const ids = await storeSegments(db, con, set, `SELECT * FROM ${fresh}`, work);
-      await con.run(`INSERT INTO ${entry.table} SELECT * FROM ${fresh}`);
-      for (const id of ids) entry.segments.add(id);
-      const counts = await countsToPg(db, con, set, `SELECT ${duckList(k)}, count(*) FROM ${fresh} GROUP BY ALL`, work, countsName);
-      if (entry.segments.size >= COMPACT_AT) await compact(db, con, set, entry, work);
-      return counts;
+      if (!parts.length) return undefined;
+      const n = works.map((_, j) => `n${j}`);
+      const sql = `SELECT ${duckList(k)}, ${n.map((c) => `CAST(sum(${c}) AS BIGINT)`).join(', ')} FROM (SELECT * FROM (${parts.join(' UNION ALL ')}) t(${[...duckCols(k), ...n].join(', ')})) GROUP BY ALL`;
+      return countsToPg(db, con, k, works.map((w) => w.column), sql, work, countsName);
     }),
   );
 }
 
+/** One set's `add` (incremental): its new pairs' count per key in column `n`. */
+export function addPairs(db: Db, set: DistinctSet, run: RunPairs, oids: number[], countsName: string, options?: EngineOptions): Promise<string | undefined> {
+  return maintainSets(db, [{ set, pairs: run, oids, column: 'n' }], 'add', countsName, options);
+}
+
+/** One set's `build` (full): its pairs' count per key in column `n`. */
+export async function buildPairs(db: Db, set: DistinctSet, source: RunPairs, oids: number[], countsName: string, options?: EngineOptions): Promise<string> {
+  const counts = await maintainSets(db, [{ set, pairs: source, oids, column: 'n' }], 'build', countsName, options);
+  if (counts) return counts;
+  // No pairs at all: an empty table of counts.
+  const temp = `pg_temp.${qi(countsName)}`;
+  await db.query(`DROP TABLE IF EXISTS ${temp}`);
+  await db.query(`CREATE TEMP TABLE ${temp} (${[...duckCols(set.keys.length).map((c) => `${c} text`), 'n bigint'].join(', ')}) ON COMMIT DROP`);
+  return temp;
+}
 /**
  * A run's values for every columnar set over one source, read from PostgreSQL in one pass (one
  * column per distinct canonical expression; the distinct conditions as bits of BIGINT masks, 62 a
@@ -343,33 +376,11 @@ async function compact(db: Db, con: DuckDBConnection, set: DistinctSet, entry: {
   entry.segments = new Set(ids);
 }
 
-/**
- * Replaces the set with all the source's pairs and returns a temp table of the pairs per key:
- * full builds.
- */
-export async function buildPairs(db: Db, set: DistinctSet, source: RunPairs, oids: number[], countsName: string, options?: EngineOptions): Promise<string> {
-  const k = set.keys.length;
-  return withSettings(db, CANONICAL_SETTINGS, () =>
-    withDuck(options, async (con, work) => {
-      await db.query(`TRUNCATE ${set.table}`);
-      const entry = await syncCache(db, con, set, work); // empty now
-      if ('pg' in source) {
-        const csv = await copyToCsv(db, pairsQuery(source.pg, oids), path.join(work, 'all.csv'));
-        await con.run(`INSERT INTO ${entry.table} SELECT * FROM ${readPgCsv(csv, varchars(k + 1))}`);
-        await rm(csv.file);
-      } else {
-        await con.run(`INSERT INTO ${entry.table} ${source.duck}`);
-      }
-      for (const id of await storeSegments(db, con, set, `SELECT * FROM ${entry.table}`, work)) entry.segments.add(id);
-      return countsToPg(db, con, set, `SELECT ${duckList(k)}, count(*) FROM ${entry.table} GROUP BY ALL`, work, countsName);
-    }),
-  );
-}
-
-/** `UPDATE <target> SET <column> = counts.n` joined on the keys' canonical text. */
-export async function applyCounts(db: Db, target: string, alias: string, column: string, keys: string[], keyOids: number[], counts: string): Promise<void> {
+/** `UPDATE <target> SET <column> = counts.<column>, …` joined on the keys' canonical text (`columns`: target column → counts column). */
+export async function applyCounts(db: Db, target: string, alias: string, columns: Record<string, string>, keys: string[], keyOids: number[], counts: string): Promise<void> {
   const on = keys.map((k, i) => `${canonical(`${alias}.${qi(k)}`, keyOids[i]!)} = n.c${i}`).join(' AND ');
-  await withSettings(db, CANONICAL_SETTINGS, () => db.query(`UPDATE ${target} ${alias} SET ${column} = n.n FROM ${counts} n WHERE ${on}`));
+  const set = Object.entries(columns).map(([col, from]) => `${col} = n.${qi(from)}`).join(', ');
+  await withSettings(db, CANONICAL_SETTINGS, () => db.query(`UPDATE ${target} ${alias} SET ${set} FROM ${counts} n WHERE ${on}`));
 }
 
 /** Forgets the process's copies (tests; a new process starts empty anyway). */

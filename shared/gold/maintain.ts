@@ -5,7 +5,7 @@ import { GoldModelError } from './models';
 import type { Aggregate, AggregatePlan, Input, KeyedPlan, LatestPlan, RowsPlan } from './plan';
 import { replaceTableRef } from './sqlText';
 import { KEY_LOOKUP, withSettings } from './settings';
-import { addPairs, applyCounts, buildPairs, columnarTypes, createStore, type DistinctSet, isColumnarStore, RunExtract, type SetSource, sourceTypes } from './distinctSets';
+import { applyCounts, columnarTypes, createStore, isColumnarStore, maintainSets, RunExtract, type SetSource, type SetWork, sourceTypes } from './distinctSets';
 import type { EngineOptions } from '../engine/transform';
 
 /**
@@ -237,31 +237,41 @@ async function runExtract(ctx: MaintainContext, from: string): Promise<RunExtrac
 }
 
 /**
- * The pairs of one count(DISTINCT) from `from` (all of them for a full build, else the run's), in
- * its columnar store; the count per key is written into `target` (the state table or the delta).
- * Returns false when the set is an indexed table of pairs (the caller maintains it in SQL).
+ * The pairs of the model's count(DISTINCT)s from `from` (all of them for a full build, else the
+ * run's) in their columnar stores, in one DuckDB session; each set's count per key is written into
+ * its column of `target` (the state table or the delta) in one UPDATE. Returns the sets it did not
+ * handle: indexed tables of pairs, which the caller maintains in SQL.
  */
-async function columnarSet(ctx: MaintainContext, m: PlannedModel, plan: AggregatePlan, a: Aggregate, set: string, from: string, target: string, full: boolean): Promise<boolean> {
-  if (!(await isColumnarStore(ctx.db, set))) return false;
-  const src = setSource(plan, a, from);
-  const oids = await sourceTypes(ctx.db, src);
-  if (!columnarTypes(oids)) throw new GoldModelError(`gold model ${m.file}: the types of count(DISTINCT ${a.arg}) changed since its state was built; rebuild it: medallion gold refresh --full`);
-  const store: DistinctSet = { table: set, keys: plan.keys };
-  const name = `n__${m.table}${a.column}`;
-  try {
-    let counts: string | undefined;
+async function columnarSets(ctx: MaintainContext, m: PlannedModel, plan: AggregatePlan, sets: { a: Aggregate; set: string }[], from: string, target: string, full: boolean): Promise<{ a: Aggregate; set: string }[]> {
+  const works: (SetWork & { a: Aggregate })[] = [];
+  const rest: { a: Aggregate; set: string }[] = [];
+  for (const { a, set } of sets) {
+    if (!(await isColumnarStore(ctx.db, set))) {
+      rest.push({ a, set });
+      continue;
+    }
+    const src = setSource(plan, a, from);
+    const oids = await sourceTypes(ctx.db, src);
+    if (!columnarTypes(oids)) throw new GoldModelError(`gold model ${m.file}: the types of count(DISTINCT ${a.arg}) changed since its state was built; rebuild it: medallion gold refresh --full`);
     const extract = await runExtract(ctx, src.from);
-    const pairs = extract ? { duck: extract.pairs(src, oids) } : { pg: src };
-    if (full) counts = await buildPairs(ctx.db, store, pairs, oids, name, ctx.engine);
-    else counts = await addPairs(ctx.db, store, pairs, oids, name, ctx.engine);
-    if (counts) await applyCounts(ctx.db, target, '__t', a.column, plan.keys, oids.slice(0, plan.keys.length), counts);
+    works.push({ a, set: { table: set, keys: plan.keys }, pairs: extract ? { duck: extract.pairs(src, oids) } : { pg: src }, oids, column: a.column });
+  }
+  if (!works.length) return rest;
+  const t = Date.now(); // after the run's read, which is timed on its own (run_extract)
+  try {
+    const counts = await maintainSets(ctx.db, works, full ? 'build' : 'add', `n__${m.table}`, ctx.engine);
+    const columns = Object.fromEntries(works.map((w) => [w.a.column, w.a.column]));
+    if (counts) await applyCounts(ctx.db, target, '__t', columns, plan.keys, works[0]!.oids.slice(0, plan.keys.length), counts);
   } catch (e) {
     if (e instanceof GoldModelError) throw e;
     const err = new GoldModelError(`gold model ${m.table} (${m.file}): ${e instanceof Error ? e.message : String(e)}`);
     (err as { cause?: unknown }).cause = e;
     throw err;
+  } finally {
+    const label = `${m.table}:${full ? 'full_sets' : 'sets'}`;
+    ctx.timings[label] = (ctx.timings[label] ?? 0) + Date.now() - t;
   }
-  return true;
+  return rest;
 }
 
 async function timed<T>(ctx: MaintainContext, label: string, fn: () => Promise<T>): Promise<T> {
@@ -291,12 +301,10 @@ async function fullAggregate(ctx: MaintainContext, m: PlannedModel, plan: Aggreg
   // The distinct sets first (hash aggregation), then the other aggregates (hash aggregation: no
   // DISTINCT inside them, which would force PostgreSQL to sort), then each distinct count from its
   // set. Bulk loads: the primary key is built once after the rows are in (a sorted build).
-  const columnar = new Set<string>();
+  const indexed = new Set<string>();
   for (const { a, set } of sets) {
-    if (await isColumnarStore(ctx.db, set)) {
-      columnar.add(set);
-      continue;
-    }
+    if (await isColumnarStore(ctx.db, set)) continue;
+    indexed.add(set);
     await withoutKey(ctx, m, set, [...plan.keys, '__v'], () =>
       run(ctx, m, `INSERT INTO ${set} SELECT ${list(plan.keys, `${alias}.`)}, ${a.arg} FROM ${input} ${alias} WHERE ${and(plan.where, a.filter, `${a.arg} IS NOT NULL`)} GROUP BY 1${plan.keys.map((_, i) => `, ${i + 2}`).join('')}`),
     );
@@ -308,11 +316,8 @@ async function fullAggregate(ctx: MaintainContext, m: PlannedModel, plan: Aggreg
       run(ctx, m, `INSERT INTO ${stateTable(m, 'agg')} (${stateCols.join(', ')}) SELECT ${exprs.join(', ')} FROM ${input} ${alias} WHERE ${and(plan.where)} GROUP BY ${list(plan.keys, `${alias}.`)}`),
     ),
   );
-  for (const { a, set } of sets) {
-    if (columnar.has(set)) {
-      await timed(ctx, `${m.table}:full_set${a.column.slice(3)}`, () => columnarSet(ctx, m, plan, a, set, input, stateTable(m, 'agg'), true));
-      continue;
-    }
+  await columnarSets(ctx, m, plan, sets.filter((s) => !indexed.has(s.set)), input, stateTable(m, 'agg'), true);
+  for (const { a, set } of sets.filter((s) => indexed.has(s.set))) {
     await run(
       ctx,
       m,
@@ -370,14 +375,11 @@ async function incrementalAggregate(ctx: MaintainContext, m: PlannedModel, plan:
   if (!made.rowCount) return false;
   await run(ctx, m, `ANALYZE ${delta}`);
   step('delta');
-  for (const { a, set } of distinctSets(m, plan)) {
-    // New distinct values per key: the pairs this run adds for the first time.
-    const extracted = ctx.timings.run_extract ?? 0;
-    if (await columnarSet(ctx, m, plan, a, set, source, delta, false)) {
-      t += (ctx.timings.run_extract ?? 0) - extracted; // the run's read is timed on its own
-      step(`set${a.column.slice(3)}`);
-      continue;
-    }
+  // New distinct values per key: the pairs this run adds for the first time (the columnar sets
+  // time themselves as :sets, the run's read as run_extract; indexed sets as :set<i>).
+  const indexed = await columnarSets(ctx, m, plan, distinctSets(m, plan), source, delta, false);
+  t = Date.now();
+  for (const { a, set } of indexed) {
     await run(
       ctx,
       m,
