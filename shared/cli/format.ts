@@ -1,3 +1,4 @@
+import type { LakeWriteConflictError } from '../lake/lake';
 import { printablePath } from '../lake/paths';
 import type { FileReport } from '../pipeline/ingestFile';
 
@@ -74,4 +75,9 @@ export function describeReport(report: FileReport): string {
   if (r.outcome === 'missing') return `? ${r.path}: ${r.message}`;
   const kind = r.failureKind ?? l?.failure_kind;
   return `✘ ${r.path}: FAILED${kind ? ` (${kind})` : ''} — ${(r.message ?? l?.error ?? 'unknown error').split('\n')[0]}`;
+}
+
+/** Two uploads of one lake path at once: the other one landed, this one did not; running again uploads it. */
+export function writeConflictLine(e: LakeWriteConflictError): string {
+  return `another upload to ${e.zone}/${printablePath(e.path)} was in progress at the same time and landed instead: run the command again`;
 }

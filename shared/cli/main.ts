@@ -1,6 +1,6 @@
 import { ConfigError } from '../config';
 import { ContractError } from '../contracts/contract';
-import { LakeNotFoundError } from '../lake/lake';
+import { LakeNotFoundError, LakeWriteConflictError } from '../lake/lake';
 import { printablePath, UnsafePathError } from '../lake/paths';
 import { consoleLogger } from '../log';
 import { UsageError } from './args';
@@ -18,6 +18,7 @@ import { sqlCommand } from './commands/sql';
 import { stackCommand } from './commands/stack';
 import { statusCommand } from './commands/status';
 import { type CliContext, defaultContext } from './context';
+import { writeConflictLine } from './format';
 
 export const COMMANDS: CliCommand[] = [ingestCommand, extractCommand, statusCommand, sqlCommand, goldCommand, datasetCommand, devCommand, produceCommand, generateCommand, stackCommand, replayCommand, healthCommand];
 
@@ -90,6 +91,7 @@ export function explainError(e: unknown, env: Record<string, string | undefined>
   if (e instanceof ConfigError || e instanceof ContractError) return { message: `configuration problem: ${e.message}`, exitCode: 2 };
   if (e instanceof UnsafePathError) return { message: `${e.message}: rename the file (no tabs, newlines or other control characters)`, exitCode: 1 };
   if (e instanceof LakeNotFoundError) return { message: e.message, exitCode: 1 };
+  if (e instanceof LakeWriteConflictError) return { message: writeConflictLine(e), exitCode: 1 };
   const info = innermost(e);
   const pgCode = (e as { code?: string }).code;
   if (info.code && CONNECTION_CODES.has(info.code)) {

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { BlobServiceClient, type ContainerClient, RestError } from '@azure/storage-blob';
-import { isTemporaryPath, type Lake, type LakeFile, LakeNotFoundError, type UploadOptions, ZONES, type Zone } from './lake';
+import { isTemporaryPath, type Lake, type LakeFile, LakeNotFoundError, LakeWriteConflictError, type UploadOptions, ZONES, type Zone } from './lake';
 
 const BLOCK_SIZE = 8 * 1024 * 1024;
 const CONCURRENCY = 4;
@@ -23,6 +23,27 @@ function isNotFound(e: unknown): boolean {
 }
 
 /**
+ * Put Block List refused the blocks this upload staged (error code InvalidBlockList, "The specified
+ * block list is invalid."): another upload committed the same blob in between, and a commit
+ * discards every uncommitted block of the blob (Put Block List, "Remarks":
+ * https://learn.microsoft.com/rest/api/storageservices/put-block-list). The SDK gives each upload
+ * block IDs of its own (a random prefix), so this is the one way an upload's own blocks go missing.
+ */
+function isLostBlocks(e: unknown): boolean {
+  return e instanceof RestError && e.code === 'InvalidBlockList';
+}
+
+/** Runs an upload to `zone/path`; a concurrent commit of the same blob is reported as a LakeWriteConflictError. */
+async function committed<T>(zone: Zone, path: string, upload: () => Promise<T>): Promise<T> {
+  try {
+    return await upload();
+  } catch (e) {
+    if (isLostBlocks(e)) throw new LakeWriteConflictError(zone, path, { cause: e });
+    throw e;
+  }
+}
+
+/**
  * Lake adapter over the Blob API: Azurite locally, or the blob endpoint of any account.
  *
  * Writes are block-blob commits, which raise exactly one BlobCreated for the blob's own path:
@@ -37,7 +58,10 @@ function isNotFound(e: unknown): boolean {
  *   no event and readers keep seeing the old blob (or none).
  * - Put Block List (https://learn.microsoft.com/rest/api/storageservices/put-block-list) writes the
  *   blob from the staged block IDs in one request: the replace is atomic, and a failed upload leaves
- *   nothing visible (uncommitted blocks expire after 7 days).
+ *   nothing visible (uncommitted blocks expire after 7 days). A commit also discards every other
+ *   uncommitted block of the blob: of two uploads of one path at once, the first to commit wins
+ *   and the other's Put Block List fails (InvalidBlockList), raised as LakeWriteConflictError — the
+ *   path holds the winner's bytes, never a mix. (A single Put Blob replaces the blob: the last wins.)
  * So `write` (Put Block × n + Put Block List) and `writeFile` (one Put Blob, or Put Block × n + Put
  * Block List above `maxSingleShotSize`) need no temporary name. `copy` streams through `write`
  * instead of Copy Blob: on a hierarchical namespace account BlobCreated(CopyBlob) may be raised
@@ -89,22 +113,26 @@ export class BlobLake implements Lake {
   async write(zone: Zone, path: string, source: Readable, options: UploadOptions = {}): Promise<LakeFile> {
     const blob = this.container(zone).getBlockBlobClient(path);
     // Blocks are staged and committed in one Put Block List: readers see the old or the new blob.
-    await blob.uploadStream(source, this.blockSize, this.concurrency, {
-      blobHTTPHeaders: { blobContentType: options.contentType },
-      metadata: options.metadata,
-    });
+    await committed(zone, path, () =>
+      blob.uploadStream(source, this.blockSize, this.concurrency, {
+        blobHTTPHeaders: { blobContentType: options.contentType },
+        metadata: options.metadata,
+      }),
+    );
     return (await this.stat(zone, path))!;
   }
 
   async writeFile(zone: Zone, path: string, localPath: string, options: UploadOptions = {}): Promise<LakeFile> {
     const blob = this.container(zone).getBlockBlobClient(path);
-    await blob.uploadFile(localPath, {
-      blockSize: this.blockSize,
-      concurrency: this.concurrency,
-      maxSingleShotSize: this.maxSingleShotSize,
-      blobHTTPHeaders: { blobContentType: options.contentType },
-      metadata: options.metadata,
-    });
+    await committed(zone, path, () =>
+      blob.uploadFile(localPath, {
+        blockSize: this.blockSize,
+        concurrency: this.concurrency,
+        maxSingleShotSize: this.maxSingleShotSize,
+        blobHTTPHeaders: { blobContentType: options.contentType },
+        metadata: options.metadata,
+      }),
+    );
     return (await this.stat(zone, path))!;
   }
 

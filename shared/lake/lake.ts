@@ -69,6 +69,23 @@ export class LakeNotFoundError extends Error {
   }
 }
 
+/**
+ * Another write to the same path committed while this one was under way, so this one could not
+ * be committed (the Blob API's InvalidBlockList: committing a blob discards every block staged for
+ * it and not in that commit, another writer's included). The path holds the other write's bytes;
+ * writing again makes this one the newest version.
+ */
+export class LakeWriteConflictError extends Error {
+  override name = 'LakeWriteConflictError';
+  constructor(
+    readonly zone: Zone,
+    readonly path: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`another upload to ${zone}/${path} was in progress at the same time and was committed first: write the file again`, options);
+  }
+}
+
 /** Streams a Readable to completion and returns its bytes. Only for small files (manifests). */
 export async function readSmall(stream: Readable, maxBytes = 16 * 1024 * 1024): Promise<Buffer> {
   const chunks: Buffer[] = [];

@@ -20,7 +20,7 @@ export const datasetCommand: CliCommand = {
     if (sub === 'check') {
       const file = args.positional[0];
       if (!file || args.positional.length > 1) throw new UsageError('name one local file to check');
-      const problem = localFileProblem(file);
+      const problem = localFileProblem(file, 'name one file in it to check');
       if (problem) throw new UsageError(`${file}: ${problem}`);
       const name = stringFlag(args, 'dataset');
       return withPlatform(ctx, async (p) => {

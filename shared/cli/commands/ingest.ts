@@ -1,8 +1,9 @@
-import { createReadStream, existsSync, statSync } from 'node:fs';
+import { createReadStream, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Contract } from '../../contracts/contract';
 import type { ContractRegistry } from '../../contracts/registry';
 import { resolveFormat } from '../../engine/compile';
+import { LakeWriteConflictError } from '../../lake/lake';
 import { hasControlCharacters, printablePath, safeLakePath } from '../../lake/paths';
 import { ingestBronzeFile } from '../../pipeline/ingestFile';
 import { bronzePathFor } from '../../pipeline/stagingPath';
@@ -10,7 +11,7 @@ import { normalizeName, parseHeader, readFirstLine } from '../../pipeline/stageI
 import { parseArgs, stringFlag, UsageError } from '../args';
 import type { CliCommand } from '../command';
 import { withPlatform } from '../context';
-import { describeReport } from '../format';
+import { describeReport, writeConflictLine } from '../format';
 import { Progress } from '../progress';
 
 
@@ -44,15 +45,30 @@ export async function inferDataset(file: string, registry: ContractRegistry): Pr
   return matches.length === 1 ? matches[0] : undefined;
 }
 
-/** Why a local file cannot go to bronze under `name`, checked before anything is written; undefined when it can. */
-export function localFileProblem(file: string): string | undefined {
-  let isFile = false;
+/** What is at a local path: statSync follows links, a missing or unreadable path is 'missing'. */
+function localKind(file: string): 'file' | 'directory' | 'other' | 'missing' {
   try {
-    isFile = existsSync(file) && statSync(file).isFile();
+    const s = statSync(file);
+    return s.isFile() ? 'file' : s.isDirectory() ? 'directory' : 'other';
   } catch {
-    isFile = false;
+    return 'missing';
   }
-  if (!isFile) return 'no such file';
+}
+
+/** How to ingest the files of a folder: the CLI takes files, and the shell expands a pattern into them. */
+function directoryHint(dir: string): string {
+  return `name its files instead, e.g. medallion ingest ${printablePath(dir.replace(/[\\/]+$/, ''))}/*.csv (the shell expands the pattern)`;
+}
+
+/**
+ * Why a local file cannot go to bronze under its name, checked before anything is written;
+ * undefined when it can. `inDirectory` says what to do when the path is a folder.
+ */
+export function localFileProblem(file: string, inDirectory: string = directoryHint(file)): string | undefined {
+  const kind = localKind(file);
+  if (kind === 'missing') return 'no such file';
+  if (kind === 'directory') return `is a directory: ${inDirectory}`;
+  if (kind === 'other') return 'not a regular file (a pipe, socket or device): copy it to a file first';
   const name = path.basename(file);
   if (hasControlCharacters(name)) return 'the file name contains control characters (tab, newline, …): rename the file before ingesting it';
   try {
@@ -61,6 +77,67 @@ export function localFileProblem(file: string): string | undefined {
     return `the file name cannot be a lake path: ${e instanceof Error ? e.message : String(e)}`;
   }
   return undefined;
+}
+
+/** A file of the command: where it goes in bronze, or why it cannot go. */
+export type PlannedFile = { file: string; contract: Contract; target: string } | { file: string; problem: string };
+
+/**
+ * Where each file goes, decided before anything is uploaded. A staging dataset's file gets a run
+ * folder of its own: `now` plus the file's position in milliseconds (later arguments are later runs).
+ */
+async function planFiles(files: string[], chosen: Contract | undefined, registry: ContractRegistry, now: number): Promise<PlannedFile[]> {
+  const known = registry.all().map((c) => c.name).join(', ');
+  const plans: PlannedFile[] = [];
+  for (const [i, file] of files.entries()) {
+    const problem = localFileProblem(file);
+    if (problem) {
+      plans.push({ file, problem });
+      continue;
+    }
+    try {
+      const contract = chosen ?? (await inferDataset(file, registry));
+      if (!contract) plans.push({ file, problem: `cannot tell which dataset it belongs to from its header; pass --dataset (${known})` });
+      else plans.push({ file, contract, target: safeLakePath(bronzePathFor(contract, path.basename(file), now + i)) });
+    } catch (e) {
+      plans.push({ file, problem: e instanceof Error ? e.message.split('\n')[0]! : String(e) });
+    }
+  }
+  return plans;
+}
+
+/** True when two local paths name one file (the same path, or links to it). */
+function sameFile(a: string, b: string): boolean {
+  try {
+    return realpathSync(a) === realpathSync(b);
+  } catch {
+    return path.resolve(a) === path.resolve(b);
+  }
+}
+
+/**
+ * The one line refusing a command two of whose local files would go to the same bronze path (the
+ * second upload would replace the first: a new version of the path); undefined when none would.
+ * The same local file named twice is not a clash: it is the same bytes.
+ */
+export function sameTargetProblem(plans: PlannedFile[]): string | undefined {
+  const first = new Map<string, string>();
+  for (const plan of plans) {
+    if (!('target' in plan)) continue;
+    const earlier = first.get(plan.target);
+    if (earlier === undefined) first.set(plan.target, plan.file);
+    else if (!sameFile(earlier, plan.file)) {
+      return `${printablePath(earlier)} and ${printablePath(plan.file)} would both go to bronze/${plan.target} (the second would replace the first): rename one of them`;
+    }
+  }
+  return undefined;
+}
+
+/** The one line for a file whose upload or run threw (a transient failure, or another upload of the same path). */
+export function ingestFailure(e: unknown, uploaded: boolean): string {
+  if (e instanceof LakeWriteConflictError) return writeConflictLine(e);
+  const message = e instanceof Error ? e.message.split('\n')[0] : String(e);
+  return `${message}${uploaded ? ' — the file is in bronze; run the command again (or `medallion dev`) to retry' : ''}`;
 }
 
 export const ingestCommand: CliCommand = {
@@ -82,6 +159,13 @@ export const ingestCommand: CliCommand = {
         return 1;
       }
       if (datasetName && !chosen) throw new UsageError(`unknown dataset '${datasetName}'; known: ${known()}`);
+      const plans = await planFiles(files, chosen, p.contracts, Date.now());
+      const clash = sameTargetProblem(plans);
+      if (clash) {
+        // Refused as a whole, before any upload: a mistake in the command's arguments.
+        ctx.err(`✘ nothing ingested: ${clash}`);
+        return 2;
+      }
       const progress = new Progress();
       let failed = 0;
       const refuse = (file: string, message: string) => {
@@ -89,21 +173,15 @@ export const ingestCommand: CliCommand = {
         failed++;
         ctx.out(`✘ ${printablePath(file)}: FAILED — ${message}`);
       };
-      for (const [i, file] of files.entries()) {
+      for (const [i, plan] of plans.entries()) {
         // Every file of the batch is attempted: a refused one is reported and the next one goes on.
-        const problem = localFileProblem(file);
-        if (problem) {
-          refuse(file, problem);
+        if (!('target' in plan)) {
+          refuse(plan.file, plan.problem);
           continue;
         }
+        const { file, target } = plan;
         let uploaded = false;
         try {
-          const contract = chosen ?? (await inferDataset(file, p.contracts));
-          if (!contract) {
-            refuse(file, `cannot tell which dataset it belongs to from its header; pass --dataset (${known()})`);
-            continue;
-          }
-          const target = safeLakePath(bronzePathFor(contract, path.basename(file)));
           const label = `file ${i + 1} of ${files.length}: ${path.basename(file)}`;
           const size = statSync(file).size;
           const t0 = Date.now();
@@ -122,8 +200,7 @@ export const ingestCommand: CliCommand = {
           if (report.outcome === 'failed') failed++;
         } catch (e) {
           // A transient failure (database or storage unavailable, …): ingestBronzeFile throws those.
-          const message = e instanceof Error ? e.message.split('\n')[0] : String(e);
-          refuse(file, `${message}${uploaded ? ' — the file is in bronze; run the command again (or `medallion dev`) to retry' : ''}`);
+          refuse(file, ingestFailure(e, uploaded));
         }
       }
       if (files.length > 1) ctx.out(`${files.length - failed} of ${files.length} file(s) landed${failed ? `, ${failed} failed` : ''}`);
