@@ -6,13 +6,14 @@ import { databaseSettings, type Env, engineOptions, lakeSettings, ConfigError, m
 import { type ContractRegistry, datasetsDir, loadContracts } from './contracts/registry';
 import { createPool } from './db/pool';
 import { ensureSchema } from './db/schema';
-import { type EngineOptions, sweepSpill } from './engine/transform';
+import type { EngineOptions } from './engine/transform';
 import { createLake } from './lake/createLake';
 import type { Lake } from './lake/lake';
 import { createGoldHooks } from './gold/hooks';
 import { goldGraph } from './gold/models';
 import { deployGold } from './gold/schema';
 import { consoleLogger, type Logger } from './log';
+import { sweepDeadWork } from './workDirs';
 
 /** Extension points of the file pipeline (the gold layer registers here). */
 export interface PipelineHooks {
@@ -81,7 +82,8 @@ export async function createPlatform(env: Env = process.env, overrides: Platform
   const workRoot = overrides.workRoot ?? env.MEDALLION_WORK_DIR ?? path.join(os.tmpdir(), 'medallion');
   const eo = engineOptions(env);
   const engine: EngineOptions = { memoryLimit: eo.memoryLimit, threads: eo.threads, spillDir: path.join(workRoot, 'spill'), ...overrides.engine };
-  await sweepSpill(engine.spillDir); // engines of processes killed before they could clean up
+  // Scratch folders of processes killed before they could clean up (runs, exports, engines).
+  for (const dir of new Set([workRoot, engine.spillDir])) await sweepDeadWork(dir);
   await lake.ensureZones();
   const blockedDatasets = await withDeadlockRetry(() => ensureSchema(pool, contracts.all()));
   for (const [name, message] of contracts.broken) blockedDatasets.set(name, message);

@@ -1,4 +1,9 @@
 import { randomInt } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { copyToCsv, readPgCsv } from '../shared/engine/pgCsv';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { addPairs, applyCounts, buildPairs, COMPACT_AT, canonical, columnarTypes, createStore, forgetCachedSets, halfOf, maintainSets, RunExtract, sourceTypes, type DistinctSet, type SetSource } from '../shared/gold/distinctSets';
@@ -144,6 +149,48 @@ describe('columnar distinct sets: every count equals PostgreSQL count(DISTINCT) 
       expect(await actual('bom')).toEqual(await expected('bom', run));
     }
     expect(await actual('bom')).toEqual({ k: 1, '\uFEFFk': 3 });
+  });
+
+  it('long texts are kept as their SHA-256: counts stay exact at the 64-byte edge, a text spelling a digest is not one, segments stay small', async () => {
+    // 48 kB of hex that does not compress away, ending with `tail`.
+    const long = (tail: string) => `(SELECT string_agg(md5(i || '${tail}'), '') FROM generate_series(1, 1500) i) || '${tail}'`;
+    await db.query(`CREATE TABLE lt_in (k text, v text, run int)`);
+    // A 64-byte and a 65-byte text, long texts differing only at the end, and the digest text of one of them as a value of its own.
+    await db.query(`INSERT INTO lt_in VALUES ('k', repeat('a', 64), 0), ('k', repeat('a', 65), 0), ('k', ${long('1')}, 0), ('k', ${long('2')}, 1), ('k', ${long('1')}, 1), ('k', repeat('a', 64), 1)`);
+    await db.query(`INSERT INTO lt_in SELECT 'k', 'sha256:' || encode(sha256(convert_to(${long('1')}, 'UTF8')), 'hex'), 2`);
+    await db.query(`INSERT INTO lt_in SELECT 'j' || (g % 3), repeat(chr(1000 + g % 7), 30) || g || repeat('é', 40), 2 FROM generate_series(1, 200) g`); // multi-byte: over 64 bytes, under 64 letters
+    await db.query(`CREATE TABLE lt_state (k text PRIMARY KEY, n bigint NOT NULL DEFAULT 0)`);
+    await db.query(`INSERT INTO lt_state (k) SELECT DISTINCT k FROM lt_in`);
+    const set = { table: 'lt_set', keys: ['k'] };
+    await createStore(db, set.table);
+    for (let run = 0; run < 3; run++) {
+      await db.query('BEGIN');
+      await applyRun('lt', set, { from: 'lt_in i', keyExprs: ['i.k'], valueExpr: '(i.v)', where: `i.run = ${run}` }, run === 1);
+      await db.query('COMMIT');
+      expect(await actual('lt')).toEqual(await expected('lt', run));
+    }
+    expect((await actual('lt')).k).toBe(5);
+    const bytes = await db.query<{ n: number }>(`SELECT sum(octet_length(data))::int AS n FROM lt_set`);
+    expect(bytes.rows[0]!.n).toBeLessThan(40_000); // three 48 kB values (~24 kB each as zstd) and 200 long ones, as digests
+  });
+
+  it("rows over DuckDB's 2 MB line limit, with quotes, newlines and a leading byte-order mark, cross between the engines unchanged", async () => {
+    await db.query(`CREATE TABLE csv_in AS SELECT g AS id, CASE g WHEN 1 THEN repeat(E'"a,\\n', 700000) WHEN 2 THEN E'\\uFEFFbom' ELSE 'plain' || g END AS v FROM generate_series(1, 3) g`);
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'pgcsv-'));
+    const duck = await DuckDBInstance.create(':memory:');
+    const con = await duck.connect();
+    try {
+      const csv = await copyToCsv(db, 'SELECT id, v FROM csv_in', path.join(dir, 'rows.csv'));
+      expect(csv.rows).toBe(3);
+      expect(csv.longest).toBeGreaterThan(3_400_000); // 700,000 × 4 characters, each quote doubled
+      const got = (await con.runAndReadAll(`SELECT id, md5(v) AS h, length(v) AS n FROM ${readPgCsv(csv, [['id', 'INTEGER'], ['v', 'VARCHAR']])} ORDER BY id`)).getRows();
+      const want = (await db.query(`SELECT id, md5(v) AS h, length(v) AS n FROM csv_in ORDER BY id`)).rows;
+      expect(got.map((r) => [Number(r[0]), r[1], Number(r[2])])).toEqual(want.map((r) => [r.id, r.h, r.n]));
+    } finally {
+      con.closeSync();
+      duck.closeSync();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("values over DuckDB's 2 MB line limit (with quotes and newlines) cross between the engines, run by run and in a full build", async () => {

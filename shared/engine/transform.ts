@@ -1,5 +1,5 @@
 import { rmSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import type { Reference } from '../contracts/contract';
@@ -16,6 +16,7 @@ import {
   warningsQuery,
 } from './compile';
 import { ident, literal } from './sql';
+import { scratchPrefix } from '../workDirs';
 
 /** Input size from which the engine database is file-backed rather than in memory. */
 export const FILE_BACKED_FROM_BYTES = 512 * 1024 * 1024;
@@ -103,11 +104,11 @@ async function listFiles(dir: string, base = dir): Promise<string[]> {
  * A DuckDB instance with the platform's settings (memory limit, threads…) and a spill folder of
  * its own under `options.spillDir` (`duckdb-<pid>-…`): instances, in one process or several, must
  * not share a temp directory (they overwrite each other's files). `close()` removes the folder;
- * `sweepSpill` removes those of processes that died.
+ * `sweepDeadWork` (shared/workDirs.ts) removes those of processes that died.
  */
 export async function engineInstance(options: EngineOptions, databasePath = ':memory:'): Promise<{ instance: DuckDBInstance; spill: string; close: () => void }> {
   await mkdir(options.spillDir, { recursive: true });
-  const spill = await mkdtemp(path.join(options.spillDir, `duckdb-${process.pid}-`));
+  const spill = await mkdtemp(scratchPrefix(options.spillDir, 'duckdb'));
   const config: Record<string, string> = {
     memory_limit: options.memoryLimit,
     temp_directory: spill,
@@ -136,30 +137,6 @@ export async function engineInstance(options: EngineOptions, databasePath = ':me
       rmSync(spill, { recursive: true, force: true });
     },
   };
-}
-
-/** Removes the spill folders of engine processes that are gone (killed before they could clean up). */
-export async function sweepSpill(spillDir: string): Promise<void> {
-  let names: string[];
-  try {
-    names = await readdir(spillDir);
-  } catch {
-    return; // no folder yet
-  }
-  for (const name of names) {
-    const pid = Number(/^(?:duckdb|gold-sets)-(\d+)(?:-|$)/.exec(name)?.[1]);
-    if (!pid || pid === process.pid || processAlive(pid)) continue;
-    await rm(path.join(spillDir, name), { recursive: true, force: true }).catch(() => undefined);
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as { code?: string }).code === 'EPERM'; // alive, someone else's
-  }
 }
 
 export async function openEngine(options: EngineOptions, databasePath = ':memory:'): Promise<{ con: DuckDBConnection; close: () => void }> {

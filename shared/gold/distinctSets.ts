@@ -10,6 +10,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { qi } from '../db/schema';
 import { copyToCsv, readPgCsv } from '../engine/pgCsv';
 import { type EngineOptions, engineInstance } from '../engine/transform';
+import { scratchPrefix } from '../workDirs';
 import { withSettings } from './settings';
 
 /**
@@ -42,21 +43,32 @@ const SEGMENT_PAIRS = 1_000_000;
 /** When a set has this many segments, the refresh merges them into few. */
 export const COMPACT_AT = 32;
 
+/** Texts longer than this (bytes) travel and are kept as their SHA-256 (`sha256:<hex>`, 71 bytes). */
+export const LONG_TEXT = 64;
+
 /**
  * Canonical text of a value of type `oid` (equal values ⇔ equal text), or undefined for a type
- * without one. Text types assume a deterministic collation (the default).
+ * without one. Text types assume a deterministic collation (the default). A text over LONG_TEXT
+ * bytes is replaced by `sha256:` and its hex digest: longer than any text kept as it is, so the
+ * two never meet, and equal to another long text's only if their SHA-256 are equal. The sets then
+ * cost memory by pairs, not by bytes (an attack: 2,500 distinct 50 KB sessions in one file ran
+ * the sets' engine out of memory when kept whole).
  */
 export function canonical(expr: string, oid: number): string | undefined {
   switch (oid) {
-    case 16: // bool
     case 19: // name
+    case 25: // text
+    case 1042: // bpchar (the cast drops the trailing blanks equality ignores)
+    case 1043: {
+      // varchar
+      const t = `(${expr})::text`;
+      return `CASE WHEN octet_length(${t}) > ${LONG_TEXT} THEN 'sha256:' || encode(sha256(convert_to(${t}, 'UTF8')), 'hex') ELSE ${t} END`;
+    }
+    case 16: // bool
     case 20: // int8
     case 21: // int2
     case 23: // int4
-    case 25: // text
     case 26: // oid
-    case 1042: // bpchar (the cast drops the trailing blanks equality ignores)
-    case 1043: // varchar
     case 1082: // date (ISO)
     case 1083: // time
     case 1114: // timestamp (ISO)
@@ -123,7 +135,7 @@ function openEngine(options?: EngineOptions): Promise<{ instance: DuckDBInstance
     // Its work files (segments, CSV) in a folder of its own; DuckDB spills into one of its own too.
     const base = options?.spillDir ?? os.tmpdir();
     await mkdir(base, { recursive: true });
-    const dir = await mkdtemp(path.join(base, `gold-sets-${process.pid}-`));
+    const dir = await mkdtemp(scratchPrefix(base, 'gold-sets'));
     const { instance, spill } = await engineInstance({ memoryLimit: halfOf(options?.memoryLimit ?? '512MB'), threads: options?.threads, spillDir: base });
     process.once('exit', () => {
       for (const d of [dir, spill]) rmSync(d, { recursive: true, force: true });
@@ -256,17 +268,24 @@ export async function maintainSets(db: Db, works: SetWork[], mode: 'add' | 'buil
         const entry = await syncCache(db, con, w.set, work); // empty after the TRUNCATE
         const csv = 'pg' in w.pairs ? await copyToCsv(db, pairsQuery(w.pairs.pg, w.oids), path.join(work, `pairs-${i}.csv`)) : undefined;
         const pairs = csv ? `SELECT * FROM ${readPgCsv(csv, varchars(k + 1))}` : (w.pairs as { duck: string }).duck;
-        const fresh = `fresh_${randomUUID().replace(/-/g, '')}`;
-        if (mode === 'build') await con.run(`CREATE TEMP TABLE ${fresh} AS ${pairs}`);
+        // The pairs new to the set: all of them in a build (straight into the set's copy), else the
+        // run's pairs the copy does not hold.
+        const id = randomUUID().replace(/-/g, '');
+        const fresh = mode === 'build' ? entry.table : `fresh_${id}`;
+        if (mode === 'build') await con.run(`INSERT INTO ${entry.table} ${pairs}`);
         else await con.run(`CREATE TEMP TABLE ${fresh} AS SELECT * FROM (${pairs}) ANTI JOIN ${entry.table} USING (${duckList(k + 1)})`);
         if (csv) await rm(csv.file);
         const added = Number((await con.runAndReadAll(`SELECT count(*) FROM ${fresh}`)).getRows()[0]![0]);
-        if (!added) continue;
-        const ids = await storeSegments(db, con, w.set, `SELECT * FROM ${fresh}`, work);
-        await con.run(`INSERT INTO ${entry.table} SELECT * FROM ${fresh}`);
-        for (const id of ids) entry.segments.add(id);
-        if (entry.segments.size >= COMPACT_AT) await compact(db, con, w.set, entry, work);
-        parts.push(`SELECT ${duckList(k)}, ${works.map((_, j) => (j === i ? 'count(*)' : '0')).join(', ')} FROM ${fresh} GROUP BY ALL`);
+        if (added) {
+          const ids = await storeSegments(db, con, w.set, `SELECT * FROM ${fresh}`, work);
+          if (mode === 'add') await con.run(`INSERT INTO ${entry.table} SELECT * FROM ${fresh}`);
+          for (const s of ids) entry.segments.add(s);
+          // Counted now, so the fresh pairs need not stay in memory until the last set.
+          await con.run(`CREATE TEMP TABLE counts_${id} AS SELECT ${duckList(k)}, ${works.map((_, j) => (j === i ? 'count(*)' : '0')).join(', ')} FROM ${fresh} GROUP BY ALL`);
+          parts.push(`SELECT * FROM counts_${id}`);
+          if (entry.segments.size >= COMPACT_AT) await compact(db, con, w.set, entry, work);
+        }
+        if (mode === 'add') await con.run(`DROP TABLE ${fresh}`);
       }
       if (!parts.length) return undefined;
       const n = works.map((_, j) => `n${j}`);

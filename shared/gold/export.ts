@@ -6,6 +6,7 @@ import { qi } from '../db/schema';
 import { copyToCsv, readPgCsv } from '../engine/pgCsv';
 import { type EngineOptions, openEngine } from '../engine/transform';
 import { literal } from '../engine/sql';
+import { scratchPrefix } from '../workDirs';
 import type { Lake } from '../lake/lake';
 import type { Logger } from '../log';
 import { type GoldGraph, type PlannedModel } from './models';
@@ -110,7 +111,7 @@ async function exportGroup(deps: GoldExportDeps, dataset: string, models: Planne
   const t0 = Date.now();
   const scratch = deps.workRoot ?? path.join(os.tmpdir(), 'medallion');
   await mkdir(scratch, { recursive: true });
-  const work = await mkdtemp(path.join(scratch, 'gold-'));
+  const work = await mkdtemp(scratchPrefix(scratch, 'gold'));
   const db = await deps.pool.connect();
   try {
     const ready = await db.query<{ ok: boolean }>(`SELECT to_regclass('ops.gold_refreshes') IS NOT NULL AND to_regclass('ops.gold_exports') IS NOT NULL AS ok`);

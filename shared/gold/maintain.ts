@@ -7,6 +7,7 @@ import { replaceTableRef } from './sqlText';
 import { KEY_LOOKUP, withSettings } from './settings';
 import { applyCounts, columnarTypes, createStore, isColumnarStore, maintainSets, RunExtract, type SetSource, type SetWork, sourceTypes } from './distinctSets';
 import type { EngineOptions } from '../engine/transform';
+import { duckdbOutOfMemory } from '../pipeline/failures';
 
 /**
  * The SQL each strategy runs (shared/gold/README.md): a full build from the model's inputs, and
@@ -264,7 +265,9 @@ async function columnarSets(ctx: MaintainContext, m: PlannedModel, plan: Aggrega
     if (counts) await applyCounts(ctx.db, target, '__t', columns, plan.keys, works[0]!.oids.slice(0, plan.keys.length), counts);
   } catch (e) {
     if (e instanceof GoldModelError) throw e;
-    const err = new GoldModelError(`gold model ${m.table} (${m.file}): ${e instanceof Error ? e.message : String(e)}`);
+    const first = (e instanceof Error ? e.message : String(e)).split('\n')[0];
+    const hint = duckdbOutOfMemory(e) ? `; the distinct sets' DuckDB ran out of memory: raise MEDALLION_ENGINE_MEMORY (the sets get half of it), then replay the file` : '';
+    const err = new GoldModelError(`gold model ${m.table} (${m.file}): ${first}${hint}`);
     (err as { cause?: unknown }).cause = e;
     throw err;
   } finally {

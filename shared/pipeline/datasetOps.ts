@@ -16,6 +16,7 @@ import type { Platform } from '../platform';
 import { type FileReport, ingestInTransaction } from './ingestFile';
 import { lockKey } from './locks';
 import { bronzePathFor } from './stagingPath';
+import { scratchPrefix } from '../workDirs';
 
 /** Locks the dataset for the caller's transaction (waits for a running ingest to commit). */
 async function lockDataset(client: pg.PoolClient, dataset: string): Promise<void> {
@@ -115,7 +116,7 @@ export interface CheckReport {
  * built from the contract, inside the same rolled-back transaction.
  */
 export async function checkFile(p: Platform, contract: Contract, localFile: string): Promise<CheckReport> {
-  const dir = await mkdtemp(path.join(p.workRoot, 'check-'));
+  const dir = await mkdtemp(scratchPrefix(p.workRoot, 'check'));
   const lake = new FsLake(path.join(dir, 'lake'));
   await lake.ensureZones();
   const target = bronzePathFor(contract, path.basename(localFile));

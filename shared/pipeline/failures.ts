@@ -64,5 +64,11 @@ export function classifyEngineError(e: unknown, dataset: string): Error {
   if (DUCKDB_CONTRACT_ERRORS.test(message)) {
     return new BadContractError(`the contract of '${dataset}' does not compile or run on this file: ${message.split('\n')[0]}; fix the contract, then replay the file`);
   }
+  if (duckdbOutOfMemory(e)) return new TransientError(`DuckDB ran out of memory on this file (${message.split('\n')[0]}); raise MEDALLION_ENGINE_MEMORY (default 400MB), then replay the file`);
   return e instanceof Error ? e : new TransientError(message);
+}
+
+/** DuckDB's out-of-memory error (its class, as above): more memory helps, a retry as it is may not. */
+export function duckdbOutOfMemory(e: unknown): boolean {
+  return /^Out of Memory Error/.test(e instanceof Error ? e.message : String(e));
 }

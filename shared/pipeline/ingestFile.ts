@@ -33,6 +33,7 @@ import {
 } from './ledger';
 import { type ColumnMatch, matchColumns, parseHeader, type StagedInput, stageInput } from './stageInput';
 import { extractLineage, unownedSourcePath } from './stagingPath';
+import { scratchPrefix } from '../workDirs';
 
 export type FileOutcome = 'succeeded' | 'failed' | 'skipped' | 'missing';
 
@@ -603,7 +604,7 @@ async function claimedRun(
     file,
     contract,
     runId,
-    work: await mkdtemp(path.join(p.workRoot, 'run-')),
+    work: await mkdtemp(scratchPrefix(p.workRoot, 'run')),
     progress: options.progress ?? (() => undefined),
     started,
     timings: {},

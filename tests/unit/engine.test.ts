@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Contract, ContractError, validateContract } from '../../shared/contracts/contract';
 import { ContractRegistry } from '../../shared/contracts/registry';
 import ecommerce from '../../shared/datasets/ecommerce_events/contract';
-import { engineInstance, ExpectationFailedError, openEngine, sweepSpill, transformFile } from '../../shared/engine/transform';
+import { engineInstance, ExpectationFailedError, openEngine, transformFile } from '../../shared/engine/transform';
+import { scratchPrefix, sweepDeadWork } from '../../shared/workDirs';
 import { FileRejectedError, matchColumns, normalizeName, parseHeader, readFirstLine, type StageFormat, stageInput } from '../../shared/pipeline/stageInput';
 import { writeEcommerceSample } from '../../shared/samples/ecommerceSample';
 
@@ -179,15 +180,19 @@ describe('engine spill folders', () => {
     expect(await readdir(spillDir)).toEqual([]);
   });
 
-  it('a process killed before it cleaned up: its folders are swept, a living process keeps its own', async () => {
-    const spillDir = path.join(dir, `sweep-${Math.random()}`);
+  it("a process killed before it cleaned up: its scratch folders are swept; a living process's, another host's and others are kept", async () => {
+    const root = path.join(dir, `sweep-${Math.random()}`);
     const dead = spawnSync(process.execPath, ['-e', 'console.log(process.pid)'], { encoding: 'utf8' });
     const deadPid = Number(dead.stdout.trim());
     expect(deadPid).toBeGreaterThan(0);
-    for (const name of [`duckdb-${deadPid}-abc`, `gold-sets-${deadPid}-x`, `duckdb-${process.pid}-mine`, `gold-sets-${process.ppid}-parent`, 'other']) await mkdir(path.join(spillDir, name, 'sub'), { recursive: true });
-    await sweepSpill(spillDir);
-    expect((await readdir(spillDir)).sort()).toEqual([`duckdb-${process.pid}-mine`, `gold-sets-${process.ppid}-parent`, 'other']);
-    await sweepSpill(path.join(dir, 'never-made')); // no folder yet: nothing to do
+    const host = path.basename(scratchPrefix(root, 'run')).split('-')[2]!;
+    const mine = (kind: string, pid: number) => `${kind}-${pid}-${host}-abc`;
+    const deadOnes = ['run', 'gold', 'check', 'duckdb', 'gold-sets'].map((k) => mine(k, deadPid));
+    const kept = [mine('run', process.pid), mine('gold-sets', process.ppid), `run-${deadPid}-0badc0de-abc`, `run-${deadPid}-abc`, 'other'];
+    for (const name of [...deadOnes, ...kept]) await mkdir(path.join(root, name, 'sub'), { recursive: true });
+    await sweepDeadWork(root);
+    expect((await readdir(root)).sort()).toEqual([...kept].sort());
+    await sweepDeadWork(path.join(dir, 'never-made')); // no folder yet: nothing to do
   });
 });
 

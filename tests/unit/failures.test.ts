@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { definitionError } from '../../shared/gold/hooks';
 import { GoldModelError } from '../../shared/gold/models';
-import { classifyDatabaseError, failureKindOf } from '../../shared/pipeline/failures';
+import { classifyDatabaseError, classifyEngineError, failureKindOf } from '../../shared/pipeline/failures';
 
 /** A gold failure as the refresh raises it: the model's message, the error underneath as its cause. */
 function goldError(cause?: unknown): GoldModelError {
@@ -25,6 +25,15 @@ describe('failure kinds of gold and load errors (types and SQLSTATE classes, not
     for (const e of [...duck.map(goldError), goldError(pgError('40P01')), goldError(pgError('57P01')), goldError(pgError('53100')), new Error('socket hang up')]) {
       expect(failureKindOf(definitionError(e, 'ecommerce_events/x.csv'))).toBe('transient');
     }
+  });
+
+  it('DuckDB out of memory on a file: transient, one line that names the setting to raise', () => {
+    const oom = new Error('Out of Memory Error: failed to allocate data of size 100.3 MiB (169.5 MiB/190.7 MiB used)\n\nPossible solutions:\n* Reducing the number of threads (SET threads=X)');
+    const out = classifyEngineError(oom, 'ecommerce_events');
+    expect(failureKindOf(out)).toBe('transient');
+    expect(out.message).not.toContain('\n');
+    expect(out.message).toMatch(/^DuckDB ran out of memory on this file \(Out of Memory Error: failed to allocate .*\); raise MEDALLION_ENGINE_MEMORY/);
+    expect(failureKindOf(classifyEngineError(new Error('Binder Error: column x not found'), 'ecommerce_events'))).toBe('bad_contract');
   });
 
   it('loading silver: 22/23/42/54 classes are the contract, others transient', () => {
