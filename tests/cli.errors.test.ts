@@ -1,10 +1,15 @@
-import { describe, expect, it } from 'vitest';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UsageError } from '../shared/cli/args';
 import type { CliCommand } from '../shared/cli/command';
 import { COMMANDS, explainError, globalFlags, main } from '../shared/cli/main';
 import { ConfigError } from '../shared/config';
 import { UnsafePathError } from '../shared/lake/paths';
 import { silentLogger } from '../shared/log';
+import type { Platform } from '../shared/platform';
+import { freshPlatform } from './support/platform';
 
 function cli(env: Record<string, string> = {}) {
   const out: string[] = [];
@@ -78,5 +83,69 @@ describe('CLI failures: one line saying what to do, the stack only with --verbos
     const one = cli();
     expect(await main(['sql', '--help'], one.ctx)).toBe(0);
     expect(one.out.join('\n')).toMatch(/^usage: medallion sql \[--json\] \[--timeout <seconds>\]/);
+  });
+});
+
+describe('a dataset name no dataset has: the same usage error (exit 2, one line and the usage) from every command', () => {
+  let platform: Platform;
+  let env: Record<string, string>;
+  let dir: string;
+  let file: string;
+  beforeAll(async () => {
+    // crm_products: a dataset no gold model reads (the CRM models live with crm_deals, not copied).
+    ({ platform, env } = await freshPlatform({ datasets: ['ecommerce_events', 'customers', 'crm_products'] }));
+    // A dataset whose contract does not load is known (its ledger can be listed), not unknown.
+    await mkdir(path.join(env.MEDALLION_DATASETS_DIR!, 'broken_feed'));
+    await writeFile(path.join(env.MEDALLION_DATASETS_DIR!, 'broken_feed', 'contract.ts'), 'export default {');
+    dir = await mkdtemp(path.join(os.tmpdir(), 'cli-errors-'));
+    file = path.join(dir, 'events.csv');
+    await writeFile(file, 'event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session\n');
+  });
+  afterAll(async () => {
+    await platform?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  const run = async (argv: string[]) => {
+    const c = cli(env);
+    const code = await main(argv, c.ctx);
+    return { code, err: c.err.join('\n'), out: c.out.join('\n') };
+  };
+  const usageOf = (argv: string[]) => COMMANDS.find((c) => c.name === argv[0])!.usage;
+
+  it('status, gold show, gold refresh, dataset check, dataset rebuild, replay --failed and ingest: exit 2, one line naming the known datasets and the closest', async () => {
+    const message = "unknown dataset 'custmers' (known: broken_feed, crm_products, customers, ecommerce_events); did you mean customers?";
+    for (const argv of [
+      ['status', '--dataset', 'custmers'],
+      ['gold', 'show', '--dataset', 'custmers'],
+      ['gold', 'refresh', '--dataset', 'custmers'],
+      ['dataset', 'check', file, '--dataset', 'custmers'],
+      ['dataset', 'rebuild', 'custmers'],
+      ['replay', '--failed', '--dataset', 'custmers'],
+      ['ingest', file, '--dataset', 'custmers'],
+    ]) {
+      const res = await run(argv);
+      expect({ argv, code: res.code, err: res.err }).toEqual({ argv, code: 2, err: `${message}\nusage: ${usageOf(argv)}` });
+      expect(res.out).toBe('');
+    }
+    // Far from every name: no suggestion.
+    const far = await run(['gold', 'show', '--dataset', 'zzzzzzzz']);
+    expect([far.code, far.err.split('\n')[0]]).toEqual([2, "unknown dataset 'zzzzzzzz' (known: broken_feed, crm_products, customers, ecommerce_events)"]);
+    // Nothing ran: no ledger row, no gold refresh.
+    expect((await platform.pool.query(`SELECT count(*)::int AS n FROM ops.file_runs`)).rows[0].n).toBe(0);
+  });
+
+  it('a known name still works; one no gold model reads is a usage error of gold; one whose contract does not load says what to fix (exit 2)', async () => {
+    expect((await run(['status', '--dataset', 'customers'])).code).toBe(0);
+    expect((await run(['status', '--dataset', 'broken_feed'])).code).toBe(0);
+    for (const sub of ['show', 'refresh']) {
+      const res = await run(['gold', sub, '--dataset', 'crm_products']);
+      expect([res.code, res.err]).toEqual([2, `no gold model reads dataset 'crm_products' (datasets with gold models: customers, ecommerce_events)\nusage: ${usageOf(['gold'])}`]);
+    }
+    for (const argv of [['replay', '--failed', '--dataset', 'broken_feed'], ['dataset', 'rebuild', 'broken_feed'], ['gold', 'show', '--dataset', 'broken_feed']]) {
+      const res = await run(argv);
+      expect(res.code, argv.join(' ')).toBe(2);
+      expect(res.err).toMatch(new RegExp(`^medallion ${argv[0]}: configuration problem: dataset 'broken_feed' is not loaded: .* fix shared/datasets/broken_feed/contract\\.ts; its files are refused until then$`));
+    }
   });
 });

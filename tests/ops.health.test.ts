@@ -63,7 +63,7 @@ describe('health checks (freshness, row-count variance, duplicate keys, stuck ru
   }
 
   beforeAll(async () => {
-    // The two datasets these expectations are written for (a dataset without files fails freshness by design).
+    // The two datasets these expectations are written for (a dataset without files is skipped as not in use).
     ({ platform, env } = await freshPlatform({ datasets: ['ecommerce_events', 'customers'] }));
     p = { ...platform, log: recorder };
     dir = await mkdtemp(path.join(os.tmpdir(), 'health-'));
@@ -147,13 +147,50 @@ describe('health checks (freshness, row-count variance, duplicate keys, stuck ru
     }
   });
 
-  it('a dataset no file has landed for fails freshness', async () => {
+  it('a dataset no file of which ever arrived (no run in the ledger) is not in use: skipped, not failed, no warning; medallion health shows skip and exits 0', async () => {
     await platform.pool.query(`UPDATE ops.file_runs SET dataset = 'hidden' WHERE dataset = 'customers'`);
     try {
+      records.length = 0;
+      const run = await check();
+      expect(failing(run)).toEqual([]);
+      const r = run.results.find((x) => x.check === 'freshness' && x.dataset === 'customers')!;
+      expect(r).toMatchObject({ status: 'pass', notInUse: true, value: null, message: 'not in use: no file of this dataset has arrived (no run in the ledger); judged from its first file on' });
+      expect(run.results.filter((x) => x.notInUse).map((x) => x.dataset)).toEqual(['customers']);
+      // Logged as information (the alert rule reads warnings with status fail): no monitoring signal for it.
+      expect(records.filter((x) => x.level === 'warn')).toEqual([]);
+      expect(records.filter((x) => x.props.check === 'freshness' && x.props.dataset === 'customers').map((x) => [x.level, x.props.status])).toEqual([['info', 'pass']]);
+      const stored = await platform.pool.query(`SELECT status, message FROM ops.health_checks WHERE run_id = $1 AND "check" = 'freshness' AND dataset = 'customers'`, [run.runId]);
+      expect(stored.rows).toEqual([{ status: 'pass', message: r.message }]);
+
+      records.length = 0;
+      const out: string[] = [];
+      const code = await main(['health'], { env, out: (l) => out.push(l), err: () => undefined, log: recorder });
+      expect(code).toBe(0);
+      const text = out.join('\n');
+      expect(text).toMatch(/^skip\s+freshness\s+customers\s+.*not in use: no file of this dataset has arrived/m);
+      expect(text).not.toMatch(/^FAIL/m);
+      expect(text).toMatch(/18 of 18 check\(s\) passed; not in use \(no file yet, skipped\): customers \(run [0-9a-f-]{36}, in ops.health_checks\)$/);
+      expect(records.filter((x) => x.level === 'warn')).toEqual([]);
+    } finally {
+      await platform.pool.query(`UPDATE ops.file_runs SET dataset = 'customers' WHERE dataset = 'hidden'`);
+    }
+  });
+
+  it('a dataset whose files arrived but never landed (failed runs only) still fails freshness, with a warning', async () => {
+    await platform.pool.query(`UPDATE ops.file_runs SET dataset = 'hidden' WHERE dataset = 'customers'`);
+    // Failed 3 days ago: outside failed_files' 24 h, so freshness is what still says something is wrong.
+    await insertRun({ path: 'customers/bad.jsonl', dataset: 'customers', status: 'failed', started: `now() - interval '3 days'`, finished: `now() - interval '3 days'` });
+    try {
+      records.length = 0;
       const run = await check();
       expect(failing(run)).toEqual(['freshness:customers']);
-      expect(run.results.find((x) => x.check === 'freshness' && x.dataset === 'customers')!.message).toBe('no file has landed');
+      const r = run.results.find((x) => x.check === 'freshness' && x.dataset === 'customers')!;
+      expect(r.notInUse).toBeUndefined();
+      expect(r.message).toBe('no file has landed: 1 run(s) in the ledger, none succeeded (see medallion status --dataset customers)');
+      const warned = records.filter((x) => x.message === 'medallion.health' && x.level === 'warn');
+      expect(warned.map((x) => [x.props.check, x.props.dataset, x.props.status])).toEqual([['freshness', 'customers', 'fail']]);
     } finally {
+      await platform.pool.query(`DELETE FROM ops.file_runs WHERE etag = 'etag-test'`);
       await platform.pool.query(`UPDATE ops.file_runs SET dataset = 'customers' WHERE dataset = 'hidden'`);
     }
   });

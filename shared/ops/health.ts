@@ -15,7 +15,10 @@ import { ensureOpsSchema } from './schema';
  *
  * Definitions (thresholds per dataset in ops.dataset_expectations, see shared/ops/schema.ts):
  * - freshness: minutes since the newest succeeded file of the dataset finished (ledger
- *   finished_at); fail when above max_age_minutes (default 26 h), or when no file ever landed.
+ *   finished_at); fail when above max_age_minutes (default 26 h), or when files of the dataset
+ *   ran but none ever succeeded. A dataset with no run in the ledger at all (no file of it ever
+ *   arrived) is not in use: a pass marked notInUse (`skip` in `medallion health`, logged as
+ *   information, so no alert), judged from its first file on.
  * - row_count_variance: daily rows read (succeeded runs, re-deliveries excluded, by UTC day of
  *   finished_at) of the latest COMPLETE day with data (today is still filling up, so it is not
  *   compared) against the median of the days with data among the 7 days before it; fail when
@@ -58,6 +61,11 @@ export interface HealthResult {
   value: number | null;
   threshold: number | null;
   message: string;
+  /**
+   * Set (on its freshness result) for a dataset with no run in the ledger at all: nothing of it
+   * ever arrived, so it is not judged (a pass; `medallion health` shows it as `skip`).
+   */
+  notInUse?: boolean;
 }
 
 export interface HealthRun {
@@ -121,9 +129,14 @@ function apiSourceOf(c: Contract): string | undefined {
 }
 
 export async function checkFreshness(pool: pg.Pool, datasets: string[], exp: Map<string, Expectations>, contracts: Contract[] = []): Promise<HealthResult[]> {
-  const res = await pool.query<{ dataset: string; newest: Date; age: number }>(
-    `SELECT dataset, max(finished_at) AS newest, extract(epoch FROM now() - max(finished_at)) / 60 AS age
-     FROM ops.file_runs WHERE status = 'succeeded' AND dataset = ANY($1::text[]) GROUP BY dataset`,
+  // Every run of the dataset, whatever its status: one that failed (or is still running) means
+  // files do arrive, so a dataset without a succeeded one fails; only a dataset with no run at all
+  // is not in use.
+  const res = await pool.query<{ dataset: string; newest: Date | null; age: number | null; runs: number }>(
+    `SELECT dataset, count(*)::int AS runs,
+       max(finished_at) FILTER (WHERE status = 'succeeded') AS newest,
+       extract(epoch FROM now() - max(finished_at) FILTER (WHERE status = 'succeeded')) / 60 AS age
+     FROM ops.file_runs WHERE dataset = ANY($1::text[]) GROUP BY dataset`,
     [datasets],
   );
   const byName = new Map(res.rows.map((r) => [r.dataset, r]));
@@ -133,7 +146,10 @@ export async function checkFreshness(pool: pg.Pool, datasets: string[], exp: Map
     const contract = contracts.find((c) => c.name === d);
     const source = contract ? apiSourceOf(contract) : undefined;
     if (source) return result('freshness', d, false, null, null, `not judged by files: ${source} files come when an extraction runs (see extract_freshness of ${source})`);
-    if (!r) return result('freshness', d, true, null, limit, 'no file has landed');
+    if (!r) return { ...result('freshness', d, false, null, limit, 'not in use: no file of this dataset has arrived (no run in the ledger); judged from its first file on'), notInUse: true };
+    if (r.newest === null || r.age === null) {
+      return result('freshness', d, true, null, limit, `no file has landed: ${r.runs} run(s) in the ledger, none succeeded (see medallion status --dataset ${d})`);
+    }
     const age = Math.max(0, Number(r.age));
     const stale = age > limit;
     return result(

@@ -5,6 +5,7 @@ import type { CliCommand } from '../command';
 import { withPlatform } from '../context';
 import { describeReport, table } from '../format';
 import { Progress } from '../progress';
+import { loadedDataset } from './datasetName';
 import { inferDataset, localFileProblem } from './ingest';
 
 export const datasetCommand: CliCommand = {
@@ -24,9 +25,8 @@ export const datasetCommand: CliCommand = {
       if (problem) throw new UsageError(`${file}: ${problem}`);
       const name = stringFlag(args, 'dataset');
       return withPlatform(ctx, async (p) => {
-        const contract = name ? p.contracts.get(name) : await inferDataset(file, p.contracts);
-        const known = p.contracts.all().map((c) => c.name).join(', ');
-        if (!contract) throw new UsageError(name ? `unknown dataset '${name}'; known: ${known}` : `cannot tell which dataset ${file} belongs to from its header; pass --dataset (${known})`);
+        const contract = name ? loadedDataset(name, p.contracts) : await inferDataset(file, p.contracts);
+        if (!contract) throw new UsageError(`cannot tell which dataset ${file} belongs to from its header; pass --dataset (${p.contracts.all().map((c) => c.name).join(', ')})`);
         const r = await checkFile(p, contract, path.resolve(file));
         ctx.out(`dataset check of ${file} as '${contract.name}' (rolled back: nothing was written)`);
         if (r.freshTables) ctx.out(`  silver does not match the contract yet (${p.blockedDatasets.get(contract.name)}); checked against tables built from the contract`);
@@ -43,8 +43,7 @@ export const datasetCommand: CliCommand = {
       const name = args.positional[0];
       if (!name || args.positional.length > 1) throw new UsageError('name one dataset to rebuild');
       return withPlatform(ctx, async (p) => {
-        const contract = p.contracts.get(name);
-        if (!contract) throw new UsageError(`unknown dataset '${name}'; known: ${p.contracts.all().map((c) => c.name).join(', ')}`);
+        const contract = loadedDataset(name, p.contracts);
         const progress = new Progress();
         const r = await rebuildDataset(p, contract, (line) => progress.update(line));
         progress.done();

@@ -9,6 +9,19 @@ import { type FlagKind, noPositionals, parseArgs, shown, stringFlag, UsageError 
 import type { CliCommand } from '../command';
 import { withPlatform } from '../context';
 import { table } from '../format';
+import { loadedDataset } from './datasetName';
+import type { Platform } from '../../platform';
+
+/**
+ * `--dataset` of refresh and show, checked before anything runs: a name no dataset has, or a
+ * dataset no gold model reads, is a usage error (exit 2, one line), like every command's --dataset.
+ */
+function goldDataset(p: Platform, dataset: string | undefined): void {
+  if (dataset === undefined) return;
+  loadedDataset(dataset, p.contracts);
+  const fed = goldDatasets(p.contracts);
+  if (!fed.includes(dataset)) throw new UsageError(`no gold model reads dataset '${dataset}' (datasets with gold models: ${fed.join(', ') || 'none'})`);
+}
 
 function describeRefresh(r: GoldRefreshResult): string {
   const what = r.mode === 'full' ? `full rebuild of ${r.models.length} model(s)` : `${r.runIds.length} pending run(s) of ${r.dataset}, ${r.rowsIn} new silver rows, ${r.models.length} model(s) changed`;
@@ -41,6 +54,7 @@ export const goldCommand: CliCommand = {
     const dataset = stringFlag(args, 'dataset');
     if (sub === 'refresh') {
       return withPlatform(ctx, async (p, env) => {
+        goldDataset(p, dataset);
         const report = await refreshGold({ ...p, env }, { full: args.flags.full === true, dataset });
         if (args.flags.json) {
           ctx.out(JSON.stringify(report, null, 2));
@@ -55,6 +69,7 @@ export const goldCommand: CliCommand = {
     }
     if (sub === 'show') {
       return withPlatform(ctx, async (p) => {
+        goldDataset(p, dataset);
         const graph = goldGraph(p.contracts.all());
         const datasets = goldDatasets(p.contracts, dataset);
         const shown = graph.downstreamOf(datasets).filter((m) => m.schema !== 'gold_state');

@@ -13,6 +13,7 @@ import type { CliCommand } from '../command';
 import { withPlatform } from '../context';
 import { describeReport, writeConflictLine } from '../format';
 import { Progress } from '../progress';
+import { unknownDataset } from './datasetName';
 
 
 /** Picks the dataset whose required columns a CSV file's header has (any contract that can read CSV files). */
@@ -150,7 +151,6 @@ export const ingestCommand: CliCommand = {
     if (files.length === 0) throw new UsageError('name at least one file to ingest');
     const datasetName = stringFlag(args, 'dataset');
     return withPlatform(ctx, async (p) => {
-      const known = () => p.contracts.all().map((c) => c.name).join(', ');
       const chosen = datasetName ? p.contracts.get(datasetName) : undefined;
       const broken = datasetName ? p.contracts.broken.get(datasetName) : undefined;
       if (broken) {
@@ -158,7 +158,7 @@ export const ingestCommand: CliCommand = {
         ctx.err(`✘ nothing ingested (bad_contract): ${broken}`);
         return 1;
       }
-      if (datasetName && !chosen) throw new UsageError(`unknown dataset '${datasetName}'; known: ${known()}`);
+      if (datasetName && !chosen) throw unknownDataset(datasetName, p.contracts);
       const plans = await planFiles(files, chosen, p.contracts, Date.now());
       const clash = sameTargetProblem(plans);
       if (clash) {

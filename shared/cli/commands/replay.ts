@@ -4,6 +4,7 @@ import { parseArgs, stringFlag, UsageError } from '../args';
 import type { CliCommand } from '../command';
 import { withPlatform } from '../context';
 import { describeReport } from '../format';
+import { loadedDataset } from './datasetName';
 
 function print(out: (l: string) => void, r: ReplayResult): void {
   if (r.status !== 'replayed' || !r.report) {
@@ -26,7 +27,7 @@ export const replayCommand: CliCommand = {
     if (!all && args.positional.length === 0) throw new UsageError('name a bronze path (e.g. ecommerce_events/2019-10.csv) or pass --failed');
     if (dataset && !all) throw new UsageError('--dataset goes with --failed');
     return withPlatform(ctx, async (p) => {
-      if (dataset && !p.contracts.get(dataset)) throw new UsageError(`unknown dataset '${dataset}'; known: ${p.contracts.all().map((c) => c.name).join(', ')}`);
+      if (dataset) loadedDataset(dataset, p.contracts);
       const results: ReplayResult[] = [];
       if (all) {
         await replayFailed(p, { dataset, onResult: (r) => (results.push(r), print(ctx.out, r)) });

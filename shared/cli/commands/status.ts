@@ -1,8 +1,9 @@
 import { listRuns } from '../../pipeline/ledger';
-import { noPositionals, parseArgs, stringFlag, UsageError } from '../args';
+import { noPositionals, parseArgs, stringFlag } from '../args';
 import type { CliCommand } from '../command';
 import { withPlatform } from '../context';
 import { table } from '../format';
+import { knownDataset } from './datasetName';
 
 export const statusCommand: CliCommand = {
   name: 'status',
@@ -13,9 +14,8 @@ export const statusCommand: CliCommand = {
     noPositionals(args, 'medallion status');
     const dataset = stringFlag(args, 'dataset');
     return withPlatform(ctx, async (p) => {
-      if (dataset !== undefined && !p.contracts.get(dataset) && !p.contracts.broken.has(dataset)) {
-        throw new UsageError(`unknown dataset '${dataset}'; known: ${p.contracts.all().map((c) => c.name).join(', ')}`);
-      }
+      // A dataset whose contract does not load still has its ledger.
+      if (dataset !== undefined) knownDataset(dataset, p.contracts);
       const runs = await listRuns(p.pool, { dataset });
       if (args.flags.json) {
         ctx.out(JSON.stringify(runs, null, 2));
