@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { isRunning } from './processes';
 
 /**
  * Scratch folders under the work root (a run's files, an export's, a check's, a DuckDB spill
@@ -31,16 +32,7 @@ export async function sweepDeadWork(dir: string): Promise<void> {
     const m = NAME.exec(name);
     if (!m || m[2] !== HOST) continue;
     const pid = Number(m[1]);
-    if (pid === process.pid || processAlive(pid)) continue;
+    if (pid === process.pid || isRunning(pid)) continue;
     await rm(path.join(dir, name), { recursive: true, force: true }).catch(() => undefined);
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as { code?: string }).code === 'EPERM'; // alive, someone else's
   }
 }

@@ -8,7 +8,7 @@ import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { qi } from '../db/schema';
-import { copyToCsv, readPgCsv } from '../engine/pgCsv';
+import { copyToCsv, type PgCsv, readPgCsv } from '../engine/pgCsv';
 import { type EngineOptions, engineInstance } from '../engine/transform';
 import { scratchPrefix } from '../workDirs';
 import { withSettings } from './settings';
@@ -245,7 +245,7 @@ export interface SetWork {
   set: DistinctSet;
   pairs: RunPairs;
   oids: number[];
-  /** Name of its column in the counts table. */
+  /** Name of its column in the counts table (and, for applyCounts, in the target). */
   column: string;
 }
 
@@ -266,8 +266,14 @@ export async function maintainSets(db: Db, works: SetWork[], mode: 'add' | 'buil
       for (const [i, w] of works.entries()) {
         if (mode === 'build') await db.query(`TRUNCATE ${w.set.table}`);
         const entry = await syncCache(db, con, w.set, work); // empty after the TRUNCATE
-        const csv = 'pg' in w.pairs ? await copyToCsv(db, pairsQuery(w.pairs.pg, w.oids), path.join(work, `pairs-${i}.csv`)) : undefined;
-        const pairs = csv ? `SELECT * FROM ${readPgCsv(csv, varchars(k + 1))}` : (w.pairs as { duck: string }).duck;
+        let csv: PgCsv | undefined;
+        let pairs: string;
+        if ('pg' in w.pairs) {
+          csv = await copyToCsv(db, pairsQuery(w.pairs.pg, w.oids), path.join(work, `pairs-${i}.csv`));
+          pairs = `SELECT * FROM ${readPgCsv(csv, varchars(k + 1))}`;
+        } else {
+          pairs = w.pairs.duck;
+        }
         // The pairs new to the set: all of them in a build (straight into the set's copy), else the
         // run's pairs the copy does not hold.
         const id = randomUUID().replace(/-/g, '');
@@ -300,16 +306,14 @@ export function addPairs(db: Db, set: DistinctSet, run: RunPairs, oids: number[]
   return maintainSets(db, [{ set, pairs: run, oids, column: 'n' }], 'add', countsName, options);
 }
 
-/** One set's `build` (full): its pairs' count per key in column `n`. */
-export async function buildPairs(db: Db, set: DistinctSet, source: RunPairs, oids: number[], countsName: string, options?: EngineOptions): Promise<string> {
-  const counts = await maintainSets(db, [{ set, pairs: source, oids, column: 'n' }], 'build', countsName, options);
-  if (counts) return counts;
-  // No pairs at all: an empty table of counts.
-  const temp = `pg_temp.${qi(countsName)}`;
-  await db.query(`DROP TABLE IF EXISTS ${temp}`);
-  await db.query(`CREATE TEMP TABLE ${temp} (${[...duckCols(set.keys.length).map((c) => `${c} text`), 'n bigint'].join(', ')}) ON COMMIT DROP`);
-  return temp;
+/** One set's `build` (full): its pairs' count per key in column `n` (undefined: no pairs at all). */
+export function buildPairs(db: Db, set: DistinctSet, source: RunPairs, oids: number[], countsName: string, options?: EngineOptions): Promise<string | undefined> {
+  return maintainSets(db, [{ set, pairs: source, oids, column: 'n' }], 'build', countsName, options);
 }
+
+/** Conditions per mask column (bits 0–61 of a BIGINT: no sign bit, no overflow in the sum). */
+const BITS = 62;
+
 /**
  * A run's values for every columnar set over one source, read from PostgreSQL in one pass (one
  * column per distinct canonical expression; the distinct conditions as bits of BIGINT masks, 62 a
@@ -317,9 +321,6 @@ export async function buildPairs(db: Db, set: DistinctSet, source: RunPairs, oid
  * seven conditions) into a DuckDB table; each set then takes its pairs from it. Dropped with
  * `close()` at the end of the refresh.
  */
-/** Conditions per mask column (bits 0–61 of a BIGINT: no sign bit, no overflow in the sum). */
-const BITS = 62;
-
 export class RunExtract {
   private readonly exprs = new Map<string, string>();
   /** Condition → its bit (mask column m<bit / 62>, bit <bit % 62>). */
@@ -395,10 +396,10 @@ async function compact(db: Db, con: DuckDBConnection, set: DistinctSet, entry: {
   entry.segments = new Set(ids);
 }
 
-/** `UPDATE <target> SET <column> = counts.<column>, …` joined on the keys' canonical text (`columns`: target column → counts column). */
-export async function applyCounts(db: Db, target: string, alias: string, columns: Record<string, string>, keys: string[], keyOids: number[], counts: string): Promise<void> {
+/** `UPDATE <target> SET <column> = counts.<column>, …` joined on the keys' canonical text. */
+export async function applyCounts(db: Db, target: string, alias: string, columns: string[], keys: string[], keyOids: number[], counts: string): Promise<void> {
   const on = keys.map((k, i) => `${canonical(`${alias}.${qi(k)}`, keyOids[i]!)} = n.c${i}`).join(' AND ');
-  const set = Object.entries(columns).map(([col, from]) => `${col} = n.${qi(from)}`).join(', ');
+  const set = columns.map((c) => `${qi(c)} = n.${qi(c)}`).join(', ');
   await withSettings(db, CANONICAL_SETTINGS, () => db.query(`UPDATE ${target} ${alias} SET ${set} FROM ${counts} n WHERE ${on}`));
 }
 

@@ -208,6 +208,16 @@ function setSource(plan: AggregatePlan, a: Aggregate, from: string): SetSource {
   return { from: `${from} ${alias}`, keyExprs: plan.keys.map((k) => `${alias}.${qi(k)}`), valueExpr: `(${a.arg})`, where: and(plan.where, a.filter, `${a.arg} IS NOT NULL`) };
 }
 
+/** Drops the run extracts a refresh made (its `finally`: nothing is left in the sets' engine). */
+export async function closeExtracts(ctx: MaintainContext): Promise<void> {
+  for (const x of ctx.extracts?.values() ?? []) await x.close(ctx.engine).catch(() => undefined);
+}
+
+/** The prefetch source of a model over silver (aggregates only): `rows(dataset)`. */
+export function silverSource(rows: (dataset: string) => string | undefined): (m: PlannedModel) => string | undefined {
+  return (m) => (m.plan.kind === 'aggregate' && m.plan.input.kind === 'silver' ? rows(m.plan.input.dataset) : undefined);
+}
+
 /**
  * One read of a source for the columnar sets of every model of `ctx.prefetch` over it (`<rows>
  * <alias>`), made when the first of them needs it; undefined when none of them reads `from`.
@@ -244,7 +254,7 @@ async function runExtract(ctx: MaintainContext, from: string): Promise<RunExtrac
  * handle: indexed tables of pairs, which the caller maintains in SQL.
  */
 async function columnarSets(ctx: MaintainContext, m: PlannedModel, plan: AggregatePlan, sets: { a: Aggregate; set: string }[], from: string, target: string, full: boolean): Promise<{ a: Aggregate; set: string }[]> {
-  const works: (SetWork & { a: Aggregate })[] = [];
+  const works: SetWork[] = [];
   const rest: { a: Aggregate; set: string }[] = [];
   for (const { a, set } of sets) {
     if (!(await isColumnarStore(ctx.db, set))) {
@@ -255,25 +265,23 @@ async function columnarSets(ctx: MaintainContext, m: PlannedModel, plan: Aggrega
     const oids = await sourceTypes(ctx.db, src);
     if (!columnarTypes(oids)) throw new GoldModelError(`gold model ${m.file}: the types of count(DISTINCT ${a.arg}) changed since its state was built; rebuild it: medallion gold refresh --full`);
     const extract = await runExtract(ctx, src.from);
-    works.push({ a, set: { table: set, keys: plan.keys }, pairs: extract ? { duck: extract.pairs(src, oids) } : { pg: src }, oids, column: a.column });
+    works.push({ set: { table: set, keys: plan.keys }, pairs: extract ? { duck: extract.pairs(src, oids) } : { pg: src }, oids, column: a.column });
   }
   if (!works.length) return rest;
-  const t = Date.now(); // after the run's read, which is timed on its own (run_extract)
-  try {
-    const counts = await maintainSets(ctx.db, works, full ? 'build' : 'add', `n__${m.table}`, ctx.engine);
-    const columns = Object.fromEntries(works.map((w) => [w.a.column, w.a.column]));
-    if (counts) await applyCounts(ctx.db, target, '__t', columns, plan.keys, works[0]!.oids.slice(0, plan.keys.length), counts);
-  } catch (e) {
-    if (e instanceof GoldModelError) throw e;
-    const first = (e instanceof Error ? e.message : String(e)).split('\n')[0];
-    const hint = duckdbOutOfMemory(e) ? `; the distinct sets' DuckDB ran out of memory: raise MEDALLION_ENGINE_MEMORY (the sets get half of it), then replay the file` : '';
-    const err = new GoldModelError(`gold model ${m.table} (${m.file}): ${first}${hint}`);
-    (err as { cause?: unknown }).cause = e;
-    throw err;
-  } finally {
-    const label = `${m.table}:${full ? 'full_sets' : 'sets'}`;
-    ctx.timings[label] = (ctx.timings[label] ?? 0) + Date.now() - t;
-  }
+  // Timed after the run's read (run_extract, above), which is timed on its own.
+  await timed(ctx, `${m.table}:${full ? 'full_sets' : 'sets'}`, async () => {
+    try {
+      const counts = await maintainSets(ctx.db, works, full ? 'build' : 'add', `n__${m.table}`, ctx.engine);
+      if (counts) await applyCounts(ctx.db, target, '__t', works.map((w) => w.column), plan.keys, works[0]!.oids.slice(0, plan.keys.length), counts);
+    } catch (e) {
+      if (e instanceof GoldModelError) throw e;
+      const first = (e instanceof Error ? e.message : String(e)).split('\n')[0];
+      const hint = duckdbOutOfMemory(e) ? `; the distinct sets' DuckDB ran out of memory: raise MEDALLION_ENGINE_MEMORY (the sets get half of it), then replay the file` : '';
+      const err = new GoldModelError(`gold model ${m.table} (${m.file}): ${first}${hint}`);
+      (err as { cause?: unknown }).cause = e;
+      throw err;
+    }
+  });
   return rest;
 }
 

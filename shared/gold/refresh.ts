@@ -5,7 +5,7 @@ import { qi } from '../db/schema';
 import { supersededTable } from '../db/silverLoad';
 import { lockKey as datasetLockKey } from '../pipeline/locks';
 import type { EngineOptions } from '../engine/transform';
-import { buildModel, inputRef, type MaintainContext, refreshModel } from './maintain';
+import { buildModel, closeExtracts, inputRef, type MaintainContext, refreshModel, silverSource } from './maintain';
 import { withSettings } from './settings';
 
 export { withSettings };
@@ -249,12 +249,12 @@ export async function refreshIncremental(db: pg.PoolClient, scope: GoldScope, da
   const built: string[] = [];
   ctx.prefetch = {
     models: targets.filter((m) => !full.has(m.table) && !ctx.recomputeAll.has(m.table)),
-    source: (m) => (m.plan.kind === 'aggregate' && m.plan.input.kind === 'silver' ? ctx.runRows.get(m.plan.input.dataset) : undefined),
+    source: silverSource((d) => ctx.runRows.get(d)),
   };
   try {
     await withSettings(db, { ...GOLD_SETTINGS, ...INCREMENTAL_SETTINGS }, () => refreshTargets(ctx, graph, targets, full, dataset, { written, files, built }));
   } finally {
-    for (const x of ctx.extracts?.values() ?? []) await x.close(options.engine).catch(() => undefined);
+    await closeExtracts(ctx);
   }
   await markBuilt(db, built);
   await dropTemps(db);
@@ -285,7 +285,7 @@ export async function rebuildInTransaction(db: pg.PoolClient, scope: GoldScope, 
   const files: StepFile[] = [];
   // One read of each silver input serves the distinct sets of every model over it (a model's
   // input, unlike silver, may change during the rebuild).
-  ctx.prefetch = { models: targets, source: (m) => (m.plan.kind === 'aggregate' && m.plan.input.kind === 'silver' ? inputRef(m.plan.input, graph) : undefined) };
+  ctx.prefetch = { models: targets, source: silverSource((d) => inputRef({ kind: 'silver', dataset: d }, graph)) };
   try {
     await withSettings(db, FULL_SETTINGS, async () => {
       for (const m of targets) {
@@ -294,7 +294,7 @@ export async function rebuildInTransaction(db: pg.PoolClient, scope: GoldScope, 
       }
     });
   } finally {
-    for (const x of ctx.extracts?.values() ?? []) await x.close(options.engine).catch(() => undefined);
+    await closeExtracts(ctx);
   }
   await markBuilt(db, targets.map((m) => m.table));
   await dropTemps(db);

@@ -170,7 +170,7 @@ describe('engine spill folders', () => {
     const [ta, tb] = [await tempOf(con), await tempOf(b.con)];
     expect(ta).not.toBe(tb);
     expect([path.dirname(ta), path.dirname(tb)]).toEqual([spillDir, spillDir]);
-    // Both spill at once (a sort far over their memory limit) and get the same answer.
+    // Both work at once (a sort of 3M rows each) and get the same answer.
     const big = 'SELECT sum(h) FROM (SELECT hash(i) AS h FROM range(4000000) t(i) ORDER BY h DESC LIMIT 3000000)';
     const [ra, rb] = await Promise.all([con.runAndReadAll(big), b.con.runAndReadAll(big)]);
     expect(String(ra.getRows()[0]![0])).toBe(String(rb.getRows()[0]![0]));
