@@ -6,7 +6,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { copyToCsv, readPgCsv } from '../shared/engine/pgCsv';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { addPairs, applyCounts, buildPairs, COMPACT_AT, canonical, columnarTypes, createStore, forgetCachedSets, halfOf, maintainSets, RunExtract, sourceTypes, type DistinctSet, type SetSource } from '../shared/gold/distinctSets';
+import { addPairs, applyCounts, buildPairs, COMPACT_AT, canonical, columnarTypes, createStore, forgetCachedSets, halfOf, maintainSets, RunExtract, type RunPairs, sourceTypes, type DistinctSet, type SetSource } from '../shared/gold/distinctSets';
 import { createScratchDatabase, dropScratchDatabase } from '../shared/local/scratchDatabase';
 
 /**
@@ -59,7 +59,7 @@ describe('columnar distinct sets: every count equals PostgreSQL count(DISTINCT) 
     await db.query(`INSERT INTO ${name}_state (k) SELECT DISTINCT k FROM ${name}_in`);
     const set = { table: `${name}_set`, keys: ['k'] };
     await createStore(db, set.table);
-    const src = (run: number | 'all'): SetSource => ({ from: `${name}_in i`, keyExprs: ['i.k'], valueExpr: '(i.v)', where: run === 'all' ? 'i.v IS NOT NULL' : `i.v IS NOT NULL AND i.run = ${run}` });
+    const src = (run: number | 'all'): SetSource => ({ from: `${name}_in i`, keyExprs: ['i.k'], valueExpr: '(i.v)', members: [run === 'all' ? 'i.v IS NOT NULL' : `i.v IS NOT NULL AND i.run = ${run}`] });
     return { set, src };
   }
 
@@ -83,7 +83,7 @@ describe('columnar distinct sets: every count equals PostgreSQL count(DISTINCT) 
     const oids = await sourceTypes(db, src);
     let counts: string | undefined;
     if (viaExtract) {
-      const other: SetSource = { ...src, keyExprs: [src.valueExpr], valueExpr: src.keyExprs[0]!, where: `${src.where} AND false` };
+      const other: SetSource = { ...src, keyExprs: [src.valueExpr], valueExpr: src.keyExprs[0]!, members: src.members.map((c) => `${c} AND false`) };
       const extract = new RunExtract(src.from, [{ src: other, oids: [oids[1]!, oids[0]!] }, { src, oids }]);
       await extract.load(db);
       counts = await addPairs(db, set, { duck: extract.pairs(src, oids) }, oids, `n__${name}`);
@@ -129,7 +129,7 @@ describe('columnar distinct sets: every count equals PostgreSQL count(DISTINCT) 
     await createStore(db, set.table);
     for (let run = 0; run < 4; run++) {
       await db.query('BEGIN');
-      await applyRun('cr', set, { from: 'cr_in i', keyExprs: ['i.k'], valueExpr: '(i.v)', where: `i.run = ${run}` }, run % 2 === 1);
+      await applyRun('cr', set, { from: 'cr_in i', keyExprs: ['i.k'], valueExpr: '(i.v)', members: [`i.run = ${run}`] }, run % 2 === 1);
       await db.query('COMMIT');
       expect(await actual('cr')).toEqual({ 'k\r': [1, 2, 3, 3][run] });
     }
@@ -144,7 +144,7 @@ describe('columnar distinct sets: every count equals PostgreSQL count(DISTINCT) 
     await createStore(db, set.table);
     for (let run = 0; run < 3; run++) {
       await db.query('BEGIN');
-      await applyRun('bom', set, { from: 'bom_in i', keyExprs: ['i.k'], valueExpr: '(i.v)', where: `i.run = ${run}` }, run === 2);
+      await applyRun('bom', set, { from: 'bom_in i', keyExprs: ['i.k'], valueExpr: '(i.v)', members: [`i.run = ${run}`] }, run === 2);
       await db.query('COMMIT');
       expect(await actual('bom')).toEqual(await expected('bom', run));
     }
@@ -165,7 +165,7 @@ describe('columnar distinct sets: every count equals PostgreSQL count(DISTINCT) 
     await createStore(db, set.table);
     for (let run = 0; run < 3; run++) {
       await db.query('BEGIN');
-      await applyRun('lt', set, { from: 'lt_in i', keyExprs: ['i.k'], valueExpr: '(i.v)', where: `i.run = ${run}` }, run === 1);
+      await applyRun('lt', set, { from: 'lt_in i', keyExprs: ['i.k'], valueExpr: '(i.v)', members: [`i.run = ${run}`] }, run === 1);
       await db.query('COMMIT');
       expect(await actual('lt')).toEqual(await expected('lt', run));
     }
@@ -203,7 +203,7 @@ describe('columnar distinct sets: every count equals PostgreSQL count(DISTINCT) 
     expect((await db.query(`SELECT min(octet_length(v))::int AS n FROM big_in WHERE v <> 'small'`)).rows[0].n).toBeGreaterThan(2_400_000);
     const set = { table: 'big_set', keys: ['k'] };
     await createStore(db, set.table);
-    const src = (run: number | 'all'): SetSource => ({ from: 'big_in i', keyExprs: ['i.k'], valueExpr: '(i.v)', where: run === 'all' ? 'true' : `i.run = ${run}` });
+    const src = (run: number | 'all'): SetSource => ({ from: 'big_in i', keyExprs: ['i.k'], valueExpr: '(i.v)', members: [run === 'all' ? 'true' : `i.run = ${run}`] });
     for (let run = 0; run < 3; run++) {
       await db.query('BEGIN');
       await applyRun('big', set, src(run), run === 1);
@@ -223,7 +223,7 @@ describe('columnar distinct sets: every count equals PostgreSQL count(DISTINCT) 
 
   it('one run extract serves sets under 70 different conditions (more than one 62-bit mask column)', async () => {
     await db.query(`CREATE TABLE mk_in AS SELECT 'k' || (g % 3) AS k, (g * 7919) % 500 AS v, g FROM generate_series(1, 3000) g`);
-    const sets = Array.from({ length: 70 }, (_, j): SetSource => ({ from: 'mk_in i', keyExprs: ['i.k'], valueExpr: '(i.v)', where: `i.v IS NOT NULL AND i.g % 70 >= ${j}` }));
+    const sets = Array.from({ length: 70 }, (_, j): SetSource => ({ from: 'mk_in i', keyExprs: ['i.k'], valueExpr: '(i.v)', members: [`i.v IS NOT NULL AND i.g % 70 >= ${j}`] }));
     const oids = await sourceTypes(db, sets[0]!);
     const extract = new RunExtract('mk_in i', sets.map((src) => ({ src, oids })));
     await db.query('BEGIN');
@@ -250,12 +250,12 @@ describe('columnar distinct sets: every count equals PostgreSQL count(DISTINCT) 
     await db.query(`INSERT INTO ms_state (k) SELECT DISTINCT k FROM ms_in`);
     const cols = ['a', 'b', 'c'] as const;
     for (const c of cols) await createStore(db, `ms_set_${c}`);
-    const src = (c: string, run: number | 'all'): SetSource => ({ from: 'ms_in i', keyExprs: ['i.k'], valueExpr: `(i.${c})`, where: `i.${c} IS NOT NULL${run === 'all' ? '' : ` AND i.run = ${run}`}${c === 'b' ? ' AND i.a % 2 = 0' : ''}` });
+    const src = (c: string, run: number | 'all'): SetSource => ({ from: 'ms_in i', keyExprs: ['i.k'], valueExpr: `(i.${c})`, members: [`i.${c} IS NOT NULL${run === 'all' ? '' : ` AND i.run = ${run}`}${c === 'b' ? ' AND i.a % 2 = 0' : ''}`] });
     const want = async (upTo: number) =>
       (await db.query(`SELECT k, count(DISTINCT a)::int AS na, count(DISTINCT b) FILTER (WHERE a % 2 = 0)::int AS nb, count(DISTINCT c)::int AS nc FROM ms_in WHERE run <= $1 GROUP BY k ORDER BY k`, [upTo])).rows;
     const got = async () => (await db.query(`SELECT k, na::int, nb::int, nc::int FROM ms_state WHERE na + nb + nc > 0 ORDER BY k`)).rows;
     const works = async (run: number | 'all') =>
-      Promise.all(cols.map(async (c) => ({ set: { table: `ms_set_${c}`, keys: ['k'] }, pairs: { pg: src(c, run) }, oids: await sourceTypes(db, src(c, 'all')), column: `n${c}` })));
+      Promise.all(cols.map(async (c) => ({ set: { table: `ms_set_${c}`, keys: ['k'] }, pairs: { pg: src(c, run) }, oids: await sourceTypes(db, src(c, 'all')), columns: [`n${c}`] })));
     for (let run = 0; run < 6; run++) {
       await db.query('BEGIN');
       await db.query(`CREATE TEMP TABLE ms_d ON COMMIT DROP AS SELECT k, 0::bigint AS na, 0::bigint AS nb, 0::bigint AS nc FROM ms_state`);
@@ -272,6 +272,61 @@ describe('columnar distinct sets: every count equals PostgreSQL count(DISTINCT) 
     await applyCounts(db, 'ms_state', '__t', ['na', 'nb', 'nc'], ['k'], [25], counts!);
     await db.query('COMMIT');
     expect(await got()).toEqual(await want(5));
+  });
+
+  it('the counts of one value under several FILTERs are one set: each pair kept once with its members, a pair gaining members later counts for them once, cold, compacted and rebuilt', async () => {
+    // Members: t = 'a', t = 'b', t in (a, b), any t (a funnel: sessions with a view, with a cart, with either, all).
+    const runs = COMPACT_AT + 3;
+    await db.query(`CREATE TABLE mm_in AS SELECT 'k' || (g % 5) AS k, CASE WHEN g % 13 = 0 THEN NULL ELSE (g * 7919) % 2000 END AS v, (ARRAY['a', 'b', 'c'])[1 + (g * 31) % 3] AS t, (g * 17) % ${runs} AS run FROM generate_series(1, 6000) g`);
+    const conds = [`i.t = 'a'`, `i.t = 'b'`, `i.t IN ('a', 'b')`, 'true'];
+    const cols = ['n0', 'n1', 'n2', 'n3'];
+    await db.query(`CREATE TABLE mm_state (k text PRIMARY KEY, ${cols.map((c) => `${c} bigint NOT NULL DEFAULT 0`).join(', ')})`);
+    await db.query(`INSERT INTO mm_state (k) SELECT DISTINCT k FROM mm_in`);
+    const set = { table: 'mm_set', keys: ['k'] };
+    await createStore(db, set.table);
+    const src = (run: number | 'all'): SetSource => ({
+      from: 'mm_in i',
+      keyExprs: ['i.k'],
+      valueExpr: '(i.v)',
+      members: conds.map((c) => `i.v IS NOT NULL AND ${c}${run === 'all' ? '' : ` AND i.run = ${run}`}`),
+    });
+    const oids = await sourceTypes(db, src('all'));
+    // The data has pairs that gain a member after their first run (a view first, a cart later).
+    const gaining = await db.query(`SELECT count(*)::int AS n FROM (SELECT k, v, t, min(run) AS r FROM mm_in WHERE v IS NOT NULL GROUP BY k, v, t) x JOIN (SELECT k, v, min(run) AS r FROM mm_in WHERE v IS NOT NULL GROUP BY k, v) f USING (k, v) WHERE x.r > f.r`);
+    expect(gaining.rows[0].n).toBeGreaterThan(100);
+    // The oracle: PostgreSQL's count(DISTINCT v) FILTER per member over the runs so far.
+    const want = async (upTo: number) =>
+      (await db.query(`SELECT k, ${conds.map((c, j) => `count(DISTINCT v) FILTER (WHERE ${c.replace(/i\./g, '')})::int AS n${j}`).join(', ')} FROM mm_in WHERE run <= $1 GROUP BY k HAVING count(v) > 0 ORDER BY k`, [upTo])).rows;
+    const got = async () => (await db.query(`SELECT k, ${cols.map((c) => `${c}::int`).join(', ')} FROM mm_state WHERE n3 > 0 ORDER BY k`)).rows;
+    let most = 0;
+    for (let run = 0; run < runs; run++) {
+      if (run === 5) forgetCachedSets(); // cold: the pairs' several rows are read back from the segments
+      await db.query('BEGIN');
+      let pairs: RunPairs = { pg: src(run) };
+      const extract = run % 2 ? new RunExtract('mm_in i', [{ src: src(run), oids }]) : undefined;
+      if (extract) {
+        await extract.load(db);
+        pairs = { duck: extract.pairs(src(run), oids) };
+      }
+      const counts = await maintainSets(db, [{ set, pairs, oids, columns: cols }], 'add', 'n__mm');
+      await extract?.close();
+      await db.query(`CREATE TEMP TABLE mm_d ON COMMIT DROP AS SELECT k, ${cols.map((c) => `0::bigint AS ${c}`).join(', ')} FROM mm_state`);
+      if (counts) await applyCounts(db, 'pg_temp.mm_d', '__t', cols, ['k'], oids.slice(0, 1), counts);
+      await db.query(`UPDATE mm_state s SET ${cols.map((c) => `${c} = s.${c} + d.${c}`).join(', ')} FROM pg_temp.mm_d d WHERE d.k = s.k`);
+      await db.query('COMMIT');
+      expect(await got()).toEqual(await want(run));
+      most = Math.max(most, (await db.query(`SELECT count(*)::int AS n FROM mm_set`)).rows[0].n);
+    }
+    expect(most).toBe(COMPACT_AT - 1);
+    // After compaction and after a build, each pair is one row: as many as there are distinct (k, v).
+    const distinctPairs = (await db.query(`SELECT count(*)::int AS n FROM (SELECT DISTINCT k, v FROM mm_in WHERE v IS NOT NULL) p`)).rows[0].n;
+    await db.query('BEGIN');
+    await db.query(`UPDATE mm_state SET ${cols.map((c) => `${c} = 0`).join(', ')}`);
+    const counts = await maintainSets(db, [{ set, pairs: { pg: src('all') }, oids, columns: cols }], 'build', 'n__mm');
+    await applyCounts(db, 'mm_state', '__t', cols, ['k'], oids.slice(0, 1), counts!);
+    await db.query('COMMIT');
+    expect(await got()).toEqual(await want(runs));
+    expect((await db.query(`SELECT sum(pairs)::int AS n FROM mm_set`)).rows[0].n).toBe(distinctPairs);
   });
 
   it('a rolled-back run leaves nothing behind: its pairs count again in the next run', async () => {
@@ -301,7 +356,7 @@ describe('columnar distinct sets: every count equals PostgreSQL count(DISTINCT) 
     let most = 0;
     for (let run = 0; run < runs; run++) {
       await db.query('BEGIN');
-      await applyRun('cp', set, { from: 'cp_in i', keyExprs: ['i.k'], valueExpr: '(i.v)', where: `i.run = ${run}` }, run % 3 === 0);
+      await applyRun('cp', set, { from: 'cp_in i', keyExprs: ['i.k'], valueExpr: '(i.v)', members: [`i.run = ${run}`] }, run % 3 === 0);
       await db.query('COMMIT');
       most = Math.max(most, (await db.query(`SELECT count(*)::int AS n FROM cp_set`)).rows[0].n);
     }

@@ -92,12 +92,27 @@ export interface DistinctSet {
   keys: string[];
 }
 
-/** How a set is read from a source: SQL expressions over `<source> <alias>` and a condition. */
+/**
+ * How a set is read from a source: SQL expressions over `<source> <alias>`, and the condition of
+ * each of its members. The `count(DISTINCT x)`s of one model that count the same x under different
+ * FILTERs are one set: each (key, x) pair is kept once, with a mask of the members it belongs to
+ * (bit j: `members[j]` held on a row of that pair). A funnel's six session counts are one set of
+ * sessions instead of six.
+ */
 export interface SetSource {
   from: string;
   keyExprs: string[];
   valueExpr: string;
-  where: string;
+  /** At most MASK_BITS conditions (each includes `valueExpr IS NOT NULL`). */
+  members: string[];
+}
+
+/** Bits per mask: 0–61 of a BIGINT (no sign bit: distinct bits add without overflow). Also the most members of a set. */
+export const MASK_BITS = 62;
+
+/** SQL adding 2^j for each member condition j that holds (distinct bits: the sum is the OR). */
+function maskExpr(conds: string[]): string {
+  return conds.map((c, j) => `CASE WHEN ${c} THEN ${2n ** BigInt(j)}::bigint ELSE 0::bigint END`).join(' + ');
 }
 
 /** Type OIDs of the key expressions and the value over a source (no rows read). */
@@ -176,10 +191,11 @@ const sqlText = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
 const varchars = (n: number): [string, string][] => duckCols(n).map((c) => [c, 'VARCHAR']);
 
-/** PostgreSQL's SELECT of a source's distinct pairs as canonical text (c0…ck). */
+/** PostgreSQL's SELECT of a source's distinct pairs as canonical text (c0…ck) with their member mask (m). */
 function pairsQuery(src: SetSource, oids: number[]): string {
   const canon = [...src.keyExprs, src.valueExpr].map((e, i) => `${canonical(e, oids[i]!)} AS c${i}`);
-  return `SELECT DISTINCT ${canon.join(', ')} FROM ${src.from} WHERE ${src.where}`;
+  const groups = canon.map((_, i) => i + 1).join(', ');
+  return `SELECT ${canon.join(', ')}, bit_or(${maskExpr(src.members)}) AS m FROM ${src.from} WHERE ${src.members.map((c) => `(${c})`).join(' OR ')} GROUP BY ${groups}`;
 }
 
 /** The DuckDB copy of a store, brought up to its committed-or-own segments. */
@@ -194,14 +210,14 @@ async function syncCache(db: Db, con: DuckDBConnection, set: DistinctSet, work: 
     // New to this process, or a segment it holds is gone (rolled back, rebuilt): start over.
     if (entry) await con.run(`DROP TABLE IF EXISTS ${entry.table}`);
     entry = { table: `set_${randomUUID().replace(/-/g, '')}`, segments: new Set() };
-    await con.run(`CREATE TABLE ${entry.table} (${duckCols(n).map((c) => `${c} VARCHAR`).join(', ')})`);
+    await con.run(`CREATE TABLE ${entry.table} (${[...duckCols(n).map((c) => `${c} VARCHAR`), 'm BIGINT'].join(', ')})`);
     cached.set(key, entry);
   }
   for (const id of ids.filter((s) => !entry!.segments.has(s))) {
     const seg = await db.query<{ data: Buffer }>(`SELECT data FROM ${set.table} WHERE segment = $1`, [id]);
     const file = path.join(work, `${id}.parquet`);
     await writeFile(file, seg.rows[0]!.data);
-    await con.run(`INSERT INTO ${entry.table} SELECT ${duckList(n)} FROM read_parquet(${sqlText(file)})`);
+    await con.run(`INSERT INTO ${entry.table} SELECT ${duckList(n)}, m FROM read_parquet(${sqlText(file)})`);
     await rm(file);
     entry.segments.add(id);
   }
@@ -237,32 +253,39 @@ async function countsToPg(db: Db, con: DuckDBConnection, keys: number, counts: s
   return temp;
 }
 
-/** A DuckDB SELECT of a run's distinct pairs (columns c0…ck), e.g. from a run extract. */
+/** A DuckDB SELECT of a run's distinct pairs with their member masks (columns c0…ck, m), e.g. from a run extract. */
 export type RunPairs = { pg: SetSource } | { duck: string };
 
-/** One set's work in a `maintainSets` call: its store, where its pairs come from, their types (keys…, value), and its count column. */
+/** One set's work in a `maintainSets` call: its store, where its pairs come from, their types (keys…, value), and its members' count columns. */
 export interface SetWork {
   set: DistinctSet;
   pairs: RunPairs;
   oids: number[];
-  /** Name of its column in the counts table (and, for applyCounts, in the target). */
-  column: string;
+  /** Column of member j in the counts table (and, for applyCounts, in the target). */
+  columns: string[];
 }
 
 /**
  * The distinct sets of one model (same keys), in one DuckDB session and one table of counts:
- * `add` puts each run's pairs that are new to its set into the set (incremental refreshes), `build`
- * replaces each set with all of its source's pairs (full builds). Returns a temp table of counts
- * per key (canonical key text c0…c(k−1), then one column per set: the pairs it added), or
- * undefined when no set gained a pair. One round trip for the counts instead of one per set.
+ * `add` puts each run's pairs, or their members, that are new to its set into the set (incremental
+ * refreshes), `build` replaces each set with all of its source's pairs (full builds). Returns a
+ * temp table of counts per key (canonical key text c0…c(k−1), then one column per member: the pairs
+ * it gained), or undefined when nothing was gained. One round trip for the counts instead of one
+ * per set.
+ *
+ * A pair's copy may be several rows (a pair that later gains a member gets a row with the new
+ * bits); its mask is their bit_or. A pair is new to member j when bit j is in the run's mask and in
+ * none of its rows: the new bits are stored as one row, so each (pair, member) is counted once.
  */
 export async function maintainSets(db: Db, works: SetWork[], mode: 'add' | 'build', countsName: string, options?: EngineOptions): Promise<string | undefined> {
   if (!works.length) return undefined;
   const k = works[0]!.set.keys.length;
   if (works.some((w) => w.set.keys.length !== k)) throw new Error('internal error: sets of one call must share their keys');
+  const columns = works.flatMap((w) => w.columns);
   return withSettings(db, CANONICAL_SETTINGS, () =>
     withDuck(options, async (con, work) => {
       const parts: string[] = [];
+      let before = 0; // count columns of the works before this one
       for (const [i, w] of works.entries()) {
         if (mode === 'build') await db.query(`TRUNCATE ${w.set.table}`);
         const entry = await syncCache(db, con, w.set, work); // empty after the TRUNCATE
@@ -270,16 +293,16 @@ export async function maintainSets(db: Db, works: SetWork[], mode: 'add' | 'buil
         let pairs: string;
         if ('pg' in w.pairs) {
           csv = await copyToCsv(db, pairsQuery(w.pairs.pg, w.oids), path.join(work, `pairs-${i}.csv`));
-          pairs = `SELECT * FROM ${readPgCsv(csv, varchars(k + 1))}`;
+          pairs = `SELECT * FROM ${readPgCsv(csv, [...varchars(k + 1), ['m', 'BIGINT']])}`;
         } else {
           pairs = w.pairs.duck;
         }
-        // The pairs new to the set: all of them in a build (straight into the set's copy), else the
-        // run's pairs the copy does not hold.
+        // The (pair, new bits) rows: all pairs in a build (straight into the set's copy), else the
+        // run's pairs with the bits none of their rows in the copy has.
         const id = randomUUID().replace(/-/g, '');
         const fresh = mode === 'build' ? entry.table : `fresh_${id}`;
-        if (mode === 'build') await con.run(`INSERT INTO ${entry.table} ${pairs}`);
-        else await con.run(`CREATE TEMP TABLE ${fresh} AS SELECT * FROM (${pairs}) ANTI JOIN ${entry.table} USING (${duckList(k + 1)})`);
+        if (mode === 'build') await con.run(`INSERT INTO ${entry.table} SELECT * FROM (${pairs})`);
+        else await con.run(freshPairs(fresh, pairs, entry.table, k + 1, w.columns.length > 1));
         if (csv) await rm(csv.file);
         const added = Number((await con.runAndReadAll(`SELECT count(*) FROM ${fresh}`)).getRows()[0]![0]);
         if (added) {
@@ -287,32 +310,43 @@ export async function maintainSets(db: Db, works: SetWork[], mode: 'add' | 'buil
           if (mode === 'add') await con.run(`INSERT INTO ${entry.table} SELECT * FROM ${fresh}`);
           for (const s of ids) entry.segments.add(s);
           // Counted now, so the fresh pairs need not stay in memory until the last set.
-          await con.run(`CREATE TEMP TABLE counts_${id} AS SELECT ${duckList(k)}, ${works.map((_, j) => (j === i ? 'count(*)' : '0')).join(', ')} FROM ${fresh} GROUP BY ALL`);
+          const counts = columns.map((_, c) => (c >= before && c < before + w.columns.length ? `CAST(sum((m >> ${c - before}) & 1) AS BIGINT)` : '0::BIGINT'));
+          await con.run(`CREATE TEMP TABLE counts_${id} AS SELECT ${duckList(k)}, ${counts.join(', ')} FROM ${fresh} GROUP BY ALL`);
           parts.push(`SELECT * FROM counts_${id}`);
           if (entry.segments.size >= COMPACT_AT) await compact(db, con, w.set, entry, work);
         }
         if (mode === 'add') await con.run(`DROP TABLE ${fresh}`);
+        before += w.columns.length;
       }
       if (!parts.length) return undefined;
-      const n = works.map((_, j) => `n${j}`);
+      const n = columns.map((_, j) => `n${j}`);
       const sql = `SELECT ${duckList(k)}, ${n.map((c) => `CAST(sum(${c}) AS BIGINT)`).join(', ')} FROM (SELECT * FROM (${parts.join(' UNION ALL ')}) t(${[...duckCols(k), ...n].join(', ')})) GROUP BY ALL`;
-      return countsToPg(db, con, k, works.map((w) => w.column), sql, work, countsName);
+      return countsToPg(db, con, k, columns, sql, work, countsName);
     }),
   );
 }
 
-/** One set's `add` (incremental): its new pairs' count per key in column `n`. */
+/**
+ * DuckDB: `fresh` := the run's pairs (c0…c(n−1), m) with the member bits that no row of the set's
+ * copy holds for them: the pairs the copy lacks (an anti join) and, for a set of several members,
+ * the pairs it has with bits they gain (a set of one member has every bit of the pairs it holds).
+ */
+function freshPairs(fresh: string, pairs: string, copy: string, n: number, members: boolean): string {
+  const r = duckCols(n).map((c) => `r.${c}`).join(', ');
+  const gained = `SELECT ${r}, r.m & ~bit_or(s.m) AS m FROM r JOIN ${copy} s USING (${duckList(n)}) GROUP BY ${r}, r.m HAVING r.m & ~bit_or(s.m) <> 0`;
+  return `CREATE TEMP TABLE ${fresh} AS WITH r AS MATERIALIZED (${pairs})
+    SELECT * FROM r ANTI JOIN ${copy} USING (${duckList(n)})${members ? ` UNION ALL ${gained}` : ''}`;
+}
+
+/** One single-member set's `add` (incremental): its new pairs' count per key in column `n`. */
 export function addPairs(db: Db, set: DistinctSet, run: RunPairs, oids: number[], countsName: string, options?: EngineOptions): Promise<string | undefined> {
-  return maintainSets(db, [{ set, pairs: run, oids, column: 'n' }], 'add', countsName, options);
+  return maintainSets(db, [{ set, pairs: run, oids, columns: ['n'] }], 'add', countsName, options);
 }
 
-/** One set's `build` (full): its pairs' count per key in column `n` (undefined: no pairs at all). */
+/** One single-member set's `build` (full): its pairs' count per key in column `n` (undefined: no pairs at all). */
 export function buildPairs(db: Db, set: DistinctSet, source: RunPairs, oids: number[], countsName: string, options?: EngineOptions): Promise<string | undefined> {
-  return maintainSets(db, [{ set, pairs: source, oids, column: 'n' }], 'build', countsName, options);
+  return maintainSets(db, [{ set, pairs: source, oids, columns: ['n'] }], 'build', countsName, options);
 }
-
-/** Conditions per mask column (bits 0–61 of a BIGINT: no sign bit, no overflow in the sum). */
-const BITS = 62;
 
 /**
  * A run's values for every columnar set over one source, read from PostgreSQL in one pass (one
@@ -335,7 +369,7 @@ export class RunExtract {
   ) {
     for (const { src, oids } of sets) {
       [...src.keyExprs, src.valueExpr].forEach((e, i) => this.col(canonical(e, oids[i]!)!));
-      this.cond(src.where);
+      for (const c of src.members) this.cond(c);
     }
     this.empty = sets.length === 0;
   }
@@ -352,8 +386,8 @@ export class RunExtract {
   /** The PostgreSQL expressions of the mask columns. */
   private masks(): string[] {
     const out: string[][] = [];
-    for (const [where, bit] of this.conds) (out[Math.floor(bit / BITS)] ??= []).push(`CASE WHEN ${where} THEN ${2n ** BigInt(bit % BITS)}::bigint ELSE 0::bigint END`);
-    return out.map((terms) => terms.join(' + '));
+    for (const [where, bit] of this.conds) (out[Math.floor(bit / MASK_BITS)] ??= []).push(where); // in bit order
+    return out.map(maskExpr);
   }
 
   /** Reads the run once (first call). */
@@ -372,12 +406,15 @@ export class RunExtract {
     this.table = table;
   }
 
-  /** The DuckDB SELECT of one set's distinct pairs (c0…ck) from the loaded run. */
+  /** The DuckDB SELECT of one set's distinct pairs (c0…ck) and their member masks (m) from the loaded run. */
   pairs(src: SetSource, oids: number[]): string {
     const cols = [...src.keyExprs, src.valueExpr].map((e, i) => this.exprs.get(canonical(e, oids[i]!) ?? ''));
-    const bit = this.conds.get(src.where);
-    if (!this.table || bit === undefined || cols.some((c) => c === undefined)) throw new Error(`internal error: the run extract of ${this.from} lacks a set's columns`);
-    return `SELECT DISTINCT ${cols.map((c, i) => `${c} AS c${i}`).join(', ')} FROM ${this.table} WHERE (m${Math.floor(bit / BITS)} & ${2n ** BigInt(bit % BITS)}) <> 0`;
+    const bits = src.members.map((c) => this.conds.get(c));
+    if (!this.table || bits.some((b) => b === undefined) || cols.some((c) => c === undefined)) throw new Error(`internal error: the run extract of ${this.from} lacks a set's columns`);
+    // Member j's bit of the set's mask from the extract's bit of its condition.
+    const mask = bits.map((b, j) => `CASE WHEN (m${Math.floor(b! / MASK_BITS)} & ${2n ** BigInt(b! % MASK_BITS)}) <> 0 THEN ${2n ** BigInt(j)} ELSE 0 END`).join(' + ');
+    const c = cols.map((x, i) => `${x} AS c${i}`).join(', ');
+    return `SELECT ${duckList(cols.length)}, CAST(bit_or(m) AS BIGINT) AS m FROM (SELECT ${c}, CAST(${mask} AS BIGINT) AS m FROM ${this.table}) WHERE m <> 0 GROUP BY ALL`;
   }
 
   async close(options?: EngineOptions): Promise<void> {
@@ -388,9 +425,13 @@ export class RunExtract {
   }
 }
 
-/** Rewrites a set's many small segments as few (same pairs). */
+/** Rewrites a set's many small segments as few (same pairs, one row each: its rows' masks or-ed). */
 async function compact(db: Db, con: DuckDBConnection, set: DistinctSet, entry: { table: string; segments: Set<string> }, work: string): Promise<void> {
   const old = [...entry.segments];
+  const merged = `merged_${randomUUID().replace(/-/g, '')}`;
+  await con.run(`CREATE TABLE ${merged} AS SELECT ${duckList(set.keys.length + 1)}, CAST(bit_or(m) AS BIGINT) AS m FROM ${entry.table} GROUP BY ALL`);
+  await con.run(`DROP TABLE ${entry.table}`);
+  await con.run(`ALTER TABLE ${merged} RENAME TO ${entry.table}`);
   const ids = await storeSegments(db, con, set, `SELECT * FROM ${entry.table}`, work);
   await db.query(`DELETE FROM ${set.table} WHERE segment = ANY($1::uuid[])`, [old]);
   entry.segments = new Set(ids);

@@ -5,7 +5,7 @@ import { GoldModelError } from './models';
 import type { Aggregate, AggregatePlan, Input, KeyedPlan, LatestPlan, RowsPlan } from './plan';
 import { replaceTableRef } from './sqlText';
 import { KEY_LOOKUP, withSettings } from './settings';
-import { applyCounts, columnarTypes, createStore, isColumnarStore, maintainSets, RunExtract, type SetSource, type SetWork, sourceTypes } from './distinctSets';
+import { applyCounts, columnarTypes, createStore, isColumnarStore, MASK_BITS, maintainSets, RunExtract, type SetSource, type SetWork, sourceTypes } from './distinctSets';
 import type { EngineOptions } from '../engine/transform';
 import { duckdbOutOfMemory } from '../pipeline/failures';
 
@@ -164,14 +164,16 @@ export async function createAggregateState(db: Db, m: PlannedModel, plan: Aggreg
     const bad = plan.aggregates.find((a) => floats.rows.some((r) => r.attname === a.column));
     if (bad) throw new GoldModelError(`gold model ${m.file}: sum(${bad.arg}) adds floating-point values, which a per-file refresh cannot keep equal to a rebuild; sum an exact type instead, e.g. sum(round((${bad.arg})::numeric, 2))`);
   }
-  for (const { a, set } of distinctSets(m, plan)) {
-    // Columnar segments when every key and the value have a canonical text, else a table of pairs.
-    if (columnarTypes(await sourceTypes(db, setSource(plan, a, input)))) {
-      await createStore(db, set);
+  for (const g of setGroups(m, plan)) {
+    // Columnar segments when every key and the value have a canonical text, else a table of pairs per member.
+    if (columnarTypes(await sourceTypes(db, setSource(plan, g.members, input)))) {
+      await createStore(db, g.set);
       continue;
     }
-    await db.query(`CREATE UNLOGGED TABLE ${set} AS SELECT ${list(plan.keys, `${alias}.`)}, (${a.arg}) AS __v FROM ${input} ${alias} WITH NO DATA`);
-    await db.query(`ALTER TABLE ${set} ADD PRIMARY KEY (${list([...plan.keys, '__v'])})`);
+    for (const { a, set } of g.tables) {
+      await db.query(`CREATE UNLOGGED TABLE ${set} AS SELECT ${list(plan.keys, `${alias}.`)}, (${a.arg}) AS __v FROM ${input} ${alias} WITH NO DATA`);
+      await db.query(`ALTER TABLE ${set} ADD PRIMARY KEY (${list([...plan.keys, '__v'])})`);
+    }
   }
   if (viewBacked(m)) await replaceWithView(db, m, plan);
 }
@@ -200,12 +202,44 @@ function quoteLiteral(s: string): string {
   return `'${s.replace(/'/g, "''")}'`;
 }
 
-const distinctSets = (m: PlannedModel, plan: AggregatePlan) => plan.aggregates.filter((a) => a.fn === 'count_distinct').map((a) => ({ a, set: stateTable(m, `set${a.column.slice(3)}`) }));
+/** A count(DISTINCT) and its table of pairs when its set is not columnar. */
+type IndexedSet = { a: Aggregate; set: string };
 
-/** Where a count(DISTINCT)'s pairs come from: the keys and the value over `<from> <alias>`. */
-function setSource(plan: AggregatePlan, a: Aggregate, from: string): SetSource {
+/**
+ * The model's distinct sets: its count(DISTINCT x)s grouped by x (at most MASK_BITS a group). A
+ * columnar group is one store, the first member's table name (`__set<i>`); otherwise each member
+ * keeps its own indexed table of pairs (`tables`).
+ */
+interface SetGroup {
+  members: Aggregate[];
+  set: string;
+  tables: IndexedSet[];
+}
+
+function setGroups(m: PlannedModel, plan: AggregatePlan): SetGroup[] {
+  const byArg = new Map<string, Aggregate[][]>();
+  for (const a of plan.aggregates.filter((x) => x.fn === 'count_distinct')) {
+    const chunks = byArg.get(a.arg!) ?? [[]];
+    if (chunks.at(-1)!.length === MASK_BITS) chunks.push([]);
+    chunks.at(-1)!.push(a);
+    byArg.set(a.arg!, chunks);
+  }
+  return [...byArg.values()].flat().map((members) => {
+    const tables = members.map((a) => ({ a, set: stateTable(m, `set${a.column.slice(3)}`) }));
+    return { members, set: tables[0]!.set, tables };
+  });
+}
+
+/** Where a set's pairs come from: the keys and the value over `<from> <alias>`, and each member's condition. */
+function setSource(plan: AggregatePlan, members: Aggregate[], from: string): SetSource {
   const alias = qi(plan.alias);
-  return { from: `${from} ${alias}`, keyExprs: plan.keys.map((k) => `${alias}.${qi(k)}`), valueExpr: `(${a.arg})`, where: and(plan.where, a.filter, `${a.arg} IS NOT NULL`) };
+  const value = members[0]!.arg!;
+  return {
+    from: `${from} ${alias}`,
+    keyExprs: plan.keys.map((k) => `${alias}.${qi(k)}`),
+    valueExpr: `(${value})`,
+    members: members.map((a) => and(plan.where, a.filter, `${value} IS NOT NULL`)),
+  };
 }
 
 /** Drops the run extracts a refresh made (its `finally`: nothing is left in the sets' engine). */
@@ -232,9 +266,9 @@ async function runExtract(ctx: MaintainContext, from: string): Promise<RunExtrac
       if (m.plan.kind !== 'aggregate') continue;
       const rows = ctx.prefetch.source(m);
       if (!rows) continue;
-      for (const { a, set } of distinctSets(m, m.plan)) {
-        const src = setSource(m.plan, a, rows);
-        if (src.from !== from || !(await isColumnarStore(ctx.db, set))) continue;
+      for (const g of setGroups(m, m.plan)) {
+        const src = setSource(m.plan, g.members, rows);
+        if (src.from !== from || !(await isColumnarStore(ctx.db, g.set))) continue;
         const oids = await sourceTypes(ctx.db, src);
         if (columnarTypes(oids)) sets.push({ src, oids });
       }
@@ -253,26 +287,26 @@ async function runExtract(ctx: MaintainContext, from: string): Promise<RunExtrac
  * its column of `target` (the state table or the delta) in one UPDATE. Returns the sets it did not
  * handle: indexed tables of pairs, which the caller maintains in SQL.
  */
-async function columnarSets(ctx: MaintainContext, m: PlannedModel, plan: AggregatePlan, sets: { a: Aggregate; set: string }[], from: string, target: string, full: boolean): Promise<{ a: Aggregate; set: string }[]> {
+async function columnarSets(ctx: MaintainContext, m: PlannedModel, plan: AggregatePlan, from: string, target: string, full: boolean): Promise<IndexedSet[]> {
   const works: SetWork[] = [];
-  const rest: { a: Aggregate; set: string }[] = [];
-  for (const { a, set } of sets) {
-    if (!(await isColumnarStore(ctx.db, set))) {
-      rest.push({ a, set });
+  const rest: IndexedSet[] = [];
+  for (const g of setGroups(m, plan)) {
+    if (!(await isColumnarStore(ctx.db, g.set))) {
+      rest.push(...g.tables);
       continue;
     }
-    const src = setSource(plan, a, from);
+    const src = setSource(plan, g.members, from);
     const oids = await sourceTypes(ctx.db, src);
-    if (!columnarTypes(oids)) throw new GoldModelError(`gold model ${m.file}: the types of count(DISTINCT ${a.arg}) changed since its state was built; rebuild it: medallion gold refresh --full`);
+    if (!columnarTypes(oids)) throw new GoldModelError(`gold model ${m.file}: the types of count(DISTINCT ${g.members[0]!.arg}) changed since its state was built; rebuild it: medallion gold refresh --full`);
     const extract = await runExtract(ctx, src.from);
-    works.push({ set: { table: set, keys: plan.keys }, pairs: extract ? { duck: extract.pairs(src, oids) } : { pg: src }, oids, column: a.column });
+    works.push({ set: { table: g.set, keys: plan.keys }, pairs: extract ? { duck: extract.pairs(src, oids) } : { pg: src }, oids, columns: g.members.map((a) => a.column) });
   }
   if (!works.length) return rest;
   // Timed after the run's read (run_extract, above), which is timed on its own.
   await timed(ctx, `${m.table}:${full ? 'full_sets' : 'sets'}`, async () => {
     try {
       const counts = await maintainSets(ctx.db, works, full ? 'build' : 'add', `n__${m.table}`, ctx.engine);
-      if (counts) await applyCounts(ctx.db, target, '__t', works.map((w) => w.column), plan.keys, works[0]!.oids.slice(0, plan.keys.length), counts);
+      if (counts) await applyCounts(ctx.db, target, '__t', works.flatMap((w) => w.columns), plan.keys, works[0]!.oids.slice(0, plan.keys.length), counts);
     } catch (e) {
       if (e instanceof GoldModelError) throw e;
       const first = (e instanceof Error ? e.message : String(e)).split('\n')[0];
@@ -307,15 +341,14 @@ async function run(ctx: MaintainContext, m: PlannedModel, sql: string, params: u
 /** Full build of an aggregate model from its whole input. */
 async function fullAggregate(ctx: MaintainContext, m: PlannedModel, plan: AggregatePlan, input: string, shape: TableShape): Promise<void> {
   const alias = qi(plan.alias);
-  const sets = distinctSets(m, plan);
-  await run(ctx, m, `TRUNCATE ${[...(viewBacked(m) ? [] : [modelRef(m)]), stateTable(m, 'agg'), ...sets.map((s) => s.set)].join(', ')}`);
-  // The distinct sets first (hash aggregation), then the other aggregates (hash aggregation: no
+  const indexed: IndexedSet[] = [];
+  for (const g of setGroups(m, plan)) if (!(await isColumnarStore(ctx.db, g.set))) indexed.push(...g.tables);
+  // The columnar stores are emptied by their build (maintainSets).
+  await run(ctx, m, `TRUNCATE ${[...(viewBacked(m) ? [] : [modelRef(m)]), stateTable(m, 'agg'), ...indexed.map((s) => s.set)].join(', ')}`);
+  // The indexed sets first (hash aggregation), then the other aggregates (hash aggregation: no
   // DISTINCT inside them, which would force PostgreSQL to sort), then each distinct count from its
   // set. Bulk loads: the primary key is built once after the rows are in (a sorted build).
-  const indexed = new Set<string>();
-  for (const { a, set } of sets) {
-    if (await isColumnarStore(ctx.db, set)) continue;
-    indexed.add(set);
+  for (const { a, set } of indexed) {
     await withoutKey(ctx, m, set, [...plan.keys, '__v'], () =>
       run(ctx, m, `INSERT INTO ${set} SELECT ${list(plan.keys, `${alias}.`)}, ${a.arg} FROM ${input} ${alias} WHERE ${and(plan.where, a.filter, `${a.arg} IS NOT NULL`)} GROUP BY 1${plan.keys.map((_, i) => `, ${i + 2}`).join('')}`),
     );
@@ -327,8 +360,8 @@ async function fullAggregate(ctx: MaintainContext, m: PlannedModel, plan: Aggreg
       run(ctx, m, `INSERT INTO ${stateTable(m, 'agg')} (${stateCols.join(', ')}) SELECT ${exprs.join(', ')} FROM ${input} ${alias} WHERE ${and(plan.where)} GROUP BY ${list(plan.keys, `${alias}.`)}`),
     ),
   );
-  await columnarSets(ctx, m, plan, sets.filter((s) => !indexed.has(s.set)), input, stateTable(m, 'agg'), true);
-  for (const { a, set } of sets.filter((s) => indexed.has(s.set))) {
+  await columnarSets(ctx, m, plan, input, stateTable(m, 'agg'), true);
+  for (const { a, set } of indexed) {
     await run(
       ctx,
       m,
@@ -388,7 +421,7 @@ async function incrementalAggregate(ctx: MaintainContext, m: PlannedModel, plan:
   step('delta');
   // New distinct values per key: the pairs this run adds for the first time (the columnar sets
   // time themselves as :sets, the run's read as run_extract; indexed sets as :set<i>).
-  const indexed = await columnarSets(ctx, m, plan, distinctSets(m, plan), source, delta, false);
+  const indexed = await columnarSets(ctx, m, plan, source, delta, false);
   t = Date.now();
   for (const { a, set } of indexed) {
     await run(

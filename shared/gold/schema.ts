@@ -212,7 +212,7 @@ INSERT INTO gold_state.alive VALUES (true) ON CONFLICT DO NOTHING;
 
 const FRAMEWORK_KEY = '__framework__';
 /** Bump when the SQL the framework generates for a strategy changes: every model is rebuilt. */
-const ENGINE_VERSION = 'gold-engine-4';
+const ENGINE_VERSION = 'gold-engine-5';
 const FRAMEWORK_HASH = createHash('sha256').update(FRAMEWORK_DDL).update(ENGINE_VERSION).digest('hex');
 /** Serializes gold DDL (schemas and helpers are shared). */
 const DDL_LOCK = 'medallion:gold:ddl';
