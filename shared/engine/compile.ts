@@ -181,12 +181,20 @@ function timeBounds(c: TypedColumn, input: CompileInput): { min?: string; max?: 
   return { min: min === 'none' ? undefined : cast(min), max };
 }
 
+/** ASCII whitespace (space, \t, \n, \v, \f, \r): what a blank value consists of (DuckDB's trim() strips spaces only). */
+const ASCII_WHITESPACE = [32, 9, 10, 11, 12, 13].map((c) => `chr(${c})`).join(' || ');
+
+/** The source text of a column, trimmed of ASCII whitespace; NULL when blank. */
+function nonBlankText(src: string): string {
+  return `nullif(trim(${ident(src)}, ${ASCII_WHITESPACE}), '')`;
+}
+
 /** SQL that is true when column `c` (value `v`) is invalid for its source text (NULL-safe). */
 function invalidCheck(c: TypedColumn, v: string, input: CompileInput): string | undefined {
   const src = sourceOf(c, input.contract);
   const parts: string[] = [];
   if (src) {
-    const text = `nullif(trim(${ident(src)}), '')`;
+    const text = nonBlankText(src);
     parts.push(`(${text} IS NOT NULL AND ${v} IS NULL)`);
     const shape = numericShape(c.type);
     if (shape) parts.push(`(${text} IS NOT NULL AND NOT regexp_full_match(${text}, ${literal(shape)}))`);
@@ -255,22 +263,50 @@ function reasonExpr(input: CompileInput): string {
   return `CASE ${whens.join(' ')} END`;
 }
 
-/** Human detail of a quarantined record: the offending value. */
+/** Longest value (characters of its JSON text) a detail shows in full. */
+const DETAIL_VALUE_CHARS = 200;
+
+/** `column: value "…"` for a record's column: the source text as sent (JSON-quoted, cut when long), else the typed value. */
+function shownValue(c: TypedColumn, input: CompileInput): string {
+  const src = sourceOf(c, input.contract);
+  const json = src ? `CAST(to_json(__src.${ident(src)}) AS VARCHAR)` : `CAST(to_json(${ident(c.name)}) AS VARCHAR)`;
+  const cut = `CASE WHEN length(${json}) > ${DETAIL_VALUE_CHARS} THEN left(${json}, ${DETAIL_VALUE_CHARS}) || '… (' || length(${json}) || ' characters)' ELSE ${json} END`;
+  return `${literal(`${c.name}: value `)} || coalesce(${cut}, 'NULL')`;
+}
+
+/**
+ * Human detail of a quarantined record: what was wrong, with the offending value(s). Every reason
+ * the transform gives has one (the staging pass and DuckDB's own rejects bring theirs).
+ */
 function detailExpr(input: CompileInput): string {
-  const whens: string[] = [];
+  const { contract } = input;
+  const whens: string[] = [`WHEN NOT __object THEN 'the line is JSON but not an object: each line must be one record'`];
   for (const c of invalidColumns(input).quarantine) {
-    const src = sourceOf(c, input.contract);
+    const src = sourceOf(c, contract);
     const shown = src ? `'value ' || coalesce(CAST(to_json(__src.${ident(src)}) AS VARCHAR), 'NULL')` : `'value ' || coalesce(CAST(${ident(c.name)} AS VARCHAR), 'NULL')`;
     whens.push(`WHEN ${ident(`__inv_${c.name}`)} THEN ${literal(`${c.name}: `)} || ${shown} || ${literal(` is not a valid ${c.type}${c.type === 'timestamp' || c.type === 'date' ? ' in the plausible range' : ''}`)}`);
   }
-  if (input.contract.dedup.mode === 'line') {
-    for (const k of input.contract.dedup.key) {
-      const col = input.contract.typed.find((c) => c.name === k);
-      const src = col ? sourceOf(col, input.contract) : undefined;
+  // A failed expectation: its description, then the values of the typed columns its check names.
+  for (const e of contract.expectations.filter((x) => x.action === 'drop')) {
+    const named = contract.typed.filter((c) => new RegExp(`(^|[^A-Za-z0-9_"])"?${c.name}"?($|[^A-Za-z0-9_"])`).test(e.check));
+    const values = named.length ? ` || ' (' || ${named.map((c) => shownValue(c, input)).join(` || ', ' || `)} || ')'` : '';
+    whens.push(`WHEN __reason = ${literal(e.name)} THEN ${literal(`failed: ${e.description.replace(/\.$/, '')}`)}${values}`);
+  }
+  if (contract.dedup.mode === 'first') {
+    const range = contract.typed.find((c) => c.name === contract.rangeColumn);
+    const values = range ? ` || ' (' || ${shownValue(range, input)} || ')'` : '';
+    whens.push(`WHEN __reason = ${literal(`missing_${contract.rangeColumn}`)} THEN ${literal(`${contract.rangeColumn} is missing: it leads silver's primary key`)}${values}`);
+  }
+  if (contract.dedup.mode === 'line') {
+    for (const k of contract.dedup.key) {
+      const col = contract.typed.find((c) => c.name === k);
+      const src = col ? sourceOf(col, contract) : undefined;
       whens.push(`WHEN __reason = ${literal(`missing_${k}`)} THEN ${literal(`${k} is missing: the record has no ${src ? `'${src}'` : 'value for it'} (absent or null)`)}`);
     }
   }
-  return whens.length ? `CASE ${whens.join(' ')} END` : 'CAST(NULL AS VARCHAR)';
+  // Never empty, even for a reason added to reasonExpr without a detail here.
+  whens.push(`WHEN __reason IS NOT NULL THEN 'quarantined as ' || __reason`);
+  return `CASE ${whens.join(' ')} END`;
 }
 
 function idExpr(input: CompileInput): string {

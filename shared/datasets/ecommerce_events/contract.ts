@@ -1,6 +1,56 @@
 import type { Contract } from '../../contracts/contract';
 
-const TIME_FORMATS = `['%Y-%m-%d %H:%M:%S UTC', '%Y-%m-%d %H:%M:%S', '%Y-%m-%dT%H:%M:%SZ', '%Y-%m-%dT%H:%M:%S']`;
+/**
+ * The characters every source value is trimmed of: ASCII whitespace (space, \t, \n, \v, \f,
+ * \r), as chr() codes because DuckDB string escapes have no \v or \f. Plain trim() strips
+ * spaces only, so "\tview" or "123\t" would not be standardised like " view" or "123 ".
+ */
+const ASCII_WHITESPACE = [32, 9, 10, 11, 12, 13].map((c) => `chr(${c})`).join(' || ');
+
+/**
+ * The one place trimming is defined: every typed column below is written with plain
+ * `trim(<source column>)` (readable; tests/contracts.lifecycle.test.ts edits that text), and this
+ * makes each such call trim ASCII_WHITESPACE, the same for all columns. The engine's blank check
+ * (shared/engine/compile.ts) trims the same characters, so a whitespace-only value is blank.
+ */
+function trimAsciiWhitespace(columns: Contract['typed']): Contract['typed'] {
+  const plain = /\btrim\(([a-z_][a-z0-9_]*)\)/g;
+  return columns.map((c) => {
+    // Any other trim(…) (a nested expression, a second argument) would keep DuckDB's spaces-only default.
+    if ((c.sql.match(/\btrim\s*\(/gi) ?? []).length !== (c.sql.match(plain) ?? []).length) {
+      throw new Error(`typed column '${c.name}': write trim(<source column>), which trims ASCII whitespace here (see trimAsciiWhitespace)`);
+    }
+    return { ...c, sql: c.sql.replace(plain, `trim($1, ${ASCII_WHITESPACE})`) };
+  });
+}
+
+/** Wall-clock UTC formats (a literal "UTC"/"Z" or no zone): parsed as TIMESTAMP, no time zone involved. */
+const UTC_FORMATS = ['%Y-%m-%d %H:%M:%S UTC', '%Y-%m-%d %H:%M:%S', '%Y-%m-%dT%H:%M:%SZ', '%Y-%m-%dT%H:%M:%S', '%Y-%m-%d %H:%M:%SZ', '%Y-%m-%dT%H:%M:%S UTC'];
+/**
+ * Text with an explicit UTC offset: ±HH, ±HHMM or ±HH:MM, at most ±14:59, right after the time.
+ * DuckDB's %z alone also takes "+05:" or "+99:00"; those are garbage (invalid_event_time), never a
+ * shifted instant.
+ */
+const OFFSET_TEXT = '[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2}[+-](0[0-9]|1[0-4])(:?[0-5][0-9])?';
+/**
+ * Parsed with ONE %z format (its 'T', the only letter OFFSET_TEXT lets through, made a space): %z
+ * gives a TIMESTAMP WITH TIME ZONE, which cannot share a list with UTC_FORMATS (one result type
+ * per list), and DuckDB 1.5's list form with %z rolls an impossible date over (Feb 30 → Mar 2)
+ * where the single format refuses it.
+ */
+const OFFSET_FORMAT = '%Y-%m-%d %H:%M:%S%z';
+
+/**
+ * event_time → TIMESTAMP holding the UTC instant. An offset is converted with timezone('UTC', …),
+ * which reads the instant, not the session's TimeZone: the result is the same in any session.
+ */
+function eventTimeSql(): string {
+  const t = 'trim(event_time)';
+  return (
+    `CASE WHEN regexp_full_match(${t}, '${OFFSET_TEXT}') THEN timezone('UTC', try_strptime(replace(${t}, 'T', ' '), '${OFFSET_FORMAT}')) ` +
+    `ELSE try_strptime(${t}, [${UTC_FORMATS.map((f) => `'${f}'`).join(', ')}]) END`
+  );
+}
 
 /**
  * REES46 "eCommerce behavior data from multi category store" events (seed 001): bronze CSV
@@ -22,12 +72,14 @@ const ecommerceEvents: Contract = {
     { name: 'user_id' },
     { name: 'user_session' },
   ],
-  typed: [
+  typed: trimAsciiWhitespace([
     {
       name: 'event_time',
       type: 'timestamp',
-      sql: `try_strptime(trim(event_time), ${TIME_FORMATS})`,
-      description: 'Event occurrence time, UTC (source text like "2019-10-01 00:00:00 UTC").',
+      sql: eventTimeSql(),
+      description:
+        'Event occurrence time, UTC. Source text "2019-10-01 00:00:00 UTC" (or "…Z", "T" between date and time, no zone = UTC), ' +
+        'or with an explicit offset ("2019-10-01 03:00:00+03:00", "+0300", "+03"), converted to UTC.',
     },
     { name: 'event_type', type: 'string', sql: 'lower(trim(event_type))', description: 'Standardized event type: view, cart, remove_from_cart or purchase.' },
     { name: 'product_id', type: 'bigint', sql: 'try_cast(trim(product_id) AS BIGINT)', description: 'Product identifier.' },
@@ -36,13 +88,13 @@ const ecommerceEvents: Contract = {
       name: 'category_code',
       type: 'string',
       sql: "coalesce(nullif(trim(category_code), ''), 'unknown')",
-      description: "Full dotted category code; 'unknown' when blank.",
+      description: "Full dotted category code, trimmed of ASCII whitespace; 'unknown' when blank.",
     },
-    { name: 'brand', type: 'string', sql: "coalesce(nullif(lower(trim(brand)), ''), 'unknown')", description: "Brand, lower-cased and trimmed; 'unknown' when blank." },
+    { name: 'brand', type: 'string', sql: "coalesce(nullif(lower(trim(brand)), ''), 'unknown')", description: "Brand, lower-cased and trimmed of ASCII whitespace; 'unknown' when blank." },
     { name: 'price', type: 'double', sql: 'try_cast(trim(price) AS DOUBLE)', description: 'Product price.' },
     { name: 'user_id', type: 'bigint', sql: 'try_cast(trim(user_id) AS BIGINT)', description: 'User identifier.' },
     { name: 'user_session', type: 'string', sql: "nullif(trim(user_session), '')", description: 'Session identifier.' },
-  ],
+  ]),
   expectations: [
     { name: 'valid_event_time', check: 'event_time IS NOT NULL', action: 'drop', description: 'event_time is present and parses as a timestamp.' },
     {
@@ -73,9 +125,19 @@ const ecommerceEvents: Contract = {
       sql: 'CAST(dayofweek(event_time) + 1 AS INTEGER)',
       description: 'Day of week 1-7 as Spark dayofweek: 1 = Sunday ... 7 = Saturday.',
     },
-    { name: 'category_l1', type: 'string', sql: "split_part(category_code, '.', 1)", description: "Top-level category ('unknown' when category_code is)." },
-    { name: 'category_l2', type: 'string', sql: "nullif(split_part(category_code, '.', 2), '')", description: 'Second-level category; NULL when the code has no second level.' },
-    { name: 'category_l3', type: 'string', sql: "nullif(split_part(category_code, '.', 3), '')", description: 'Third-level category; NULL when the code has no third level.' },
+    {
+      name: 'category_l1',
+      type: 'string',
+      sql: "coalesce(nullif(split_part(category_code, '.', 1), ''), 'unknown')",
+      description: "Top-level category; 'unknown' when category_code is, or when its first segment is empty (e.g. '..', '.x'), as seed 001 replaces a missing category.",
+    },
+    {
+      name: 'category_l2',
+      type: 'string',
+      sql: "nullif(split_part(category_code, '.', 2), '')",
+      description: "Second-level category; NULL when the code has no second level or it is empty (e.g. 'a..b').",
+    },
+    { name: 'category_l3', type: 'string', sql: "nullif(split_part(category_code, '.', 3), '')", description: 'Third-level category; NULL when the code has no third level or it is empty.' },
     { name: 'processed_timestamp', type: 'timestamp', sql: '{{run_started_at}}', description: 'When the platform processed the row (start of its ingestion run).' },
   ],
   partitionBy: ['event_date'],
