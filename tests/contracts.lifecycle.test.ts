@@ -92,7 +92,7 @@ describe('contracts load from source, no build needed', () => {
   it('reports a SQL typo at load time with the column name', async () => {
     const bad = path.join(dir, 'ecommerce_events', 'contract.ts');
     const text = await readFile(path.join(REPO_DATASETS, 'ecommerce_events', 'contract.ts'), 'utf8');
-    await writeFile(bad, text.replace("sql: 'lower(trim(event_type))'", "sql: 'lower(trim(event_typ))'"));
+    await writeFile(bad, text.replace("sql: `lower(${trimmed('event_type')})`", "sql: `lower(${trimmed('event_typ')})`"));
     // The broken dataset is left out with the reason; the others load (status, sql keep working).
     const registry = await loadContracts(dir);
     expect(registry.get('ecommerce_events')).toBeUndefined();

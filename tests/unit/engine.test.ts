@@ -126,7 +126,7 @@ describe('the DuckDB transform compiled from a contract', () => {
       `SELECT price, quarantine_reason, quarantine_detail, raw_line, source_line FROM read_parquet('${result.quarantineFile}') ORDER BY source_line`,
     );
     expect(rows).toEqual([
-      { price: '-1', quarantine_reason: 'valid_event_type', quarantine_detail: null, raw_line: '2019-10-01 00:00:00 UTC,click,0,2,a,b,-1,5,s', source_line: 2n },
+      { price: '-1', quarantine_reason: 'valid_event_type', quarantine_detail: 'failed: event_type is one of view, cart, remove_from_cart, purchase (event_type: value "click")', raw_line: '2019-10-01 00:00:00 UTC,click,0,2,a,b,-1,5,s', source_line: 2n },
       { price: 'abc', quarantine_reason: 'invalid_price', quarantine_detail: 'price: value "abc" is not a valid double', raw_line: '2019-10-01 00:00:00 UTC,view,1,2,a,b,abc,5,s', source_line: 3n },
     ]);
   });

@@ -7,22 +7,8 @@ import type { Contract } from '../../contracts/contract';
  */
 const ASCII_WHITESPACE = [32, 9, 10, 11, 12, 13].map((c) => `chr(${c})`).join(' || ');
 
-/**
- * The one place trimming is defined: every typed column below is written with plain
- * `trim(<source column>)` (readable; tests/contracts.lifecycle.test.ts edits that text), and this
- * makes each such call trim ASCII_WHITESPACE, the same for all columns. The engine's blank check
- * (shared/engine/compile.ts) trims the same characters, so a whitespace-only value is blank.
- */
-function trimAsciiWhitespace(columns: Contract['typed']): Contract['typed'] {
-  const plain = /\btrim\(([a-z_][a-z0-9_]*)\)/g;
-  return columns.map((c) => {
-    // Any other trim(…) (a nested expression, a second argument) would keep DuckDB's spaces-only default.
-    if ((c.sql.match(/\btrim\s*\(/gi) ?? []).length !== (c.sql.match(plain) ?? []).length) {
-      throw new Error(`typed column '${c.name}': write trim(<source column>), which trims ASCII whitespace here (see trimAsciiWhitespace)`);
-    }
-    return { ...c, sql: c.sql.replace(plain, `trim($1, ${ASCII_WHITESPACE})`) };
-  });
-}
+/** `column` trimmed of ASCII_WHITESPACE (the same for every column; the engine's blank check trims the same characters). */
+const trimmed = (column: string) => `trim(${column}, ${ASCII_WHITESPACE})`;
 
 /** Wall-clock UTC formats (a literal "UTC"/"Z" or no zone): parsed as TIMESTAMP, no time zone involved. */
 const UTC_FORMATS = ['%Y-%m-%d %H:%M:%S UTC', '%Y-%m-%d %H:%M:%S', '%Y-%m-%dT%H:%M:%SZ', '%Y-%m-%dT%H:%M:%S', '%Y-%m-%d %H:%M:%SZ', '%Y-%m-%dT%H:%M:%S UTC'];
@@ -45,7 +31,7 @@ const OFFSET_FORMAT = '%Y-%m-%d %H:%M:%S%z';
  * which reads the instant, not the session's TimeZone: the result is the same in any session.
  */
 function eventTimeSql(): string {
-  const t = 'trim(event_time)';
+  const t = trimmed('event_time');
   return (
     `CASE WHEN regexp_full_match(${t}, '${OFFSET_TEXT}') THEN timezone('UTC', try_strptime(replace(${t}, 'T', ' '), '${OFFSET_FORMAT}')) ` +
     `ELSE try_strptime(${t}, [${UTC_FORMATS.map((f) => `'${f}'`).join(', ')}]) END`
@@ -72,7 +58,7 @@ const ecommerceEvents: Contract = {
     { name: 'user_id' },
     { name: 'user_session' },
   ],
-  typed: trimAsciiWhitespace([
+  typed: [
     {
       name: 'event_time',
       type: 'timestamp',
@@ -81,20 +67,20 @@ const ecommerceEvents: Contract = {
         'Event occurrence time, UTC. Source text "2019-10-01 00:00:00 UTC" (or "…Z", "T" between date and time, no zone = UTC), ' +
         'or with an explicit offset ("2019-10-01 03:00:00+03:00", "+0300", "+03"), converted to UTC.',
     },
-    { name: 'event_type', type: 'string', sql: 'lower(trim(event_type))', description: 'Standardized event type: view, cart, remove_from_cart or purchase.' },
-    { name: 'product_id', type: 'bigint', sql: 'try_cast(trim(product_id) AS BIGINT)', description: 'Product identifier.' },
-    { name: 'category_id', type: 'bigint', sql: 'try_cast(trim(category_id) AS BIGINT)', description: 'Category identifier (19-digit, kept exact as int64).' },
+    { name: 'event_type', type: 'string', sql: `lower(${trimmed('event_type')})`, description: 'Standardized event type: view, cart, remove_from_cart or purchase.' },
+    { name: 'product_id', type: 'bigint', sql: `try_cast(${trimmed('product_id')} AS BIGINT)`, description: 'Product identifier.' },
+    { name: 'category_id', type: 'bigint', sql: `try_cast(${trimmed('category_id')} AS BIGINT)`, description: 'Category identifier (19-digit, kept exact as int64).' },
     {
       name: 'category_code',
       type: 'string',
-      sql: "coalesce(nullif(trim(category_code), ''), 'unknown')",
+      sql: `coalesce(nullif(${trimmed('category_code')}, ''), 'unknown')`,
       description: "Full dotted category code, trimmed of ASCII whitespace; 'unknown' when blank.",
     },
-    { name: 'brand', type: 'string', sql: "coalesce(nullif(lower(trim(brand)), ''), 'unknown')", description: "Brand, lower-cased and trimmed of ASCII whitespace; 'unknown' when blank." },
-    { name: 'price', type: 'double', sql: 'try_cast(trim(price) AS DOUBLE)', description: 'Product price.' },
-    { name: 'user_id', type: 'bigint', sql: 'try_cast(trim(user_id) AS BIGINT)', description: 'User identifier.' },
-    { name: 'user_session', type: 'string', sql: "nullif(trim(user_session), '')", description: 'Session identifier.' },
-  ]),
+    { name: 'brand', type: 'string', sql: `coalesce(nullif(lower(${trimmed('brand')}), ''), 'unknown')`, description: "Brand, lower-cased and trimmed of ASCII whitespace; 'unknown' when blank." },
+    { name: 'price', type: 'double', sql: `try_cast(${trimmed('price')} AS DOUBLE)`, description: 'Product price.' },
+    { name: 'user_id', type: 'bigint', sql: `try_cast(${trimmed('user_id')} AS BIGINT)`, description: 'User identifier.' },
+    { name: 'user_session', type: 'string', sql: `nullif(${trimmed('user_session')}, '')`, description: 'Session identifier.' },
+  ],
   expectations: [
     { name: 'valid_event_time', check: 'event_time IS NOT NULL', action: 'drop', description: 'event_time is present and parses as a timestamp.' },
     {
