@@ -219,10 +219,11 @@ interface SetGroup {
 function setGroups(m: PlannedModel, plan: AggregatePlan): SetGroup[] {
   const byArg = new Map<string, Aggregate[][]>();
   for (const a of plan.aggregates.filter((x) => x.fn === 'count_distinct')) {
-    const chunks = byArg.get(a.arg!) ?? [[]];
+    const value = a.argColumn !== undefined ? `column ${a.argColumn}` : `expression ${a.arg}`;
+    const chunks = byArg.get(value) ?? [[]];
     if (chunks.at(-1)!.length === MASK_BITS) chunks.push([]);
     chunks.at(-1)!.push(a);
-    byArg.set(a.arg!, chunks);
+    byArg.set(value, chunks);
   }
   return [...byArg.values()].flat().map((members) => {
     const tables = members.map((a) => ({ a, set: stateTable(m, `set${a.column.slice(3)}`) }));
@@ -233,11 +234,13 @@ function setGroups(m: PlannedModel, plan: AggregatePlan): SetGroup[] {
 /** Where a set's pairs come from: the keys and the value over `<from> <alias>`, and each member's condition. */
 function setSource(plan: AggregatePlan, members: Aggregate[], from: string): SetSource {
   const alias = qi(plan.alias);
-  const value = members[0]!.arg!;
+  const column = members[0]!.argColumn;
+  // A bare column written as the keys are: one column of the run extract when it is also a key elsewhere.
+  const value = column !== undefined ? `${alias}.${qi(column)}` : `(${members[0]!.arg!})`;
   return {
     from: `${from} ${alias}`,
     keyExprs: plan.keys.map((k) => `${alias}.${qi(k)}`),
-    valueExpr: `(${value})`,
+    valueExpr: value,
     members: members.map((a) => and(plan.where, a.filter, `${value} IS NOT NULL`)),
   };
 }

@@ -20,6 +20,8 @@ export interface Aggregate {
   fn: 'count' | 'sum' | 'min' | 'max' | 'bool_or' | 'bool_and' | 'count_distinct';
   /** Argument text (undefined for count(*)). */
   arg?: string;
+  /** The input column the argument is, when it is a bare column reference (`x` or `alias.x`). */
+  argColumn?: string;
   /** FILTER (WHERE …) condition text. */
   filter?: string;
   /** State column: __a<i>. */
@@ -284,6 +286,9 @@ function stateRef(a: Aggregate, alias: string): string {
   return col;
 }
 
+/** Words that read like a bare column but are not one (SQL's constants and niladic functions). */
+const NOT_COLUMNS = new Set(['true', 'false', 'null', 'current_date', 'current_time', 'current_timestamp', 'localtime', 'localtimestamp', 'current_user', 'session_user', 'user', 'current_role', 'current_catalog', 'current_schema']);
+
 /** Reads `fn ( [DISTINCT] arg | * ) [FILTER ( WHERE cond )]` starting at tokens[j]. */
 function readAggregate(select: string, tokens: Token[], j: number, column: string): { aggregate: Aggregate; end: number } | { reason: string } {
   const fn = tokens[j]!.value;
@@ -313,9 +318,11 @@ function readAggregate(select: string, tokens: Token[], j: number, column: strin
   if (distinct && fn !== 'count') return { reason: `${fn}(DISTINCT …) cannot be merged` };
   if (star && fn !== 'count') return { reason: `${fn}(*) is not an aggregate` };
   const arg = star ? undefined : textOf(select, tokens, argFrom, close);
+  const ref = star ? undefined : columnRef(tokens, argFrom, close);
   const aggregate: Aggregate = {
     fn: distinct ? 'count_distinct' : (fn as Aggregate['fn']),
     arg,
+    ...(ref && !(tokens[argFrom]!.kind === 'word' && NOT_COLUMNS.has(ref)) ? { argColumn: ref } : {}),
     filter,
     column,
     span: [tokens[j]!.start, tokens[end - 1]!.end],

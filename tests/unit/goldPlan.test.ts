@@ -38,6 +38,12 @@ describe('gold planner: the strategy derived from one SELECT', () => {
     expect(out.brand).toBe('(e.__a6)[3]');
   });
 
+  it("a distinct count's argument that is a bare column is known as that column (one column of the run extract with the keys)", () => {
+    const p = aggregate(`SELECT k, count(DISTINCT s) AS a, count(DISTINCT e.s) AS b, count(DISTINCT "Mixed") AS c, count(DISTINCT lower(s)) AS d,
+      count(DISTINCT (s)) AS f, count(DISTINCT true) AS g, count(DISTINCT current_date) AS h FROM silver.events e GROUP BY k`);
+    expect(p.aggregates.map((a) => a.argColumn)).toEqual(['s', 's', 'Mixed', undefined, undefined, undefined, undefined]);
+  });
+
   it('a projection without GROUP BY is row-wise; its copied columns are known (for the primary key)', () => {
     const p = planModel(`SELECT customer_id, round(x::numeric, 2) AS x, c.y FROM silver.customers c WHERE c.y IS NOT NULL`, ctx);
     expect(p.kind).toBe('rows');
