@@ -120,7 +120,7 @@ describe('gold framework: a model is one SQL file, across datasets; state surviv
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('gold_state.ts_key sorts like the timestamp (any instant PostgreSQL holds, ±infinity, any session time zone), in C and ICU collations', async () => {
+  it('gold_state.ts_key is the instant in µs since 1970 plus 3e17 and sorts like the timestamp (any instant PostgreSQL holds, ±infinity, any session time zone), in C and ICU collations', async () => {
     const own = await createPlatform(env);
     const db = await own.pool.connect();
     try {
@@ -129,14 +129,20 @@ describe('gold framework: a model is one SQL file, across datasets; state surviv
         WITH t AS (
           SELECT to_timestamp(-210000000000 + random() * 9400000000000) AS a FROM generate_series(1, 20000) -- 4685 BC … 293,000 AD
           UNION ALL SELECT timestamptz '2019-10-01 00:00:00+00' + random() * interval '2 seconds' FROM generate_series(1, 20000)
-          UNION ALL VALUES (timestamptz 'infinity'), (timestamptz '-infinity'), (timestamptz '1969-12-31 23:59:59.999999+00'), (timestamptz '1970-01-01 00:00:00+00')
+          UNION ALL SELECT timestamptz '1970-01-01 00:00:00+00' + (random() * 1e18)::bigint * interval '1 microsecond' FROM generate_series(1, 20000) -- µs digits everywhere to 33,658 AD
+          UNION ALL VALUES (timestamptz 'infinity'), (timestamptz '-infinity'), (timestamptz '1969-12-31 23:59:59.999999+00'), (timestamptz '1970-01-01 00:00:00+00'),
+            (timestamptz '4713-01-01 00:00:00+00 BC'), (timestamptz '0001-12-31 23:59:59.999999+00 BC'), (timestamptz '0001-01-01 00:00:00+00'),
+            (timestamptz '99999-12-31 23:59:59.999999+00'), (timestamptz '100000-01-01 00:00:00+00'), (timestamptz '294276-12-31 23:59:59.999999+00')
         ), k AS (SELECT a, gold_state.ts_key(a) AS ka FROM t),
         pairs AS (SELECT a, ka, lead(a) OVER w AS b, lead(ka) OVER w AS kb FROM k WINDOW w AS (ORDER BY random()))
         SELECT bool_and((ka COLLATE "C" > kb COLLATE "C") = (a > b)) AS c,
                bool_and((ka COLLATE "und-x-icu" > kb COLLATE "und-x-icu") = (a > b)) AS icu,
-               bool_and((ka = kb) = (a = b)) AS eq, count(*) AS n
+               bool_and((ka = kb) = (a = b)) AS eq,
+               -- The value itself, from extract()'s exact numeric (µs since 1970 of the instant, whatever the session's zone).
+               bool_and(ka = lpad((extract(epoch FROM a) * 1000000 + 300000000000000000)::numeric(40, 0)::text, 20, '0')) FILTER (WHERE isfinite(a)) AS exact,
+               count(*) AS n
         FROM pairs WHERE b IS NOT NULL`);
-      expect(r.rows[0]).toEqual({ c: true, icu: true, eq: true, n: '40003' });
+      expect(r.rows[0]).toEqual({ c: true, icu: true, eq: true, exact: true, n: '60009' });
     } finally {
       db.release();
       await own.close();

@@ -152,7 +152,7 @@ async function runSteps(ctx: MaintainContext, table: string, files: StepFile[]):
 }
 
 async function dropTemps(db: pg.PoolClient): Promise<void> {
-  const res = await db.query<{ relname: string }>(`SELECT relname FROM pg_class WHERE relnamespace = pg_my_temp_schema() AND relkind = 'r' AND relname ~ '^(run_rows|chg|d|new|pop|probe|keys)__'`);
+  const res = await db.query<{ relname: string }>(`SELECT relname FROM pg_class WHERE relnamespace = pg_my_temp_schema() AND relkind = 'r' AND relname ~ '^(run_rows|chg|d|new|pop|probe|keys|full)__'`);
   if (res.rows.length) await db.query(`DROP TABLE IF EXISTS ${res.rows.map((r) => `pg_temp.${qi(r.relname)}`).join(', ')}`);
 }
 

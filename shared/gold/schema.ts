@@ -89,10 +89,17 @@ $$;
 -- row is an ordinary max(): (max(ARRAY[gold_state.ts_key(t), id, value]))[3]. Microseconds since
 -- 1970 plus 3e17 (every PostgreSQL timestamp is then positive), as 20 digits; '' for -infinity,
 -- 'z' for infinity. Arithmetic, not to_char (2.6× slower over 2M rows), and immutable parts only
--- (extract from a timestamp, not a timestamptz), so PostgreSQL inlines it.
+-- (from a timestamp, not a timestamptz), so PostgreSQL inlines it. Before year 100000 in bigint:
+-- whole days × 86,400,000,000 plus the time of day in µs (exact: under 8.64e10, a double rounds it
+-- right), 29% cheaper per row than extract()'s numeric (measured over 600k rows); later instants
+-- (their µs overflow bigint with the offset) through numeric.
 CREATE OR REPLACE FUNCTION gold_state.ts_key(t timestamptz) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT CASE
+    WHEN isfinite(t) AND (t AT TIME ZONE 'UTC') < '100000-01-01 00:00:00'::timestamp THEN lpad((
+      ((t AT TIME ZONE 'UTC')::date - '1970-01-01'::date)::bigint * 86400000000
+      + round(date_part('epoch', (t AT TIME ZONE 'UTC')::time) * 1000000)::bigint
+      + 300000000000000000)::text, 20, '0')
     WHEN isfinite(t) THEN lpad(trunc(extract(epoch FROM t AT TIME ZONE 'UTC') * 1000000 + 300000000000000000)::text, 20, '0')
     WHEN t > 'epoch' THEN 'z'
     ELSE ''
