@@ -313,7 +313,7 @@ export async function maintainSets(db: Db, works: SetWork[], mode: 'add' | 'buil
           const counts = columns.map((_, c) => (c >= before && c < before + w.columns.length ? `CAST(sum((m >> ${c - before}) & 1) AS BIGINT)` : '0::BIGINT'));
           await con.run(`CREATE TEMP TABLE counts_${id} AS SELECT ${duckList(k)}, ${counts.join(', ')} FROM ${fresh} GROUP BY ALL`);
           parts.push(`SELECT * FROM counts_${id}`);
-          if (entry.segments.size >= COMPACT_AT) await compact(db, con, w.set, entry, work);
+          if (entry.segments.size >= COMPACT_AT) await compact(db, con, w.set, entry, work, w.columns.length > 1);
         }
         if (mode === 'add') await con.run(`DROP TABLE ${fresh}`);
         before += w.columns.length;
@@ -425,13 +425,18 @@ export class RunExtract {
   }
 }
 
-/** Rewrites a set's many small segments as few (same pairs, one row each: its rows' masks or-ed). */
-async function compact(db: Db, con: DuckDBConnection, set: DistinctSet, entry: { table: string; segments: Set<string> }, work: string): Promise<void> {
+/**
+ * Rewrites a set's many small segments as few (same pairs; for a set of several members, one row
+ * a pair: its rows' masks or-ed. A set of one member has one row a pair already).
+ */
+async function compact(db: Db, con: DuckDBConnection, set: DistinctSet, entry: { table: string; segments: Set<string> }, work: string, members: boolean): Promise<void> {
   const old = [...entry.segments];
-  const merged = `merged_${randomUUID().replace(/-/g, '')}`;
-  await con.run(`CREATE TABLE ${merged} AS SELECT ${duckList(set.keys.length + 1)}, CAST(bit_or(m) AS BIGINT) AS m FROM ${entry.table} GROUP BY ALL`);
-  await con.run(`DROP TABLE ${entry.table}`);
-  await con.run(`ALTER TABLE ${merged} RENAME TO ${entry.table}`);
+  if (members) {
+    const merged = `merged_${randomUUID().replace(/-/g, '')}`;
+    await con.run(`CREATE TABLE ${merged} AS SELECT ${duckList(set.keys.length + 1)}, CAST(bit_or(m) AS BIGINT) AS m FROM ${entry.table} GROUP BY ALL`);
+    await con.run(`DROP TABLE ${entry.table}`);
+    await con.run(`ALTER TABLE ${merged} RENAME TO ${entry.table}`);
+  }
   const ids = await storeSegments(db, con, set, `SELECT * FROM ${entry.table}`, work);
   await db.query(`DELETE FROM ${set.table} WHERE segment = ANY($1::uuid[])`, [old]);
   entry.segments = new Set(ids);
