@@ -289,6 +289,13 @@ function stateRef(a: Aggregate, alias: string): string {
 /** Words that read like a bare column but are not one (SQL's constants and niladic functions). */
 const NOT_COLUMNS = new Set(['true', 'false', 'null', 'current_date', 'current_time', 'current_timestamp', 'localtime', 'localtimestamp', 'current_user', 'session_user', 'user', 'current_role', 'current_catalog', 'current_schema']);
 
+/** Whether tokens[a, b) are a row constructor: `ROW(…)` or a parenthesised list `(x, y, …)`. */
+function isRowValue(tokens: Token[], a: number, b: number): boolean {
+  const t = tokens[a];
+  if (t?.kind === 'word' && t.value === 'row' && tokens[a + 1]?.kind === 'open' && closing(tokens, a + 1) === b - 1) return true;
+  return t?.kind === 'open' && closing(tokens, a) === b - 1 && splitCommas(tokens, a + 1, b - 1, t.depth + 1).length > 1;
+}
+
 /** Reads `fn ( [DISTINCT] arg | * ) [FILTER ( WHERE cond )]` starting at tokens[j]. */
 function readAggregate(select: string, tokens: Token[], j: number, column: string): { aggregate: Aggregate; end: number } | { reason: string } {
   const fn = tokens[j]!.value;
@@ -316,6 +323,7 @@ function readAggregate(select: string, tokens: Token[], j: number, column: strin
   }
   if (tokens[end]?.value === 'over') return { reason: 'it uses a window function' };
   if (distinct && fn !== 'count') return { reason: `${fn}(DISTINCT …) cannot be merged` };
+  if (distinct && isRowValue(tokens, argFrom, close)) return { reason: `count(DISTINCT …) of a row value (a, b) has no column type to keep its values in (ARRAY[a, b] has one)` };
   if (star && fn !== 'count') return { reason: `${fn}(*) is not an aggregate` };
   const arg = star ? undefined : textOf(select, tokens, argFrom, close);
   const ref = star ? undefined : columnRef(tokens, argFrom, close);

@@ -64,6 +64,10 @@ describe('gold planner: the strategy derived from one SELECT', () => {
     expect(reason('SELECT a, count(*) AS n FROM silver.x JOIN silver.y USING (a) GROUP BY a')).toMatch(/joins/);
     expect(reason('SELECT a, avg(b) AS m FROM silver.x GROUP BY a')).toMatch(/avg\(\) cannot be merged/);
     expect(reason('SELECT a, count(*) AS n FROM silver.customers GROUP BY a')).toMatch(/updated in place/);
+    // A row value has no column type for its set: recomputed (PostgreSQL counts distinct rows fine).
+    expect(reason('SELECT a, count(DISTINCT (b, c)) AS n FROM silver.x GROUP BY a')).toMatch(/row value/);
+    expect(reason('SELECT a, count(DISTINCT ROW(b, c)) AS n FROM silver.x GROUP BY a')).toMatch(/row value/);
+    expect(planModel('SELECT a, count(DISTINCT (b)) AS n, count(DISTINCT (b) + (c)) AS m, count(DISTINCT ARRAY[b, c]) AS k FROM silver.x GROUP BY a', ctx).kind).toBe('aggregate');
     expect(reason('SELECT a, min(b) AS m FROM gold.m1 GROUP BY a')).toMatch(/min\(\) over another model/);
     expect(reason('SELECT a, rank() OVER (ORDER BY b) AS r FROM silver.x')).toMatch(/window/);
     expect(reason('SELECT a, count(*) AS n FROM (SELECT a FROM silver.x) s GROUP BY a')).toMatch(/subquery|single table/);
