@@ -478,6 +478,17 @@ describe('ecommerce_events contract: whitespace, category levels, UTC offsets, q
     expect(rows).toEqual([{ t: isoUtc(fresh.ms) }]);
   });
 
+  it('a zero price keeps its sign in silver (DuckDB\'s Parquet dictionary would give every zero the first one\'s sign)', async () => {
+    // More rows than DuckDB writes without a dictionary (4), signs mixed, keys unique.
+    const signs = Array.from({ length: 60 }, (_, i) => ['0', '-0', '-0.0', '0.00', '+0'][i % 5]!);
+    const lines = signs.map((p, i) => `2019-10-05 00:00:${String(i % 60).padStart(2, '0')} UTC,view,${700000 + i},1,,zero,${p},990001,zero-${i}`);
+    await put(platform, 'ecommerce_events/contract/zeros.csv', `${[HEADER, ...lines].join('\n')}\n`);
+    const r = await ingestBronzeFile(platform, 'ecommerce_events/contract/zeros.csv');
+    expect(r.ledger).toMatchObject({ rows_read: 60, rows_silver: 60 });
+    const { rows } = await platform.pool.query(`SELECT product_id::int - 700000 AS i, price::text AS p FROM silver.ecommerce_events WHERE user_id = 990001 ORDER BY 1`);
+    expect(rows.map((x) => x.p)).toEqual(signs.map((p) => (p.startsWith('-') ? '-0' : '0')));
+  });
+
   it("the contract's SQL gives the same UTC instant in any session time zone, and trims \\r and \\n too", async () => {
     const cases: [string, string | null][] = [
       ['2019-10-01 03:00:00+03:00', '2019-10-01T00:00:00'],

@@ -353,6 +353,9 @@ export function countsQuery(input: CompileInput): string {
     `CAST(max(${range}) FILTER (WHERE __reason IS NULL) AS VARCHAR) AS range_max`,
     ...fails.map((e) => `count(*) FILTER (WHERE ${ident(`__x_${e.name}`)}) AS ${ident(`x_${e.name}`)}`),
   ];
+  // Kept rows with a negative zero in a float column: their silver Parquet is written without dictionaries (keepSignedZeros).
+  const doubles = input.contract.typed.filter((c) => c.type === 'double').map((c) => `(${ident(c.name)} = 0 AND signbit(${ident(c.name)}))`);
+  aggregates.push(doubles.length ? `count(*) FILTER (WHERE __reason IS NULL AND (${doubles.join(' OR ')})) AS negative_zeros` : '0 AS negative_zeros');
   return `SELECT ${aggregates.join(', ')} FROM staged`;
 }
 

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type pg from 'pg';
 import { qi } from '../db/schema';
 import { copyToCsv, readPgCsv } from '../engine/pgCsv';
-import { type EngineOptions, openEngine } from '../engine/transform';
+import { type EngineOptions, keepSignedZeros, openEngine } from '../engine/transform';
 import { literal } from '../engine/sql';
 import { scratchPrefix } from '../workDirs';
 import type { Lake } from '../lake/lake';
@@ -158,12 +158,14 @@ async function exportGroup(deps: GoldExportDeps, dataset: string, models: Planne
           const select = columns.map((c) => (c.pgType === 'boolean' ? `CASE WHEN ${qi(c.name)} THEN 'true' WHEN NOT ${qi(c.name)} THEN 'false' END` : qi(c.name)));
           const csv = await copyToCsv(db, `SELECT ${select.join(', ')} FROM gold.${qi(m.table)}`, path.join(work, `${m.table}.csv`));
           const rows = csv.rows;
+          const floats = columns.filter((c) => c.pgType === 'double precision' || c.pgType === 'real').map((c) => `(${qi(c.name)} = 0 AND ${qi(c.name)}::text LIKE '-%')`);
+          const negativeZeros = floats.length > 0 && (await db.query<{ z: boolean }>(`SELECT EXISTS (SELECT 1 FROM gold.${qi(m.table)} WHERE ${floats.join(' OR ')}) AS z`)).rows[0]!.z;
           phasesMs.read += Date.now() - t;
           // Sorted by the primary key (in DuckDB: cheaper than in PostgreSQL), typed explicitly.
           const parquet = path.join(work, `${m.table}.parquet`);
           const types = columns.map((c): [string, string] => [c.name, duckTypeOf(c.pgType)]);
           const sql = `COPY (SELECT * FROM ${readPgCsv(csv, types)}${key.length ? ` ORDER BY ${key.map(qi).join(', ')}` : ''})
-             TO ${literal(parquet)} (FORMAT PARQUET, COMPRESSION ZSTD)`;
+             TO ${literal(parquet)} (FORMAT PARQUET, COMPRESSION ZSTD${keepSignedZeros(negativeZeros)})`;
           converting = converting.then(async () => {
             t = Date.now();
             await con.run(sql);
