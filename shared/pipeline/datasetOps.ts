@@ -34,8 +34,8 @@ type Output = { zone: string; path: string };
 const key = (o: Output) => `${o.zone}/${o.path}`;
 
 /**
- * `medallion dataset rebuild <name>`: replays every bronze file of the dataset, in the order they
- * first landed (then new ones by name), into fresh silver and quarantine tables built from the
+ * `medallion dataset rebuild <name>`: replays every bronze file of the dataset, in the order their
+ * content first landed (then new ones by name), into fresh silver and quarantine tables built from the
  * current contract, with a fresh ledger and a full gold rebuild, all in ONE transaction under the
  * dataset lock: readers see the old tables until the commit swaps the new ones in. A replayed
  * file follows the same pipeline as its first ingest, so replay equals the original ingests.
@@ -52,16 +52,14 @@ export async function rebuildDataset(p: Platform, contract: Contract, progress: 
   try {
     await client.query('BEGIN');
     await lockDataset(client, contract.name);
-    const old = await client.query<{ path: string; outputs: Output[]; first: Date | null }>(
-      `SELECT path, outputs, min(finished_at) FILTER (WHERE status = 'succeeded') OVER (PARTITION BY path) AS first
-       FROM ops.file_runs WHERE dataset = $1`,
+    const old = await client.query<LedgerVersion & { outputs: Output[] }>(
+      `SELECT path, etag, outputs, status, content_hash, redelivery_of IS NOT NULL AS redelivery, finished_at FROM ops.file_runs WHERE dataset = $1`,
       [contract.name],
     );
     oldOutputs = old.rows.flatMap((r) => r.outputs);
-    const firstLanded = new Map(old.rows.filter((r) => r.first).map((r) => [r.path, r.first!.getTime()]));
-    const bronze: string[] = [];
-    for await (const f of p.lake.list('bronze', contract.bronzePrefix)) if (ownsPath(contract, f.path)) bronze.push(f.path);
-    bronze.sort((a, b) => (firstLanded.get(a) ?? Infinity) - (firstLanded.get(b) ?? Infinity) || (a < b ? -1 : a > b ? 1 : 0));
+    const found: { path: string; etag: string }[] = [];
+    for await (const f of p.lake.list('bronze', contract.bronzePrefix)) if (ownsPath(contract, f.path)) found.push(f);
+    const bronze = replayOrder(found, old.rows);
 
     await resetDatasetTables(client, contract);
     await client.query('DELETE FROM ops.file_runs WHERE dataset = $1', [contract.name]);
@@ -97,6 +95,44 @@ export async function rebuildDataset(p: Platform, contract: Contract, progress: 
     if (rebuilt.length) await exportGoldGroups({ lake: p.lake, pool: p.pool, engine: p.engine, workRoot: p.workRoot }, graph, rebuilt, { force: true });
   }
   return { dataset: contract.name, files, removedOutputs: stale.length };
+}
+
+/** A ledger row as the replay order reads it. */
+interface LedgerVersion {
+  path: string;
+  etag: string;
+  status: string;
+  content_hash: string | null;
+  redelivery: boolean;
+  finished_at: Date | null;
+}
+
+/**
+ * The order a rebuild replays bronze in: by when each file's CONTENT first landed, which is what
+ * decides the dataset's state (a newer version of a key wins in 'latest' datasets, the first one in
+ * 'first' ones). Ordering by path is not enough: a path holds only its newest version, and a copy of
+ * an older version under another name (a re-delivery then) stands in for the version the path lost:
+ * replayed at the time that content landed, before the newer version, it gives the original state
+ * again (an attack found the copy replayed after the newer version, putting the old values back).
+ * On a tie (the same content twice in bronze) the file that landed it goes first, the copy is a
+ * re-delivery again. Files never ingested come last, by name.
+ */
+export function replayOrder(files: { path: string; etag: string }[], ledger: LedgerVersion[]): string[] {
+  const landed = new Map<string, number>();
+  for (const r of ledger) {
+    if (r.status !== 'succeeded' || !r.content_hash || !r.finished_at) continue;
+    landed.set(r.content_hash, Math.min(landed.get(r.content_hash) ?? Infinity, r.finished_at.getTime()));
+  }
+  const version = new Map(ledger.filter((r) => r.status === 'succeeded').map((r) => [`${r.path}\u0000${r.etag}`, r]));
+  const keyOf = (f: { path: string; etag: string }) => {
+    const r = version.get(`${f.path}\u0000${f.etag}`);
+    const at = r?.content_hash ? landed.get(r.content_hash) : undefined;
+    return { at: at ?? Infinity, copy: r?.redelivery ? 1 : 0, path: f.path };
+  };
+  return files
+    .map(keyOf)
+    .sort((a, b) => a.at - b.at || a.copy - b.copy || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+    .map((k) => k.path);
 }
 
 export interface CheckReport {
