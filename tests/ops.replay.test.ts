@@ -1,3 +1,4 @@
+import { spawn, spawnSync } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -88,6 +89,34 @@ describe('medallion replay: failed bronze file versions run again after a fix', 
     expect(missing.code).toBe(1);
     expect(missing.out.join('\n')).toMatch(/bronze\/ecommerce_events\/nope\.csv does not exist/);
     expect((await platform.pool.query(`SELECT count(*)::int AS n FROM ops.replays`)).rows[0].n).toBe(1);
+  });
+
+  it('a run left running by a process that is gone is run again by replay; one whose process is alive is left alone', async () => {
+    const k = await put('killed.csv', 120, 11);
+    const f = (await platform.lake.stat('bronze', k))!;
+    // A run as kill -9 leaves it: claimed on this host by a process that no longer exists.
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+    const claim = (pid: number) =>
+      platform.pool.query(
+        `INSERT INTO ops.file_runs (path, etag, run_id, dataset, size_bytes, status, host, pid, heartbeat_at) VALUES ($1, $2, gen_random_uuid(), $3, $4, 'running', $5, $6, now())
+         ON CONFLICT (path, etag) DO UPDATE SET status = 'running', host = EXCLUDED.host, pid = EXCLUDED.pid, heartbeat_at = now(), run_id = gen_random_uuid()`,
+        [k, f.etag, DS, f.size, os.hostname(), pid],
+      );
+    const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' }); // another process on this host, alive
+    try {
+      await claim(other.pid!);
+      const alive = await replayFile(platform, k, { waitForLiveMs: 0 });
+      expect(alive).toMatchObject({ status: 'nothing_to_replay', message: expect.stringMatching(/is running now/) });
+      expect(await ledger(k)).toMatchObject({ status: 'running', pid: other.pid });
+    } finally {
+      other.kill('SIGKILL');
+    }
+    await claim(dead);
+    const r = await cli('replay', k);
+    expect(r.code).toBe(0);
+    expect(r.out[0]).toMatch(/^↻ replayed bronze\/ecommerce_events\/killed\.csv \(its run .* had stopped without finishing: its process is gone\)/);
+    expect(await ledger(k)).toMatchObject({ status: 'succeeded', rows_silver: 120, attempts: 2 });
+    expect((await platform.pool.query(`SELECT count(*)::int AS n FROM silver.ecommerce_events WHERE source_file = $1`, [k])).rows[0].n).toBe(120);
   });
 
   it('--failed replays every failed version still in bronze, oldest first, from bronze even when quarantine/_files has a copy', async () => {

@@ -32,7 +32,7 @@ function describePrevious(row: LedgerRow): string {
 }
 
 /** Replays the current version of one bronze file when its run failed or was abandoned; says why not otherwise. */
-export async function replayFile(p: Platform, rawPath: string): Promise<ReplayResult> {
+export async function replayFile(p: Platform, rawPath: string, options: { waitForLiveMs?: number } = {}): Promise<ReplayResult> {
   await ensureOpsSchema(p.pool);
   const path = safeLakePath(rawPath);
   const file = await p.lake.stat('bronze', path);
@@ -40,7 +40,13 @@ export async function replayFile(p: Platform, rawPath: string): Promise<ReplayRe
   const row = await getRun(p.pool, path, file.etag);
   if (!row) return { path, status: 'nothing_to_replay', message: `bronze/${path} never failed: its current version has not run yet (medallion ingest or the blob trigger runs it)` };
   if (row.status === 'succeeded') return { path, status: 'nothing_to_replay', message: `bronze/${path} never failed: its current version already landed (run ${row.run_id})` };
-  if (row.status === 'running') return { path, status: 'nothing_to_replay', message: `bronze/${path} is running now (run ${row.run_id}, started ${row.started_at}): nothing to replay` };
+  if (row.status === 'running') {
+    // The pipeline's claim decides: a run whose process is alive is left alone; one whose process
+    // is gone (same host, pid dead) or silent is taken over and runs again now.
+    const report = await ingestBronzeFile(p, path, { etag: file.etag, waitForLiveMs: options.waitForLiveMs ?? 0 });
+    if (report.outcome === 'skipped') return { path, status: 'nothing_to_replay', message: `bronze/${path} is running now (run ${row.run_id}, started ${row.started_at}): nothing to replay` };
+    return { path, status: 'replayed', message: `replayed bronze/${path} (its run ${row.run_id} had stopped without finishing: its process is gone)`, report };
+  }
 
   // Remove the failed row (only if it is still failed/abandoned: a run may have claimed it since).
   const removed = await p.pool.query(
