@@ -18,6 +18,10 @@ describe('failure kinds of gold and load errors (types and SQLSTATE classes, not
       expect(failureKindOf(out)).toBe('bad_contract');
       expect((out as Error).message).toMatch(/fix the model, then run `medallion replay ecommerce_events\/x.csv`$/);
     }
+    // A total over the model's column type (numeric field overflow): the column or the data, said so.
+    const overflow = definitionError(goldError(pgError('22003')), 'crm/pipeline/whale.csv');
+    expect(failureKindOf(overflow)).toBe('bad_contract');
+    expect((overflow as Error).message).toMatch(/; widen that column of the model \(e\.g\. numeric\(18,2\) → numeric\(24,2\)\) or fix the data, then run `medallion replay crm\/pipeline\/whale\.csv`$/);
   });
 
   it('the machine failing under the model (DuckDB out of memory or disk, a deadlock, the server going away): transient', () => {
