@@ -19,7 +19,7 @@ import { testEnv } from './support/platform';
 const REPO_DATASETS = resolveFromRoot('shared', 'datasets');
 
 /** A small UCI-Online-Retail-like contract; `edit` changes the parts a test varies. */
-function retailContract(edit: { extraTyped?: string; quantityType?: string; key?: string[] } = {}): string {
+function retailContract(edit: { extraTyped?: string; quantityType?: string; key?: string[]; invoiceSql?: string; priceSql?: string } = {}): string {
   const key = edit.key ?? ['invoice_no', 'stock_code', 'customer_id'];
   return `import type { Contract } from '../../contracts/contract';
 
@@ -38,11 +38,11 @@ const retail: Contract = {
     { name: 'country', aliases: ['Country'], required: false },
   ],
   typed: [
-    { name: 'invoice_no', type: 'string', sql: "nullif(trim(invoice_no), '')", description: 'Invoice number.' },
+    { name: 'invoice_no', type: 'string', sql: ${JSON.stringify(edit.invoiceSql ?? "nullif(trim(invoice_no), '')")}, description: 'Invoice number.' },
     { name: 'stock_code', type: 'string', sql: "nullif(trim(stock_code), '')", description: 'Product code.' },
     { name: 'quantity', type: '${edit.quantityType ?? 'int'}', sql: 'try_cast(trim(quantity) AS BIGINT)', description: 'Units.' },
     { name: 'invoice_date', type: 'timestamp', sql: "try_strptime(trim(invoice_date), '%m/%d/%Y %H:%M')", description: 'Invoice time.' },
-    { name: 'unit_price', type: 'decimal(10,2)', sql: 'try_cast(trim(unit_price) AS DECIMAL(10,2))', description: 'Unit price.' },
+    { name: 'unit_price', type: 'decimal(10,2)', sql: ${JSON.stringify(edit.priceSql ?? 'try_cast(trim(unit_price) AS DECIMAL(10,2))')}, description: 'Unit price.' },
     { name: 'customer_id', type: 'string', sql: "nullif(trim(customer_id), '')", description: 'Customer (NULL for guests).' },
     ${edit.extraTyped ?? ''}
   ],
@@ -270,6 +270,18 @@ describe('silver follows the contract: additive changes applied, breaking ones b
     const q = await start();
     expect([...q.blockedDatasets]).toEqual([]);
     expect((await db.query(`SELECT blocked FROM ops.dataset_contracts WHERE dataset = 'retail'`)).rows[0].blocked).toBeNull();
+  });
+
+  it("a dedup key column's SQL changed blocks the dataset (ids of rows in silver would not match); another column's SQL applies to new files", async () => {
+    await writeRetail({ extraTyped: COUNTRY, quantityType: 'bigint', priceSql: 'round(try_cast(trim(unit_price) AS DECIMAL(10,2)), 2)' });
+    const p = await start();
+    expect([...p.blockedDatasets]).toEqual([]);
+    expect((await changes()).at(-1)).toMatchObject({ change: "typed column 'unit_price' sql changed (new files only; existing rows keep their values until a rebuild)" });
+    await writeRetail({ extraTyped: COUNTRY, quantityType: 'bigint', priceSql: 'round(try_cast(trim(unit_price) AS DECIMAL(10,2)), 2)', invoiceSql: "nullif(upper(trim(invoice_no)), '')" });
+    const q = await start();
+    expect(q.blockedDatasets.get('retail')).toMatch(/typed column 'invoice_no' sql changed, and it is part of the dedup key .*medallion dataset rebuild retail/);
+    await writeRetail({ extraTyped: COUNTRY, quantityType: 'bigint', priceSql: 'round(try_cast(trim(unit_price) AS DECIMAL(10,2)), 2)' });
+    expect([...(await start()).blockedDatasets]).toEqual([]);
   });
 
   it('resetDatasetTables (the rebuild command) recreates the tables with the current contract and unblocks', async () => {

@@ -248,7 +248,11 @@ function contractChanges(table: string, before: CanonicalContract, now: Canonica
     const old = sqlOf(before[kind]);
     for (const c of now[kind]) {
       const was = old.get(c.name);
-      if (was !== undefined && was !== c.sql) out.push({ table, kind: 'apply', change: `${kind} column '${c.name}' sql changed (new files only; existing rows keep their values until a rebuild)` });
+      if (was === undefined || was === c.sql) continue;
+      // A dedup key column standardised differently gives an event already in silver another id
+      // (or key) when it comes again: it would land twice. Silver must be rebuilt with the new SQL.
+      if (n.key.includes(c.name)) out.push({ table, kind: 'breaking', change: `${kind} column '${c.name}' sql changed, and it is part of the dedup key (rows already in silver would not match the same records standardised the new way)` });
+      else out.push({ table, kind: 'apply', change: `${kind} column '${c.name}' sql changed (new files only; existing rows keep their values until a rebuild)` });
     }
   }
   if (before.partitionBy.join(',') !== now.partitionBy.join(',')) out.push({ table, kind: 'apply', change: `partitionBy ${list(before.partitionBy)} → ${list(now.partitionBy)}` });
