@@ -1,12 +1,12 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { externalDataRoot, SHARED_ROOT } from '../shared/local/postgres';
-import { processesMentioning } from '../shared/processes';
+import { isRunning, processesMentioning } from '../shared/processes';
 import { startStandIn, STAND_IN_ENTITIES } from '../shared/sources/standIn';
 
 /**
@@ -315,6 +315,32 @@ describe('the local stack (real Azurite + PostgreSQL, CLI in child processes)', 
     expect(statSync(path.join(home, 'postgres', 'global', 'pg_control')).ino).toBe(controlFile);
     expect(readFileSync(path.join(home, 'postgres.password'), 'utf8').trim()).toBe(password);
     await noProcessesLeft(home);
+  });
+
+  it('a home moved or copied to another path runs its own data folder, even copied while its stack runs (never the original\'s)', async () => {
+    const a = newHome();
+    const query = "SELECT current_setting('data_directory') AS dir";
+    expectOk(await cli(['sql', query], a));
+    const [moved, copied, live] = [newHome(), newHome(), newHome()];
+    const copy = (from: string, to: string) => execFileSync('cp', ['-a', from, to]); // as a person would: owners and modes kept
+    copy(a, copied);
+    renameSync(a, moved);
+    const rm = await cli(['sql', query], moved);
+    expectOk(rm);
+    expect(rm.stdout).toContain(path.join(moved, 'postgres'));
+    const rc = await cli(['sql', query], copied);
+    expectOk(rc);
+    expect(rc.stdout).toContain(path.join(copied, 'postgres'));
+    // Copied while the original's stack runs: the copy starts its own, and the original keeps running.
+    expectOk(await cli(['stack', 'start'], moved));
+    const original = state(moved).postgres!.pid;
+    copy(moved, live);
+    const rl = await cli(['sql', query], live);
+    expectOk(rl);
+    expect(rl.stdout).toContain(path.join(live, 'postgres'));
+    expect(isRunning(original)).toBe(true);
+    expectOk(await cli(['stack', 'stop'], moved));
+    for (const h of [moved, copied, live]) await noProcessesLeft(h);
   });
 
   it('two homes started at the same moment (same default ports) each get their own stack', async () => {

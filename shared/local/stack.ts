@@ -15,6 +15,7 @@ import {
   type PgLayout,
   resolveLayout,
   runningPostmaster,
+  SHARED_ROOT,
   StackError,
   startServer,
   stopServer,
@@ -77,6 +78,8 @@ export interface StackOptions {
 }
 
 interface StackState {
+  /** The home this state was written for (a moved or copied home's state belongs to the old one). */
+  home?: string;
   blobPort: number;
   queuePort: number;
   tablePort: number;
@@ -184,6 +187,9 @@ function readJson<T>(file: string): T | undefined {
 function readState(p: Paths): StackState | undefined {
   const s = readJson<StackState>(p.state);
   if (!s) return undefined;
+  // Written for another path: this home was moved or copied. Its processes and ports are the
+  // original's (joining or stopping them would use or stop the original's stack): start afresh.
+  if (s.home !== undefined && s.home !== p.home) return undefined;
   // Earlier versions recorded bare pids.
   if (!s.azurite && s.azuritePid) s.azurite = { pid: s.azuritePid };
   if (!s.postgres && s.postgresPid) s.postgres = { pid: s.postgresPid };
@@ -193,7 +199,44 @@ function readState(p: Paths): StackState | undefined {
 
 function writeState(p: Paths, s: StackState): void {
   const { azuritePid: _a, postgresPid: _p, detached: _d, postgresPassword: _pw, ...rest } = s;
-  writeAtomic(p.state, JSON.stringify(rest, null, 2));
+  writeAtomic(p.state, JSON.stringify({ ...rest, home: p.home }, null, 2));
+}
+
+/**
+ * postgres.initialised, with its data folder as it is for this home. A data folder inside the home
+ * is recorded with the home's path at the time: after the home was moved or copied, that names the
+ * old home's folder, and a copy would run (or stop) the original's database. The home's own
+ * `postgres` folder is then the one. A data folder outside the home (made as root, keyed by the
+ * home's path) cannot follow a move or a copy: one line says so.
+ */
+function readMarker(p: Paths): InitMarker | undefined {
+  const m = readJson<InitMarker>(p.initialised);
+  if (!m) return undefined;
+  const own = path.join(p.home, 'postgres');
+  if (m.dataDir === own || isExternalDataDir(p.home, m.dataDir)) return m;
+  if (m.dataDir.startsWith(path.join(SHARED_ROOT, 'homes') + path.sep)) {
+    throw new StackError(
+      `${p.home} was moved or copied from another path, and its database lives outside it (${m.dataDir}, made for the old path): run from the original path, or remove ${p.initialised} to start this one with an empty database`,
+    );
+  }
+  if (path.basename(m.dataDir) === 'postgres' && existsSync(path.join(own, 'PG_VERSION'))) return { ...m, dataDir: own };
+  return m;
+}
+
+/**
+ * A postmaster.pid copied with the folder from another path (a home copied while its stack ran)
+ * names the original's postmaster, which PostgreSQL takes for a server running here and refuses
+ * to start: its second line is the data folder it was written for.
+ */
+function dropForeignPidFile(dataDir: string): void {
+  const file = path.join(dataDir, 'postmaster.pid');
+  let written: string | undefined;
+  try {
+    written = readFileSync(file, 'utf8').split('\n')[1];
+  } catch {
+    return;
+  }
+  if (written && path.resolve(written) !== path.resolve(dataDir)) rmSync(file, { force: true });
 }
 
 /** The password of the local PostgreSQL superuser, saved (0600) before the cluster is created. */
@@ -398,9 +441,12 @@ function currentPassword(p: Paths, state: StackState | undefined): string | unde
  */
 function inspectDataDir(p: Paths, layout: PgLayout, log: (l: string) => void): 'ready' | 'fresh' {
   const dataDir = layout.dataDir;
-  const marker = readJson<InitMarker>(p.initialised);
+  const marker = readMarker(p);
   if (marker) {
-    if (existsSync(path.join(dataDir, 'PG_VERSION'))) return 'ready';
+    if (existsSync(path.join(dataDir, 'PG_VERSION'))) {
+      dropForeignPidFile(dataDir);
+      return 'ready';
+    }
     throw new StackError(
       `the PostgreSQL data folder ${dataDir} is damaged or gone (PG_VERSION is missing): move it away and remove ${p.initialised} to start with an empty database, or restore it`,
     );
@@ -558,7 +604,7 @@ export async function startLocalStack(options: StackOptions): Promise<LocalStack
     }
 
     // Nothing (healthy) runs: stop whatever an interrupted or crashed command left behind.
-    const marker = readJson<InitMarker>(p.initialised);
+    const marker = readMarker(p);
     if (await stopRecorded(previous, marker?.dataDir ?? path.join(p.home, 'postgres'))) log(`stopped what an interrupted command left running under ${p.home}`);
     guard.signal.throwIfAborted();
 
@@ -684,7 +730,7 @@ export async function stopDetachedStack(home: string, log: (line: string) => voi
   });
   try {
     const state = readState(p);
-    const marker = readJson<InitMarker>(p.initialised);
+    const marker = readMarker(p);
     const users = liveUsers(p).filter((u) => u.pid !== process.pid);
     if (users.length) log(`stopping the local stack while ${users.length} command(s) still use it (pid ${users.map((u) => u.pid).join(', ')})`);
     const any = await stopRecorded(state, marker?.dataDir ?? path.join(p.home, 'postgres'));
@@ -699,5 +745,5 @@ export async function stopDetachedStack(home: string, log: (line: string) => voi
 /** Everything a test (or a curious user) may want to look at. */
 export function stackStatus(home: string): { state?: StackState; users: ProcessRef[]; dataDir?: string } {
   const p = stackPaths(home);
-  return { state: readState(p), users: liveUsers(p), dataDir: readJson<InitMarker>(p.initialised)?.dataDir };
+  return { state: readState(p), users: liveUsers(p), dataDir: readMarker(p)?.dataDir };
 }
