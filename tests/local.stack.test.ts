@@ -334,6 +334,13 @@ describe('the local stack (real Azurite + PostgreSQL, CLI in child processes)', 
     // Copied while the original's stack runs: the copy starts its own, and the original keeps running.
     expectOk(await cli(['stack', 'start'], moved));
     const original = state(moved).postgres!.pid;
+    // The same home reached through a symlink is the same home: it joins the running stack.
+    const link = path.join(path.dirname(live), 'link');
+    symlinkSync(moved, link);
+    const rs = await cli(['sql', query], link);
+    expectOk(rs);
+    expect(rs.stdout).toContain(path.join(moved, 'postgres'));
+    expect(state(moved).postgres!.pid).toBe(original);
     copy(moved, live);
     const rl = await cli(['sql', query], live);
     expectOk(rl);

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { resolveFromRoot } from '../projectRoot';
@@ -189,7 +189,7 @@ function readState(p: Paths): StackState | undefined {
   if (!s) return undefined;
   // Written for another path: this home was moved or copied. Its processes and ports are the
   // original's (joining or stopping them would use or stop the original's stack): start afresh.
-  if (s.home !== undefined && s.home !== p.home) return undefined;
+  if (s.home !== undefined && !samePath(s.home, p.home)) return undefined;
   // Earlier versions recorded bare pids.
   if (!s.azurite && s.azuritePid) s.azurite = { pid: s.azuritePid };
   if (!s.postgres && s.postgresPid) s.postgres = { pid: s.postgresPid };
@@ -213,7 +213,7 @@ function readMarker(p: Paths): InitMarker | undefined {
   const m = readJson<InitMarker>(p.initialised);
   if (!m) return undefined;
   const own = path.join(p.home, 'postgres');
-  if (m.dataDir === own || isExternalDataDir(p.home, m.dataDir)) return m;
+  if (samePath(m.dataDir, own) || isExternalDataDir(p.home, m.dataDir)) return m;
   if (m.dataDir.startsWith(path.join(SHARED_ROOT, 'homes') + path.sep)) {
     throw new StackError(
       `${p.home} was moved or copied from another path, and its database lives outside it (${m.dataDir}, made for the old path): run from the original path, or remove ${p.initialised} to start this one with an empty database`,
@@ -236,7 +236,17 @@ function dropForeignPidFile(dataDir: string): void {
   } catch {
     return;
   }
-  if (written && path.resolve(written) !== path.resolve(dataDir)) rmSync(file, { force: true });
+  if (written && !samePath(written, dataDir)) rmSync(file, { force: true });
+}
+
+/** Whether two paths name the same folder (through symlinks too: one home reached two ways is one home). */
+function samePath(a: string, b: string): boolean {
+  if (path.resolve(a) === path.resolve(b)) return true;
+  try {
+    return realpathSync(a) === realpathSync(b);
+  } catch {
+    return false; // one of them does not exist: not the same folder
+  }
 }
 
 /** The password of the local PostgreSQL superuser, saved (0600) before the cluster is created. */
