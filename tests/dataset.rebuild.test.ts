@@ -52,8 +52,11 @@ describe('dataset rebuild: the order of replay is when each content first landed
       { path: 'b.csv', etag: 'b1', status: 'succeeded', content_hash: 'h3', redelivery: false, finished_at: at(25) },
       { path: 'b-again.csv', etag: 'x1', status: 'succeeded', content_hash: 'h3', redelivery: true, finished_at: at(40) },
       { path: 'f.csv', etag: 'f1', status: 'failed', content_hash: 'h9', redelivery: false, finished_at: at(5) },
+      // Landed before content hashes were kept: ordered by its own landing.
+      { path: 'old.csv', etag: 'o1', status: 'succeeded', content_hash: null, redelivery: false, finished_at: at(22) },
     ];
-    const files = ['z-new.csv', 'b-again.csv', 'a.csv', 'f.csv', 'copy.csv', 'b.csv', 'a-new.csv'].map((p) => ({ path: p, etag: { 'a.csv': 'a2', 'copy.csv': 'c1', 'b.csv': 'b1', 'b-again.csv': 'x1', 'f.csv': 'f1' }[p] ?? 'new' }));
-    expect(replayOrder(files, ledger)).toEqual(['copy.csv', 'b.csv', 'b-again.csv', 'a.csv', 'a-new.csv', 'f.csv', 'z-new.csv']);
+    const etags: Record<string, string> = { 'a.csv': 'a2', 'copy.csv': 'c1', 'b.csv': 'b1', 'b-again.csv': 'x1', 'f.csv': 'f1', 'old.csv': 'o1' };
+    const files = ['z-new.csv', 'b-again.csv', 'a.csv', 'f.csv', 'copy.csv', 'old.csv', 'b.csv', 'a-new.csv'].map((p) => ({ path: p, etag: etags[p] ?? 'new' }));
+    expect(replayOrder(files, ledger)).toEqual(['copy.csv', 'old.csv', 'b.csv', 'b-again.csv', 'a.csv', 'a-new.csv', 'f.csv', 'z-new.csv']);
   });
 });

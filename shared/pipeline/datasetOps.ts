@@ -126,7 +126,8 @@ export function replayOrder(files: { path: string; etag: string }[], ledger: Led
   const version = new Map(ledger.filter((r) => r.status === 'succeeded').map((r) => [`${r.path}\u0000${r.etag}`, r]));
   const keyOf = (f: { path: string; etag: string }) => {
     const r = version.get(`${f.path}\u0000${f.etag}`);
-    const at = r?.content_hash ? landed.get(r.content_hash) : undefined;
+    // A ledger row of a version without a content hash (written before hashes were kept): its own landing.
+    const at = (r?.content_hash ? landed.get(r.content_hash) : undefined) ?? r?.finished_at?.getTime();
     return { at: at ?? Infinity, copy: r?.redelivery ? 1 : 0, path: f.path };
   };
   return files
