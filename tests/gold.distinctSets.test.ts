@@ -96,6 +96,16 @@ describe('columnar distinct sets: every count equals PostgreSQL count(DISTINCT) 
     await db.query(`UPDATE ${name}_state s SET n = s.n + d.n FROM pg_temp.d__${name} d WHERE d.k = s.k`);
   }
 
+  /** Runs 0…n−1 of `<name>_in` (column v by k), one transaction each, checked after each against PostgreSQL's own counts. */
+  async function applyRunsChecked(name: string, set: DistinctSet, runs: number, viaExtract: (run: number) => boolean): Promise<void> {
+    for (let run = 0; run < runs; run++) {
+      await db.query('BEGIN');
+      await applyRun(name, set, { from: `${name}_in i`, keyExprs: ['i.k'], valueExpr: '(i.v)', members: [`i.run = ${run}`] }, viaExtract(run));
+      await db.query('COMMIT');
+      expect(await actual(name)).toEqual(await expected(name, run));
+    }
+  }
+
   for (const type of Object.keys(VALUES)) {
     it(`${type}: values equal in PostgreSQL are one value, whatever their text; run by run, cold or warm`, async () => {
       const name = `t_${type.replace(/\W+/g, '_')}`;
@@ -142,12 +152,7 @@ describe('columnar distinct sets: every count equals PostgreSQL count(DISTINCT) 
     await db.query(`INSERT INTO bom_state (k) VALUES ('k'), (E'\\uFEFFk')`);
     const set = { table: 'bom_set', keys: ['k'] };
     await createStore(db, set.table);
-    for (let run = 0; run < 3; run++) {
-      await db.query('BEGIN');
-      await applyRun('bom', set, { from: 'bom_in i', keyExprs: ['i.k'], valueExpr: '(i.v)', members: [`i.run = ${run}`] }, run === 2);
-      await db.query('COMMIT');
-      expect(await actual('bom')).toEqual(await expected('bom', run));
-    }
+    await applyRunsChecked('bom', set, 3, (run) => run === 2);
     expect(await actual('bom')).toEqual({ k: 1, '\uFEFFk': 3 });
   });
 
@@ -163,12 +168,7 @@ describe('columnar distinct sets: every count equals PostgreSQL count(DISTINCT) 
     await db.query(`INSERT INTO lt_state (k) SELECT DISTINCT k FROM lt_in`);
     const set = { table: 'lt_set', keys: ['k'] };
     await createStore(db, set.table);
-    for (let run = 0; run < 3; run++) {
-      await db.query('BEGIN');
-      await applyRun('lt', set, { from: 'lt_in i', keyExprs: ['i.k'], valueExpr: '(i.v)', members: [`i.run = ${run}`] }, run === 1);
-      await db.query('COMMIT');
-      expect(await actual('lt')).toEqual(await expected('lt', run));
-    }
+    await applyRunsChecked('lt', set, 3, (run) => run === 1);
     expect((await actual('lt')).k).toBe(5);
     const bytes = await db.query<{ n: number }>(`SELECT sum(octet_length(data))::int AS n FROM lt_set`);
     expect(bytes.rows[0]!.n).toBeLessThan(40_000); // three 48 kB values (~24 kB each as zstd) and 200 long ones, as digests

@@ -105,7 +105,7 @@ describe('medallion replay: failed bronze file versions run again after a fix', 
     const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' }); // another process on this host, alive
     try {
       await claim(other.pid!);
-      const alive = await replayFile(platform, k, { waitForLiveMs: 0 });
+      const alive = await replayFile(platform, k);
       expect(alive).toMatchObject({ status: 'nothing_to_replay', message: expect.stringMatching(/is running now/) });
       expect(await ledger(k)).toMatchObject({ status: 'running', pid: other.pid });
     } finally {

@@ -332,10 +332,12 @@ export async function maintainSets(db: Db, works: SetWork[], mode: 'add' | 'buil
  * the pairs it has with bits they gain (a set of one member has every bit of the pairs it holds).
  */
 function freshPairs(fresh: string, pairs: string, copy: string, n: number, members: boolean): string {
+  const lacking = (r: string) => `SELECT * FROM ${r} ANTI JOIN ${copy} USING (${duckList(n)})`;
+  if (!members) return `CREATE TEMP TABLE ${fresh} AS ${lacking(`(${pairs})`)}`;
   const r = duckCols(n).map((c) => `r.${c}`).join(', ');
   const gained = `SELECT ${r}, r.m & ~bit_or(s.m) AS m FROM r JOIN ${copy} s USING (${duckList(n)}) GROUP BY ${r}, r.m HAVING r.m & ~bit_or(s.m) <> 0`;
-  return `CREATE TEMP TABLE ${fresh} AS WITH r AS MATERIALIZED (${pairs})
-    SELECT * FROM r ANTI JOIN ${copy} USING (${duckList(n)})${members ? ` UNION ALL ${gained}` : ''}`;
+  // The run's pairs are read twice: computed once.
+  return `CREATE TEMP TABLE ${fresh} AS WITH r AS MATERIALIZED (${pairs}) ${lacking('r')} UNION ALL ${gained}`;
 }
 
 /** One single-member set's `add` (incremental): its new pairs' count per key in column `n`. */

@@ -70,11 +70,8 @@ export function createGoldHooks(deps: GoldDeps): PipelineHooks {
  */
 export function definitionError(e: unknown, path: string): unknown {
   if (!(e instanceof GoldModelError)) return e;
-  if (e.cause !== undefined) {
-    const code = (e.cause as { code?: unknown }).code;
-    if (typeof code !== 'string' || !/^(22|23|42|54|P0)/.test(code)) return e;
-  }
   const code = (e.cause as { code?: unknown } | undefined)?.code;
+  if (e.cause !== undefined && (typeof code !== 'string' || !/^(22|23|42|54|P0)/.test(code))) return e;
   // 22003: a value this file brings (or a total it makes) does not fit a column type of the model.
   const fix = code === '22003' ? 'widen that column of the model (e.g. numeric(18,2) → numeric(24,2)) or fix the data' : 'fix the model';
   return new BadContractError(`${e.message.split('\n')[0]}; ${fix}, then run \`medallion replay ${path}\``);

@@ -32,7 +32,7 @@ function describePrevious(row: LedgerRow): string {
 }
 
 /** Replays the current version of one bronze file when its run failed or was abandoned; says why not otherwise. */
-export async function replayFile(p: Platform, rawPath: string, options: { waitForLiveMs?: number } = {}): Promise<ReplayResult> {
+export async function replayFile(p: Platform, rawPath: string): Promise<ReplayResult> {
   await ensureOpsSchema(p.pool);
   const path = safeLakePath(rawPath);
   const file = await p.lake.stat('bronze', path);
@@ -43,7 +43,7 @@ export async function replayFile(p: Platform, rawPath: string, options: { waitFo
   if (row.status === 'running') {
     // The pipeline's claim decides: a run whose process is alive is left alone; one whose process
     // is gone (same host, pid dead) or silent is taken over and runs again now.
-    const report = await ingestBronzeFile(p, path, { etag: file.etag, waitForLiveMs: options.waitForLiveMs ?? 0 });
+    const report = await ingestBronzeFile(p, path, { etag: file.etag, waitForLiveMs: 0 });
     if (report.outcome === 'skipped') return { path, status: 'nothing_to_replay', message: `bronze/${path} is running now (run ${row.run_id}, started ${row.started_at}): nothing to replay` };
     return { path, status: 'replayed', message: `replayed bronze/${path} (its run ${row.run_id} had stopped without finishing: its process is gone)`, report };
   }
