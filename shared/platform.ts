@@ -17,8 +17,11 @@ import { sweepDeadWork } from './workDirs';
 
 /** Extension points of the file pipeline (the gold layer registers here). */
 export interface PipelineHooks {
-  /** Inside the silver transaction, after a file's rows are loaded: gold updates commit with them. */
-  afterSilverLoad?: (client: pg.PoolClient, args: { contract: Contract; runId: string; path: string }) => Promise<void>;
+  /**
+   * Inside the silver transaction, after a file's rows are loaded: gold updates commit with them.
+   * `silverFiles`: the run's silver Parquet (local paths) its silver rows were loaded from.
+   */
+  afterSilverLoad?: (client: pg.PoolClient, args: { contract: Contract; runId: string; path: string; silverFiles?: string[] }) => Promise<void>;
   /** After the commit (lake exports and other work that must not hold the transaction open). */
   afterCommit?: (args: { contract: Contract; runId: string; path: string }) => Promise<void>;
 }

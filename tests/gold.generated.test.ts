@@ -56,6 +56,12 @@ describe('gold on generated files: exact, incremental = full rebuild = independe
         expect(goldMismatches(incremental, expected)).toEqual([]);
         const refreshes = await platform.pool.query(`SELECT mode, cardinality(run_ids)::int AS runs FROM ops.gold_refreshes WHERE mode = 'incremental' ORDER BY id`);
         expect(refreshes.rows).toEqual(pieces.map(() => ({ mode: 'incremental', runs: 1 })));
+        // After the first file (which builds every model), each file's distinct-set values were
+        // read by DuckDB from the file's own silver Parquet, never copied out of PostgreSQL.
+        const extracts = await platform.pool.query<{ parquet: boolean; postgres: boolean }>(
+          `SELECT sections_ms ? 'run_extract_parquet' AS parquet, sections_ms ? 'run_extract' AS postgres FROM ops.gold_refreshes WHERE mode = 'incremental' AND dataset = 'ecommerce_events' ORDER BY id OFFSET 1`,
+        );
+        expect(extracts.rows).toEqual(pieces.slice(1).map(() => ({ parquet: true, postgres: false })));
         const full = await rebuildGold(platform.pool, platform.contracts, ['ecommerce_events']);
         expect(full?.mode).toBe('full');
         expect(await readGold(platform.pool)).toEqual(incremental);

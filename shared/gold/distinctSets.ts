@@ -11,6 +11,7 @@ import { qi } from '../db/schema';
 import { copyToCsv, type PgCsv, readPgCsv } from '../engine/pgCsv';
 import { type EngineOptions, engineInstance } from '../engine/transform';
 import { scratchPrefix } from '../workDirs';
+import { type Columns, duckCanonical, duckClass, duckCondition, pgClass } from './duckExpr';
 import { withSettings } from './settings';
 
 /**
@@ -253,6 +254,15 @@ async function countsToPg(db: Db, con: DuckDBConnection, keys: number, counts: s
   return temp;
 }
 
+/**
+ * A run's silver Parquet files (local paths) and the alias the sets' expressions give its rows:
+ * the same rows PostgreSQL loaded for the run (ingestFile.ts copies them from these files).
+ */
+export interface RunParquet {
+  files: string[];
+  alias: string;
+}
+
 /** A DuckDB SELECT of a run's distinct pairs with their member masks (columns c0…ck, m), e.g. from a run extract. */
 export type RunPairs = { pg: SetSource } | { duck: string };
 
@@ -359,6 +369,8 @@ export function buildPairs(db: Db, set: DistinctSet, source: RunPairs, oids: num
  */
 export class RunExtract {
   private readonly exprs = new Map<string, string>();
+  /** Extract column → the expression it reads (before canonical()). */
+  private readonly sources = new Map<string, string>();
   /** Condition → its bit (mask column m<bit / 62>, bit <bit % 62>). */
   private readonly conds = new Map<string, number>();
   private table: string | undefined;
@@ -370,14 +382,17 @@ export class RunExtract {
     sets: { src: SetSource; oids: number[] }[],
   ) {
     for (const { src, oids } of sets) {
-      [...src.keyExprs, src.valueExpr].forEach((e, i) => this.col(canonical(e, oids[i]!)!));
+      [...src.keyExprs, src.valueExpr].forEach((e, i) => this.col(canonical(e, oids[i]!)!, e));
       for (const c of src.members) this.cond(c);
     }
     this.empty = sets.length === 0;
   }
 
-  private col(canon: string): string {
-    if (!this.exprs.has(canon)) this.exprs.set(canon, `e${this.exprs.size}`);
+  private col(canon: string, expr: string): string {
+    if (!this.exprs.has(canon)) {
+      this.exprs.set(canon, `e${this.exprs.size}`);
+      this.sources.set(`e${this.sources.size}`, expr);
+    }
     return this.exprs.get(canon)!;
   }
 
@@ -385,17 +400,26 @@ export class RunExtract {
     if (!this.conds.has(where)) this.conds.set(where, this.conds.size);
   }
 
-  /** The PostgreSQL expressions of the mask columns. */
-  private masks(): string[] {
+  /** The expressions of the mask columns (PostgreSQL's, or each condition as `translate` gives it). */
+  private masks(translate: (cond: string) => string = (c) => c): string[] {
     const out: string[][] = [];
-    for (const [where, bit] of this.conds) (out[Math.floor(bit / MASK_BITS)] ??= []).push(where); // in bit order
+    for (const [where, bit] of this.conds) (out[Math.floor(bit / MASK_BITS)] ??= []).push(translate(where)); // in bit order
     return out.map(maskExpr);
   }
 
-  /** Reads the run once (first call). */
-  async load(db: Db, options?: EngineOptions): Promise<void> {
-    if (this.table) return;
+  /**
+   * Reads the run once (first call): from `parquet` (the run's own silver files, which hold
+   * exactly the rows PostgreSQL loaded from them) when every column and condition means the same
+   * in DuckDB and the row counts agree, else out of PostgreSQL. Returns where it read, or
+   * undefined when it was loaded already.
+   */
+  async load(db: Db, options?: EngineOptions, parquet?: RunParquet): Promise<'parquet' | 'postgres' | undefined> {
+    if (this.table) return undefined;
     const table = `run_${randomUUID().replace(/-/g, '')}`;
+    if (parquet && (await this.loadParquet(db, table, parquet, options))) {
+      this.table = table;
+      return 'parquet';
+    }
     await withSettings(db, CANONICAL_SETTINGS, () =>
       withDuck(options, async (con, work) => {
         const masks = this.masks();
@@ -406,6 +430,50 @@ export class RunExtract {
       }),
     );
     this.table = table;
+    return 'postgres';
+  }
+
+  /** The Parquet read of `load`; false (nothing left behind) when it does not apply. */
+  private async loadParquet(db: Db, table: string, parquet: RunParquet, options?: EngineOptions): Promise<boolean> {
+    if (!parquet.files.length) return false;
+    const pgTypes = (await db.query(`SELECT * FROM ${this.from} LIMIT 0`)).fields;
+    return withDuck(options, async (con) => {
+      const src = `read_parquet([${parquet.files.map(sqlText).join(', ')}], hive_partitioning = false)`;
+      const described = (await con.runAndReadAll(`DESCRIBE SELECT * FROM ${src}`)).getRowObjects();
+      const duckTypes = new Map(described.map((r) => [String(r.column_name), String(r.column_type)]));
+      // DuckDB resolves names without regard to case: two names that differ only by it are refused.
+      const folded = new Set([...duckTypes.keys()].map((n) => n.toLowerCase()));
+      if (folded.size !== duckTypes.size) return false;
+      const columns: Columns = new Map();
+      for (const f of pgTypes) {
+        const cls = pgClass(f.dataTypeID);
+        const type = duckTypes.get(f.name);
+        if (cls && type !== undefined && duckClass(type) === cls) columns.set(f.name, cls);
+      }
+      const select: string[] = [];
+      for (const [column, expr] of this.sources) {
+        const d = duckCanonical(expr, columns, parquet.alias, LONG_TEXT);
+        if (d === undefined) return false;
+        select.push(`${d} AS ${column}`);
+      }
+      const conds = new Map<string, string>();
+      for (const c of this.conds.keys()) {
+        const d = duckCondition(c, columns, parquet.alias);
+        if (d === undefined) return false;
+        conds.set(c, d);
+      }
+      select.push(...this.masks((c) => conds.get(c)!).map((m, i) => `${m} AS m${i}`));
+      try {
+        await con.run(`CREATE TABLE ${table} AS SELECT ${select.join(', ')} FROM ${src}`);
+        const read = Number((await con.runAndReadAll(`SELECT count(*) FROM ${table}`)).getRows()[0]![0]);
+        const loaded = Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM ${this.from}`)).rows[0]!.n);
+        if (read === loaded) return true;
+      } catch {
+        // A value the two engines print differently (a date outside years 1–9999): PostgreSQL reads it.
+      }
+      await con.run(`DROP TABLE IF EXISTS ${table}`);
+      return false;
+    });
   }
 
   /** The DuckDB SELECT of one set's distinct pairs (c0…ck) and their member masks (m) from the loaded run. */

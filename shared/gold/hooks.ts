@@ -39,7 +39,7 @@ export function createGoldHooks(deps: GoldDeps): PipelineHooks {
       try {
         const graph = goldGraph(deps.contracts.all());
         if (!graph.downstreamOf([contract.name]).length) return;
-        const r = await refreshIncremental(client, graph, contract.name, [runId], { env: deps.env, engine: deps.engine });
+        const r = await refreshIncremental(client, graph, contract.name, [runId], { env: deps.env, engine: deps.engine }, { silverFiles: args.silverFiles });
         if (r) {
           if (touched.size > 1000) touched.clear(); // runs whose transaction rolled back never reach afterCommit
           touched.set(runId, { models: r.models, files: r.files });

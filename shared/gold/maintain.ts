@@ -5,7 +5,7 @@ import { GoldModelError } from './models';
 import type { Aggregate, AggregatePlan, Input, KeyedPlan, LatestPlan, RowsPlan } from './plan';
 import { replaceTableRef } from './sqlText';
 import { KEY_LOOKUP, withSettings } from './settings';
-import { applyCounts, columnarTypes, createStore, isColumnarStore, MASK_BITS, maintainSets, RunExtract, type SetSource, type SetWork, sourceTypes } from './distinctSets';
+import { applyCounts, columnarTypes, createStore, isColumnarStore, MASK_BITS, maintainSets, RunExtract, type RunParquet, type SetSource, type SetWork, sourceTypes } from './distinctSets';
 import type { EngineOptions } from '../engine/transform';
 import { duckdbOutOfMemory } from '../pipeline/failures';
 
@@ -40,6 +40,8 @@ export interface MaintainContext {
   prefetch?: { models: PlannedModel[]; source: (m: PlannedModel) => string | undefined };
   /** The run extracts made so far (per source), closed by the refresh. */
   extracts?: Map<string, RunExtract>;
+  /** The run's own silver Parquet (local files) when the refresh applies one run of `dataset` that the process just loaded. */
+  runParquet?: { dataset: string; files: string[] };
 }
 
 export function modelRef(m: Pick<PlannedModel, 'schema' | 'table'>): string {
@@ -280,8 +282,21 @@ async function runExtract(ctx: MaintainContext, from: string): Promise<RunExtrac
     ctx.extracts.set(from, extract);
   }
   if (extract.empty) return undefined;
-  await timed(ctx, 'run_extract', () => extract.load(ctx.db, ctx.engine));
+  const t = Date.now();
+  const read = await extract.load(ctx.db, ctx.engine, runParquet(ctx, from));
+  if (read) {
+    const label = read === 'parquet' ? 'run_extract_parquet' : 'run_extract';
+    ctx.timings[label] = (ctx.timings[label] ?? 0) + Date.now() - t;
+  }
   return extract;
+}
+
+/** The run's Parquet for an extract of the run's rows (`<run rows> <alias>`), when the refresh has it. */
+function runParquet(ctx: MaintainContext, from: string): RunParquet | undefined {
+  const rows = ctx.runParquet && ctx.runRows.get(ctx.runParquet.dataset);
+  if (!rows || !from.startsWith(`${rows} `)) return undefined;
+  const alias = /^"((?:[^"]|"")*)"$/.exec(from.slice(rows.length + 1));
+  return alias ? { files: ctx.runParquet!.files, alias: alias[1]!.replace(/""/g, '"') } : undefined;
 }
 
 /**

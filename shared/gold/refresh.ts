@@ -41,6 +41,12 @@ export interface GoldRunOptions {
   engine?: EngineOptions;
 }
 
+/** What the caller of an incremental refresh knows of the one run it applies. */
+export interface RunInput {
+  /** The run's silver Parquet files, local, from which its silver rows were just loaded. */
+  silverFiles?: string[];
+}
+
 /** Contracts, a registry, or a ready graph: what the refresh functions accept. */
 export type GoldScope = GoldGraph | readonly Contract[] | { all(): Contract[] };
 
@@ -212,7 +218,7 @@ async function refreshTargets(
  * order, each by its strategy; models never built (new or edited) and their readers are built in
  * full instead.
  */
-export async function refreshIncremental(db: pg.PoolClient, scope: GoldScope, dataset: string, runIds: string[], options: GoldRunOptions = {}): Promise<GoldRefreshResult | undefined> {
+export async function refreshIncremental(db: pg.PoolClient, scope: GoldScope, dataset: string, runIds: string[], options: GoldRunOptions = {}, run: RunInput = {}): Promise<GoldRefreshResult | undefined> {
   const graph = graphOf(scope);
   const downstream = graph.downstreamOf([dataset]);
   if (!downstream.length || !runIds.length) return undefined;
@@ -231,6 +237,8 @@ export async function refreshIncremental(db: pg.PoolClient, scope: GoldScope, da
   await applySqlSettings(db, options);
   const ctx = context(db, graph, options);
   ctx.dataset = dataset;
+  // The distinct sets may read the run's values from its own Parquet (distinctSets.ts, RunExtract).
+  if (runIds.length === 1 && run.silverFiles?.length) ctx.runParquet = { dataset, files: run.silverFiles };
   ctx.timings.ensure = Date.now() - t0;
   let rowsIn = 0;
   const direct = downstream.filter((m) => !full.has(m.table) && m.plan.kind !== 'recompute' && m.reads.silver.includes(dataset));

@@ -382,7 +382,7 @@ async function load(run: Run, tx: pg.PoolClient, staged: StagedInput, columns: C
     if (q !== result.quarantined) throw new Error(`quarantine load copied ${q} rows, expected ${result.quarantined}`);
     lap(run, 'load_copy', t1);
     const t2 = Date.now();
-    await p.hooks.afterSilverLoad?.(tx, { contract, runId: run.runId, path: run.path });
+    await p.hooks.afterSilverLoad?.(tx, { contract, runId: run.runId, path: run.path, silverFiles: silverParquet });
     lap(run, 'gold', t2);
     const row = await completeRun(tx, run.path, run.file.etag, run.runId, {
       rowsRead: result.rowsRead,
