@@ -1,4 +1,4 @@
-import { cpSync, createReadStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, createReadStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -260,6 +260,70 @@ describe('gold framework: a model is one SQL file, across datasets; state surviv
       expect(table.rows[0].gone).toBe(true);
     } finally {
       await p2.close();
+    }
+  });
+
+  it('a model file that cannot be read (half written, another table name, one name in two folders) is left out and blocks no dataset; a SELECT or population PostgreSQL refuses is listed broken before any file lands; a recompute-only refresh records its rows', async () => {
+    const gold = (d: string, f: string) => path.join(dir, 'datasets', d, 'gold', f);
+    const comment = (t: string, cols: string[]) => cols.map((c) => `COMMENT ON COLUMN gold.${t}.${c} IS '${c}.';`).join('\n');
+    const files: [string, string][] = [
+      // Saved half way: no -- @select yet.
+      [gold('customers', 'half_done.sql'), '-- @ddl\nCREATE TABLE gold.half_done (k bigint NOT NULL PRIMARY KEY);\n'],
+      // Creates another table than its file name says.
+      [gold('ecommerce_events', 'misnamed.sql'), `-- @ddl\nCREATE TABLE gold.other_name (k date PRIMARY KEY);\n${comment('other_name', ['k'])}\n-- @select\nSELECT event_date AS k FROM silver.ecommerce_events GROUP BY 1\n`],
+      // One model name in two folders.
+      [gold('ecommerce_events', 'twin.sql'), `-- @ddl\nCREATE TABLE gold.twin (k date PRIMARY KEY);\n${comment('twin', ['k'])}\n-- @select\nSELECT event_date AS k FROM silver.ecommerce_events GROUP BY 1\n`],
+      [gold('crm_products', 'twin.sql'), `-- @ddl\nCREATE TABLE gold.twin (k date PRIMARY KEY);\n${comment('twin', ['k'])}\n-- @select\nSELECT event_date AS k FROM silver.ecommerce_events GROUP BY 1\n`],
+      // Reads the misnamed one: left out with it, saying why.
+      [gold('ecommerce_events', 'reader.sql'), `-- @ddl\nCREATE TABLE gold.reader (k date PRIMARY KEY);\n${comment('reader', ['k'])}\n-- @select\nSELECT k FROM gold.misnamed\n`],
+      // PostgreSQL reads GROUPBY as an alias: a syntax error, found when the model is deployed.
+      [gold('crm_products', 'typo.sql'), `-- @ddl\nCREATE TABLE gold.typo (series text PRIMARY KEY, n bigint NOT NULL);\n${comment('typo', ['series', 'n'])}\n-- @select\nSELECT series, count(*) AS n FROM silver.crm_products GROUPBY series\n`],
+      // A population column declared NOT NULL (new rows get it only after they are written).
+      [gold('crm_products', 'ranked.sql'), `-- @ddl\nCREATE TABLE gold.ranked (product text PRIMARY KEY, price numeric(18,2) NOT NULL, rk integer NOT NULL);\n${comment('ranked', ['product', 'price', 'rk'])}\n-- @select\nSELECT product, sales_price AS price FROM silver.crm_products\n-- @population\nSELECT product, rank() OVER (ORDER BY price DESC)::integer AS rk FROM gold.ranked\n`],
+    ];
+    for (const [f, text] of files) {
+      mkdirSync(path.dirname(f), { recursive: true });
+      writeFileSync(f, text);
+    }
+    const p3 = await createPlatform(env, { log: silentLogger, datasetsDir: path.join(dir, 'datasets') });
+    try {
+      const models = cli(env);
+      expect(await main(['gold', 'models', '--json'], models.ctx)).toBe(0);
+      const listed = JSON.parse(models.out.join('\n')) as { model: string; strategy: string; why: string }[];
+      const row = (m: string) => listed.find((x) => x.model === m || x.model === m.replace(/^gold\./, ''));
+      expect(row('half_done')).toMatchObject({ strategy: 'unavailable', why: expect.stringMatching(/half_done\.sql: missing the -- @select section/) });
+      expect(row('misnamed')).toMatchObject({ strategy: 'unavailable', why: expect.stringMatching(/misnamed\.sql: the -- @ddl section must contain CREATE TABLE gold\.misnamed/) });
+      expect(row('twin')).toMatchObject({ strategy: 'unavailable', why: expect.stringMatching(/'twin' is declared twice: .*twin\.sql and .*twin\.sql; rename or remove all but one of them/) });
+      expect(row('reader')).toMatchObject({ strategy: 'unavailable', why: expect.stringMatching(/reader\.sql: it reads misnamed, which is unavailable \(/) });
+      expect(row('gold.typo')).toMatchObject({ strategy: 'broken', why: expect.stringMatching(/typo\.sql: its -- @select does not run: syntax error/) });
+      expect(row('gold.ranked')).toMatchObject({ strategy: 'broken', why: expect.stringMatching(/ranked\.sql: population columns must be nullable .*: rk; drop their NOT NULL/) });
+      expect(row('gold.customer_metrics')).toMatchObject({ strategy: 'aggregate' });
+      // Files of every dataset land, but those read by a broken model (crm_products: typo, ranked).
+      await p3.lake.write('bronze', 'ecommerce_events/fw/h.csv', Readable.from([Buffer.from(csv(lines.slice(20, 30)))]));
+      const events = await ingestBronzeFile(p3, 'ecommerce_events/fw/h.csv');
+      expect(events.outcome, events.message).toBe('succeeded');
+      await p3.lake.write('bronze', 'customers/fw.csv', createReadStream(TELCO));
+      const customers = await ingestBronzeFile(p3, 'customers/fw.csv');
+      expect(customers.outcome, customers.message).toBe('succeeded');
+      await p3.lake.write('bronze', 'crm/products/fw2.csv', Readable.from([Buffer.from('product,series,sales_price\r\nGTX Pro,GTX,4821\r\n')]));
+      const crm = await ingestBronzeFile(p3, 'crm/products/fw2.csv');
+      expect(crm.outcome).toBe('failed');
+      expect(crm.message).toMatch(/^gold model .*(typo\.sql: its -- @select does not run: syntax error|ranked\.sql: population columns must be nullable).*; fix the model, then run `medallion replay crm\/products\/fw2\.csv`$/);
+      // Fixed: the replay lands, and the refresh of the recompute-only dataset records its rows.
+      rmSync(gold('crm_products', 'typo.sql'));
+      writeFileSync(gold('crm_products', 'ranked.sql'), readFileSync(gold('crm_products', 'ranked.sql'), 'utf8').replace('rk integer NOT NULL', 'rk integer'));
+      const replay = cli(env);
+      expect(await main(['replay', 'crm/products/fw2.csv'], replay.ctx), replay.err.join('\n')).toBe(0);
+      const ranked = await p3.pool.query(`SELECT product, rk FROM gold.ranked ORDER BY rk, product`);
+      expect(ranked.rows).toEqual([
+        { product: 'GTX Pro', rk: 1 },
+        { product: 'GTX Basic', rk: 2 },
+      ]);
+      const rec = await p3.pool.query(`SELECT rows_in::int AS n FROM ops.gold_refreshes WHERE dataset = 'crm_products' ORDER BY id DESC LIMIT 1`);
+      expect(rec.rows).toEqual([{ n: 1 }]);
+    } finally {
+      for (const [f] of files) rmSync(f, { force: true });
+      await p3.close();
     }
   });
 });

@@ -62,8 +62,9 @@ export function createGoldHooks(deps: GoldDeps): PipelineHooks {
 }
 
 /**
- * A model whose SQL does not run (42xxx: undefined column, syntax…; 22xxx/23xxx: its data breaks
- * its own types or keys; 54xxx: a value over a limit, such as a key too long for an index) fails
+ * A model whose SQL does not run (42xxx: undefined column, syntax…; 0Axxx: a feature PostgreSQL
+ * does not support there; 22xxx/23xxx: its data breaks its own types or keys; 54xxx: a value over
+ * a limit, such as a key too long for an index) fails
  * the file like a bad contract: retrying cannot help, fixing the model and replaying can; so does
  * a model the framework refuses (no cause). Anything else (a deadlock, the database going away,
  * the sets' engine out of memory or disk) stays transient.
@@ -71,8 +72,8 @@ export function createGoldHooks(deps: GoldDeps): PipelineHooks {
 export function definitionError(e: unknown, path: string): unknown {
   if (!(e instanceof GoldModelError)) return e;
   const code = (e.cause as { code?: unknown } | undefined)?.code;
-  if (e.cause !== undefined && (typeof code !== 'string' || !/^(22|23|42|54|P0)/.test(code))) return e;
-  // 22003: a value this file brings (or a total it makes) does not fit a column type of the model.
-  const fix = code === '22003' ? 'widen that column of the model (e.g. numeric(18,2) → numeric(24,2)) or fix the data' : 'fix the model';
+  if (e.cause !== undefined && (typeof code !== 'string' || !/^(0A|22|23|42|54|P0)/.test(code))) return e;
+  // 22003: a value this file brings (or a total it makes) does not fit a type of the model: a column's, or an expression's.
+  const fix = code === '22003' ? "widen the model's column or expression type that overflows (e.g. numeric(18,2) → numeric(24,2), bigint → numeric) or fix the data" : 'fix the model';
   return new BadContractError(`${e.message.split('\n')[0]}; ${fix}, then run \`medallion replay ${path}\``);
 }

@@ -719,6 +719,30 @@ async function recompute(ctx: MaintainContext, m: PlannedModel, shape: TableShap
   return mergeFresh(ctx, m, shape, fresh, cols);
 }
 
+/** Why the columns a model's -- @population returns do not fit its table, or undefined. */
+function populationProblem(m: PlannedModel, shape: TableShape, cols: string[]): string | undefined {
+  const missingKey = shape.key.filter((k) => !cols.includes(k));
+  if (missingKey.length) return `gold model ${m.file}: its -- @population must return the primary key (${shape.key.join(', ')}); missing ${missingKey.join(', ')}`;
+  const unknown = cols.filter((c) => !shape.columns.includes(c));
+  if (unknown.length) return `gold model ${m.file}: its -- @population returns columns the table does not have: ${unknown.join(', ')}`;
+  const notNull = cols.filter((c) => !shape.key.includes(c) && !shape.nullable.has(c));
+  if (notNull.length) return `gold model ${m.file}: population columns must be nullable (new rows get them after they are written): ${notNull.join(', ')}; drop their NOT NULL`;
+  return undefined;
+}
+
+/** When a model is deployed: its -- @population runs (no rows read) and returns columns that fit its table. */
+export async function checkPopulation(db: Db, m: PlannedModel): Promise<void> {
+  if (!m.population) return;
+  let cols: string[];
+  try {
+    cols = (await db.query(`SELECT * FROM (${m.population}) __p LIMIT 0`)).fields.map((f) => f.name);
+  } catch (e) {
+    throw new GoldModelError(`gold model ${m.file}: its -- @population does not run: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const problem = populationProblem(m, await tableShape(db, modelRef(m)), cols);
+  if (problem) throw new GoldModelError(problem);
+}
+
 /** The model's population-wide columns (its -- @population SELECT over its own table). */
 async function population(ctx: MaintainContext, m: PlannedModel, shape: TableShape): Promise<void> {
   if (!m.population) return;
@@ -727,11 +751,9 @@ async function population(ctx: MaintainContext, m: PlannedModel, shape: TableSha
     await run(ctx, m, `DROP TABLE IF EXISTS ${pop}`);
     await run(ctx, m, `CREATE TEMP TABLE ${pop} ON COMMIT DROP AS ${m.population}`);
     const cols = await tempColumns(ctx.db, `pop__${m.table}`);
-    const missingKey = shape.key.filter((k) => !cols.includes(k));
-    if (missingKey.length) throw new GoldModelError(`gold model ${m.file}: its -- @population must return the primary key (${shape.key.join(', ')}); missing ${missingKey.join(', ')}`);
+    const problem = populationProblem(m, shape, cols);
+    if (problem) throw new GoldModelError(problem);
     const set = cols.filter((c) => !shape.key.includes(c));
-    const notNull = set.filter((c) => !shape.nullable.has(c));
-    if (notNull.length) throw new GoldModelError(`gold model ${m.file}: population columns must be nullable (new rows get them after they are written): ${notNull.join(', ')}`);
     await run(ctx, m, `ANALYZE ${pop}`);
     await run(
       ctx,

@@ -5,7 +5,7 @@ import { type Contract, tableOf } from '../contracts/contract';
 import { silverTable } from '../db/schema';
 import { datasetFolder, resolveDatasetsDir } from '../contracts/load';
 import { type Input, MODEL_SCHEMAS, type ModelSchema, type Plan, planModel, selectInputs } from './plan';
-import { SqlTextError, tokenize } from './sqlText';
+import { SqlTextError, type Token, tokenize } from './sqlText';
 
 /**
  * A gold model: one SQL file `shared/datasets/<dataset>/gold/<table>.sql` with its DDL and one
@@ -38,6 +38,8 @@ export interface GoldModel {
   reads: { silver: string[]; models: string[]; external: string[] };
   /** SHA-256 of the file: a changed model is dropped, recreated and rebuilt. */
   hash: string;
+  /** Why the file cannot be read as a model (the graph leaves it out: unavailable). */
+  unreadable?: string;
 }
 
 export class GoldModelError extends Error {
@@ -102,10 +104,14 @@ export function parseGoldModel(dataset: string, file: string, text: string): Gol
   if (created !== schema) {
     fail(`the -- @ddl section must contain CREATE TABLE ${internal ? `gold_state.${table} (an -- @internal model lives in gold_state)` : `gold.${table} (or core.${table})`}`);
   }
+  const wrong = ddlStatementProblem(ddl, schema, table);
+  if (wrong) fail(wrong);
   if (!/^\s*(select|with)\b/i.test(select.replace(/^(\s*--[^\n]*(\n|$))*/, ''))) fail('the -- @select section must be one SELECT');
   let reads: GoldModel['reads'];
   try {
-    if (tokenize(select).some((t) => t.kind === 'semicolon')) fail('the -- @select section must be one SELECT (it has more than one statement)');
+    const tokens = tokenize(select);
+    if (tokens.some((t) => t.kind === 'semicolon')) fail('the -- @select section must be one SELECT (it has more than one statement)');
+    if (modifies(tokens)) fail('the -- @select section must only read (it has an INSERT, UPDATE, DELETE or MERGE in a WITH): gold never writes its inputs');
     const inputs = selectInputs(select);
     reads = { silver: inputs.silver, models: inputs.tables.filter((t) => t !== table), external: inputs.external };
   } catch (e) {
@@ -130,6 +136,57 @@ export function parseGoldModel(dataset: string, file: string, text: string): Gol
     reads: reads!,
     hash: createHash('sha256').update(text).digest('hex'),
   };
+}
+
+/** Whether a SELECT holds a data-modifying statement (`WITH x AS (DELETE FROM …)`): a DML keyword right after an opening parenthesis. */
+function modifies(tokens: Token[]): boolean {
+  return tokens.some((t, i) => {
+    if (t.kind !== 'open' || t.value !== '(') return false;
+    const [a, b] = [tokens[i + 1], tokens[i + 2]];
+    if (a?.kind !== 'word') return false;
+    return ((a.value === 'insert' || a.value === 'merge') && b?.kind === 'word' && b.value === 'into') || (a.value === 'delete' && b?.kind === 'word' && b.value === 'from') || (a.value === 'update' && (b?.kind === 'word' || b?.kind === 'quoted'));
+  });
+}
+
+/**
+ * What the -- @ddl section may hold, statement by statement (anything else is refused: the
+ * section runs with the platform's rights): CREATE TABLE of the model's table, CREATE [UNIQUE]
+ * INDEX … ON it, COMMENT ON TABLE / COLUMN of it, and CREATE [OR REPLACE] FUNCTION
+ * gold_state.<table>__<what>. Returns the problem, or undefined.
+ */
+export function ddlStatementProblem(ddl: string, schema: ModelSchema, table: string): string | undefined {
+  let tokens: Token[];
+  try {
+    tokens = tokenize(ddl);
+  } catch (e) {
+    return `its -- @ddl section cannot be read: ${e instanceof Error ? e.message : String(e)}`;
+  }
+  const statements: Token[][] = [[]];
+  for (const t of tokens) {
+    if (t.kind === 'semicolon') statements.push([]);
+    else statements.at(-1)!.push(t);
+  }
+  const words = (st: Token[], n: number) => st.slice(0, n).map((t) => (t.kind === 'word' ? t.value : `"${t.value}"`));
+  // <schema>.<table> at position i (either part may be quoted).
+  const ours = (st: Token[], i: number) => st[i]?.value === schema && st[i + 1]?.kind === 'dot' && st[i + 2]?.value === table && st[i]!.kind !== 'string' && st[i + 2]!.kind !== 'string';
+  const allowed = `CREATE TABLE ${schema}.${table}, CREATE INDEX … ON ${schema}.${table}, COMMENT ON TABLE / COLUMN ${schema}.${table}, CREATE OR REPLACE FUNCTION gold_state.${table}__<name>`;
+  for (const st of statements.filter((x) => x.length)) {
+    const w = words(st, 8);
+    let i = -1;
+    if (w[0] === 'create' && w[1] === 'table') i = w[2] === 'if' ? 5 : 2;
+    else if (w[0] === 'create' && (w[1] === 'index' || (w[1] === 'unique' && w[2] === 'index'))) {
+      const on = st.findIndex((t) => t.kind === 'word' && t.value === 'on');
+      if (on > 0) i = st[on + 1]?.kind === 'word' && st[on + 1]!.value === 'only' ? on + 2 : on + 1;
+    } else if (w[0] === 'comment' && w[1] === 'on' && (w[2] === 'table' || w[2] === 'column')) i = 3;
+    else if (w[0] === 'create' && (w[1] === 'function' || (w[1] === 'or' && w[2] === 'replace' && w[3] === 'function'))) {
+      const at = w[1] === 'function' ? 2 : 4;
+      const fn = st[at + 2];
+      if (st[at]?.value === 'gold_state' && st[at + 1]?.kind === 'dot' && fn && (fn.kind === 'word' || fn.kind === 'quoted') && fn.value.startsWith(`${table}__`)) continue;
+      return `its -- @ddl section may only create functions named gold_state.${table}__<name> (it has: ${st.slice(0, at + 3).map((t) => t.value).join(' ')}); allowed: ${allowed}`;
+    }
+    if (i < 0 || !ours(st, i)) return `its -- @ddl section may only hold ${allowed} (it has a statement starting ${w.slice(0, 4).join(' ').toUpperCase()} …)`;
+  }
+  return undefined;
 }
 
 /**
@@ -158,9 +215,26 @@ export function goldModels(dataset: string, dir = goldModelsDir(dataset)): GoldM
     .join('|');
   const hit = fileCache.get(key);
   if (hit?.stamp === stamp) return hit.models;
-  const models = files.map((f) => parseGoldModel(dataset, path.join(dir, f), readFileSync(path.join(dir, f), 'utf8')));
+  const models = files.map((f) => readModelFile(dataset, path.join(dir, f)));
   fileCache.set(key, { stamp, models });
   return models;
+}
+
+/**
+ * One model file; a file that cannot be read as a model (half written, wrong table name, bad
+ * marker…) is returned as `unreadable` with why, so the graph leaves it out instead of stopping
+ * every dataset.
+ */
+function readModelFile(dataset: string, file: string): GoldModel {
+  const text = readFileSync(file, 'utf8');
+  try {
+    return parseGoldModel(dataset, file, text);
+  } catch (e) {
+    if (!(e instanceof GoldModelError)) throw e;
+    const table = path.basename(file, '.sql');
+    const hash = createHash('sha256').update(text).digest('hex');
+    return { dataset, table, schema: 'gold', file, description: '', ddl: '', select: '', forceRecompute: false, reads: { silver: [], models: [], external: [] }, hash, unreadable: e.message };
+  }
 }
 
 /** A model with its derived maintenance plan. */
@@ -197,17 +271,25 @@ export class GoldGraph {
     const owner = new Map(contracts.map((c) => [`${tableOf(c).schema}.${tableOf(c).name}`, c.name]));
     const datasetOf = (qualified: string) => owner.get(qualified);
     const all = new Map<string, GoldModel>();
-    for (const c of contracts) {
-      for (const found of modelsOf(c.name)) {
-        const other = all.get(found.table);
-        if (other) throw new GoldModelError(`gold model '${found.table}' is declared twice: ${other.file} and ${found.file}`);
-        const resolved = found.reads.external.map(datasetOf).filter((d): d is string => d !== undefined);
-        const m = resolved.length ? { ...found, reads: { ...found.reads, silver: [...new Set([...found.reads.silver, ...resolved])].sort() } } : found;
-        all.set(m.table, m);
+    const unavailable = new Map<string, string>();
+    const byName = new Map<string, GoldModel[]>();
+    for (const c of contracts) for (const found of modelsOf(c.name)) byName.set(found.table, [...(byName.get(found.table) ?? []), found]);
+    for (const [table, files] of byName) {
+      const found = files[0]!;
+      if (files.length > 1) {
+        // Neither file is the model: all are left out until one remains.
+        unavailable.set(table, `gold model '${table}' is declared ${files.length === 2 ? 'twice' : `${files.length} times`}: ${files.map((f) => f.file).join(' and ')}; rename or remove all but one of them`);
+        continue;
       }
+      if (found.unreadable) {
+        unavailable.set(table, found.unreadable);
+        continue;
+      }
+      const resolved = found.reads.external.map(datasetOf).filter((d): d is string => d !== undefined);
+      const m = resolved.length ? { ...found, reads: { ...found.reads, silver: [...new Set([...found.reads.silver, ...resolved])].sort() } } : found;
+      all.set(m.table, m);
     }
     const known = new Map(contracts.map((c) => [c.name, c]));
-    const unavailable = new Map<string, string>();
     const keyedInput = (m: GoldModel): Input | string => {
       const k = m.keyed!;
       const at = `gold model ${m.file}: its -- @keyed input ${k.schema}.${k.name}`;
@@ -224,7 +306,9 @@ export class GoldGraph {
       const d = m.reads.silver.find((x) => !known.has(x));
       if (d) return `gold model ${m.file}: it reads silver.${d}, but there is no dataset '${d}' (or its contract does not load)`;
       const t = m.reads.models.find((x) => !all.has(x));
-      if (t) return `gold model ${m.file}: it reads ${t}, which is no gold model`;
+      const left = t === undefined ? undefined : unavailable.get(t);
+      if (left) return `gold model ${m.file}: it reads ${t}, which is unavailable (${left})`;
+      if (t) return `gold model ${m.file}: it reads ${t}, which is no gold model (no file shared/datasets/<dataset>/gold/${t}.sql); add that model or stop reading it`;
       return undefined;
     };
     for (const m of all.values()) {

@@ -251,6 +251,10 @@ export async function refreshIncremental(db: pg.PoolClient, scope: GoldScope, da
     ctx.runRows.set(dataset, `pg_temp.${qi(`run_rows__${dataset}`)}`);
     await addSuperseded(db, ctx, dataset, direct);
     ctx.timings.run_rows = Date.now() - t;
+  } else {
+    // Only recomputed models read the dataset: the runs' rows are counted for the record.
+    const n = await db.query<{ n: string }>(`SELECT count(*) AS n FROM ${graph.datasetTable(dataset)} WHERE ingestion_run_id = ANY($1::uuid[])`, [runIds]);
+    rowsIn = Number(n.rows[0]!.n);
   }
   const written: string[] = [];
   const files: StepFile[] = [];

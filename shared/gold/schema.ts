@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
-import { createAggregateState, inputRef, modelRef } from './maintain';
+import { checkPopulation, createAggregateState, inputRef, modelRef } from './maintain';
 import { type GoldGraph, GoldModelError, type PlannedModel } from './models';
 
 /**
@@ -367,6 +367,13 @@ async function deployModel(db: Db, graph: GoldGraph, m: PlannedModel): Promise<v
   }
   const missing = await uncommented(db, modelRef(m));
   if (missing.length) throw new GoldModelError(`gold model ${m.file}: every column needs a COMMENT ON COLUMN; missing for ${missing.join(', ')}`);
+  try {
+    // Planned and started, no row read: a SELECT PostgreSQL refuses is refused now, not when a file lands.
+    await db.query(`SELECT * FROM (${m.select}) __s LIMIT 0`);
+  } catch (e) {
+    throw new GoldModelError(`gold model ${m.file}: its -- @select does not run: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  await checkPopulation(db, m);
   if (m.plan.kind === 'aggregate') {
     try {
       await createAggregateState(db, m, m.plan, inputRef(m.plan.input, graph));
@@ -385,6 +392,18 @@ async function deployModel(db: Db, graph: GoldGraph, m: PlannedModel): Promise<v
 /** Records that models were fully built (after their build, same transaction). */
 export async function markBuilt(db: Db, tables: string[]): Promise<void> {
   if (tables.length) await db.query(`UPDATE ops.gold_models SET built_at = now() WHERE table_name = ANY($1::text[])`, [tables]);
+}
+
+/** The models PostgreSQL refuses as they are now (DDL, comments, SELECT, population), with why; nothing is changed (rolled back). */
+export async function brokenModels(pool: pg.Pool, graph: GoldGraph): Promise<Map<string, string>> {
+  const db = await pool.connect();
+  try {
+    await db.query('BEGIN');
+    return (await ensureGold(db, graph)).broken;
+  } finally {
+    await db.query('ROLLBACK').catch(() => undefined);
+    db.release();
+  }
 }
 
 /**

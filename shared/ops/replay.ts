@@ -27,7 +27,9 @@ export interface ReplayResult {
 
 function describePrevious(row: LedgerRow): string {
   const kind = row.failure_kind ? ` ${row.failure_kind}` : '';
-  const error = row.error ? `: ${row.error.split('\n')[0]!.slice(0, 200)}` : '';
+  // Its first line, without the advice to replay (being done); a long one is cut at a word, marked with '…'.
+  const first = row.error?.split('\n')[0]!.replace(/,? then run `medallion replay [^`]*`\.?$/, '');
+  const error = first ? `: ${first.length > 300 ? `${first.slice(0, 300).replace(/\s+\S*$/, '')} …` : first}` : '';
   return `${row.status}${kind} after ${row.attempts} attempt(s)${error}`;
 }
 

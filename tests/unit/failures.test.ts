@@ -12,8 +12,8 @@ function goldError(cause?: unknown): GoldModelError {
 const pgError = (code: string) => Object.assign(new Error(`pg ${code}`), { code });
 
 describe('failure kinds of gold and load errors (types and SQLSTATE classes, not messages)', () => {
-  it('PostgreSQL refusing the model (definition, data, a key over the index limit) or the framework refusing it: bad_contract', () => {
-    for (const e of [goldError(pgError('42703')), goldError(pgError('22012')), goldError(pgError('23505')), goldError(pgError('54000')), goldError(pgError('P0001')), goldError()]) {
+  it('PostgreSQL refusing the model (definition, an unsupported form such as a nested data-modifying WITH, data, a key over the index limit) or the framework refusing it: bad_contract', () => {
+    for (const e of [goldError(pgError('42703')), goldError(pgError('22012')), goldError(pgError('23505')), goldError(pgError('54000')), goldError(pgError('P0001')), goldError(pgError('0A000')), goldError()]) {
       const out = definitionError(e, 'ecommerce_events/x.csv');
       expect(failureKindOf(out)).toBe('bad_contract');
       expect((out as Error).message).toMatch(/fix the model, then run `medallion replay ecommerce_events\/x.csv`$/);
@@ -21,7 +21,7 @@ describe('failure kinds of gold and load errors (types and SQLSTATE classes, not
     // A total over the model's column type (numeric field overflow): the column or the data, said so.
     const overflow = definitionError(goldError(pgError('22003')), 'crm/pipeline/whale.csv');
     expect(failureKindOf(overflow)).toBe('bad_contract');
-    expect((overflow as Error).message).toMatch(/; widen that column of the model \(e\.g\. numeric\(18,2\) → numeric\(24,2\)\) or fix the data, then run `medallion replay crm\/pipeline\/whale\.csv`$/);
+    expect((overflow as Error).message).toMatch(/; widen the model's column or expression type that overflows \(e\.g\. numeric\(18,2\) → numeric\(24,2\), bigint → numeric\) or fix the data, then run `medallion replay crm\/pipeline\/whale\.csv`$/);
   });
 
   it('the machine failing under the model (DuckDB out of memory or disk, a deadlock, the server going away): transient', () => {

@@ -1,6 +1,9 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Contract } from '../../shared/contracts/contract';
-import { GoldGraph, GoldModelError, parseGoldModel } from '../../shared/gold/models';
+import { GoldGraph, goldModels, parseGoldModel } from '../../shared/gold/models';
 import { type AggregatePlan, type LatestPlan, planModel } from '../../shared/gold/plan';
 import { replaceTableRef, tokenize } from '../../shared/gold/sqlText';
 
@@ -120,7 +123,70 @@ describe('gold graph: models across datasets', () => {
     expect(missing.unavailable.get('p')).toMatch(/silver\.nope, but there is no dataset 'nope'/);
     expect(missing.unavailable.get('r')).toMatch(/it reads p, which is unavailable/);
     expect(missing.unavailable.get('s')).toMatch(/reads nope, which is no gold model/);
-    expect(() => new GoldGraph([contract('a'), contract('b')], (d) => [model(d, 'same', 'SELECT 1 AS k')])).toThrow(GoldModelError);
+    expect(missing.unavailable.get('s')).toMatch(/add that model or stop reading it$/);
+    // One name in two folders: neither is the model, both left out (with what reads it); the rest stands.
+    const twice = new GoldGraph([contract('a'), contract('b')], (d) => [model(d, 'same', 'SELECT 1 AS k'), ...(d === 'a' ? [model('a', 'user', 'SELECT k FROM gold.same'), model('a', 'ok', 'SELECT k FROM silver.a')] : [])]);
+    expect(twice.models.map((m) => m.table)).toEqual(['ok']);
+    expect(twice.unavailable.get('same')).toBe("gold model 'same' is declared twice: /d/a/gold/same.sql and /d/b/gold/same.sql; rename or remove all but one of them");
+    expect(twice.unavailable.get('user')).toMatch(/it reads same, which is unavailable \(gold model 'same' is declared twice/);
+  });
+
+  it('a file that cannot be read as a model is left out with why (goldModels), never stopping the graph', () => {
+    const root = mkdtempSync(path.join(os.tmpdir(), 'gold-files-'));
+    try {
+      mkdirSync(path.join(root, 'gold'));
+      writeFileSync(path.join(root, 'gold', 'half.sql'), '-- @ddl\nCREATE TABLE gold.half (k int PRIMARY KEY);\n');
+      writeFileSync(path.join(root, 'gold', 'good.sql'), '-- @ddl\nCREATE TABLE gold.good (k int PRIMARY KEY);\n-- @select\nSELECT k FROM silver.a');
+      const found = goldModels('a', path.join(root, 'gold'));
+      expect(found.map((m) => [m.table, m.unreadable ?? 'ok'])).toEqual([
+        ['good', 'ok'],
+        ['half', expect.stringMatching(/half\.sql: missing the -- @select section/)],
+      ]);
+      const g = new GoldGraph([contract('a')], () => found);
+      expect(g.models.map((m) => m.table)).toEqual(['good']);
+      expect(g.unavailable.get('half')).toMatch(/missing the -- @select section/);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('the -- @ddl section holds only the model\'s own table, indexes, comments and gold_state.<table>__ functions; the SELECT only reads', () => {
+    const ddl = (body: string) => `-- @ddl\nCREATE TABLE gold.x (k int PRIMARY KEY);\n${body}\n-- @select\nSELECT k FROM silver.a`;
+    const ok = [
+      'CREATE INDEX x_k_idx ON gold.x (k);',
+      'CREATE UNIQUE INDEX IF NOT EXISTS x_u ON ONLY "gold"."x" (k);',
+      "COMMENT ON TABLE gold.x IS 'a; b';",
+      "COMMENT ON COLUMN gold.x.k IS 'DROP TABLE silver.a';",
+      'CREATE OR REPLACE FUNCTION gold_state.x__f(a int) RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT a; DELETE FROM silver.a $$;',
+      'CREATE FUNCTION gold_state."x__g"() RETURNS int LANGUAGE sql AS \'SELECT 1\';',
+    ];
+    for (const body of ok) expect(() => parseGoldModel('a', '/d/a/gold/x.sql', ddl(body)), body).not.toThrow();
+    const refused = [
+      'CREATE TABLE public.pwned (x int);',
+      'DROP TABLE silver.a;',
+      'GRANT ALL ON gold.x TO public;',
+      'ALTER TABLE gold.x ADD COLUMN y int;',
+      'CREATE INDEX i ON silver.a (k);',
+      "COMMENT ON TABLE silver.a IS 'x';",
+      'CREATE FUNCTION public.f() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;',
+      'CREATE OR REPLACE FUNCTION gold_state.other__f() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;',
+      'DO $$ BEGIN PERFORM 1; END $$;',
+      'INSERT INTO gold.x VALUES (1);',
+      'CREATE TABLE gold.x2 (k int);',
+    ];
+    for (const body of refused) expect(() => parseGoldModel('a', '/d/a/gold/x.sql', ddl(body)), body).toThrow(/its -- @ddl section may only/);
+    const sel = (select: string) => parseGoldModel('a', '/d/a/gold/x.sql', `-- @ddl\nCREATE TABLE gold.x (k int PRIMARY KEY);\n-- @select\n${select}`);
+    for (const dml of [
+      'WITH d AS (DELETE FROM silver.a RETURNING 1) SELECT 1 AS k',
+      'WITH d AS (UPDATE silver.a SET k = 1 RETURNING 1) SELECT 1 AS k',
+      'WITH d AS (INSERT INTO silver.a VALUES (1) RETURNING 1) SELECT 1 AS k',
+      'WITH d AS ( update "silver"."a" SET k = 1 RETURNING 1) SELECT 1 AS k',
+      'WITH d AS (MERGE INTO silver.a USING silver.b ON true WHEN MATCHED THEN DELETE RETURNING 1) SELECT 1 AS k',
+    ]) {
+      expect(() => sel(dml), dml).toThrow(/must only read .*gold never writes its inputs/);
+    }
+    // Words that only look like it: a column named update, a string.
+    expect(sel("SELECT (update) AS k, 'delete from x' AS t FROM silver.a").reads.silver).toEqual(['a']);
   });
 
   it("a core model over a dataset's own table: DISTINCT ON its key is the 'latest' strategy; the table resolves to its dataset", () => {

@@ -1,6 +1,7 @@
 import { crmHighlights, formatCrmHighlights, formatGoldHighlights, goldHighlights } from '../../gold/highlights';
 import { goldGraph } from '../../gold/models';
 import { modelRef } from '../../gold/maintain';
+import { brokenModels } from '../../gold/schema';
 import { strategyWhy } from '../../gold/plan';
 import type { GoldRefreshResult } from '../../gold/refresh';
 import type { GoldExportResult } from '../../gold/export';
@@ -111,12 +112,13 @@ export const goldCommand: CliCommand = {
     if (sub === 'models') {
       return withPlatform(ctx, async (p) => {
         const graph = goldGraph(p.contracts.all());
+        const broken = await brokenModels(p.pool, graph);
         const rows: { model: string; folder: string; reads: string[]; strategy: string; why: string }[] = graph.models.map((m) => ({
           model: `${m.schema}.${m.table}`,
           folder: m.dataset,
           reads: [...m.reads.silver.map((d) => graph.datasetTable(d).replace(/"([a-z_][a-z0-9_]*)"/g, '$1')), ...m.reads.models.map((t) => `${graph.get(t)?.schema ?? 'gold'}.${t}`)],
-          strategy: m.plan.kind,
-          why: strategyWhy(m.plan),
+          strategy: broken.has(m.table) ? 'broken' : m.plan.kind,
+          why: broken.get(m.table) ?? strategyWhy(m.plan),
         }));
         for (const [t, reason] of graph.unavailable) rows.push({ model: t, folder: '', reads: [], strategy: 'unavailable', why: reason });
         ctx.out(args.flags.json ? JSON.stringify(rows, null, 2) : table(rows.map((r) => ({ ...r, reads: r.reads.join(', ') }))));
