@@ -150,8 +150,8 @@ function modifies(tokens: Token[]): boolean {
 
 /**
  * What the -- @ddl section may hold, statement by statement (anything else is refused: the
- * section runs with the platform's rights): CREATE TABLE of the model's table, CREATE [UNIQUE]
- * INDEX … ON it, COMMENT ON TABLE / COLUMN of it, and CREATE [OR REPLACE] FUNCTION
+ * section runs with the platform's rights): CREATE TABLE of the model's table, ALTER TABLE of it,
+ * CREATE [UNIQUE] INDEX … ON it, COMMENT ON TABLE / COLUMN of it, and CREATE [OR REPLACE] FUNCTION
  * gold_state.<table>__<what>. Returns the problem, or undefined.
  */
 export function ddlStatementProblem(ddl: string, schema: ModelSchema, table: string): string | undefined {
@@ -169,7 +169,7 @@ export function ddlStatementProblem(ddl: string, schema: ModelSchema, table: str
   const words = (st: Token[], n: number) => st.slice(0, n).map((t) => (t.kind === 'word' ? t.value : `"${t.value}"`));
   // <schema>.<table> at position i (either part may be quoted).
   const ours = (st: Token[], i: number) => st[i]?.value === schema && st[i + 1]?.kind === 'dot' && st[i + 2]?.value === table && st[i]!.kind !== 'string' && st[i + 2]!.kind !== 'string';
-  const allowed = `CREATE TABLE ${schema}.${table}, CREATE INDEX … ON ${schema}.${table}, COMMENT ON TABLE / COLUMN ${schema}.${table}, CREATE OR REPLACE FUNCTION gold_state.${table}__<name>`;
+  const allowed = `CREATE TABLE ${schema}.${table}, ALTER TABLE ${schema}.${table}, CREATE INDEX … ON ${schema}.${table}, COMMENT ON TABLE / COLUMN ${schema}.${table}, CREATE OR REPLACE FUNCTION gold_state.${table}__<name>`;
   for (const st of statements.filter((x) => x.length)) {
     const w = words(st, 8);
     let i = -1;
@@ -178,6 +178,7 @@ export function ddlStatementProblem(ddl: string, schema: ModelSchema, table: str
       const on = st.findIndex((t) => t.kind === 'word' && t.value === 'on');
       if (on > 0) i = st[on + 1]?.kind === 'word' && st[on + 1]!.value === 'only' ? on + 2 : on + 1;
     } else if (w[0] === 'comment' && w[1] === 'on' && (w[2] === 'table' || w[2] === 'column')) i = 3;
+    else if (w[0] === 'alter' && w[1] === 'table') i = 2 + (w[2] === 'if' ? 2 : 0) + (w[w[2] === 'if' ? 4 : 2] === 'only' ? 1 : 0);
     else if (w[0] === 'create' && (w[1] === 'function' || (w[1] === 'or' && w[2] === 'replace' && w[3] === 'function'))) {
       const at = w[1] === 'function' ? 2 : 4;
       const fn = st[at + 2];

@@ -159,13 +159,16 @@ describe('gold graph: models across datasets', () => {
       "COMMENT ON COLUMN gold.x.k IS 'DROP TABLE silver.a';",
       'CREATE OR REPLACE FUNCTION gold_state.x__f(a int) RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT a; DELETE FROM silver.a $$;',
       'CREATE FUNCTION gold_state."x__g"() RETURNS int LANGUAGE sql AS \'SELECT 1\';',
+      'ALTER TABLE gold.x ADD CONSTRAINT x_k UNIQUE (k) DEFERRABLE INITIALLY DEFERRED;',
+      'ALTER TABLE IF EXISTS ONLY gold.x SET (fillfactor = 90); -- a comment\n/* another */',
     ];
     for (const body of ok) expect(() => parseGoldModel('a', '/d/a/gold/x.sql', ddl(body)), body).not.toThrow();
     const refused = [
       'CREATE TABLE public.pwned (x int);',
       'DROP TABLE silver.a;',
       'GRANT ALL ON gold.x TO public;',
-      'ALTER TABLE gold.x ADD COLUMN y int;',
+      'ALTER TABLE silver.a ADD COLUMN y int;',
+      'ALTER TABLE gold.x2 OWNER TO nobody;',
       'CREATE INDEX i ON silver.a (k);',
       "COMMENT ON TABLE silver.a IS 'x';",
       'CREATE FUNCTION public.f() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;',
