@@ -205,22 +205,28 @@ describe('PostgreSQL conditions and canonical texts in DuckDB: same value on eve
     await expect(con.run(`SELECT ${duckCanonical('d', new Map([['d', 'date']]), 'e', LONG_TEXT)} FROM far`)).rejects.toThrow(/outside years 1-9999/);
   });
 
-  /** A run table in PostgreSQL and the same rows as a Parquet file; the sets' pairs from both. */
-  async function extractCounts(extraParquetRow: boolean, filter: string): Promise<{ read: string | undefined; counts: Record<string, string> }> {
+  /**
+   * A run table in PostgreSQL (t's rows, plus `extraPg`) and, with `parquet`, t's rows as a Parquet
+   * file (plus one more row with `extraParquetRow`); the counts of a set keyed by n over s under
+   * `filter`, as the run extract reads them, and how it read.
+   */
+  async function extractCounts(o: { filter: string; parquet?: boolean; extraParquetRow?: boolean; extraPg?: string; key?: string }): Promise<{ read: string | undefined; counts: Record<string, string> }> {
     await db.query(`DROP TABLE IF EXISTS run_in`);
     await db.query(`CREATE TABLE run_in AS SELECT * FROM t`);
+    if (o.extraPg) await db.query(`INSERT INTO run_in VALUES ${o.extraPg}`);
     const file = path.join(dir, `run-${randomInt(1e9)}.parquet`);
-    const extra = extraParquetRow ? ` UNION ALL SELECT 9999, 'extra', 1, 1, true, DATE '2020-01-01'` : '';
+    const extra = o.extraParquetRow ? ` UNION ALL SELECT 9999, 'extra', 1, 1, true, DATE '2020-01-01'` : '';
     await con.run(`COPY (SELECT * FROM t${extra}) TO '${file}' (FORMAT parquet)`);
-    const src: SetSource = { from: 'run_in "e"', keyExprs: ['"e"."n"'], valueExpr: '"e"."s"', members: [`(${filter}) AND ("e"."s" IS NOT NULL)`] };
-    const oids = [20, 25];
+    const key = o.key ?? 'n';
+    const oids = [key === 'd' ? 1082 : 20, 25];
+    const src: SetSource = { from: 'run_in "e"', keyExprs: [`"e"."${key}"`], valueExpr: '"e"."s"', members: [`(${o.filter}) AND ("e"."s" IS NOT NULL)`] };
     const x = new RunExtract(src.from, [{ src, oids }]);
     await db.query('BEGIN'); // the table of counts lives until the commit
-    const read = await x.load(db, undefined, { files: [file], alias: 'e' });
+    const read = await x.load(db, undefined, o.parquet ? { files: [file], alias: 'e' } : undefined);
     try {
       const table = `set_${randomInt(1e9)}`;
       await db.query(`CREATE TABLE ${table} (segment uuid PRIMARY KEY, pairs bigint NOT NULL, data bytea NOT NULL)`);
-      const counts = await maintainSets(db, [{ set: { table, keys: ['n'] }, pairs: { duck: x.pairs(src, oids) }, oids, columns: ['n'] }], 'add', `c_${randomInt(1e9)}`);
+      const counts = await maintainSets(db, [{ set: { table, keys: [key] }, pairs: { duck: x.pairs(src, oids) }, oids, columns: ['n'] }], 'add', `c_${randomInt(1e9)}`);
       const r = await db.query<{ c0: string; n: string }>(`SELECT c0, n::text AS n FROM ${counts} ORDER BY c0`);
       return { read, counts: Object.fromEntries(r.rows.map((z) => [z.c0 ?? 'NULL', z.n])) };
     } finally {
@@ -229,18 +235,30 @@ describe('PostgreSQL conditions and canonical texts in DuckDB: same value on eve
     }
   }
 
-  it("a run extract reads the run's Parquet when it holds the run's rows, and PostgreSQL otherwise; the counts equal count(DISTINCT) in PostgreSQL", async () => {
+  /** PostgreSQL's own count(DISTINCT s) per key over run_in's rows under `filter` (run_in as the last extractCounts left it). */
+  async function expectedCounts(filter: string, key = 'n'): Promise<Record<string, string>> {
+    const want = await db.query<{ c0: string; n: string }>(`SELECT ${key}::text AS c0, count(DISTINCT s)::text AS n FROM run_in e WHERE (${filter}) AND s IS NOT NULL GROUP BY 1`);
+    return Object.fromEntries(want.rows.map((z) => [z.c0 ?? 'NULL', z.n]));
+  }
+
+  it("a run extract reads the run's Parquet when it holds the run's rows, else PostgreSQL's plain text translated by DuckDB, else PostgreSQL's canonical text; the counts equal count(DISTINCT) in PostgreSQL every way", async () => {
     const filter = `"e"."b" OR "e"."n" > 0`;
-    const want = await db.query<{ c0: string; n: string }>(`SELECT n::text AS c0, count(DISTINCT s)::text AS n FROM t e WHERE (${filter}) AND s IS NOT NULL GROUP BY 1 ORDER BY 1`);
-    const expected = Object.fromEntries(want.rows.map((z) => [z.c0 ?? 'NULL', z.n]));
+    const parquet = await extractCounts({ filter, parquet: true });
+    const expected = await expectedCounts(filter);
     expect(Object.keys(expected).length).toBeGreaterThan(3);
-    const parquet = await extractCounts(false, filter);
     expect(parquet).toEqual({ read: 'parquet', counts: expected });
-    // One row more in the Parquet than in PostgreSQL: not the run's rows, read from PostgreSQL.
-    expect(await extractCounts(true, filter)).toEqual({ read: 'postgres', counts: expected });
-    // A condition it does not translate: PostgreSQL.
+    // One row more in the Parquet than in PostgreSQL: not the run's rows; PostgreSQL's plain text.
+    expect(await extractCounts({ filter, parquet: true, extraParquetRow: true })).toEqual({ read: 'plain', counts: expected });
+    expect(await extractCounts({ filter })).toEqual({ read: 'plain', counts: expected });
+    // A condition DuckDB is not trusted with: PostgreSQL prints the canonical texts and masks.
     const lowered = `lower("e"."s") = 'view' OR "e"."n" > 0`;
-    const want2 = await db.query<{ c0: string; n: string }>(`SELECT n::text AS c0, count(DISTINCT s)::text AS n FROM t e WHERE (${lowered}) AND s IS NOT NULL GROUP BY 1`);
-    expect(await extractCounts(false, lowered)).toEqual({ read: 'postgres', counts: Object.fromEntries(want2.rows.map((z) => [z.c0 ?? 'NULL', z.n])) });
+    const got = await extractCounts({ filter: lowered, parquet: true });
+    expect(got).toEqual({ read: 'postgres', counts: await expectedCounts(lowered) });
+    // A date key PostgreSQL prints in a form DuckDB reads differently (BC, infinity): PostgreSQL's canonical text.
+    for (const odd of ["'0044-03-15 BC'", "'infinity'"]) {
+      const r = await extractCounts({ filter, key: 'd', extraPg: `(5000, 'odd', 3, 3, true, ${odd})` });
+      expect(r).toEqual({ read: 'postgres', counts: await expectedCounts(filter, 'd') });
+      expect(Object.keys(r.counts)).toContain(odd === "'infinity'" ? 'infinity' : '0044-03-15 BC');
+    }
   });
 });

@@ -11,7 +11,7 @@ import { qi } from '../db/schema';
 import { copyToCsv, type PgCsv, readPgCsv } from '../engine/pgCsv';
 import { type EngineOptions, engineInstance } from '../engine/transform';
 import { scratchPrefix } from '../workDirs';
-import { type Columns, duckCanonical, duckClass, duckCondition, pgClass } from './duckExpr';
+import { type Columns, duckCanonical, duckClass, duckCondition, duckFromPgText, duckIdent, pgClass } from './duckExpr';
 import { withSettings } from './settings';
 
 /**
@@ -408,18 +408,23 @@ export class RunExtract {
   }
 
   /**
-   * Reads the run once (first call): from `parquet` (the run's own silver files, which hold
-   * exactly the rows PostgreSQL loaded from them) when every column and condition means the same
-   * in DuckDB and the row counts agree, else out of PostgreSQL. Returns where it read, or
-   * undefined when it was loaded already.
+   * Reads the run once (first call), the cheapest way that gives PostgreSQL's canonical texts:
+   * from `parquet` (the run's own silver files, which hold exactly the rows PostgreSQL loaded from
+   * them), else PostgreSQL's plain text of the columns, each turned into canonical text and the
+   * conditions into masks by DuckDB — both only when every column and condition means the same in
+   * DuckDB (duckExpr.ts) and the row counts agree —, else PostgreSQL printing the canonical texts
+   * and masks itself. Returns how it read, or undefined when it was loaded already.
    */
-  async load(db: Db, options?: EngineOptions, parquet?: RunParquet): Promise<'parquet' | 'postgres' | undefined> {
+  async load(db: Db, options?: EngineOptions, parquet?: RunParquet): Promise<'parquet' | 'plain' | 'postgres' | undefined> {
     if (this.table) return undefined;
     const table = `run_${randomUUID().replace(/-/g, '')}`;
-    if (parquet && (await this.loadParquet(db, table, parquet, options))) {
-      this.table = table;
-      return 'parquet';
-    }
+    const read = (parquet && (await this.loadParquet(db, table, parquet, options)) && 'parquet') || ((await this.loadPlain(db, table, options)) && 'plain') || (await this.loadCanonical(db, table, options));
+    this.table = table;
+    return read;
+  }
+
+  /** PostgreSQL prints the canonical texts and the masks. */
+  private async loadCanonical(db: Db, table: string, options?: EngineOptions): Promise<'postgres'> {
     await withSettings(db, CANONICAL_SETTINGS, () =>
       withDuck(options, async (con, work) => {
         const masks = this.masks();
@@ -429,8 +434,39 @@ export class RunExtract {
         await con.run(`CREATE TABLE ${table} AS SELECT * FROM ${readPgCsv(csv, cols)}`);
       }),
     );
-    this.table = table;
     return 'postgres';
+  }
+
+  /** DuckDB's select list (canonical columns e…, masks m…) over columns of these classes, and the columns it reads; undefined when one does not translate. */
+  private duckSelect(columns: Columns, alias: string): { select: string[]; used: Set<string> } | undefined {
+    const used = new Set<string>();
+    const select: string[] = [];
+    for (const [column, expr] of this.sources) {
+      const d = duckCanonical(expr, columns, alias, LONG_TEXT, used);
+      if (d === undefined) return undefined;
+      select.push(`${d} AS ${column}`);
+    }
+    const conds = new Map<string, string>();
+    for (const c of this.conds.keys()) {
+      const d = duckCondition(c, columns, alias, used);
+      if (d === undefined) return undefined;
+      conds.set(c, d);
+    }
+    select.push(...this.masks((c) => conds.get(c)!).map((m, i) => `${m} AS m${i}`));
+    return { select, used };
+  }
+
+  /** DuckDB: `table` := `sql`, kept only with `rows` rows; false (nothing left) otherwise or on a DuckDB error (a value it reads differently). */
+  private async fill(con: DuckDBConnection, table: string, sql: string, rows: () => Promise<number>): Promise<boolean> {
+    try {
+      await con.run(`CREATE TABLE ${table} AS ${sql}`);
+      const read = Number((await con.runAndReadAll(`SELECT count(*) FROM ${table}`)).getRows()[0]![0]);
+      if (read === (await rows())) return true;
+    } catch {
+      // e.g. a date outside years 1–9999: PostgreSQL prints the texts instead.
+    }
+    await con.run(`DROP TABLE IF EXISTS ${table}`);
+    return false;
   }
 
   /** The Parquet read of `load`; false (nothing left behind) when it does not apply. */
@@ -442,38 +478,45 @@ export class RunExtract {
       const described = (await con.runAndReadAll(`DESCRIBE SELECT * FROM ${src}`)).getRowObjects();
       const duckTypes = new Map(described.map((r) => [String(r.column_name), String(r.column_type)]));
       // DuckDB resolves names without regard to case: two names that differ only by it are refused.
-      const folded = new Set([...duckTypes.keys()].map((n) => n.toLowerCase()));
-      if (folded.size !== duckTypes.size) return false;
+      if (new Set([...duckTypes.keys()].map((n) => n.toLowerCase())).size !== duckTypes.size) return false;
       const columns: Columns = new Map();
       for (const f of pgTypes) {
         const cls = pgClass(f.dataTypeID);
         const type = duckTypes.get(f.name);
         if (cls && type !== undefined && duckClass(type) === cls) columns.set(f.name, cls);
       }
-      const select: string[] = [];
-      for (const [column, expr] of this.sources) {
-        const d = duckCanonical(expr, columns, parquet.alias, LONG_TEXT);
-        if (d === undefined) return false;
-        select.push(`${d} AS ${column}`);
-      }
-      const conds = new Map<string, string>();
-      for (const c of this.conds.keys()) {
-        const d = duckCondition(c, columns, parquet.alias);
-        if (d === undefined) return false;
-        conds.set(c, d);
-      }
-      select.push(...this.masks((c) => conds.get(c)!).map((m, i) => `${m} AS m${i}`));
-      try {
-        await con.run(`CREATE TABLE ${table} AS SELECT ${select.join(', ')} FROM ${src}`);
-        const read = Number((await con.runAndReadAll(`SELECT count(*) FROM ${table}`)).getRows()[0]![0]);
-        const loaded = Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM ${this.from}`)).rows[0]!.n);
-        if (read === loaded) return true;
-      } catch {
-        // A value the two engines print differently (a date outside years 1–9999): PostgreSQL reads it.
-      }
-      await con.run(`DROP TABLE IF EXISTS ${table}`);
-      return false;
+      const plan = this.duckSelect(columns, parquet.alias);
+      if (!plan) return false;
+      const loaded = async () => Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM ${this.from}`)).rows[0]!.n);
+      return this.fill(con, table, `SELECT ${plan.select.join(', ')} FROM ${src}`, loaded);
     });
+  }
+
+  /** The read of `load` from PostgreSQL's plain text of the columns (COPY's own output, cheaper than canonical expressions); false when it does not apply. */
+  private async loadPlain(db: Db, table: string, options?: EngineOptions): Promise<boolean> {
+    const alias = /"((?:[^"]|"")*)"$/.exec(this.from)?.[1]?.replace(/""/g, '"');
+    if (alias === undefined) return false;
+    const fields = (await db.query(`SELECT * FROM ${this.from} LIMIT 0`)).fields;
+    if (new Set(fields.map((f) => f.name.toLowerCase())).size !== fields.length) return false;
+    const columns: Columns = new Map();
+    for (const f of fields) {
+      const cls = pgClass(f.dataTypeID);
+      if (cls) columns.set(f.name, cls);
+    }
+    const plan = this.duckSelect(columns, alias);
+    if (!plan?.used.size) return false;
+    const used = [...plan.used];
+    return withSettings(db, CANONICAL_SETTINGS, () =>
+      withDuck(options, async (con, work) => {
+        const csv = await copyToCsv(db, `SELECT ${used.map((c) => `${qi(alias)}.${qi(c)}`).join(', ')} FROM ${this.from}`, path.join(work, 'plain.csv'));
+        const read = readPgCsv(
+          csv,
+          used.map((c): [string, string] => [c, 'VARCHAR']),
+        );
+        const typed = used.map((c) => `${duckFromPgText(c, columns.get(c)!)} AS ${duckIdent(c)}`);
+        return this.fill(con, table, `SELECT ${plan.select.join(', ')} FROM (SELECT ${typed.join(', ')} FROM ${read})`, async () => csv.rows);
+      }),
+    );
   }
 
   /** The DuckDB SELECT of one set's distinct pairs (c0…ck) and their member masks (m) from the loaded run. */

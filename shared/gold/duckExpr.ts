@@ -45,6 +45,25 @@ export function duckClass(type: string): ColumnClass | undefined {
   return undefined;
 }
 
+/**
+ * DuckDB's value of a column of the class from PostgreSQL's text of it (COPY's output, read as
+ * VARCHAR), or an error for a text DuckDB would read differently: DuckDB takes '0044-03-15 BC'
+ * for year 44 AD, so a date must be exactly YYYY-MM-DD; a boolean is PostgreSQL's t or f.
+ */
+export function duckFromPgText(column: string, cls: ColumnClass): string {
+  const c = duckIdent(column);
+  switch (cls) {
+    case 'text':
+      return c;
+    case 'int':
+      return `CAST(${c} AS BIGINT)`;
+    case 'bool':
+      return `CASE WHEN ${c} IS NULL THEN NULL WHEN ${c} = 't' THEN true WHEN ${c} = 'f' THEN false ELSE error('a boolean text other than t or f') END`;
+    case 'date':
+      return `CASE WHEN ${c} IS NULL THEN NULL WHEN regexp_full_match(${c}, '[0-9]{4}-[0-9]{2}-[0-9]{2}') THEN CAST(${c} AS DATE) ELSE error('a date text other than YYYY-MM-DD') END`;
+  }
+}
+
 /** Columns both engines read alike: name → class (PostgreSQL's and the Parquet's agree). */
 export type Columns = Map<string, ColumnClass>;
 
@@ -62,6 +81,7 @@ class Reader {
     private readonly tokens: Token[],
     private readonly columns: Columns,
     private readonly alias: string,
+    private readonly used: Set<string>,
   ) {}
 
   done(): boolean {
@@ -184,6 +204,7 @@ class Reader {
       if (this.peek()?.kind === 'open' || this.peek()?.kind === 'dot') throw new Refused(); // a function call, or schema.table.column
       const cls = this.columns.get(name);
       if (!cls) throw new Refused();
+      this.used.add(name);
       return { sql: duckIdent(name), cls, column: true };
     }
     throw new Refused();
@@ -206,14 +227,20 @@ export function duckIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
-/** A PostgreSQL boolean condition over `alias`'s columns as DuckDB SQL with the same value on every row, or undefined. */
-export function duckCondition(sql: string, columns: Columns, alias: string): string | undefined {
+/**
+ * A PostgreSQL boolean condition over `alias`'s columns as DuckDB SQL with the same value on every
+ * row, or undefined. The columns it reads are added to `used`.
+ */
+export function duckCondition(sql: string, columns: Columns, alias: string, used = new Set<string>()): string | undefined {
   try {
     const tokens = tokenize(sql);
     if (tokens.some((t) => t.kind === 'semicolon')) return undefined;
-    const r = new Reader(sql, tokens, columns, alias);
+    const found = new Set<string>();
+    const r = new Reader(sql, tokens, columns, alias, found);
     const out = r.or();
-    return r.done() ? out : undefined;
+    if (!r.done()) return undefined;
+    for (const c of found) used.add(c);
+    return out;
   } catch {
     return undefined;
   }
@@ -222,10 +249,10 @@ export function duckCondition(sql: string, columns: Columns, alias: string): str
 /**
  * DuckDB's canonical text of a bare column (optionally qualified by `alias`, optionally in
  * parentheses), equal to PostgreSQL's `canonical()` of it (texts over `longText` bytes as
- * `sha256:<hex>`), or undefined. A date outside years
+ * `sha256:<hex>`), or undefined. The column is added to `used`. A date outside years
  * 1–9999 (where the two engines print it differently) raises, and the caller falls back.
  */
-export function duckCanonical(expr: string, columns: Columns, alias: string, longText: number): string | undefined {
+export function duckCanonical(expr: string, columns: Columns, alias: string, longText: number, used = new Set<string>()): string | undefined {
   let tokens: Token[];
   try {
     tokens = tokenize(expr);
@@ -239,6 +266,7 @@ export function duckCanonical(expr: string, columns: Columns, alias: string, lon
   else if (tokens.length === 3 && ident(tokens[0]) && tokens[0]!.value === alias && tokens[1]!.kind === 'dot' && ident(tokens[2])) name = tokens[2]!.value;
   const cls = name === undefined ? undefined : columns.get(name);
   if (!cls) return undefined;
+  used.add(name!);
   const c = duckIdent(name!);
   switch (cls) {
     case 'int':

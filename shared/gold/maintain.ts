@@ -285,7 +285,7 @@ async function runExtract(ctx: MaintainContext, from: string): Promise<RunExtrac
   const t = Date.now();
   const read = await extract.load(ctx.db, ctx.engine, runParquet(ctx, from));
   if (read) {
-    const label = read === 'parquet' ? 'run_extract_parquet' : 'run_extract';
+    const label = read === 'postgres' ? 'run_extract' : `run_extract_${read}`;
     ctx.timings[label] = (ctx.timings[label] ?? 0) + Date.now() - t;
   }
   return extract;
