@@ -154,6 +154,8 @@ async function exportGroup(deps: GoldExportDeps, dataset: string, models: Planne
         const con = duck.con;
         for (const m of models) {
           let t = Date.now();
+          // A model whose file PostgreSQL refused before its table was ever made has nothing to export.
+          if (!(await db.query<{ t: string | null }>(`SELECT to_regclass(format('gold.%I', $1::text))::text AS t`, [m.table])).rows[0]?.t) continue;
           const { columns, key } = await tableColumns(db, m.table);
           const select = columns.map((c) => (c.pgType === 'boolean' ? `CASE WHEN ${qi(c.name)} THEN 'true' WHEN NOT ${qi(c.name)} THEN 'false' END` : qi(c.name)));
           const csv = await copyToCsv(db, `SELECT ${select.join(', ')} FROM gold.${qi(m.table)}`, path.join(work, `${m.table}.csv`));

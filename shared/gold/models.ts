@@ -64,9 +64,10 @@ export function parseGoldModel(dataset: string, file: string, text: string): Gol
   let keyed: GoldModel['keyed'];
   let current: Section | undefined;
   for (const line of text.replace(/\r\n?/g, '\n').split('\n')) {
-    const marker = /^--\s*@([a-z_]+)\s*(?::\s*(.*))?$/.exec(line.trim());
+    const marker = /^--\s*@([a-z_]+)\s*(?::\s*(.*))?$/i.exec(line.trim());
     if (marker) {
-      const [, name, value] = marker;
+      const name = marker[1]!.toLowerCase();
+      const value = marker[2];
       if (!current && name === 'internal') {
         internal = true;
         continue;
@@ -94,12 +95,13 @@ export function parseGoldModel(dataset: string, file: string, text: string): Gol
     else header.push(line);
   }
   const body = (s: Section): string | undefined => {
-    const sql = parts[s]?.join('\n').trim().replace(/;\s*$/, '');
+    const sql = endOfStatement(parts[s]?.join('\n') ?? '');
     return sql ? sql : undefined;
   };
   const ddl = body('ddl') ?? fail('missing the -- @ddl section');
   const select = body('select') ?? fail('missing the -- @select section (one SELECT that defines the rows)');
-  const created = new RegExp(`create\\s+table\\s+(?:if\\s+not\\s+exists\\s+)?(${MODEL_SCHEMAS.join('|')})\\.${table}\\b`, 'i').exec(ddl)?.[1]?.toLowerCase() as ModelSchema | undefined;
+  const found = createdSchema(ddl, table);
+  const created = (MODEL_SCHEMAS as readonly string[]).includes(found ?? '') ? (found as ModelSchema) : undefined;
   const schema: ModelSchema = internal ? 'gold_state' : created === 'core' ? 'core' : 'gold';
   if (created !== schema) {
     fail(`the -- @ddl section must contain CREATE TABLE ${internal ? `gold_state.${table} (an -- @internal model lives in gold_state)` : `gold.${table} (or core.${table})`}`);
@@ -111,7 +113,7 @@ export function parseGoldModel(dataset: string, file: string, text: string): Gol
   try {
     const tokens = tokenize(select);
     if (tokens.some((t) => t.kind === 'semicolon')) fail('the -- @select section must be one SELECT (it has more than one statement)');
-    if (modifies(tokens)) fail('the -- @select section must only read (it has an INSERT, UPDATE, DELETE or MERGE in a WITH): gold never writes its inputs');
+    if (modifies(tokens)) fail('the -- @select section must only read (it has an INSERT, UPDATE, DELETE or MERGE): gold never writes its inputs');
     const inputs = selectInputs(select);
     reads = { silver: inputs.silver, models: inputs.tables.filter((t) => t !== table), external: inputs.external };
   } catch (e) {
@@ -138,21 +140,79 @@ export function parseGoldModel(dataset: string, file: string, text: string): Gol
   };
 }
 
-/** Whether a SELECT holds a data-modifying statement (`WITH x AS (DELETE FROM …)`): a DML keyword right after an opening parenthesis. */
+/**
+ * A section's SQL without what follows its last token (comments, blank lines) and without one
+ * final semicolon: the framework wraps a SELECT in its own statements, where a trailing `--`
+ * comment would swallow the rest of the line.
+ */
+function endOfStatement(sql: string): string {
+  let tokens: Token[];
+  try {
+    tokens = tokenize(sql);
+  } catch {
+    return sql.trim(); // unreadable: the caller's own reading says why
+  }
+  const last = tokens.at(-1)?.kind === 'semicolon' ? tokens.at(-2) : tokens.at(-1);
+  return last ? sql.slice(0, last.end).trim() : '';
+}
+
+/**
+ * Whether a SELECT holds a data-modifying statement: `WITH x AS (DELETE FROM …)` (a DML keyword
+ * right after an opening parenthesis) or `WITH x AS (…) DELETE FROM …` (at the top level; `FOR
+ * [NO KEY] UPDATE` is a lock, not a write).
+ */
 function modifies(tokens: Token[]): boolean {
+  const dml = (a: Token | undefined, b: Token | undefined) =>
+    a?.kind === 'word' &&
+    (((a.value === 'insert' || a.value === 'merge') && b?.kind === 'word' && b.value === 'into') || (a.value === 'delete' && b?.kind === 'word' && b.value === 'from') || (a.value === 'update' && (b?.kind === 'word' || b?.kind === 'quoted')));
   return tokens.some((t, i) => {
-    if (t.kind !== 'open' || t.value !== '(') return false;
-    const [a, b] = [tokens[i + 1], tokens[i + 2]];
-    if (a?.kind !== 'word') return false;
-    return ((a.value === 'insert' || a.value === 'merge') && b?.kind === 'word' && b.value === 'into') || (a.value === 'delete' && b?.kind === 'word' && b.value === 'from') || (a.value === 'update' && (b?.kind === 'word' || b?.kind === 'quoted'));
+    if (t.kind === 'open' && t.value === '(') return dml(tokens[i + 1], tokens[i + 2]);
+    const before = tokens[i - 1];
+    return t.depth === 0 && !(t.value === 'update' && before?.kind === 'word' && (before.value === 'for' || before.value === 'key')) && dml(t, tokens[i + 1]);
   });
+}
+
+/** The statements of SQL text (tokens), split at semicolons outside `BEGIN ATOMIC … END` function bodies. */
+function statementsOf(tokens: Token[]): Token[][] {
+  const out: Token[][] = [[]];
+  let atomic = 0; // open BEGIN ATOMIC / CASE blocks inside a function body
+  for (const [i, t] of tokens.entries()) {
+    if (t.kind === 'word') {
+      if (t.value === 'atomic' && tokens[i - 1]?.kind === 'word' && tokens[i - 1]!.value === 'begin') atomic++;
+      else if (atomic && t.value === 'case') atomic++;
+      else if (atomic && t.value === 'end') atomic--;
+    }
+    if (t.kind === 'semicolon' && !atomic) out.push([]);
+    else out.at(-1)!.push(t);
+  }
+  return out.filter((x) => x.length);
+}
+
+const isName = (t: Token | undefined): t is Token => t !== undefined && (t.kind === 'word' || t.kind === 'quoted');
+
+/** The schema of the `CREATE TABLE <schema>.<table>` in a DDL section (names quoted or not), or undefined. */
+function createdSchema(ddl: string, table: string): string | undefined {
+  let tokens: Token[];
+  try {
+    tokens = tokenize(ddl);
+  } catch {
+    return undefined;
+  }
+  for (const st of statementsOf(tokens)) {
+    if (st[0]?.value !== 'create' || st[0].kind !== 'word' || st[1]?.value !== 'table' || st[1].kind !== 'word') continue;
+    const i = st[2]?.kind === 'word' && st[2].value === 'if' ? 5 : 2;
+    if (isName(st[i]) && st[i + 1]?.kind === 'dot' && isName(st[i + 2]) && st[i + 2]!.value === table) return st[i]!.value;
+  }
+  return undefined;
 }
 
 /**
  * What the -- @ddl section may hold, statement by statement (anything else is refused: the
- * section runs with the platform's rights): CREATE TABLE of the model's table, ALTER TABLE of it,
- * CREATE [UNIQUE] INDEX … ON it, COMMENT ON TABLE / COLUMN of it, and CREATE [OR REPLACE] FUNCTION
- * gold_state.<table>__<what>. Returns the problem, or undefined.
+ * section runs with the platform's rights): CREATE TABLE of the model's table (not attached to
+ * another table: no INHERITS, PARTITION OF or REFERENCES), CREATE [UNIQUE] INDEX … ON it (not
+ * CONCURRENTLY: the section runs in a transaction), COMMENT ON TABLE / COLUMN of it, and CREATE
+ * [OR REPLACE] FUNCTION gold_state.<table>__<what> declared IMMUTABLE or STABLE (PostgreSQL then
+ * refuses any write inside it). Returns the problem, or undefined.
  */
 export function ddlStatementProblem(ddl: string, schema: ModelSchema, table: string): string | undefined {
   let tokens: Token[];
@@ -161,29 +221,30 @@ export function ddlStatementProblem(ddl: string, schema: ModelSchema, table: str
   } catch (e) {
     return `its -- @ddl section cannot be read: ${e instanceof Error ? e.message : String(e)}`;
   }
-  const statements: Token[][] = [[]];
-  for (const t of tokens) {
-    if (t.kind === 'semicolon') statements.push([]);
-    else statements.at(-1)!.push(t);
-  }
   const words = (st: Token[], n: number) => st.slice(0, n).map((t) => (t.kind === 'word' ? t.value : `"${t.value}"`));
+  const has = (st: Token[], ...ws: string[]) => st.some((_, i) => ws.every((w, j) => st[i + j]?.kind === 'word' && st[i + j]!.value === w));
   // <schema>.<table> at position i (either part may be quoted).
-  const ours = (st: Token[], i: number) => st[i]?.value === schema && st[i + 1]?.kind === 'dot' && st[i + 2]?.value === table && st[i]!.kind !== 'string' && st[i + 2]!.kind !== 'string';
-  const allowed = `CREATE TABLE ${schema}.${table}, ALTER TABLE ${schema}.${table}, CREATE INDEX … ON ${schema}.${table}, COMMENT ON TABLE / COLUMN ${schema}.${table}, CREATE OR REPLACE FUNCTION gold_state.${table}__<name>`;
-  for (const st of statements.filter((x) => x.length)) {
+  const ours = (st: Token[], i: number) => isName(st[i]) && st[i]!.value === schema && st[i + 1]?.kind === 'dot' && isName(st[i + 2]) && st[i + 2]!.value === table;
+  const allowed = `CREATE TABLE ${schema}.${table}, CREATE INDEX … ON ${schema}.${table}, COMMENT ON TABLE / COLUMN ${schema}.${table}, CREATE OR REPLACE FUNCTION gold_state.${table}__<name> … IMMUTABLE or STABLE`;
+  for (const st of statementsOf(tokens)) {
     const w = words(st, 8);
     let i = -1;
-    if (w[0] === 'create' && w[1] === 'table') i = w[2] === 'if' ? 5 : 2;
-    else if (w[0] === 'create' && (w[1] === 'index' || (w[1] === 'unique' && w[2] === 'index'))) {
+    if (w[0] === 'create' && w[1] === 'table') {
+      i = w[2] === 'if' ? 5 : 2;
+      if (has(st, 'inherits') || has(st, 'partition', 'of') || has(st, 'references')) return `its -- @ddl section's CREATE TABLE ${schema}.${table} may not attach it to another table (INHERITS, PARTITION OF, REFERENCES): a model's rows are its own`;
+    } else if (w[0] === 'create' && (w[1] === 'index' || (w[1] === 'unique' && w[2] === 'index'))) {
+      if (has(st, 'concurrently')) return `its -- @ddl section runs in a transaction: drop CONCURRENTLY from its CREATE INDEX`;
       const on = st.findIndex((t) => t.kind === 'word' && t.value === 'on');
       if (on > 0) i = st[on + 1]?.kind === 'word' && st[on + 1]!.value === 'only' ? on + 2 : on + 1;
     } else if (w[0] === 'comment' && w[1] === 'on' && (w[2] === 'table' || w[2] === 'column')) i = 3;
-    else if (w[0] === 'alter' && w[1] === 'table') i = 2 + (w[2] === 'if' ? 2 : 0) + (w[w[2] === 'if' ? 4 : 2] === 'only' ? 1 : 0);
     else if (w[0] === 'create' && (w[1] === 'function' || (w[1] === 'or' && w[2] === 'replace' && w[3] === 'function'))) {
       const at = w[1] === 'function' ? 2 : 4;
       const fn = st[at + 2];
-      if (st[at]?.value === 'gold_state' && st[at + 1]?.kind === 'dot' && fn && (fn.kind === 'word' || fn.kind === 'quoted') && fn.value.startsWith(`${table}__`)) continue;
-      return `its -- @ddl section may only create functions named gold_state.${table}__<name> (it has: ${st.slice(0, at + 3).map((t) => t.value).join(' ')}); allowed: ${allowed}`;
+      if (!(st[at]?.value === 'gold_state' && st[at + 1]?.kind === 'dot' && isName(fn) && fn.value.startsWith(`${table}__`))) {
+        return `its -- @ddl section may only create functions named gold_state.${table}__<name> (it has: ${st.slice(0, at + 3).map((t) => t.value).join(' ')}); allowed: ${allowed}`;
+      }
+      if (!has(st, 'immutable') && !has(st, 'stable')) return `its -- @ddl section's function gold_state.${fn.value} must be declared IMMUTABLE or STABLE (then PostgreSQL refuses any write inside it)`;
+      continue;
     }
     if (i < 0 || !ours(st, i)) return `its -- @ddl section may only hold ${allowed} (it has a statement starting ${w.slice(0, 4).join(' ').toUpperCase()} …)`;
   }
@@ -263,6 +324,9 @@ export class GoldGraph {
    */
   readonly unavailable: Map<string, string>;
 
+  /** Every model file read, by table name (the first, for a name declared twice), usable or not. */
+  readonly files: Map<string, GoldModel>;
+
   /** Each dataset's table, qualified and quoted (silver."x", stg_pipedrive."deals_raw"). */
   private readonly tables: Map<string, string>;
 
@@ -275,6 +339,7 @@ export class GoldGraph {
     const unavailable = new Map<string, string>();
     const byName = new Map<string, GoldModel[]>();
     for (const c of contracts) for (const found of modelsOf(c.name)) byName.set(found.table, [...(byName.get(found.table) ?? []), found]);
+    this.files = new Map([...byName].map(([t, fs]) => [t, fs[0]!]));
     for (const [table, files] of byName) {
       const found = files[0]!;
       if (files.length > 1) {

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type pg from 'pg';
 import { type Env, goldShowPii } from '../config';
 import type { Contract } from '../contracts/contract';
@@ -224,8 +225,12 @@ export async function refreshIncremental(db: pg.PoolClient, scope: GoldScope, da
   if (!downstream.length || !runIds.length) return undefined;
   const t0 = Date.now();
   const { unbuilt, broken } = await ensureGold(db, graph);
-  const hit = downstream.find((m) => broken.has(m.table));
-  if (hit) throw new GoldModelError(broken.get(hit.table)!);
+  const hits = downstream.filter((m) => broken.has(m.table));
+  if (hits.length) {
+    // The first one's message; the others named, so they are fixed in one go.
+    const others = hits.slice(1).map((m) => path.basename(m.file));
+    throw new GoldModelError(`${broken.get(hits[0]!.table)!.split('\n')[0]}${others.length ? ` (also broken: ${others.join(', ')}: see medallion gold models)` : ''}`);
+  }
   // Built in full here: the models this file feeds that were never built, the never-built models
   // they read, and what reads those. A model this file does not feed waits for its own inputs.
   const relevant = new Set(downstream.flatMap((m) => [m.table, ...ancestors(graph, m)]));

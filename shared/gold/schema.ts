@@ -306,7 +306,7 @@ function quote(name: string): string {
 export async function ensureGold(db: Db, graph: GoldGraph): Promise<{ unbuilt: Set<string>; broken: Map<string, string> }> {
   const models = graph.models;
   const broken = new Map<string, string>();
-  if (!models.length) return { unbuilt: new Set(), broken };
+  if (!models.length && !graph.unavailable.size) return { unbuilt: new Set(), broken };
   let state = await deployed(db);
   if (state && state.get(FRAMEWORK_KEY)?.hash === FRAMEWORK_HASH) {
     const alive = await db.query<{ ok: boolean }>(`SELECT EXISTS (SELECT 1 FROM gold_state.alive) AS ok`);
@@ -317,7 +317,10 @@ export async function ensureGold(db: Db, graph: GoldGraph): Promise<{ unbuilt: S
     }
   }
   const gone = (st: Map<string, Deployed> | undefined) => [...(st?.keys() ?? [])].filter((t) => t !== FRAMEWORK_KEY && !graph.get(t) && !graph.unavailable.has(t));
-  if (!upToDate(state, models) || gone(state).length) {
+  // A model left out (unavailable) misses what lands meanwhile: marked unbuilt, so it is rebuilt in
+  // full when its file is readable again, even byte for byte as it was.
+  const stale = (st: Map<string, Deployed> | undefined) => [...graph.unavailable.keys()].filter((t) => st?.get(t)?.built);
+  if (!upToDate(state, models) || gone(state).length || stale(state).length) {
     await db.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [DDL_LOCK]);
     state = await deployed(db);
     if (state?.get(FRAMEWORK_KEY)?.hash !== FRAMEWORK_HASH) {
@@ -329,6 +332,8 @@ export async function ensureGold(db: Db, graph: GoldGraph): Promise<{ unbuilt: S
       );
       state = await deployed(db);
     }
+    const left = stale(state);
+    if (left.length) await db.query(`UPDATE ops.gold_models SET built_at = NULL WHERE table_name = ANY($1::text[])`, [left]);
     // A model file that was deleted: its table and state go too (the lake's Parquet file stays).
     for (const t of gone(state)) {
       await dropModel(db, t);
@@ -365,6 +370,8 @@ async function deployModel(db: Db, graph: GoldGraph, m: PlannedModel): Promise<v
   } catch (e) {
     throw new GoldModelError(`gold model ${m.file}: its -- @ddl section failed: ${e instanceof Error ? e.message : String(e)}`);
   }
+  const made = await db.query<{ t: string | null }>(`SELECT to_regclass($1)::text AS t`, [modelRef(m)]);
+  if (!made.rows[0]?.t) throw new GoldModelError(`gold model ${m.file}: its -- @ddl section must leave the table ${m.schema}.${m.table} in place`);
   const missing = await uncommented(db, modelRef(m));
   if (missing.length) throw new GoldModelError(`gold model ${m.file}: every column needs a COMMENT ON COLUMN; missing for ${missing.join(', ')}`);
   try {

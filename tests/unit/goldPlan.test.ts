@@ -150,34 +150,42 @@ describe('gold graph: models across datasets', () => {
     }
   });
 
-  it('the -- @ddl section holds only the model\'s own table, indexes, comments and gold_state.<table>__ functions; the SELECT only reads', () => {
-    const ddl = (body: string) => `-- @ddl\nCREATE TABLE gold.x (k int PRIMARY KEY);\n${body}\n-- @select\nSELECT k FROM silver.a`;
+  it("the -- @ddl section holds only the model's own table, its indexes and comments, and gold_state.<table>__ functions that cannot write; the SELECT only reads", () => {
+    const ddl = (body: string, create = 'CREATE TABLE gold.x (k int PRIMARY KEY);') => `-- @ddl\n${create}\n${body}\n-- @select\nSELECT k FROM silver.a`;
     const ok = [
       'CREATE INDEX x_k_idx ON gold.x (k);',
-      'CREATE UNIQUE INDEX IF NOT EXISTS x_u ON ONLY "gold"."x" (k);',
+      'CREATE UNIQUE INDEX IF NOT EXISTS x_u ON ONLY "gold"."x" USING btree (k) INCLUDE (k) WHERE k > 0;',
       "COMMENT ON TABLE gold.x IS 'a; b';",
       "COMMENT ON COLUMN gold.x.k IS 'DROP TABLE silver.a';",
-      'CREATE OR REPLACE FUNCTION gold_state.x__f(a int) RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT a; DELETE FROM silver.a $$;',
-      'CREATE FUNCTION gold_state."x__g"() RETURNS int LANGUAGE sql AS \'SELECT 1\';',
-      'ALTER TABLE gold.x ADD CONSTRAINT x_k UNIQUE (k) DEFERRABLE INITIALLY DEFERRED;',
-      'ALTER TABLE IF EXISTS ONLY gold.x SET (fillfactor = 90); -- a comment\n/* another */',
+      'CREATE OR REPLACE FUNCTION gold_state.x__f(a int) RETURNS int LANGUAGE plpgsql STABLE AS $body$ BEGIN RETURN a; END; $body$; -- DROP; DELETE',
+      'CREATE FUNCTION gold_state."x__g"() RETURNS int LANGUAGE sql IMMUTABLE AS \'SELECT 1\';',
+      'CREATE OR REPLACE FUNCTION gold_state.x__h(v text) RETURNS text LANGUAGE sql IMMUTABLE BEGIN ATOMIC SELECT CASE WHEN v IS NULL THEN \'\' ELSE upper(v) END; END;\r\n/* trailing */',
     ];
     for (const body of ok) expect(() => parseGoldModel('a', '/d/a/gold/x.sql', ddl(body)), body).not.toThrow();
-    const refused = [
-      'CREATE TABLE public.pwned (x int);',
-      'DROP TABLE silver.a;',
-      'GRANT ALL ON gold.x TO public;',
-      'ALTER TABLE silver.a ADD COLUMN y int;',
-      'ALTER TABLE gold.x2 OWNER TO nobody;',
-      'CREATE INDEX i ON silver.a (k);',
-      "COMMENT ON TABLE silver.a IS 'x';",
-      'CREATE FUNCTION public.f() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;',
-      'CREATE OR REPLACE FUNCTION gold_state.other__f() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;',
-      'DO $$ BEGIN PERFORM 1; END $$;',
-      'INSERT INTO gold.x VALUES (1);',
-      'CREATE TABLE gold.x2 (k int);',
+    // The table's name may be quoted, and spelled with spaces around the dot.
+    for (const create of ['CREATE TABLE "gold"."x" (k int PRIMARY KEY);', 'create table IF NOT EXISTS gold . "x" (k int primary key)']) {
+      expect(parseGoldModel('a', '/d/a/gold/x.sql', ddl('', create)).schema, create).toBe('gold');
+    }
+    const refused: [string, RegExp][] = [
+      ['CREATE TABLE public.pwned (x int);', /may only hold/],
+      ['DROP TABLE silver.a;', /may only hold/],
+      ['GRANT ALL ON gold.x TO public;', /may only hold/],
+      ['ALTER TABLE gold.x RENAME TO y;', /may only hold/],
+      ['ALTER TABLE silver.a ADD COLUMN y int;', /may only hold/],
+      ['CREATE INDEX i ON silver.a (k);', /may only hold/],
+      ['CREATE INDEX CONCURRENTLY i ON gold.x (k);', /drop CONCURRENTLY/],
+      ["COMMENT ON TABLE silver.a IS 'x';", /may only hold/],
+      ['CREATE FUNCTION public.f() RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT 1 $$;', /may only create functions named gold_state\.x__/],
+      ['CREATE OR REPLACE FUNCTION gold_state.other__f() RETURNS int LANGUAGE sql STABLE AS $$ SELECT 1 $$;', /may only create functions named/],
+      ['CREATE FUNCTION gold_state.x__w() RETURNS int LANGUAGE plpgsql AS $$ BEGIN CREATE TABLE public.p (x int); RETURN 1; END $$;', /must be declared IMMUTABLE or STABLE/],
+      ['DO $$ BEGIN PERFORM 1; END $$;', /may only hold/],
+      ['INSERT INTO gold.x VALUES (1);', /may only hold/],
+      ['CREATE TABLE gold.x2 (k int);', /may only hold/],
     ];
-    for (const body of refused) expect(() => parseGoldModel('a', '/d/a/gold/x.sql', ddl(body)), body).toThrow(/its -- @ddl section may only/);
+    for (const [body, why] of refused) expect(() => parseGoldModel('a', '/d/a/gold/x.sql', ddl(body)), body).toThrow(why);
+    for (const create of ['CREATE TABLE gold.x (PRIMARY KEY (k)) INHERITS (gold.daily_sales_summary);', 'CREATE TABLE gold.x PARTITION OF gold.other FOR VALUES IN (1);', 'CREATE TABLE gold.x (k int PRIMARY KEY REFERENCES gold.customer_metrics (user_id));']) {
+      expect(() => parseGoldModel('a', '/d/a/gold/x.sql', ddl('', create)), create).toThrow(/may not attach it to another table/);
+    }
     const sel = (select: string) => parseGoldModel('a', '/d/a/gold/x.sql', `-- @ddl\nCREATE TABLE gold.x (k int PRIMARY KEY);\n-- @select\n${select}`);
     for (const dml of [
       'WITH d AS (DELETE FROM silver.a RETURNING 1) SELECT 1 AS k',
@@ -188,8 +196,13 @@ describe('gold graph: models across datasets', () => {
     ]) {
       expect(() => sel(dml), dml).toThrow(/must only read .*gold never writes its inputs/);
     }
-    // Words that only look like it: a column named update, a string.
+    expect(() => sel('WITH x AS (SELECT 1) DELETE FROM silver.a RETURNING 1 AS k')).toThrow(/must only read/);
+    // Words that only look like it: a column named update, a string, a lock; a trailing comment.
     expect(sel("SELECT (update) AS k, 'delete from x' AS t FROM silver.a").reads.silver).toEqual(['a']);
+    expect(sel('SELECT k FROM silver.a FOR NO KEY UPDATE').reads.silver).toEqual(['a']);
+    expect(sel('SELECT k FROM silver.a GROUP BY k -- one row a key\n; -- done\n').select).toBe('SELECT k FROM silver.a GROUP BY k');
+    // Markers are read whatever their case.
+    expect(parseGoldModel('a', '/d/a/gold/x.sql', '-- @DDL\nCREATE TABLE gold.x (k int PRIMARY KEY);\n-- @Select\nSELECT k FROM silver.a').select).toBe('SELECT k FROM silver.a');
   });
 
   it("a core model over a dataset's own table: DISTINCT ON its key is the 'latest' strategy; the table resolves to its dataset", () => {

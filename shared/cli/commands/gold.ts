@@ -120,7 +120,11 @@ export const goldCommand: CliCommand = {
           strategy: broken.has(m.table) ? 'broken' : m.plan.kind,
           why: broken.get(m.table) ?? strategyWhy(m.plan),
         }));
-        for (const [t, reason] of graph.unavailable) rows.push({ model: t, folder: '', reads: [], strategy: 'unavailable', why: reason });
+        for (const [t, reason] of graph.unavailable) {
+          const f = graph.files.get(t);
+          const reads = [...(f?.reads.silver ?? []).map((d) => `silver.${d}`), ...(f?.reads.models ?? []).map((x) => `${graph.get(x)?.schema ?? graph.files.get(x)?.schema ?? 'gold'}.${x}`)];
+          rows.push({ model: f && !f.unreadable ? `${f.schema}.${t}` : t, folder: f?.dataset ?? '', reads, strategy: 'unavailable', why: reason });
+        }
         ctx.out(args.flags.json ? JSON.stringify(rows, null, 2) : table(rows.map((r) => ({ ...r, reads: r.reads.join(', ') }))));
         return 0;
       });
