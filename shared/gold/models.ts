@@ -158,8 +158,8 @@ function endOfStatement(sql: string): string {
 
 /**
  * Whether a SELECT holds a data-modifying statement: `WITH x AS (DELETE FROM …)` (a DML keyword
- * right after an opening parenthesis) or `WITH x AS (…) DELETE FROM …` (at the top level; `FOR
- * [NO KEY] UPDATE` is a lock, not a write).
+ * right after an opening parenthesis) or `WITH x AS (…) DELETE FROM …` (at the top level, right
+ * after the WITH's last parenthesis; `FOR UPDATE` is a lock, and a column may be named update).
  */
 function modifies(tokens: Token[]): boolean {
   const dml = (a: Token | undefined, b: Token | undefined) =>
@@ -167,8 +167,8 @@ function modifies(tokens: Token[]): boolean {
     (((a.value === 'insert' || a.value === 'merge') && b?.kind === 'word' && b.value === 'into') || (a.value === 'delete' && b?.kind === 'word' && b.value === 'from') || (a.value === 'update' && (b?.kind === 'word' || b?.kind === 'quoted')));
   return tokens.some((t, i) => {
     if (t.kind === 'open' && t.value === '(') return dml(tokens[i + 1], tokens[i + 2]);
-    const before = tokens[i - 1];
-    return t.depth === 0 && !(t.value === 'update' && before?.kind === 'word' && (before.value === 'for' || before.value === 'key')) && dml(t, tokens[i + 1]);
+    // At the top level a statement after WITH follows the closing parenthesis of the last query it names.
+    return t.depth === 0 && tokens[i - 1]?.kind === 'close' && dml(t, tokens[i + 1]);
   });
 }
 

@@ -200,6 +200,7 @@ describe('gold graph: models across datasets', () => {
     // Words that only look like it: a column named update, a string, a lock; a trailing comment.
     expect(sel("SELECT (update) AS k, 'delete from x' AS t FROM silver.a").reads.silver).toEqual(['a']);
     expect(sel('SELECT k FROM silver.a FOR NO KEY UPDATE').reads.silver).toEqual(['a']);
+    expect(sel('WITH u AS (SELECT 1 AS n) SELECT update AS k, delete FROM silver.a').reads.silver).toEqual(['a']);
     expect(sel('SELECT k FROM silver.a GROUP BY k -- one row a key\n; -- done\n').select).toBe('SELECT k FROM silver.a GROUP BY k');
     // Markers are read whatever their case.
     expect(parseGoldModel('a', '/d/a/gold/x.sql', '-- @DDL\nCREATE TABLE gold.x (k int PRIMARY KEY);\n-- @Select\nSELECT k FROM silver.a').select).toBe('SELECT k FROM silver.a');
