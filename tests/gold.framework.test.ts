@@ -278,6 +278,8 @@ describe('gold framework: a model is one SQL file, across datasets; state surviv
       [gold('ecommerce_events', 'reader.sql'), `-- @ddl\nCREATE TABLE gold.reader (k date PRIMARY KEY);\n${comment('reader', ['k'])}\n-- @select\nSELECT k FROM gold.misnamed\n`],
       // PostgreSQL reads GROUPBY as an alias: a syntax error, found when the model is deployed.
       [gold('crm_products', 'typo.sql'), `-- @ddl\nCREATE TABLE gold.typo (series text PRIMARY KEY, n bigint NOT NULL);\n${comment('typo', ['series', 'n'])}\n-- @select\nSELECT series, count(*) AS n FROM silver.crm_products GROUPBY series\n`],
+      // No primary key: the model has no grain.
+      [gold('crm_products', 'nopk.sql'), `-- @ddl\nCREATE TABLE gold.nopk (series text NOT NULL, n bigint NOT NULL);\n${comment('nopk', ['series', 'n'])}\n-- @select\nSELECT series, count(*) AS n FROM silver.crm_products GROUP BY series\n`],
       // A population column declared NOT NULL (new rows get it only after they are written).
       [gold('crm_products', 'ranked.sql'), `-- @ddl\nCREATE TABLE gold.ranked (product text PRIMARY KEY, price numeric(18,2) NOT NULL, rk integer NOT NULL);\n${comment('ranked', ['product', 'price', 'rk'])}\n-- @select\nSELECT product, sales_price AS price FROM silver.crm_products\n-- @population\nSELECT product, rank() OVER (ORDER BY price DESC)::integer AS rk FROM gold.ranked\n`],
     ];
@@ -299,6 +301,8 @@ describe('gold framework: a model is one SQL file, across datasets; state surviv
       expect(row('gold.ranked')).toMatchObject({ strategy: 'broken', why: expect.stringMatching(/ranked\.sql: population columns must be nullable .*: rk; drop their NOT NULL/) });
       expect(row('gold.customer_metrics')).toMatchObject({ strategy: 'aggregate' });
       expect(row('reader')).toMatchObject({ model: 'gold.reader', folder: 'ecommerce_events', reads: ['gold.misnamed'] });
+      expect(row('gold.nopk')).toMatchObject({ strategy: 'broken', why: expect.stringMatching(/nopk\.sql: its table needs a PRIMARY KEY/) });
+      rmSync(gold('crm_products', 'nopk.sql')); // so the crm file below meets only the two broken models above
       // Files of every dataset land, but those read by a broken model (crm_products: typo, ranked).
       await p3.lake.write('bronze', 'ecommerce_events/fw/h.csv', Readable.from([Buffer.from(csv(lines.slice(20, 30)))]));
       const events = await ingestBronzeFile(p3, 'ecommerce_events/fw/h.csv');
@@ -380,6 +384,14 @@ GROUP BY event_date -- one row a day
       expect(refused.outcome).toBe('failed');
       expect(refused.message).toMatch(/sessions_by_day\.sql\): CREATE TABLE is not allowed in a non-volatile function; fix the model/);
       expect((await p4.pool.query(`SELECT to_regclass('public.sneaky') IS NULL AS absent`)).rows[0].absent).toBe(true);
+      // A distinct count whose values fail to compute: the message names the model it belongs to.
+      writeFileSync(file, text.replace('count(DISTINCT user_session) AS sessions', 'count(DISTINCT 1 / (product_id - product_id)) AS sessions'));
+      const failed = await ingestBronzeFile(p4, 'ecommerce_events/fw/s3.csv');
+      expect(failed.message).toMatch(/^gold model .*sessions_by_day\.sql.*division by zero; fix the model/);
+      // A full rebuild reads the values of every model's distinct counts at once: the failure still names the model.
+      const full = cli(env);
+      expect(await main(['gold', 'refresh', '--full'], full.ctx)).not.toBe(0);
+      expect(full.err.join('\n')).toMatch(/gold model .*sessions_by_day\.sql.*: reading the values of its count\(DISTINCT …\): division by zero/);
     } finally {
       rmSync(file, { force: true });
       await p4.close();

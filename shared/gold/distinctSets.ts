@@ -380,6 +380,8 @@ export class RunExtract {
   constructor(
     private readonly from: string,
     sets: { src: SetSource; oids: number[] }[],
+    /** The files of the models whose sets it serves (named when the read fails). */
+    readonly readers: string[] = [],
   ) {
     for (const { src, oids } of sets) {
       [...src.keyExprs, src.valueExpr].forEach((e, i) => this.col(canonical(e, oids[i]!)!, e));

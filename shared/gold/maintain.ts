@@ -267,6 +267,7 @@ async function runExtract(ctx: MaintainContext, from: string): Promise<RunExtrac
   let extract = ctx.extracts.get(from);
   if (!extract) {
     const sets: { src: SetSource; oids: number[] }[] = [];
+    const readers = new Set<string>();
     for (const m of ctx.prefetch.models) {
       if (m.plan.kind !== 'aggregate') continue;
       const rows = ctx.prefetch.source(m);
@@ -275,15 +276,26 @@ async function runExtract(ctx: MaintainContext, from: string): Promise<RunExtrac
         const src = setSource(m.plan, g.members, rows);
         if (src.from !== from || !(await isColumnarStore(ctx.db, g.set))) continue;
         const oids = await sourceTypes(ctx.db, src);
-        if (columnarTypes(oids)) sets.push({ src, oids });
+        if (columnarTypes(oids)) {
+          sets.push({ src, oids });
+          readers.add(m.file);
+        }
       }
     }
-    extract = new RunExtract(from, sets);
+    extract = new RunExtract(from, sets, [...readers]);
     ctx.extracts.set(from, extract);
   }
   if (extract.empty) return undefined;
   const t = Date.now();
-  const read = await extract.load(ctx.db, ctx.engine, runParquet(ctx, from));
+  let read: Awaited<ReturnType<RunExtract['load']>>;
+  try {
+    read = await extract.load(ctx.db, ctx.engine, runParquet(ctx, from));
+  } catch (e) {
+    // One read serves the distinct counts of several models: the error names them all.
+    const err = new GoldModelError(`gold model ${extract.readers.join(', ')}: reading the values of its count(DISTINCT …): ${e instanceof Error ? e.message : String(e)}`);
+    (err as { cause?: unknown }).cause = e;
+    throw err;
+  }
   if (read) {
     const label = read === 'postgres' ? 'run_extract' : `run_extract_${read}`;
     ctx.timings[label] = (ctx.timings[label] ?? 0) + Date.now() - t;

@@ -57,6 +57,8 @@ export function parseGoldModel(dataset: string, file: string, text: string): Gol
     throw new GoldModelError(`gold model ${file}: ${msg}`);
   };
   if (!GOLD_TABLE.test(table)) fail(`the file name must be the table name in lower snake_case (got '${table}')`);
+  // '<table>__<what>' names the framework's state tables and a model's helper functions.
+  if (table.includes('__') || table.endsWith('_')) fail(`the table name '${table}' may not contain '__' or end with '_' (reserved for the framework's state tables and helper functions: <table>__<what>); rename the file`);
   const parts: Partial<Record<Section, string[]>> = {};
   const header: string[] = [];
   let internal = false;
@@ -108,7 +110,14 @@ export function parseGoldModel(dataset: string, file: string, text: string): Gol
   }
   const wrong = ddlStatementProblem(ddl, schema, table);
   if (wrong) fail(wrong);
-  if (!/^\s*(select|with)\b/i.test(select.replace(/^(\s*--[^\n]*(\n|$))*/, ''))) fail('the -- @select section must be one SELECT');
+  const first = (() => {
+    try {
+      return tokenize(select).find((t) => t.kind !== 'open');
+    } catch {
+      return undefined; // unreadable: said below
+    }
+  })();
+  if (first && !(first.kind === 'word' && (first.value === 'select' || first.value === 'with'))) fail(`the -- @select section must be one SELECT (it starts with ${first.value.toUpperCase()})`);
   let reads: GoldModel['reads'];
   try {
     const tokens = tokenize(select);
@@ -240,10 +249,11 @@ export function ddlStatementProblem(ddl: string, schema: ModelSchema, table: str
     else if (w[0] === 'create' && (w[1] === 'function' || (w[1] === 'or' && w[2] === 'replace' && w[3] === 'function'))) {
       const at = w[1] === 'function' ? 2 : 4;
       const fn = st[at + 2];
-      if (!(st[at]?.value === 'gold_state' && st[at + 1]?.kind === 'dot' && isName(fn) && fn.value.startsWith(`${table}__`))) {
+      if (!(st[at]?.value === 'gold_state' && st[at + 1]?.kind === 'dot' && isName(fn) && fn.value.startsWith(`${table}__`) && fn.value.length > table.length + 2)) {
         return `its -- @ddl section may only create functions named gold_state.${table}__<name> (it has: ${st.slice(0, at + 3).map((t) => t.value).join(' ')}); allowed: ${allowed}`;
       }
       if (!has(st, 'immutable') && !has(st, 'stable')) return `its -- @ddl section's function gold_state.${fn.value} must be declared IMMUTABLE or STABLE (then PostgreSQL refuses any write inside it)`;
+      if (w[1] !== 'or') return `its -- @ddl section's function gold_state.${fn.value} must be CREATE OR REPLACE FUNCTION (the section runs again whenever the model is edited)`;
       continue;
     }
     if (i < 0 || !ours(st, i)) return `its -- @ddl section may only hold ${allowed} (it has a statement starting ${w.slice(0, 4).join(' ').toUpperCase()} …)`;

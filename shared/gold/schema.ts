@@ -372,6 +372,8 @@ async function deployModel(db: Db, graph: GoldGraph, m: PlannedModel): Promise<v
   }
   const made = await db.query<{ t: string | null }>(`SELECT to_regclass($1)::text AS t`, [modelRef(m)]);
   if (!made.rows[0]?.t) throw new GoldModelError(`gold model ${m.file}: its -- @ddl section must leave the table ${m.schema}.${m.table} in place`);
+  const key = await db.query(`SELECT 1 FROM pg_index WHERE indrelid = $1::regclass AND indisprimary`, [modelRef(m)]);
+  if (!key.rowCount) throw new GoldModelError(`gold model ${m.file}: its table needs a PRIMARY KEY (the model's grain: one row per key); add one to its CREATE TABLE`);
   const missing = await uncommented(db, modelRef(m));
   if (missing.length) throw new GoldModelError(`gold model ${m.file}: every column needs a COMMENT ON COLUMN; missing for ${missing.join(', ')}`);
   try {

@@ -158,7 +158,7 @@ describe('gold graph: models across datasets', () => {
       "COMMENT ON TABLE gold.x IS 'a; b';",
       "COMMENT ON COLUMN gold.x.k IS 'DROP TABLE silver.a';",
       'CREATE OR REPLACE FUNCTION gold_state.x__f(a int) RETURNS int LANGUAGE plpgsql STABLE AS $body$ BEGIN RETURN a; END; $body$; -- DROP; DELETE',
-      'CREATE FUNCTION gold_state."x__g"() RETURNS int LANGUAGE sql IMMUTABLE AS \'SELECT 1\';',
+      'CREATE OR REPLACE FUNCTION gold_state."x__g"() RETURNS int LANGUAGE sql IMMUTABLE AS \'SELECT 1\';',
       'CREATE OR REPLACE FUNCTION gold_state.x__h(v text) RETURNS text LANGUAGE sql IMMUTABLE BEGIN ATOMIC SELECT CASE WHEN v IS NULL THEN \'\' ELSE upper(v) END; END;\r\n/* trailing */',
     ];
     for (const body of ok) expect(() => parseGoldModel('a', '/d/a/gold/x.sql', ddl(body)), body).not.toThrow();
@@ -177,7 +177,9 @@ describe('gold graph: models across datasets', () => {
       ["COMMENT ON TABLE silver.a IS 'x';", /may only hold/],
       ['CREATE FUNCTION public.f() RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT 1 $$;', /may only create functions named gold_state\.x__/],
       ['CREATE OR REPLACE FUNCTION gold_state.other__f() RETURNS int LANGUAGE sql STABLE AS $$ SELECT 1 $$;', /may only create functions named/],
-      ['CREATE FUNCTION gold_state.x__w() RETURNS int LANGUAGE plpgsql AS $$ BEGIN CREATE TABLE public.p (x int); RETURN 1; END $$;', /must be declared IMMUTABLE or STABLE/],
+      ['CREATE OR REPLACE FUNCTION gold_state.x__w() RETURNS int LANGUAGE plpgsql AS $$ BEGIN CREATE TABLE public.p (x int); RETURN 1; END $$;', /must be declared IMMUTABLE or STABLE/],
+      ['CREATE FUNCTION gold_state.x__g() RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT 1 $$;', /must be CREATE OR REPLACE FUNCTION/],
+      ['CREATE OR REPLACE FUNCTION gold_state.x__() RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT 1 $$;', /may only create functions named/],
       ['DO $$ BEGIN PERFORM 1; END $$;', /may only hold/],
       ['INSERT INTO gold.x VALUES (1);', /may only hold/],
       ['CREATE TABLE gold.x2 (k int);', /may only hold/],
@@ -202,6 +204,13 @@ describe('gold graph: models across datasets', () => {
     expect(sel('SELECT k FROM silver.a FOR NO KEY UPDATE').reads.silver).toEqual(['a']);
     expect(sel('WITH u AS (SELECT 1 AS n) SELECT update AS k, delete FROM silver.a').reads.silver).toEqual(['a']);
     expect(sel('SELECT k FROM silver.a GROUP BY k -- one row a key\n; -- done\n').select).toBe('SELECT k FROM silver.a GROUP BY k');
+    // A block comment may open the SELECT; a VALUES list is not one.
+    expect(sel('/* one row a key */\n(SELECT k FROM silver.a)').reads.silver).toEqual(['a']);
+    expect(() => sel('VALUES (1)')).toThrow(/must be one SELECT \(it starts with VALUES\)/);
+    // '<table>__<what>' is the framework's: a model may not be named so (it would take another model's state table or functions).
+    for (const name of ['daily_sales_summary__agg', 'x__y', 'x_']) {
+      expect(() => parseGoldModel('a', `/d/a/gold/${name}.sql`, `-- @internal\n-- @ddl\nCREATE TABLE gold_state.${name} (k int PRIMARY KEY);\n-- @select\nSELECT k FROM silver.a`), name).toThrow(/may not contain '__' or end with '_'/);
+    }
     // Markers are read whatever their case.
     expect(parseGoldModel('a', '/d/a/gold/x.sql', '-- @DDL\nCREATE TABLE gold.x (k int PRIMARY KEY);\n-- @Select\nSELECT k FROM silver.a').select).toBe('SELECT k FROM silver.a');
   });
