@@ -222,7 +222,7 @@ describe('PostgreSQL conditions and canonical texts in DuckDB: same value on eve
     const src: SetSource = { from: 'run_in "e"', keyExprs: [`"e"."${key}"`], valueExpr: '"e"."s"', members: [`(${o.filter}) AND ("e"."s" IS NOT NULL)`] };
     const x = new RunExtract(src.from, [{ src, oids }]);
     await db.query('BEGIN'); // the table of counts lives until the commit
-    const read = await x.load(db, undefined, o.parquet ? { files: [file], alias: 'e' } : undefined);
+    const read = await x.load(db, undefined, o.parquet ? { files: [file] } : undefined);
     try {
       const table = `set_${randomInt(1e9)}`;
       await db.query(`CREATE TABLE ${table} (segment uuid PRIMARY KEY, pairs bigint NOT NULL, data bytea NOT NULL)`);

@@ -9,9 +9,10 @@ import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { qi } from '../db/schema';
 import { copyToCsv, type PgCsv, readPgCsv } from '../engine/pgCsv';
+import { ident, literal } from '../engine/sql';
 import { type EngineOptions, engineInstance } from '../engine/transform';
 import { scratchPrefix } from '../workDirs';
-import { type Columns, duckCanonical, duckClass, duckCondition, duckFromPgText, duckIdent, pgClass } from './duckExpr';
+import { type Columns, duckCanonical, duckClass, duckCondition, duckFromPgText, pgClass } from './duckExpr';
 import { withSettings } from './settings';
 
 /**
@@ -188,7 +189,6 @@ async function withDuck<T>(options: EngineOptions | undefined, fn: (con: DuckDBC
 
 const duckCols = (n: number) => Array.from({ length: n }, (_, i) => `c${i}`);
 const duckList = (n: number) => duckCols(n).join(', ');
-const sqlText = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
 const varchars = (n: number): [string, string][] => duckCols(n).map((c) => [c, 'VARCHAR']);
 
@@ -218,7 +218,7 @@ async function syncCache(db: Db, con: DuckDBConnection, set: DistinctSet, work: 
     const seg = await db.query<{ data: Buffer }>(`SELECT data FROM ${set.table} WHERE segment = $1`, [id]);
     const file = path.join(work, `${id}.parquet`);
     await writeFile(file, seg.rows[0]!.data);
-    await con.run(`INSERT INTO ${entry.table} SELECT ${duckList(n)}, m FROM read_parquet(${sqlText(file)})`);
+    await con.run(`INSERT INTO ${entry.table} SELECT ${duckList(n)}, m FROM read_parquet(${literal(file)})`);
     await rm(file);
     entry.segments.add(id);
   }
@@ -228,11 +228,11 @@ async function syncCache(db: Db, con: DuckDBConnection, set: DistinctSet, work: 
 /** Writes the rows of DuckDB query `sql` into the store as segments; returns their ids. */
 async function storeSegments(db: Db, con: DuckDBConnection, set: DistinctSet, sql: string, work: string): Promise<string[]> {
   const dir = path.join(work, `out-${randomUUID()}`);
-  await con.run(`COPY (${sql}) TO ${sqlText(dir)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE ${SEGMENT_PAIRS}, ROW_GROUPS_PER_FILE 1)`);
+  await con.run(`COPY (${sql}) TO ${literal(dir)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE ${SEGMENT_PAIRS}, ROW_GROUPS_PER_FILE 1)`);
   const ids: string[] = [];
   for (const f of (await readdir(dir)).filter((x) => x.endsWith('.parquet')).sort()) {
     const file = path.join(dir, f);
-    const pairs = await con.runAndReadAll(`SELECT count(*) FROM read_parquet(${sqlText(file)})`);
+    const pairs = await con.runAndReadAll(`SELECT count(*) FROM read_parquet(${literal(file)})`);
     const count = Number(pairs.getRows()[0]![0]);
     if (!count) continue;
     const id = randomUUID();
@@ -246,7 +246,7 @@ async function storeSegments(db: Db, con: DuckDBConnection, set: DistinctSet, sq
 async function countsToPg(db: Db, con: DuckDBConnection, keys: number, counts: string[], sql: string, work: string, name: string): Promise<string> {
   const file = path.join(work, `counts-${randomUUID()}.csv`);
   // Every value quoted: PostgreSQL reads an unquoted empty field as NULL, a quoted one as ''.
-  await con.run(`COPY (${sql}) TO ${sqlText(file)} (FORMAT csv, HEADER false, FORCE_QUOTE *)`);
+  await con.run(`COPY (${sql}) TO ${literal(file)} (FORMAT csv, HEADER false, FORCE_QUOTE *)`);
   const temp = `pg_temp.${qi(name)}`;
   await db.query(`DROP TABLE IF EXISTS ${temp}`);
   await db.query(`CREATE TEMP TABLE ${temp} (${[...duckCols(keys).map((c) => `${c} text`), ...counts.map((c) => `${qi(c)} bigint`)].join(', ')}) ON COMMIT DROP`);
@@ -254,13 +254,9 @@ async function countsToPg(db: Db, con: DuckDBConnection, keys: number, counts: s
   return temp;
 }
 
-/**
- * A run's silver Parquet files (local paths) and the alias the sets' expressions give its rows:
- * the same rows PostgreSQL loaded for the run (ingestFile.ts copies them from these files).
- */
+/** A run's silver Parquet files (local paths): the same rows PostgreSQL loaded for the run (ingestFile.ts copies them from these files). */
 export interface RunParquet {
   files: string[];
-  alias: string;
 }
 
 /** A DuckDB SELECT of a run's distinct pairs with their member masks (columns c0…ck, m), e.g. from a run extract. */
@@ -376,6 +372,10 @@ export class RunExtract {
   private table: string | undefined;
   /** True when no set reads this source (nothing to extract). */
   readonly empty: boolean;
+  /** The alias the sets' expressions give the source's rows (`<rows> "<alias>"`), if it has one. */
+  private readonly alias: string | undefined;
+  /** The source's columns as PostgreSQL types them (asked once). */
+  private fields: { name: string; oid: number }[] | undefined;
 
   constructor(
     private readonly from: string,
@@ -388,6 +388,7 @@ export class RunExtract {
       for (const c of src.members) this.cond(c);
     }
     this.empty = sets.length === 0;
+    this.alias = /"((?:[^"]|"")*)"$/.exec(from)?.[1]?.replace(/""/g, '"');
   }
 
   private col(canon: string, expr: string): string {
@@ -420,13 +421,16 @@ export class RunExtract {
   async load(db: Db, options?: EngineOptions, parquet?: RunParquet): Promise<'parquet' | 'plain' | 'postgres' | undefined> {
     if (this.table) return undefined;
     const table = `run_${randomUUID().replace(/-/g, '')}`;
-    const read = (parquet && (await this.loadParquet(db, table, parquet, options)) && 'parquet') || ((await this.loadPlain(db, table, options)) && 'plain') || (await this.loadCanonical(db, table, options));
+    let read: 'parquet' | 'plain' | 'postgres' = 'postgres';
+    if (parquet && (await this.loadParquet(db, table, parquet, options))) read = 'parquet';
+    else if (await this.loadPlain(db, table, options)) read = 'plain';
+    else await this.loadCanonical(db, table, options);
     this.table = table;
     return read;
   }
 
   /** PostgreSQL prints the canonical texts and the masks. */
-  private async loadCanonical(db: Db, table: string, options?: EngineOptions): Promise<'postgres'> {
+  private async loadCanonical(db: Db, table: string, options?: EngineOptions): Promise<void> {
     await withSettings(db, CANONICAL_SETTINGS, () =>
       withDuck(options, async (con, work) => {
         const masks = this.masks();
@@ -436,7 +440,23 @@ export class RunExtract {
         await con.run(`CREATE TABLE ${table} AS SELECT * FROM ${readPgCsv(csv, cols)}`);
       }),
     );
-    return 'postgres';
+  }
+
+  /**
+   * The source's columns DuckDB may read, with their classes (duckExpr.ts); with `duckTypes` (a
+   * Parquet file's), only those it holds with the same class. Undefined when two names differ
+   * only by case: DuckDB resolves names without regard to it.
+   */
+  private async classes(db: Db, duckTypes?: Map<string, string>): Promise<Columns | undefined> {
+    this.fields ??= (await db.query(`SELECT * FROM ${this.from} LIMIT 0`)).fields.map((f) => ({ name: f.name, oid: f.dataTypeID }));
+    const names = duckTypes ? [...duckTypes.keys()] : this.fields.map((f) => f.name);
+    if (new Set(names.map((n) => n.toLowerCase())).size !== names.length) return undefined;
+    const columns: Columns = new Map();
+    for (const f of this.fields) {
+      const cls = pgClass(f.oid);
+      if (cls && (!duckTypes || duckClass(duckTypes.get(f.name) ?? '') === cls)) columns.set(f.name, cls);
+    }
+    return columns;
   }
 
   /** DuckDB's select list (canonical columns e…, masks m…) over columns of these classes, and the columns it reads; undefined when one does not translate. */
@@ -473,21 +493,13 @@ export class RunExtract {
 
   /** The Parquet read of `load`; false (nothing left behind) when it does not apply. */
   private async loadParquet(db: Db, table: string, parquet: RunParquet, options?: EngineOptions): Promise<boolean> {
-    if (!parquet.files.length) return false;
-    const pgTypes = (await db.query(`SELECT * FROM ${this.from} LIMIT 0`)).fields;
+    const alias = this.alias;
+    if (!parquet.files.length || alias === undefined) return false;
     return withDuck(options, async (con) => {
-      const src = `read_parquet([${parquet.files.map(sqlText).join(', ')}], hive_partitioning = false)`;
+      const src = `read_parquet([${parquet.files.map(literal).join(', ')}], hive_partitioning = false)`;
       const described = (await con.runAndReadAll(`DESCRIBE SELECT * FROM ${src}`)).getRowObjects();
-      const duckTypes = new Map(described.map((r) => [String(r.column_name), String(r.column_type)]));
-      // DuckDB resolves names without regard to case: two names that differ only by it are refused.
-      if (new Set([...duckTypes.keys()].map((n) => n.toLowerCase())).size !== duckTypes.size) return false;
-      const columns: Columns = new Map();
-      for (const f of pgTypes) {
-        const cls = pgClass(f.dataTypeID);
-        const type = duckTypes.get(f.name);
-        if (cls && type !== undefined && duckClass(type) === cls) columns.set(f.name, cls);
-      }
-      const plan = this.duckSelect(columns, parquet.alias);
+      const columns = await this.classes(db, new Map(described.map((r) => [String(r.column_name), String(r.column_type)])));
+      const plan = columns && this.duckSelect(columns, alias);
       if (!plan) return false;
       const loaded = async () => Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM ${this.from}`)).rows[0]!.n);
       return this.fill(con, table, `SELECT ${plan.select.join(', ')} FROM ${src}`, loaded);
@@ -496,17 +508,11 @@ export class RunExtract {
 
   /** The read of `load` from PostgreSQL's plain text of the columns (COPY's own output, cheaper than canonical expressions); false when it does not apply. */
   private async loadPlain(db: Db, table: string, options?: EngineOptions): Promise<boolean> {
-    const alias = /"((?:[^"]|"")*)"$/.exec(this.from)?.[1]?.replace(/""/g, '"');
+    const alias = this.alias;
     if (alias === undefined) return false;
-    const fields = (await db.query(`SELECT * FROM ${this.from} LIMIT 0`)).fields;
-    if (new Set(fields.map((f) => f.name.toLowerCase())).size !== fields.length) return false;
-    const columns: Columns = new Map();
-    for (const f of fields) {
-      const cls = pgClass(f.dataTypeID);
-      if (cls) columns.set(f.name, cls);
-    }
-    const plan = this.duckSelect(columns, alias);
-    if (!plan?.used.size) return false;
+    const columns = await this.classes(db);
+    const plan = columns && this.duckSelect(columns, alias);
+    if (!columns || !plan?.used.size) return false;
     const used = [...plan.used];
     return withSettings(db, CANONICAL_SETTINGS, () =>
       withDuck(options, async (con, work) => {
@@ -515,7 +521,7 @@ export class RunExtract {
           csv,
           used.map((c): [string, string] => [c, 'VARCHAR']),
         );
-        const typed = used.map((c) => `${duckFromPgText(c, columns.get(c)!)} AS ${duckIdent(c)}`);
+        const typed = used.map((c) => `${duckFromPgText(c, columns.get(c)!)} AS ${ident(c)}`);
         return this.fill(con, table, `SELECT ${plan.select.join(', ')} FROM (SELECT ${typed.join(', ')} FROM ${read})`, async () => csv.rows);
       }),
     );

@@ -1,3 +1,4 @@
+import { ident } from '../engine/sql';
 import { tokenize, type Token } from './sqlText';
 
 /**
@@ -51,7 +52,7 @@ export function duckClass(type: string): ColumnClass | undefined {
  * for year 44 AD, so a date must be exactly YYYY-MM-DD; a boolean is PostgreSQL's t or f.
  */
 export function duckFromPgText(column: string, cls: ColumnClass): string {
-  const c = duckIdent(column);
+  const c = ident(column);
   switch (cls) {
     case 'text':
       return c;
@@ -205,7 +206,7 @@ class Reader {
       const cls = this.columns.get(name);
       if (!cls) throw new Refused();
       this.used.add(name);
-      return { sql: duckIdent(name), cls, column: true };
+      return { sql: ident(name), cls, column: true };
     }
     throw new Refused();
   }
@@ -221,10 +222,6 @@ class Reader {
 function comparable(a: Operand, b: Operand): boolean {
   if (a.cls === 'null' || b.cls === 'null') return false; // = NULL is never true: refused, not worth translating
   return a.cls === b.cls && (a.column || b.column);
-}
-
-export function duckIdent(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
 }
 
 /**
@@ -260,14 +257,14 @@ export function duckCanonical(expr: string, columns: Columns, alias: string, lon
     return undefined;
   }
   while (tokens.length >= 2 && tokens[0]!.kind === 'open' && tokens.at(-1)!.kind === 'close' && expr[tokens[0]!.start] === '(' && tokens.slice(1, -1).every((t) => t.depth > tokens[0]!.depth)) tokens = tokens.slice(1, -1);
-  const ident = (t: Token | undefined) => t !== undefined && (t.kind === 'quoted' || (t.kind === 'word' && !KEYWORDS.has(t.value)));
+  const isName = (t: Token | undefined) => t !== undefined && (t.kind === 'quoted' || (t.kind === 'word' && !KEYWORDS.has(t.value)));
   let name: string | undefined;
-  if (tokens.length === 1 && ident(tokens[0])) name = tokens[0]!.value;
-  else if (tokens.length === 3 && ident(tokens[0]) && tokens[0]!.value === alias && tokens[1]!.kind === 'dot' && ident(tokens[2])) name = tokens[2]!.value;
+  if (tokens.length === 1 && isName(tokens[0])) name = tokens[0]!.value;
+  else if (tokens.length === 3 && isName(tokens[0]) && tokens[0]!.value === alias && tokens[1]!.kind === 'dot' && isName(tokens[2])) name = tokens[2]!.value;
   const cls = name === undefined ? undefined : columns.get(name);
   if (!cls) return undefined;
   used.add(name!);
-  const c = duckIdent(name!);
+  const c = ident(name!);
   switch (cls) {
     case 'int':
     case 'bool':

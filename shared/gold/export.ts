@@ -63,15 +63,16 @@ interface Column {
   pgType: string;
 }
 
+/** A gold table's columns and primary key (none of either when the table does not exist). */
 async function tableColumns(db: pg.PoolClient, table: string): Promise<{ columns: Column[]; key: string[] }> {
   const cols = await db.query<{ attname: string; type: string }>(
     `SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a
-     WHERE a.attrelid = format('gold.%I', $1::text)::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
+     WHERE a.attrelid = to_regclass(format('gold.%I', $1::text)) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
     [table],
   );
   const pk = await db.query<{ attname: string }>(
     `SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey::int2[])
-     WHERE i.indrelid = format('gold.%I', $1::text)::regclass AND i.indisprimary
+     WHERE i.indrelid = to_regclass(format('gold.%I', $1::text)) AND i.indisprimary
      ORDER BY array_position(i.indkey::int2[], a.attnum)`,
     [table],
   );
@@ -154,9 +155,9 @@ async function exportGroup(deps: GoldExportDeps, dataset: string, models: Planne
         const con = duck.con;
         for (const m of models) {
           let t = Date.now();
-          // A model whose file PostgreSQL refused before its table was ever made has nothing to export.
-          if (!(await db.query<{ t: string | null }>(`SELECT to_regclass(format('gold.%I', $1::text))::text AS t`, [m.table])).rows[0]?.t) continue;
           const { columns, key } = await tableColumns(db, m.table);
+          // No columns: no table (a model PostgreSQL refused before its table was ever made), nothing to export.
+          if (!columns.length) continue;
           const select = columns.map((c) => (c.pgType === 'boolean' ? `CASE WHEN ${qi(c.name)} THEN 'true' WHEN NOT ${qi(c.name)} THEN 'false' END` : qi(c.name)));
           const csv = await copyToCsv(db, `SELECT ${select.join(', ')} FROM gold.${qi(m.table)}`, path.join(work, `${m.table}.csv`));
           const rows = csv.rows;

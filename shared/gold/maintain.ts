@@ -306,9 +306,7 @@ async function runExtract(ctx: MaintainContext, from: string): Promise<RunExtrac
 /** The run's Parquet for an extract of the run's rows (`<run rows> <alias>`), when the refresh has it. */
 function runParquet(ctx: MaintainContext, from: string): RunParquet | undefined {
   const rows = ctx.runParquet && ctx.runRows.get(ctx.runParquet.dataset);
-  if (!rows || !from.startsWith(`${rows} `)) return undefined;
-  const alias = /^"((?:[^"]|"")*)"$/.exec(from.slice(rows.length + 1));
-  return alias ? { files: ctx.runParquet!.files, alias: alias[1]!.replace(/""/g, '"') } : undefined;
+  return rows && from.startsWith(`${rows} `) ? { files: ctx.runParquet!.files } : undefined;
 }
 
 /**

@@ -102,25 +102,26 @@ export function parseGoldModel(dataset: string, file: string, text: string): Gol
   };
   const ddl = body('ddl') ?? fail('missing the -- @ddl section');
   const select = body('select') ?? fail('missing the -- @select section (one SELECT that defines the rows)');
-  const found = createdSchema(ddl, table);
+  const statements = (() => {
+    try {
+      return statementsOf(tokenize(ddl));
+    } catch {
+      return undefined; // unreadable: no CREATE TABLE found in it, said below
+    }
+  })();
+  const found = statements && createdSchema(statements, table);
   const created = (MODEL_SCHEMAS as readonly string[]).includes(found ?? '') ? (found as ModelSchema) : undefined;
   const schema: ModelSchema = internal ? 'gold_state' : created === 'core' ? 'core' : 'gold';
   if (created !== schema) {
     fail(`the -- @ddl section must contain CREATE TABLE ${internal ? `gold_state.${table} (an -- @internal model lives in gold_state)` : `gold.${table} (or core.${table})`}`);
   }
-  const wrong = ddlStatementProblem(ddl, schema, table);
+  const wrong = ddlStatementProblem(statements!, schema, table);
   if (wrong) fail(wrong);
-  const first = (() => {
-    try {
-      return tokenize(select).find((t) => t.kind !== 'open');
-    } catch {
-      return undefined; // unreadable: said below
-    }
-  })();
-  if (first && !(first.kind === 'word' && (first.value === 'select' || first.value === 'with'))) fail(`the -- @select section must be one SELECT (it starts with ${first.value.toUpperCase()})`);
   let reads: GoldModel['reads'];
   try {
     const tokens = tokenize(select);
+    const first = tokens.find((t) => t.kind !== 'open');
+    if (first && !(first.kind === 'word' && (first.value === 'select' || first.value === 'with'))) fail(`the -- @select section must be one SELECT (it starts with ${first.value.toUpperCase()})`);
     if (tokens.some((t) => t.kind === 'semicolon')) fail('the -- @select section must be one SELECT (it has more than one statement)');
     if (modifies(tokens)) fail('the -- @select section must only read (it has an INSERT, UPDATE, DELETE or MERGE): gold never writes its inputs');
     const inputs = selectInputs(select);
@@ -199,15 +200,9 @@ function statementsOf(tokens: Token[]): Token[][] {
 
 const isName = (t: Token | undefined): t is Token => t !== undefined && (t.kind === 'word' || t.kind === 'quoted');
 
-/** The schema of the `CREATE TABLE <schema>.<table>` in a DDL section (names quoted or not), or undefined. */
-function createdSchema(ddl: string, table: string): string | undefined {
-  let tokens: Token[];
-  try {
-    tokens = tokenize(ddl);
-  } catch {
-    return undefined;
-  }
-  for (const st of statementsOf(tokens)) {
+/** The schema of the `CREATE TABLE <schema>.<table>` among a DDL section's statements (names quoted or not), or undefined. */
+function createdSchema(statements: Token[][], table: string): string | undefined {
+  for (const st of statements) {
     if (st[0]?.value !== 'create' || st[0].kind !== 'word' || st[1]?.value !== 'table' || st[1].kind !== 'word') continue;
     const i = st[2]?.kind === 'word' && st[2].value === 'if' ? 5 : 2;
     if (isName(st[i]) && st[i + 1]?.kind === 'dot' && isName(st[i + 2]) && st[i + 2]!.value === table) return st[i]!.value;
@@ -223,19 +218,13 @@ function createdSchema(ddl: string, table: string): string | undefined {
  * [OR REPLACE] FUNCTION gold_state.<table>__<what> declared IMMUTABLE or STABLE (PostgreSQL then
  * refuses any write inside it). Returns the problem, or undefined.
  */
-export function ddlStatementProblem(ddl: string, schema: ModelSchema, table: string): string | undefined {
-  let tokens: Token[];
-  try {
-    tokens = tokenize(ddl);
-  } catch (e) {
-    return `its -- @ddl section cannot be read: ${e instanceof Error ? e.message : String(e)}`;
-  }
+function ddlStatementProblem(statements: Token[][], schema: ModelSchema, table: string): string | undefined {
   const words = (st: Token[], n: number) => st.slice(0, n).map((t) => (t.kind === 'word' ? t.value : `"${t.value}"`));
   const has = (st: Token[], ...ws: string[]) => st.some((_, i) => ws.every((w, j) => st[i + j]?.kind === 'word' && st[i + j]!.value === w));
   // <schema>.<table> at position i (either part may be quoted).
   const ours = (st: Token[], i: number) => isName(st[i]) && st[i]!.value === schema && st[i + 1]?.kind === 'dot' && isName(st[i + 2]) && st[i + 2]!.value === table;
   const allowed = `CREATE TABLE ${schema}.${table}, CREATE INDEX … ON ${schema}.${table}, COMMENT ON TABLE / COLUMN ${schema}.${table}, CREATE OR REPLACE FUNCTION gold_state.${table}__<name> … IMMUTABLE or STABLE`;
-  for (const st of statementsOf(tokens)) {
+  for (const st of statements) {
     const w = words(st, 8);
     let i = -1;
     if (w[0] === 'create' && w[1] === 'table') {

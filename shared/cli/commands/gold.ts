@@ -113,17 +113,19 @@ export const goldCommand: CliCommand = {
       return withPlatform(ctx, async (p) => {
         const graph = goldGraph(p.contracts.all());
         const broken = await brokenModels(p.pool, graph);
+        // What a model reads, as tables (a dataset no contract loads: as silver.<name>).
+        const tableOf = (d: string) => (p.contracts.get(d) ? graph.datasetTable(d).replace(/"([a-z_][a-z0-9_]*)"/g, '$1') : `silver.${d}`);
+        const readsOf = (r: { silver: string[]; models: string[] }) => [...r.silver.map(tableOf), ...r.models.map((t) => `${graph.files.get(t)?.schema ?? 'gold'}.${t}`)];
         const rows: { model: string; folder: string; reads: string[]; strategy: string; why: string }[] = graph.models.map((m) => ({
           model: `${m.schema}.${m.table}`,
           folder: m.dataset,
-          reads: [...m.reads.silver.map((d) => graph.datasetTable(d).replace(/"([a-z_][a-z0-9_]*)"/g, '$1')), ...m.reads.models.map((t) => `${graph.get(t)?.schema ?? 'gold'}.${t}`)],
+          reads: readsOf(m.reads),
           strategy: broken.has(m.table) ? 'broken' : m.plan.kind,
           why: broken.get(m.table) ?? strategyWhy(m.plan),
         }));
         for (const [t, reason] of graph.unavailable) {
           const f = graph.files.get(t);
-          const reads = [...(f?.reads.silver ?? []).map((d) => `silver.${d}`), ...(f?.reads.models ?? []).map((x) => `${graph.get(x)?.schema ?? graph.files.get(x)?.schema ?? 'gold'}.${x}`)];
-          rows.push({ model: f && !f.unreadable ? `${f.schema}.${t}` : t, folder: f?.dataset ?? '', reads, strategy: 'unavailable', why: reason });
+          rows.push({ model: f && !f.unreadable ? `${f.schema}.${t}` : t, folder: f?.dataset ?? '', reads: f ? readsOf(f.reads) : [], strategy: 'unavailable', why: reason });
         }
         ctx.out(args.flags.json ? JSON.stringify(rows, null, 2) : table(rows.map((r) => ({ ...r, reads: r.reads.join(', ') }))));
         return 0;
